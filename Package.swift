@@ -1,0 +1,58 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// SIMD code needs FMA: without a target CPU that has it, `addingProduct` becomes a libm call per
+// lane. Haswell (AVX2 + FMA) is the floor the release binary requires on x86-64; arm64 always has FMA.
+#if arch(x86_64)
+let simdFlags: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "haswell"])]
+#else
+let simdFlags: [SwiftSetting] = []
+#endif
+let common: [SwiftSetting] = simdFlags + [.swiftLanguageMode(.v5)]
+
+let package = Package(
+    name: "GenerativeRecommenders",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "gr", targets: ["gr"]),
+        .library(name: "GRCore", targets: ["GRCore"]),
+        .library(name: "GRCPU", targets: ["GRCPU"]),
+        .library(name: "GRData", targets: ["GRData"]),
+        .library(name: "GREval", targets: ["GREval"]),
+        .library(name: "GRModels", targets: ["GRModels"]),
+        .library(name: "GRTrain", targets: ["GRTrain"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // Tensors, jagged layout, RNG, the Backend protocol, safetensors, threading.
+        .target(name: "GRCore", swiftSettings: common),
+        // The pure-Swift CPU backend: SIMD GEMM and every op with its backward.
+        .target(name: "GRCPU", dependencies: ["GRCore"], swiftSettings: common),
+        // Dataset recipes, the binary sequence store, synthetic data, batches.
+        .target(name: "GRData", dependencies: ["GRCore"], swiftSettings: common),
+        // Full-corpus top-K and HR/NDCG/MRR.
+        .target(name: "GREval", dependencies: ["GRCore", "GRCPU", "GRData"], swiftSettings: common),
+        // HSTU and SASRec encoders, losses, the parameter arena.
+        .target(name: "GRModels", dependencies: ["GRCore", "GRCPU", "GRData"], swiftSettings: common),
+        // Configs, the training loop, checkpoints, logs.
+        .target(name: "GRTrain", dependencies: ["GRCore", "GRCPU", "GRData", "GREval", "GRModels"],
+                swiftSettings: common),
+        // The `gr` subcommands (kept in a library so tests can drive them).
+        .target(name: "GRCLI", dependencies: [
+            "GRCore", "GRCPU", "GRData", "GREval", "GRModels", "GRTrain",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], swiftSettings: common),
+        .executableTarget(name: "gr", dependencies: ["GRCLI"], swiftSettings: common),
+        // Shared test helpers: fixture loading, approximate equality, gradient checks.
+        .target(name: "GRTestSupport", dependencies: ["GRCore"], path: "Tests/GRTestSupport",
+                swiftSettings: common),
+        .testTarget(name: "GRCoreTests", dependencies: ["GRCore", "GRTestSupport"], swiftSettings: common),
+        .testTarget(name: "GRCPUTests", dependencies: ["GRCore", "GRCPU", "GRTestSupport"], swiftSettings: common),
+        .testTarget(name: "GRDataTests", dependencies: ["GRData", "GRCLI", "GRTestSupport"], swiftSettings: common),
+        .testTarget(name: "GREvalTests", dependencies: ["GREval", "GRTestSupport"], swiftSettings: common),
+        .testTarget(name: "GRModelsTests", dependencies: ["GRModels", "GRCPU", "GRTestSupport"], swiftSettings: common),
+        .testTarget(name: "GRTrainTests", dependencies: ["GRTrain", "GRCLI", "GRTestSupport"], swiftSettings: common),
+    ]
+)

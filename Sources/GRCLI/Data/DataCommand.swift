@@ -1,0 +1,8 @@
+import ArgumentParser
+
+/// `gr data ...`: dataset preparation and inspection.
+public struct DataCommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "data", abstract: "Prepare, generate and inspect datasets.", subcommands: [])
+    public init() {}
+}

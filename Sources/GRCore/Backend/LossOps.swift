@@ -1,0 +1,3 @@
+/// Sampled softmax loss with uniform negatives (spec §4.2) and the BCE variant (§4.3).
+public protocol LossOps {
+}

@@ -1,0 +1,3 @@
+/// Affine-free layer norm and L2 normalisation.
+public protocol NormOps {
+}

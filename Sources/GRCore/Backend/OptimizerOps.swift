@@ -1,0 +1,3 @@
+/// The AdamW step with PyTorch semantics.
+public protocol OptimizerOps {
+}

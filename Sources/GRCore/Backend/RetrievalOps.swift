@@ -1,0 +1,3 @@
+/// Top-K selection for full-corpus ranking.
+public protocol RetrievalOps {
+}

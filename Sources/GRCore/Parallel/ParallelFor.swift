@@ -1,0 +1,36 @@
+import Dispatch
+import Foundation
+
+/// Threading for the CPU backend. Work is split into a fixed number of chunks that depends only
+/// on the problem size and `Parallel.threads`, so results are deterministic for a given thread count.
+public enum Parallel {
+    /// Number of worker threads: `GR_THREADS` if set, else the machine's active cores.
+    nonisolated(unsafe) public static var threads: Int = {
+        if let s = ProcessInfo.processInfo.environment["GR_THREADS"], let n = Int(s), n > 0 { return n }
+        return max(1, ProcessInfo.processInfo.activeProcessorCount)
+    }()
+
+    /// Runs `body(i)` for i in 0..<count, on up to `threads` threads. Runs inline when count <= 1.
+    @inlinable
+    public static func forEach(_ count: Int, _ body: (Int) -> Void) {
+        if count <= 0 { return }
+        if count == 1 || threads == 1 {
+            for i in 0..<count { body(i) }
+            return
+        }
+        withoutActuallyEscaping(body) { body in
+            DispatchQueue.concurrentPerform(iterations: count, execute: body)
+        }
+    }
+
+    /// Splits 0..<n into `threads` contiguous ranges (fewer when n is small) and runs them in parallel.
+    @inlinable
+    public static func forRanges(_ n: Int, minChunk: Int = 1, _ body: (Range<Int>) -> Void) {
+        if n <= 0 { return }
+        let parts = max(1, min(threads, (n + minChunk - 1) / max(minChunk, 1)))
+        forEach(parts) { p in
+            let lo = n * p / parts, hi = n * (p + 1) / parts
+            if lo < hi { body(lo..<hi) }
+        }
+    }
+}

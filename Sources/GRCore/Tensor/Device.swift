@@ -1,0 +1,5 @@
+/// Where a tensor's bytes live.
+public enum Device: String, Sendable {
+    case cpu
+    case cuda
+}

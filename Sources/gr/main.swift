@@ -1,0 +1,3 @@
+import GRCLI
+
+GRCommand.main()

@@ -1,0 +1,5 @@
+import XCTest
+
+final class GRDataTestsPlaceholder: XCTestCase {
+    func testModuleBuilds() {}
+}

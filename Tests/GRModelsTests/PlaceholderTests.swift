@@ -1,0 +1,5 @@
+import XCTest
+
+final class GRModelsTestsPlaceholder: XCTestCase {
+    func testModuleBuilds() {}
+}
