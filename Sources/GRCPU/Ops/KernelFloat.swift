@@ -4,7 +4,7 @@ import Foundation
 /// gradient checks (the standard asks for finite differences in Float64 through the same code path).
 /// Kernels are generic internal-or-public functions; the Float instantiations used by `CPUBackend`
 /// are specialised by whole-module optimisation in release builds.
-public protocol KernelFloat: BinaryFloatingPoint, SIMDScalar {
+public protocol KernelFloat: BinaryFloatingPoint, SIMDScalar, Codable {
     static func kexp(_ x: Self) -> Self
     static func klog(_ x: Self) -> Self
     static func klog1p(_ x: Self) -> Self
