@@ -19,7 +19,9 @@ final class HSTULayerFixtureTests: XCTestCase {
         let t = layout.totalTokens
         let ws = Workspace(backend: backend)
         let x = Tensor(try f.floats("input.x"), shape: [t, 8]), y = Tensor(zeros: [t, 8])
-        let ts = try f.int64s("input.all_timestamps")
+        let tsValues = try f.int64s("input.all_timestamps")
+        let ts = Tensor(zeros: [3, 13], dtype: .i64)
+        for (i, v) in tsValues.enumerated() { ts.int64s[i] = v }
         layer.forward(x: x, y: y, layout: layout, timestamps: ts, stream: nil, workspace: ws)
         assertClose(y.toArray(), try f.doubles("output.y"), "y")
         // V is the second column block (H·Dv = 8 wide) of the 32-wide UVQK activations.
@@ -29,7 +31,7 @@ final class HSTULayerFixtureTests: XCTestCase {
         assertClose(v, try f.doubles("intermediate.v"), "v")
 
         let dy = Tensor(try f.floats("input.R"), shape: [t, 8]), dx = Tensor(zeros: [t, 8])
-        layer.backward(dy: dy, dx: dx, layout: layout, timestamps: ts, stream: nil, workspace: ws)
+        layer.backward(dy: dy, x: x, dx: dx, layout: layout, timestamps: ts, stream: nil, workspace: ws)
         assertClose(dx.toArray(), try f.doubles("grad.x"), "grad.x")
         for n in names { assertClose(arena.grad(n).toArray(), try f.doubles("grad." + n), "grad." + n) }
     }

@@ -32,7 +32,7 @@ final class ModelFixtureTests: XCTestCase {
         // Only rows t < L_b enter HSTU; x⁰ at the target row (index L_b) is outside the stack.
         let x0 = try f.doubles("intermediate.x0")
         let x0History = (0..<(3 * n * d)).map { i in (i / d) % n < layout.length(i / (n * d)) ? x0[i] : 0 }
-        hstu.encode(input, randomness: nil)
+        hstu.encode(input, rows: EncoderRows.jagged(input, backend: hstu.backend), randomness: nil)
         assertClose(padded(hstu.workspace.tensor("hstu.x.0", [tt, d]).toArray()), x0History, "x0")
     }
 

@@ -60,81 +60,85 @@ struct HSTULayer {
         t.view(column, [max(tokens * uvqkWidth - column, 0)])
     }
 
-    /// x (T, D) → y (T, D) (overwritten). `timestamps` (B, N) padded, target timestamp at L_b.
+    /// x (T, D) → y (T, D) (overwritten). `timestamps` i64 (B, N) padded, target timestamp at L_b.
     /// `stream`: dropout stream of this layer (nil = no dropout).
-    func forward(x: Tensor, y: Tensor, layout: JaggedLayout, timestamps: [Int64], stream: PhiloxStream?,
+    func forward(x: Tensor, y: Tensor, layout: JaggedLayout, timestamps: Tensor, stream: PhiloxStream?,
                  workspace ws: Workspace) {
         let t = layout.totalTokens, d = dim, w = uvqkWidth, hv = valueWidth
         let xn = buffer(ws, "xn", [t, d]), mean = buffer(ws, "mean", [t]), rstd = buffer(ws, "rstd", [t])
         let pre = buffer(ws, "uvqkPre", [t, w]), act = buffer(ws, "uvqk", [t, w])
-        let o = buffer(ws, "attn", [t, hv]), on = buffer(ws, "attnNorm", [t, hv])
-        let oMean = buffer(ws, "attnMean", [t]), oRstd = buffer(ws, "attnRstd", [t])
+        let o = buffer(ws, "attn", [t, hv]), oMean = buffer(ws, "attnMean", [t]), oRstd = buffer(ws, "attnRstd", [t])
         let g = buffer(ws, "gated", [t, hv])
         if t == 0 { return }
-        K.layerNormForward(x, xn, mean: mean, rstd: rstd, rows: t, cols: d, eps: Self.layerNormEps)
+        // X̂ = LN(X); [U|V|Q|K] = SiLU(X̂·W_uvqk)
+        backend.layerNormForward(x: x, out: xn, mean: mean, rstd: rstd, rows: t, cols: d, eps: Self.layerNormEps)
         backend.gemm(transA: false, transB: false, m: t, n: w, k: d, alpha: 1, a: xn, lda: d, b: uvqk, ldb: w,
                      beta: 0, c: pre, ldc: w)
-        K.siluForward(pre, act, count: t * w)
+        backend.siluForward(x: pre, out: act, count: t * w)
+        // O = attention(Q, K, V)
         K.hstuAttentionForward(q: block(act, 2 * hv, tokens: t), k: block(act, 2 * hv + heads * dqk, tokens: t),
                                v: block(act, hv, tokens: t), rowStride: w, layout: layout, timestamps: timestamps,
                                positionWeights: positionWeights, timeWeights: timeWeights, heads: heads, dqk: dqk,
                                dv: dv, paddedWidth: paddedWidth, out: o)
-        K.layerNormForward(o, on, mean: oMean, rstd: oRstd, rows: t, cols: hv, eps: Self.layerNormEps)
-        let ap = act.floats, onp = on.floats, gp = g.floats
-        for r in 0..<t { for c in 0..<hv { gp[r * hv + c] = ap[r * w + c] * onp[r * hv + c] } }
-        if let s = stream { K.dropout(g, count: t * hv, p: dropout, stream: s) }
+        // G = Dropout(U ⊙ LN(O))
+        backend.layerNormMulForward(x: o, u: act, ldu: w, out: g, mean: oMean, rstd: oRstd, rows: t, cols: hv,
+                                    eps: Self.layerNormEps)
+        if let s = stream { backend.dropoutForward(x: g, out: g, count: t * hv, p: dropout, stream: s) }
+        // Y = G·W_oᵀ + b_o + X
         backend.copy(x, to: y)
         backend.gemm(transA: false, transB: true, m: t, n: d, k: hv, alpha: 1, a: g, lda: hv, b: outWeight, ldb: hv,
                      beta: 1, c: y, ldc: d)
-        K.addBias(y, outBias, rows: t, cols: d)
+        backend.addBias(x: y, bias: outBias, rows: t, cols: d)
     }
 
-    /// Given dy (T, D), writes dx (T, D) (OVERWRITTEN; must not alias dy) and accumulates the
-    /// parameter gradients. Uses the activations saved by the last `forward` of this layer.
-    func backward(dy: Tensor, dx: Tensor, layout: JaggedLayout, timestamps: [Int64], stream: PhiloxStream?,
+    /// Given dy (T, D) and this layer's input x, writes dx (T, D) (OVERWRITTEN; must not alias dy)
+    /// and accumulates the parameter gradients. Uses the activations saved by the last `forward`.
+    func backward(dy: Tensor, x: Tensor, dx: Tensor, layout: JaggedLayout, timestamps: Tensor, stream: PhiloxStream?,
                   workspace ws: Workspace) {
         let t = layout.totalTokens, d = dim, w = uvqkWidth, hv = valueWidth
         if t == 0 { return }
-        let xn = buffer(ws, "xn", [t, d]), rstd = buffer(ws, "rstd", [t])
+        let xn = buffer(ws, "xn", [t, d]), mean = buffer(ws, "mean", [t]), rstd = buffer(ws, "rstd", [t])
         let pre = buffer(ws, "uvqkPre", [t, w]), act = buffer(ws, "uvqk", [t, w])
-        let on = buffer(ws, "attnNorm", [t, hv]), oRstd = buffer(ws, "attnRstd", [t])
+        let o = buffer(ws, "attn", [t, hv]), oMean = buffer(ws, "attnMean", [t]), oRstd = buffer(ws, "attnRstd", [t])
         let g = buffer(ws, "gated", [t, hv])
-        let dg = ws.tensor("hstu.dGated", [t, hv]), dOn = ws.tensor("hstu.dAttnNorm", [t, hv])
+        // Scratch shared by all layers.
+        let dg = ws.tensor("hstu.dGated", [t, hv]), dgKept = ws.tensor("hstu.dGatedKept", [t, hv])
         let dO = ws.tensor("hstu.dAttn", [t, hv]), dAct = ws.tensor("hstu.dUvqk", [t, w])
-        let dXn = ws.tensor("hstu.dXn", [t, d])
+        let dPre = ws.tensor("hstu.dUvqkPre", [t, w]), dXn = ws.tensor("hstu.dXn", [t, d])
         // Y = G·W_oᵀ + b_o + X
         backend.gemm(transA: true, transB: false, m: d, n: hv, k: t, alpha: 1, a: dy, lda: d, b: g, ldb: hv,
                      beta: 1, c: dOutWeight, ldc: hv)
-        K.biasGrad(dy, dOutBias, rows: t, cols: d)
+        backend.biasBackward(dOut: dy, dBias: dOutBias, rows: t, cols: d)
         backend.gemm(transA: false, transB: false, m: t, n: hv, k: d, alpha: 1, a: dy, lda: d, b: outWeight, ldb: hv,
                      beta: 0, c: dg, ldc: hv)
         // G = Dropout(U ⊙ LN(O))
-        if let s = stream { K.dropout(dg, count: t * hv, p: dropout, stream: s) }
-        let ap = act.floats, onp = on.floats, dgp = dg.floats, dap = dAct.floats, donp = dOn.floats
-        for r in 0..<t {
-            for c in 0..<hv {
-                dap[r * w + c] = dgp[r * hv + c] * onp[r * hv + c]
-                donp[r * hv + c] = dgp[r * hv + c] * ap[r * w + c]
-            }
+        var dGate = dg
+        if let s = stream {
+            backend.fill(dgKept, 0)
+            backend.dropoutBackward(dOut: dg, dx: dgKept, count: t * hv, p: dropout, stream: s)
+            dGate = dgKept
         }
+        backend.fill(dAct, 0)
         backend.fill(dO, 0)
-        K.layerNormBackward(dy: dOn, y: on, rstd: oRstd, dx: dO, rows: t, cols: hv)
-        // O = attention(Q, K, V)
+        backend.layerNormMulBackward(dOut: dGate, x: o, u: act, ldu: w, mean: oMean, rstd: oRstd, dx: dO, du: dAct,
+                                     rows: t, cols: hv)
+        // O = attention(Q, K, V): dQ, dK, dV overwrite their column blocks of dAct.
         K.hstuAttentionBackward(dOut: dO, q: block(act, 2 * hv, tokens: t),
                                 k: block(act, 2 * hv + heads * dqk, tokens: t), v: block(act, hv, tokens: t),
                                 rowStride: w, layout: layout, timestamps: timestamps, positionWeights: positionWeights,
                                 timeWeights: timeWeights, heads: heads, dqk: dqk, dv: dv, paddedWidth: paddedWidth,
                                 dq: block(dAct, 2 * hv, tokens: t), dk: block(dAct, 2 * hv + heads * dqk, tokens: t),
-                                dV: block(dAct, hv, tokens: t), dPositionWeights: dPositionWeights,
+                                dv: block(dAct, hv, tokens: t), dPositionWeights: dPositionWeights,
                                 dTimeWeights: dTimeWeights)
         // [U|V|Q|K] = SiLU(X̂·W_uvqk)
-        K.siluBackward(dy: dAct, x: pre, dx: dAct, count: t * w)
-        backend.gemm(transA: true, transB: false, m: d, n: w, k: t, alpha: 1, a: xn, lda: d, b: dAct, ldb: w,
+        backend.fill(dPre, 0)
+        backend.siluBackward(dOut: dAct, x: pre, dx: dPre, count: t * w)
+        backend.gemm(transA: true, transB: false, m: d, n: w, k: t, alpha: 1, a: xn, lda: d, b: dPre, ldb: w,
                      beta: 1, c: dUvqk, ldc: w)
-        backend.gemm(transA: false, transB: true, m: t, n: d, k: w, alpha: 1, a: dAct, lda: w, b: uvqk, ldb: w,
+        backend.gemm(transA: false, transB: true, m: t, n: d, k: w, alpha: 1, a: dPre, lda: w, b: uvqk, ldb: w,
                      beta: 0, c: dXn, ldc: d)
         // X̂ = LN(X), plus the residual
         backend.copy(dy, to: dx)
-        K.layerNormBackward(dy: dXn, y: xn, rstd: rstd, dx: dx, rows: t, cols: d)
+        backend.layerNormBackward(dOut: dXn, x: x, mean: mean, rstd: rstd, dx: dx, rows: t, cols: d)
     }
 }

@@ -13,7 +13,8 @@ public final class HSTUModel: SequentialRecommender {
     public let config: ModelConfig
     public let parameters: ParameterArena
     public let backend: any Backend
-    let corpus: [Int32]
+    /// i32 (C): negatives are drawn from it (spec §1.5).
+    let corpus: Tensor
     let tableRows: Int
     let layers: [HSTULayer]
     let workspace: Workspace
@@ -21,7 +22,7 @@ public final class HSTUModel: SequentialRecommender {
     public init(config: ModelConfig, maxItemId: Int, corpus: [Int32], backend: any Backend) {
         self.config = config
         self.backend = backend
-        self.corpus = corpus
+        self.corpus = backend.upload(corpus, shape: [corpus.count])
         self.tableRows = maxItemId + 1
         let arena = ParameterArena(ParameterNames.hstu(config, tableRows: maxItemId + 1), backend: backend)
         parameters = arena
@@ -29,78 +30,81 @@ public final class HSTUModel: SequentialRecommender {
         workspace = Workspace(backend: backend)
     }
 
-    private func jaggedRows(_ layout: JaggedLayout) -> [(b: Int, t: Int)] {
-        var rows: [(b: Int, t: Int)] = []
-        rows.reserveCapacity(layout.totalTokens)
-        for b in 0..<layout.batchSize { for t in 0..<layout.length(b) { rows.append((b, t)) } }
-        return rows
-    }
-
     private func activation(_ l: Int, _ tokens: Int) -> Tensor { workspace.tensor("hstu.x.\(l)", [tokens, config.itemDim]) }
 
-    /// Runs the encoder; returns the pre-L2 output (T, D) (the last layer's activation buffer).
+    /// Runs the encoder on the jagged rows; returns the pre-L2 output (T, D) (the last layer's
+    /// activation buffer).
     @discardableResult
-    func encode(_ input: ModelInput, randomness: StepRandomness?) -> Tensor {
-        let c = config, t = input.layout.totalTokens
+    func encode(_ input: ModelInput, rows: EncoderRows, randomness: StepRandomness?) -> Tensor {
+        let c = config, t = rows.count
         let inputStream = c.inputDropout > 0 ? randomness?.stream(.inputDropout) : nil
-        InputEmbedding.forward(ids: input.ids, rows: jaggedRows(input.layout), n: input.paddedWidth,
-                               table: parameters.value(ParameterNames.itemEmbedding),
+        InputEmbedding.forward(rows, table: parameters.value(ParameterNames.itemEmbedding),
                                positions: parameters.value(ParameterNames.positionalEmbedding), dim: c.itemDim,
-                               dropout: c.inputDropout, stream: inputStream, out: activation(0, t))
+                               dropout: c.inputDropout, stream: inputStream, out: activation(0, t), backend: backend)
         for (l, layer) in layers.enumerated() {
             let s = c.blockDropout > 0 ? randomness?.stream(.layerDropout, slot: l) : nil
             layer.forward(x: activation(l, t), y: activation(l + 1, t), layout: input.layout,
-                          timestamps: input.timestamps, stream: s, workspace: workspace)
+                          timestamps: rows.timestamps, stream: s, workspace: workspace)
         }
         return activation(layers.count, t)
     }
 
     public func trainStep(_ input: ModelInput, negatives: NegativeSource, randomness: StepRandomness?) -> Float {
         precondition(input.paddedWidth == config.paddedWidth, "input N \(input.paddedWidth) ≠ config N \(config.paddedWidth)")
-        let c = config, t = input.layout.totalTokens, d = c.itemDim
-        let y = encode(input, randomness: randomness)
+        let c = config, d = c.itemDim
+        let rows = EncoderRows.jagged(input, backend: backend), t = rows.count
+        let y = encode(input, rows: rows, randomness: randomness)
         let u = workspace.tensor("hstu.u", [t, d]), norms = workspace.tensor("hstu.uNorm", [t])
-        K.l2NormForward(y, u, norm: norms, rows: t, cols: d, eps: c.l2Eps)
+        backend.l2NormalizeForward(x: y, out: u, norms: norms, rows: t, cols: d, eps: c.l2Eps)
         let du = workspace.tensor("hstu.du", [t, d])
         let table = parameters.value(ParameterNames.itemEmbedding)
         let dTable = parameters.grad(ParameterNames.itemEmbedding)
-        let loss = AutoregressiveLoss(config: c, corpus: corpus).forwardBackward(
+        let loss = AutoregressiveLoss(config: c, corpus: corpus, backend: backend).forwardBackward(
             input: input, outputs: u, rowCount: t, rowOf: { b, p in input.layout.start(b) + p },
             negatives: negatives, table: table, dTable: dTable, dOutputs: du, workspace: workspace)
         var dA = workspace.tensor("hstu.gradA", [t, d]), dB = workspace.tensor("hstu.gradB", [t, d])
-        K.l2NormBackward(dy: du, y: u, norm: norms, dx: dA, rows: t, cols: d, eps: c.l2Eps)
+        backend.fill(dA, 0)
+        backend.l2NormalizeBackward(dOut: du, x: y, norms: norms, dx: dA, rows: t, cols: d, eps: c.l2Eps)
         for (l, layer) in layers.enumerated().reversed() {
             let s = c.blockDropout > 0 ? randomness?.stream(.layerDropout, slot: l) : nil
-            layer.backward(dy: dA, dx: dB, layout: input.layout, timestamps: input.timestamps, stream: s,
-                           workspace: workspace)
+            layer.backward(dy: dA, x: activation(l, t), dx: dB, layout: input.layout, timestamps: rows.timestamps,
+                           stream: s, workspace: workspace)
             swap(&dA, &dB)
         }
         let inputStream = c.inputDropout > 0 ? randomness?.stream(.inputDropout) : nil
-        InputEmbedding.backward(ids: input.ids, rows: jaggedRows(input.layout), n: input.paddedWidth, dim: d,
-                                dropout: c.inputDropout, stream: inputStream, dx: dA, dTable: dTable,
-                                dPositions: parameters.grad(ParameterNames.positionalEmbedding))
+        InputEmbedding.backward(rows, dim: d, dropout: c.inputDropout, stream: inputStream, dx: dA, dTable: dTable,
+                                dPositions: parameters.grad(ParameterNames.positionalEmbedding), workspace: workspace,
+                                backend: backend)
         return loss
     }
 
     public func userEmbeddings(_ input: ModelInput) -> Tensor {
         precondition(input.paddedWidth == config.paddedWidth, "input N \(input.paddedWidth) ≠ config N \(config.paddedWidth)")
         let d = config.itemDim, bsz = input.batchSize
-        let y = encode(input, randomness: nil)
-        let last = backend.zeros([bsz, d], .f32)
-        let yp = y.floats, lp = last.floats
-        for b in 0..<bsz where input.layout.length(b) > 0 {
-            (lp + b * d).update(from: yp + (input.layout.start(b) + input.layout.length(b) - 1) * d, count: d)
+        let rows = EncoderRows.jagged(input, backend: backend)
+        let y = encode(input, rows: rows, randomness: nil)
+        // Row L_b − 1 of each sequence; a zero row (from the zero-filled scratch row T) when L_b = 0.
+        let last = (0..<bsz).map { b in
+            Int32(input.layout.length(b) > 0 ? input.layout.start(b) + input.layout.length(b) - 1 : rows.count)
         }
-        let out = backend.zeros([bsz, d], .f32), norms = workspace.tensor("hstu.evalNorm", [bsz])
-        K.l2NormForward(last, out, norm: norms, rows: bsz, cols: d, eps: config.l2Eps)
+        let padded = workspace.tensor("hstu.evalRows", [rows.count + 1, d])
+        backend.copy(y, to: padded.view(0, [rows.count, d]))
+        backend.fill(padded.view(rows.count * d, [d]), 0)
+        let picked = workspace.tensor("hstu.evalLast", [bsz, d])
+        backend.embeddingForward(table: padded, ids: backend.upload(last, shape: [bsz]), scale: 1, out: picked,
+                                 rows: bsz, dim: d, accumulate: false)
+        let out = backend.zeros([bsz, d], .f32)
+        backend.l2NormalizeForward(x: picked, out: out, norms: workspace.tensor("hstu.evalNorm", [bsz]), rows: bsz,
+                                   cols: d, eps: config.l2Eps)
         return out
     }
 
     public func itemEmbeddings() -> Tensor {
         let d = config.itemDim
-        let out = backend.zeros([tableRows, d], .f32), norms = workspace.tensor("itemNorm", [tableRows])
-        K.l2NormForward(parameters.value(ParameterNames.itemEmbedding), out, norm: norms, rows: tableRows, cols: d,
-                        eps: config.l2Eps)
+        let out = backend.zeros([tableRows, d], .f32)
+        backend.l2NormalizeForward(x: parameters.value(ParameterNames.itemEmbedding), out: out,
+                                   norms: workspace.tensor("itemNorm", [tableRows]), rows: tableRows, cols: d,
+                                   eps: config.l2Eps)
         return out
     }
 }

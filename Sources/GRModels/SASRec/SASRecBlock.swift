@@ -57,16 +57,11 @@ struct SASRecBlock {
         ws.tensor("sasrec.\(index).\(name)", shape)
     }
 
-    /// W rows [row0, row0 + D) of the in-projection (as a (D, D) matrix) and its bias slice.
-    private func slice(_ w: Tensor, _ b: Tensor, _ part: Int) -> (Tensor, Tensor) {
-        (w.view(part * dim * dim, [dim, dim]), b.view(part * dim, [dim]))
-    }
-
     /// y (R, C) = x (R, Cin) · Wᵀ + b, W (C, Cin).
     private func linear(_ x: Tensor, _ w: Tensor, _ b: Tensor, _ y: Tensor, rows: Int, cin: Int, cout: Int) {
         backend.gemm(transA: false, transB: true, m: rows, n: cout, k: cin, alpha: 1, a: x, lda: cin, b: w, ldb: cin,
                      beta: 0, c: y, ldc: cout)
-        K.addBias(y, b, rows: rows, cols: cout)
+        backend.addBias(x: y, bias: b, rows: rows, cols: cout)
     }
 
     /// dW += dyᵀ·x, db += Σ dy, dx (= or +=, by `accumulate`) dy·W.
@@ -74,83 +69,105 @@ struct SASRecBlock {
                                 rows: Int, cin: Int, cout: Int, accumulate: Bool) {
         backend.gemm(transA: true, transB: false, m: cout, n: cin, k: rows, alpha: 1, a: dy, lda: cout, b: x, ldb: cin,
                      beta: 1, c: dw, ldc: cin)
-        K.biasGrad(dy, db, rows: rows, cols: cout)
+        backend.biasBackward(dOut: dy, dBias: db, rows: rows, cols: cout)
         backend.gemm(transA: false, transB: false, m: rows, n: cin, k: cout, alpha: 1, a: dy, lda: cout, b: w, ldb: cin,
                      beta: accumulate ? 1 : 0, c: dx, ldc: cin)
     }
 
-    /// x (B·N, D) → y (B·N, D) overwritten. `mask` (B·N) is [id ≠ 0].
-    func forward(x: Tensor, y: Tensor, batch: Int, n: Int, mask: [Bool], streams: Streams, workspace ws: Workspace) {
+    /// x (B·N, D) → y (B·N, D) overwritten. `ids` i32 (B·N), the mask source [id ≠ 0].
+    func forward(x: Tensor, y: Tensor, batch: Int, n: Int, ids: Tensor, streams: Streams, workspace ws: Workspace) {
         let r = batch * n, d = dim
         let qn = buffer(ws, "qn", [r, d]), mean = buffer(ws, "mean", [r]), rstd = buffer(ws, "rstd", [r])
-        let q = buffer(ws, "q", [r, d]), k = buffer(ws, "k", [r, d]), v = buffer(ws, "v", [r, d])
+        let qkv = buffer(ws, "qkv", [r, 3 * d])
         let probs = buffer(ws, "probs", [batch, heads, n, n]), core = buffer(ws, "core", [r, d])
         let hpre = buffer(ws, "hPre", [r, d]), h = buffer(ws, "h", [r, d])
         let hMean = buffer(ws, "hMean", [r]), hRstd = buffer(ws, "hRstd", [r])
         let f1pre = buffer(ws, "f1Pre", [r, hidden]), f1 = buffer(ws, "f1", [r, hidden])
-        K.layerNormForward(x, qn, mean: mean, rstd: rstd, rows: r, cols: d, eps: Self.layerNormEps)
-        let (wq, bq) = slice(inW, inB, 0), (wk, bk) = slice(inW, inB, 1), (wv, bv) = slice(inW, inB, 2)
-        linear(qn, wq, bq, q, rows: r, cin: d, cout: d)
-        linear(x, wk, bk, k, rows: r, cin: d, cout: d)
-        linear(x, wv, bv, v, rows: r, cin: d, cout: d)
-        K.softmaxAttentionForward(q: q, k: k, v: v, batch: batch, n: n, dim: d, heads: heads, dropout: dropout,
-                                  stream: streams.attention, probs: probs, out: core)
+        // Qn = LN(x); q = Qn·W_qᵀ + b_q; [k|v] = x·[W_k; W_v]ᵀ + [b_k; b_v]  (one (R, 3D) buffer)
+        backend.layerNormForward(x: x, out: qn, mean: mean, rstd: rstd, rows: r, cols: d, eps: Self.layerNormEps)
+        backend.gemm(transA: false, transB: true, m: r, n: d, k: d, alpha: 1, a: qn, lda: d, b: inW, ldb: d,
+                     beta: 0, c: qkv, ldc: 3 * d)
+        backend.gemm(transA: false, transB: true, m: r, n: 2 * d, k: d, alpha: 1, a: x, lda: d,
+                     b: inW.view(d * d, [2 * d, d]), ldb: d, beta: 0, c: qkv.view(d, [r * 3 * d - d]), ldc: 3 * d)
+        backend.addBias(x: qkv, bias: inB, rows: r, cols: 3 * d)
+        // c = softmax attention; a = c·W_oᵀ + b_o; h = LN(Qn + a)
+        K.softmaxAttentionForward(q: qkv, k: qkv.view(d, [r * 3 * d - d]), v: qkv.view(2 * d, [r * 3 * d - 2 * d]),
+                                  rowStride: 3 * d, batch: batch, width: n, dim: d, heads: heads, dropout: dropout,
+                                  dropoutStream: streams.attention, probs: probs, out: core)
         linear(core, outW, outB, hpre, rows: r, cin: d, cout: d)
-        let hp = hpre.floats, qp = qn.floats
-        for i in 0..<(r * d) { hp[i] += qp[i] }
-        K.layerNormForward(hpre, h, mean: hMean, rstd: hRstd, rows: r, cols: d, eps: Self.layerNormEps)
+        backend.add(a: hpre, b: qn, out: hpre, count: r * d)
+        backend.layerNormForward(x: hpre, out: h, mean: hMean, rstd: hRstd, rows: r, cols: d, eps: Self.layerNormEps)
+        // f = Dropout(Dropout(ReLU(h·W_1ᵀ + b_1))·W_2ᵀ + b_2); x' = (f + h) ⊙ mask
         linear(h, w1, b1, f1pre, rows: r, cin: d, cout: hidden)
-        K.reluForward(f1pre, f1, count: r * hidden)
-        if let s = streams.ffnHidden { K.dropout(f1, count: r * hidden, p: dropout, stream: s) }
+        backend.reluForward(x: f1pre, out: f1, count: r * hidden)
+        if let s = streams.ffnHidden { backend.dropoutForward(x: f1, out: f1, count: r * hidden, p: dropout, stream: s) }
         linear(f1, w2, b2, y, rows: r, cin: hidden, cout: d)
-        if let s = streams.ffnOut { K.dropout(y, count: r * d, p: dropout, stream: s) }
-        let yp = y.floats, hq = h.floats
-        for i in 0..<r {
-            if mask[i] {
-                for c in 0..<d { yp[i * d + c] += hq[i * d + c] }
-            } else {
-                for c in 0..<d { yp[i * d + c] = 0 }
-            }
-        }
+        if let s = streams.ffnOut { backend.dropoutForward(x: y, out: y, count: r * d, p: dropout, stream: s) }
+        backend.add(a: y, b: h, out: y, count: r * d)
+        backend.maskRows(x: y, ids: ids, out: y, rows: r, cols: d)
     }
 
     /// dy (B·N, D) → dx (B·N, D) OVERWRITTEN (must not alias dy); parameter gradients +=.
-    func backward(dy: Tensor, dx: Tensor, x: Tensor, batch: Int, n: Int, mask: [Bool], streams: Streams,
+    func backward(dy: Tensor, dx: Tensor, x: Tensor, batch: Int, n: Int, ids: Tensor, streams: Streams,
                   workspace ws: Workspace) {
         let r = batch * n, d = dim
-        let qn = buffer(ws, "qn", [r, d]), rstd = buffer(ws, "rstd", [r])
-        let q = buffer(ws, "q", [r, d]), k = buffer(ws, "k", [r, d]), v = buffer(ws, "v", [r, d])
+        let qn = buffer(ws, "qn", [r, d]), mean = buffer(ws, "mean", [r]), rstd = buffer(ws, "rstd", [r])
+        let qkv = buffer(ws, "qkv", [r, 3 * d])
         let probs = buffer(ws, "probs", [batch, heads, n, n]), core = buffer(ws, "core", [r, d])
-        let h = buffer(ws, "h", [r, d]), hRstd = buffer(ws, "hRstd", [r])
-        let f1pre = buffer(ws, "f1Pre", [r, hidden]), f1 = buffer(ws, "f1", [r, hidden])
-        let dSum = ws.tensor("sasrec.dSum", [r, d]), dh = ws.tensor("sasrec.dh", [r, d])
-        let dF1 = ws.tensor("sasrec.dF1", [r, hidden]), dHpre = ws.tensor("sasrec.dHpre", [r, d])
+        let hpre = buffer(ws, "hPre", [r, d]), h = buffer(ws, "h", [r, d])
+        let hMean = buffer(ws, "hMean", [r]), hRstd = buffer(ws, "hRstd", [r])
+        let f1 = buffer(ws, "f1", [r, hidden])
+        // Scratch shared by all blocks.
+        let dSum = ws.tensor("sasrec.dSum", [r, d]), dF2 = ws.tensor("sasrec.dF2", [r, d])
+        let dh = ws.tensor("sasrec.dh", [r, d]), dHpre = ws.tensor("sasrec.dHpre", [r, d])
+        let dF1 = ws.tensor("sasrec.dF1", [r, hidden]), dF1Relu = ws.tensor("sasrec.dF1Relu", [r, hidden])
+        let dF1Kept = ws.tensor("sasrec.dF1Kept", [r, hidden])
         let dCore = ws.tensor("sasrec.dCore", [r, d]), dQn = ws.tensor("sasrec.dQn", [r, d])
-        let dq = ws.tensor("sasrec.dq", [r, d]), dk = ws.tensor("sasrec.dk", [r, d]), dv = ws.tensor("sasrec.dv", [r, d])
+        let dQkv = ws.tensor("sasrec.dQkv", [r, 3 * d])
         // x' = (f + h) ⊙ mask
-        let dyp = dy.floats, dsp = dSum.floats
-        for i in 0..<r { for c in 0..<d { dsp[i * d + c] = mask[i] ? dyp[i * d + c] : 0 } }
+        backend.fill(dSum, 0)
+        backend.maskRowsBackward(dOut: dy, ids: ids, dx: dSum, rows: r, cols: d)
         backend.copy(dSum, to: dh)
         // f = Dropout(Dropout(ReLU(h·W_1ᵀ + b_1))·W_2ᵀ + b_2)
-        if let s = streams.ffnOut { K.dropout(dSum, count: r * d, p: dropout, stream: s) }
-        linearBackward(dSum, f1, w2, dW2, dB2, dF1, rows: r, cin: hidden, cout: d, accumulate: false)
-        if let s = streams.ffnHidden { K.dropout(dF1, count: r * hidden, p: dropout, stream: s) }
-        K.reluBackward(dy: dF1, x: f1pre, dx: dF1, count: r * hidden)
-        linearBackward(dF1, h, w1, dW1, dB1, dh, rows: r, cin: d, cout: hidden, accumulate: true)
+        var dF = dSum
+        if let s = streams.ffnOut {
+            backend.fill(dF2, 0)
+            backend.dropoutBackward(dOut: dSum, dx: dF2, count: r * d, p: dropout, stream: s)
+            dF = dF2
+        }
+        linearBackward(dF, f1, w2, dW2, dB2, dF1, rows: r, cin: hidden, cout: d, accumulate: false)
+        // f1 (after dropout) is positive exactly where ReLU passed and dropout kept.
+        backend.fill(dF1Relu, 0)
+        backend.reluBackward(dOut: dF1, y: f1, dx: dF1Relu, count: r * hidden)
+        var dHidden = dF1Relu
+        if let s = streams.ffnHidden {
+            backend.fill(dF1Kept, 0)
+            backend.dropoutBackward(dOut: dF1Relu, dx: dF1Kept, count: r * hidden, p: dropout, stream: s)
+            dHidden = dF1Kept
+        }
+        linearBackward(dHidden, h, w1, dW1, dB1, dh, rows: r, cin: d, cout: hidden, accumulate: true)
         // h = LN(Qn + a)
         backend.fill(dHpre, 0)
-        K.layerNormBackward(dy: dh, y: h, rstd: hRstd, dx: dHpre, rows: r, cols: d)
+        backend.layerNormBackward(dOut: dh, x: hpre, mean: hMean, rstd: hRstd, dx: dHpre, rows: r, cols: d)
         backend.copy(dHpre, to: dQn)
         // a = c·W_oᵀ + b_o
         linearBackward(dHpre, core, outW, dOutW, dOutB, dCore, rows: r, cin: d, cout: d, accumulate: false)
-        K.softmaxAttentionBackward(dOut: dCore, q: q, k: k, v: v, probs: probs, batch: batch, n: n, dim: d,
-                                   heads: heads, dropout: dropout, stream: streams.attention, dq: dq, dk: dk, dV: dv)
-        let (wq, _) = slice(inW, inB, 0), (wk, _) = slice(inW, inB, 1), (wv, _) = slice(inW, inB, 2)
-        let (dWq, dBq) = slice(dInW, dInB, 0), (dWk, dBk) = slice(dInW, dInB, 1), (dWv, dBv) = slice(dInW, dInB, 2)
-        linearBackward(dq, qn, wq, dWq, dBq, dQn, rows: r, cin: d, cout: d, accumulate: true)
-        linearBackward(dk, x, wk, dWk, dBk, dx, rows: r, cin: d, cout: d, accumulate: false)
-        linearBackward(dv, x, wv, dWv, dBv, dx, rows: r, cin: d, cout: d, accumulate: true)
+        K.softmaxAttentionBackward(dOut: dCore, q: qkv, k: qkv.view(d, [r * 3 * d - d]),
+                                   v: qkv.view(2 * d, [r * 3 * d - 2 * d]), rowStride: 3 * d, batch: batch, width: n,
+                                   dim: d, heads: heads, dropout: dropout, dropoutStream: streams.attention,
+                                   probs: probs, dq: dQkv, dk: dQkv.view(d, [r * 3 * d - d]),
+                                   dv: dQkv.view(2 * d, [r * 3 * d - 2 * d]))
+        // q = Qn·W_qᵀ + b_q; [k|v] = x·[W_k; W_v]ᵀ + [b_k; b_v]
+        backend.gemm(transA: true, transB: false, m: d, n: d, k: r, alpha: 1, a: dQkv, lda: 3 * d, b: qn, ldb: d,
+                     beta: 1, c: dInW, ldc: d)
+        backend.gemm(transA: true, transB: false, m: 2 * d, n: d, k: r, alpha: 1, a: dQkv.view(d, [r * 3 * d - d]),
+                     lda: 3 * d, b: x, ldb: d, beta: 1, c: dInW.view(d * d, [2 * d, d]), ldc: d)
+        backend.biasBackward(dOut: dQkv, dBias: dInB, rows: r, cols: 3 * d)
+        backend.gemm(transA: false, transB: false, m: r, n: d, k: d, alpha: 1, a: dQkv, lda: 3 * d, b: inW, ldb: d,
+                     beta: 1, c: dQn, ldc: d)
+        backend.gemm(transA: false, transB: false, m: r, n: d, k: 2 * d, alpha: 1, a: dQkv.view(d, [r * 3 * d - d]),
+                     lda: 3 * d, b: inW.view(d * d, [2 * d, d]), ldb: d, beta: 0, c: dx, ldc: d)
         // Qn = LN(x)
-        K.layerNormBackward(dy: dQn, y: qn, rstd: rstd, dx: dx, rows: r, cols: d)
+        backend.layerNormBackward(dOut: dQn, x: x, mean: mean, rstd: rstd, dx: dx, rows: r, cols: d)
     }
 }

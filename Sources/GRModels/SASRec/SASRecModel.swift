@@ -12,7 +12,8 @@ public final class SASRecModel: SequentialRecommender {
     public let config: ModelConfig
     public let parameters: ParameterArena
     public let backend: any Backend
-    let corpus: [Int32]
+    /// i32 (C): negatives are drawn from it (spec §1.5).
+    let corpus: Tensor
     let tableRows: Int
     let blocks: [SASRecBlock]
     let workspace: Workspace
@@ -20,7 +21,7 @@ public final class SASRecModel: SequentialRecommender {
     public init(config: ModelConfig, maxItemId: Int, corpus: [Int32], backend: any Backend) {
         self.config = config
         self.backend = backend
-        self.corpus = corpus
+        self.corpus = backend.upload(corpus, shape: [corpus.count])
         self.tableRows = maxItemId + 1
         let arena = ParameterArena(ParameterNames.sasrec(config, tableRows: maxItemId + 1), backend: backend)
         parameters = arena
@@ -28,27 +29,18 @@ public final class SASRecModel: SequentialRecommender {
         workspace = Workspace(backend: backend)
     }
 
-    private func denseRows(_ batch: Int, _ n: Int) -> [(b: Int, t: Int)] {
-        var rows: [(b: Int, t: Int)] = []
-        rows.reserveCapacity(batch * n)
-        for b in 0..<batch { for t in 0..<n { rows.append((b, t)) } }
-        return rows
-    }
-
     private func activation(_ l: Int, _ rows: Int) -> Tensor { workspace.tensor("sasrec.x.\(l)", [rows, config.itemDim]) }
 
-    /// Runs the encoder; returns the pre-L2 output (B·N, D).
+    /// Runs the encoder on all B·N rows; returns the pre-L2 output (B·N, D).
     @discardableResult
-    func encode(_ input: ModelInput, randomness: StepRandomness?) -> Tensor {
-        let c = config, bsz = input.batchSize, n = input.paddedWidth, r = bsz * n
+    func encode(_ input: ModelInput, rows: EncoderRows, randomness: StepRandomness?) -> Tensor {
+        let c = config, bsz = input.batchSize, n = input.paddedWidth, r = rows.count
         let inputStream = c.inputDropout > 0 ? randomness?.stream(.inputDropout) : nil
-        InputEmbedding.forward(ids: input.ids, rows: denseRows(bsz, n), n: n,
-                               table: parameters.value(ParameterNames.itemEmbedding),
+        InputEmbedding.forward(rows, table: parameters.value(ParameterNames.itemEmbedding),
                                positions: parameters.value(ParameterNames.positionalEmbedding), dim: c.itemDim,
-                               dropout: c.inputDropout, stream: inputStream, out: activation(0, r))
-        let mask = input.ids.map { $0 != 0 }
+                               dropout: c.inputDropout, stream: inputStream, out: activation(0, r), backend: backend)
         for (l, block) in blocks.enumerated() {
-            block.forward(x: activation(l, r), y: activation(l + 1, r), batch: bsz, n: n, mask: mask,
+            block.forward(x: activation(l, r), y: activation(l + 1, r), batch: bsz, n: n, ids: rows.ids,
                           streams: .init(randomness, layer: l, p: c.blockDropout), workspace: workspace)
         }
         return activation(blocks.count, r)
@@ -56,53 +48,54 @@ public final class SASRecModel: SequentialRecommender {
 
     public func trainStep(_ input: ModelInput, negatives: NegativeSource, randomness: StepRandomness?) -> Float {
         precondition(input.paddedWidth == config.paddedWidth, "input N \(input.paddedWidth) ≠ config N \(config.paddedWidth)")
-        let c = config, bsz = input.batchSize, n = input.paddedWidth, r = bsz * n, d = c.itemDim
-        let y = encode(input, randomness: randomness)
+        let c = config, bsz = input.batchSize, n = input.paddedWidth, d = c.itemDim
+        let rows = EncoderRows.dense(input, backend: backend), r = rows.count
+        let y = encode(input, rows: rows, randomness: randomness)
         let u = workspace.tensor("sasrec.u", [r, d]), norms = workspace.tensor("sasrec.uNorm", [r])
-        K.l2NormForward(y, u, norm: norms, rows: r, cols: d, eps: c.l2Eps)
+        backend.l2NormalizeForward(x: y, out: u, norms: norms, rows: r, cols: d, eps: c.l2Eps)
         let du = workspace.tensor("sasrec.du", [r, d])
         let table = parameters.value(ParameterNames.itemEmbedding)
         let dTable = parameters.grad(ParameterNames.itemEmbedding)
-        let loss = AutoregressiveLoss(config: c, corpus: corpus).forwardBackward(
+        let loss = AutoregressiveLoss(config: c, corpus: corpus, backend: backend).forwardBackward(
             input: input, outputs: u, rowCount: r, rowOf: { b, t in b * n + t }, negatives: negatives,
             table: table, dTable: dTable, dOutputs: du, workspace: workspace)
         var dA = workspace.tensor("sasrec.gradA", [r, d]), dB = workspace.tensor("sasrec.gradB", [r, d])
-        K.l2NormBackward(dy: du, y: u, norm: norms, dx: dA, rows: r, cols: d, eps: c.l2Eps)
-        let mask = input.ids.map { $0 != 0 }
+        backend.fill(dA, 0)
+        backend.l2NormalizeBackward(dOut: du, x: y, norms: norms, dx: dA, rows: r, cols: d, eps: c.l2Eps)
         for (l, block) in blocks.enumerated().reversed() {
-            block.backward(dy: dA, dx: dB, x: activation(l, r), batch: bsz, n: n, mask: mask,
+            block.backward(dy: dA, dx: dB, x: activation(l, r), batch: bsz, n: n, ids: rows.ids,
                            streams: .init(randomness, layer: l, p: c.blockDropout), workspace: workspace)
             swap(&dA, &dB)
         }
-        // x⁰ is multiplied by the mask: padded rows get no gradient.
-        let gp = dA.floats
-        for i in 0..<r where !mask[i] { for k in 0..<d { gp[i * d + k] = 0 } }
         let inputStream = c.inputDropout > 0 ? randomness?.stream(.inputDropout) : nil
-        InputEmbedding.backward(ids: input.ids, rows: denseRows(bsz, n), n: n, dim: d, dropout: c.inputDropout,
-                                stream: inputStream, dx: dA, dTable: dTable,
-                                dPositions: parameters.grad(ParameterNames.positionalEmbedding))
+        InputEmbedding.backward(rows, dim: d, dropout: c.inputDropout, stream: inputStream, dx: dA, dTable: dTable,
+                                dPositions: parameters.grad(ParameterNames.positionalEmbedding), workspace: workspace,
+                                backend: backend)
         return loss
     }
 
     public func userEmbeddings(_ input: ModelInput) -> Tensor {
         precondition(input.paddedWidth == config.paddedWidth, "input N \(input.paddedWidth) ≠ config N \(config.paddedWidth)")
         let d = config.itemDim, bsz = input.batchSize, n = input.paddedWidth
-        let y = encode(input, randomness: nil)
-        let last = backend.zeros([bsz, d], .f32)
-        let yp = y.floats, lp = last.floats
-        for b in 0..<bsz where input.layout.length(b) > 0 {
-            (lp + b * d).update(from: yp + (b * n + input.layout.length(b) - 1) * d, count: d)
-        }
-        let out = backend.zeros([bsz, d], .f32), norms = workspace.tensor("sasrec.evalNorm", [bsz])
-        K.l2NormForward(last, out, norm: norms, rows: bsz, cols: d, eps: config.l2Eps)
+        let rows = EncoderRows.dense(input, backend: backend)
+        let y = encode(input, rows: rows, randomness: nil)
+        // Row b·N + L_b − 1; with L_b = 0 row b·N, whose id is 0, so the masked output is zero.
+        let last = (0..<bsz).map { b in Int32(b * n + max(input.layout.length(b) - 1, 0)) }
+        let picked = workspace.tensor("sasrec.evalLast", [bsz, d])
+        backend.embeddingForward(table: y, ids: backend.upload(last, shape: [bsz]), scale: 1, out: picked,
+                                 rows: bsz, dim: d, accumulate: false)
+        let out = backend.zeros([bsz, d], .f32)
+        backend.l2NormalizeForward(x: picked, out: out, norms: workspace.tensor("sasrec.evalNorm", [bsz]), rows: bsz,
+                                   cols: d, eps: config.l2Eps)
         return out
     }
 
     public func itemEmbeddings() -> Tensor {
         let d = config.itemDim
-        let out = backend.zeros([tableRows, d], .f32), norms = workspace.tensor("itemNorm", [tableRows])
-        K.l2NormForward(parameters.value(ParameterNames.itemEmbedding), out, norm: norms, rows: tableRows, cols: d,
-                        eps: config.l2Eps)
+        let out = backend.zeros([tableRows, d], .f32)
+        backend.l2NormalizeForward(x: parameters.value(ParameterNames.itemEmbedding), out: out,
+                                   norms: workspace.tensor("itemNorm", [tableRows]), rows: tableRows, cols: d,
+                                   eps: config.l2Eps)
         return out
     }
 }
