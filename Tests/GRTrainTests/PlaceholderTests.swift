@@ -1,5 +1,0 @@
-import XCTest
-
-final class GRTrainTestsPlaceholder: XCTestCase {
-    func testModuleBuilds() {}
-}
