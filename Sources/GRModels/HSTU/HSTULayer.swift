@@ -76,7 +76,7 @@ struct HSTULayer {
                      beta: 0, c: pre, ldc: w)
         backend.siluForward(x: pre, out: act, count: t * w)
         // O = attention(Q, K, V)
-        K.hstuAttentionForward(q: block(act, 2 * hv, tokens: t), k: block(act, 2 * hv + heads * dqk, tokens: t),
+        backend.hstuAttentionForward(q: block(act, 2 * hv, tokens: t), k: block(act, 2 * hv + heads * dqk, tokens: t),
                                v: block(act, hv, tokens: t), rowStride: w, layout: layout, timestamps: timestamps,
                                positionWeights: positionWeights, timeWeights: timeWeights, heads: heads, dqk: dqk,
                                dv: dv, paddedWidth: paddedWidth, out: o)
@@ -123,7 +123,7 @@ struct HSTULayer {
         backend.layerNormMulBackward(dOut: dGate, x: o, u: act, ldu: w, mean: oMean, rstd: oRstd, dx: dO, du: dAct,
                                      rows: t, cols: hv)
         // O = attention(Q, K, V): dQ, dK, dV overwrite their column blocks of dAct.
-        K.hstuAttentionBackward(dOut: dO, q: block(act, 2 * hv, tokens: t),
+        backend.hstuAttentionBackward(dOut: dO, q: block(act, 2 * hv, tokens: t),
                                 k: block(act, 2 * hv + heads * dqk, tokens: t), v: block(act, hv, tokens: t),
                                 rowStride: w, layout: layout, timestamps: timestamps, positionWeights: positionWeights,
                                 timeWeights: timeWeights, heads: heads, dqk: dqk, dv: dv, paddedWidth: paddedWidth,

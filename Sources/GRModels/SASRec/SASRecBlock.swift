@@ -91,7 +91,7 @@ struct SASRecBlock {
                      b: inW.view(d * d, [2 * d, d]), ldb: d, beta: 0, c: qkv.view(d, [r * 3 * d - d]), ldc: 3 * d)
         backend.addBias(x: qkv, bias: inB, rows: r, cols: 3 * d)
         // c = softmax attention; a = c·W_oᵀ + b_o; h = LN(Qn + a)
-        K.softmaxAttentionForward(q: qkv, k: qkv.view(d, [r * 3 * d - d]), v: qkv.view(2 * d, [r * 3 * d - 2 * d]),
+        backend.softmaxAttentionForward(q: qkv, k: qkv.view(d, [r * 3 * d - d]), v: qkv.view(2 * d, [r * 3 * d - 2 * d]),
                                   rowStride: 3 * d, batch: batch, width: n, dim: d, heads: heads, dropout: dropout,
                                   dropoutStream: streams.attention, probs: probs, out: core)
         linear(core, outW, outB, hpre, rows: r, cin: d, cout: d)
@@ -152,7 +152,7 @@ struct SASRecBlock {
         backend.copy(dHpre, to: dQn)
         // a = c·W_oᵀ + b_o
         linearBackward(dHpre, core, outW, dOutW, dOutB, dCore, rows: r, cin: d, cout: d, accumulate: false)
-        K.softmaxAttentionBackward(dOut: dCore, q: qkv, k: qkv.view(d, [r * 3 * d - d]),
+        backend.softmaxAttentionBackward(dOut: dCore, q: qkv, k: qkv.view(d, [r * 3 * d - d]),
                                    v: qkv.view(2 * d, [r * 3 * d - 2 * d]), rowStride: 3 * d, batch: batch, width: n,
                                    dim: d, heads: heads, dropout: dropout, dropoutStream: streams.attention,
                                    probs: probs, dq: dQkv, dk: dQkv.view(d, [r * 3 * d - d]),
