@@ -35,6 +35,8 @@ public enum DatasetPreparer {
     /// Runs `body(storePath)` inside a temporary folder beside `out`, adds `summary.json`, then
     /// renames the folder to `out`; removes it on any error.
     public static func buildStoreFolder(out: String, _ body: (String) throws -> Void) throws -> DatasetSummary {
+        let parent = URL(fileURLWithPath: out).standardizedFileURL.deletingLastPathComponent().path
+        let parentExisted = FileManager.default.fileExists(atPath: parent)
         let tmp = try StoreDirectory.makeTemporary(for: out)
         do {
             try body(tmp + "/" + StoreFormat.fileName)
@@ -43,6 +45,9 @@ public enum DatasetPreparer {
             return summary
         } catch {
             try? FileManager.default.removeItem(atPath: tmp)
+            if !parentExisted, (try? FileManager.default.contentsOfDirectory(atPath: parent))?.isEmpty == true {
+                try? FileManager.default.removeItem(atPath: parent)  // we created it: leave nothing behind
+            }
             throw error
         }
     }
