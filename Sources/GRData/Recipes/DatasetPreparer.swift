@@ -9,9 +9,16 @@ public enum DatasetPreparer {
     @discardableResult
     public static func prepare(_ kind: DatasetKind, source: String?, out: String,
                                downloader: DatasetDownloader = DatasetDownloader()) throws -> DatasetSummary {
-        let src: String
+        var src: String
+        var unzipped: String? = nil
+        defer { if let unzipped { try? FileManager.default.removeItem(atPath: unzipped) } }
         if let source {
             src = source
+            if source.lowercased().hasSuffix(".zip") {  // the official archive itself: extract it first
+                let folder = NSTemporaryDirectory() + "gr-unzip-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+                unzipped = folder
+                src = try downloader.extract(archive: source, kind: kind, into: folder)
+            }
         } else {
             src = try downloader.fetch(kind)
         }
