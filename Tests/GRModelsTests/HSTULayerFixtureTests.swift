@@ -25,7 +25,7 @@ final class HSTULayerFixtureTests: XCTestCase {
         layer.forward(x: x, y: y, layout: layout, timestamps: ts, stream: nil, workspace: ws)
         assertClose(y.toArray(), try f.doubles("output.y"), "y")
         // V is the second column block (H·Dv = 8 wide) of the 32-wide UVQK activations.
-        let act = ws.tensor("hstu.0.uvqk", [t, 32]).toArray()
+        let act = ws.tensor("hstu.uvqk", [t, 32]).toArray()
         var v = [Float](repeating: 0, count: t * 8)
         for r in 0..<t { for c in 0..<8 { v[r * 8 + c] = act[r * 32 + 8 + c] } }
         assertClose(v, try f.doubles("intermediate.v"), "v")

@@ -8,7 +8,9 @@ import GRCore
 ///     G = Dropout_q(U ⊙ LN(O))                   (T, H·Dv), eps 1e-6
 ///     Y = G · W_oᵀ + b_o + X                     (T, D)
 ///
-/// Activations are kept in the model's workspace under `hstu.<index>.*` for the backward.
+/// Activations are kept in the model's workspace under `hstu.<index>.*` for the backward (X̂, its
+/// mean/rstd, the UVQK pre-activation, O, its mean/rstd, G); the SiLU output lives in one scratch
+/// buffer shared by all layers and is recomputed in the backward.
 struct HSTULayer {
     /// LayerNorm eps of both HSTU norms (spec §2.2 steps 1 and 5).
     static let layerNormEps: Float = 1e-6
@@ -66,7 +68,7 @@ struct HSTULayer {
                  workspace ws: Workspace) {
         let t = layout.totalTokens, d = dim, w = uvqkWidth, hv = valueWidth
         let xn = buffer(ws, "xn", [t, d]), mean = buffer(ws, "mean", [t]), rstd = buffer(ws, "rstd", [t])
-        let pre = buffer(ws, "uvqkPre", [t, w]), act = buffer(ws, "uvqk", [t, w])
+        let pre = buffer(ws, "uvqkPre", [t, w]), act = ws.tensor("hstu.uvqk", [t, w])
         let o = buffer(ws, "attn", [t, hv]), oMean = buffer(ws, "attnMean", [t]), oRstd = buffer(ws, "attnRstd", [t])
         let g = buffer(ws, "gated", [t, hv])
         if t == 0 { return }
@@ -98,9 +100,12 @@ struct HSTULayer {
         let t = layout.totalTokens, d = dim, w = uvqkWidth, hv = valueWidth
         if t == 0 { return }
         let xn = buffer(ws, "xn", [t, d]), mean = buffer(ws, "mean", [t]), rstd = buffer(ws, "rstd", [t])
-        let pre = buffer(ws, "uvqkPre", [t, w]), act = buffer(ws, "uvqk", [t, w])
+        let pre = buffer(ws, "uvqkPre", [t, w]), act = ws.tensor("hstu.uvqk", [t, w])
         let o = buffer(ws, "attn", [t, hv]), oMean = buffer(ws, "attnMean", [t]), oRstd = buffer(ws, "attnRstd", [t])
         let g = buffer(ws, "gated", [t, hv])
+        // Only the pre-activation is kept per layer: recompute [U|V|Q|K] = SiLU(pre) (one pass; halves
+        // the largest activation).
+        backend.siluForward(x: pre, out: act, count: t * w)
         // Scratch shared by all layers.
         let dg = ws.tensor("hstu.dGated", [t, hv]), dgKept = ws.tensor("hstu.dGatedKept", [t, hv])
         let dO = ws.tensor("hstu.dAttn", [t, hv]), dAct = ws.tensor("hstu.dUvqk", [t, w])
