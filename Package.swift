@@ -9,6 +9,13 @@ let simdFlags: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "haswell"])]
 let simdFlags: [SwiftSetting] = []
 #endif
 let common: [SwiftSetting] = simdFlags + [.swiftLanguageMode(.v5)]
+// The AVX-512 copy of the GEMM micro-kernel: compiled for Skylake-AVX512 and only called after a
+// run-time CPU check (`_GRCPUShims`), so the binary still runs on an AVX2-only CPU.
+#if arch(x86_64)
+let avx512Flags: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "skylake-avx512"]), .swiftLanguageMode(.v5)]
+#else
+let avx512Flags: [SwiftSetting] = [.swiftLanguageMode(.v5)]
+#endif
 
 let package = Package(
     name: "GenerativeRecommenders",
@@ -29,7 +36,11 @@ let package = Package(
         // Tensors, jagged layout, RNG, the Backend protocol, safetensors, threading.
         .target(name: "GRCore", swiftSettings: common),
         // The pure-Swift CPU backend: SIMD GEMM and every op with its backward.
-        .target(name: "GRCPU", dependencies: ["GRCore"], swiftSettings: common),
+        .target(name: "GRCPU", dependencies: ["GRCore", "GRCPUAVX512", "_GRCPUShims"], swiftSettings: common),
+        // The GEMM micro-kernel compiled for AVX-512 (selected at run time by GRCPU).
+        .target(name: "GRCPUAVX512", swiftSettings: avx512Flags),
+        // C shim: run-time CPU feature detection (`__builtin_cpu_supports`).
+        .target(name: "_GRCPUShims"),
         // Dataset recipes, the binary sequence store, synthetic data, batches.
         .target(name: "GRData", dependencies: ["GRCore"], swiftSettings: common),
         // Full-corpus top-K and HR/NDCG/MRR.

@@ -1,14 +1,177 @@
 import GRCore
-import GRCPU
+@testable import GRCPU
+import GRTestSupport
 import XCTest
 
-final class GEMMSmokeTests: XCTestCase {
+/// Checks `CPUGEMM.sgemm` against a Float64 reference, for every kernel this CPU supports.
+final class GEMMTests: XCTestCase {
+    /// SplitMix64: deterministic test data without depending on the library's RNG.
+    struct SplitMix {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+        /// Uniform in [-1, 1).
+        mutating func float() -> Float { Float(next() >> 40) / Float(1 << 23) - 1 }
+        mutating func int(_ range: ClosedRange<Int>) -> Int {
+            range.lowerBound + Int(next() % UInt64(range.count))
+        }
+    }
+
+    /// One GEMM case: runs sgemm and checks every element of C, including the padding past n in
+    /// each row of C (which must be left untouched).
+    func check(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float, beta: Float,
+               padA: Int = 0, padB: Int = 0, padC: Int = 0, nanInC: Bool = false,
+               rng: inout SplitMix, file: StaticString = #filePath, line: UInt = #line) {
+        let lda = max(1, transA ? m : k) + padA, ldb = max(1, transB ? k : n) + padB, ldc = n + padC
+        let aRows = transA ? k : m, bRows = transB ? n : k
+        let a = (0..<max(aRows * lda, 1)).map { _ in rng.float() }
+        let b = (0..<max(bRows * ldb, 1)).map { _ in rng.float() }
+        let sentinel: Float = 12345
+        var c = (0..<max(m * ldc, 1)).map { _ in rng.float() }
+        for i in 0..<m { for j in n..<ldc { c[i * ldc + j] = sentinel } }
+        if nanInC { for i in 0..<m { for j in 0..<n { c[i * ldc + j] = .nan } } }
+        let c0 = c
+        CPUGEMM.sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
+                      b: b, ldb: ldb, beta: beta, c: &c, ldc: ldc)
+        let what = "\(CPUGEMM.kernel) \(transA ? "T" : "N")\(transB ? "T" : "N") m\(m) n\(n) k\(k) "
+            + "alpha \(alpha) beta \(beta) pads \(padA)/\(padB)/\(padC)"
+        var failures = 0
+        for i in 0..<m {
+            for j in 0..<ldc {
+                let got = c[i * ldc + j]
+                if j >= n {
+                    if got != sentinel, failures < 3 {
+                        XCTFail("\(what): padding C[\(i), \(j)] overwritten", file: file, line: line)
+                        failures += 1
+                    }
+                    continue
+                }
+                var s = 0.0, mag = 0.0
+                for p in 0..<k {
+                    let x = Double(transA ? a[p * lda + i] : a[i * lda + p])
+                    let y = Double(transB ? b[j * ldb + p] : b[p * ldb + j])
+                    s += x * y
+                    mag += abs(x * y)
+                }
+                let old = Double(c0[i * ldc + j])
+                let ref = Double(alpha) * s + (beta == 0 ? 0 : Double(beta) * old)
+                let scale = abs(Double(alpha)) * mag + (beta == 0 ? 0 : abs(Double(beta) * old))
+                // f32 accumulation: error ≤ ~k·ε·Σ|a·b| (ε = 2⁻²⁴), with slack.
+                let tol = 4 * Double(k + 2) * 6e-8 * scale + 1e-30
+                if !(abs(Double(got) - ref) <= tol), failures < 3 {
+                    XCTFail("\(what): C[\(i), \(j)] = \(got), expected \(ref) (tol \(tol))", file: file, line: line)
+                    failures += 1
+                }
+            }
+        }
+    }
+
+    /// Runs `body` once per kernel this CPU supports, restoring the default kernel afterwards.
+    func forEachKernel(_ body: () -> Void) {
+        let saved = CPUGEMM.kernel
+        defer { CPUGEMM.kernel = saved }
+        for kern in GEMMKernel.allCases where kern.isSupported {
+            CPUGEMM.kernel = kern
+            body()
+        }
+    }
+
     func testTinyGEMM() {
         // [1 2; 3 4] · [5 6; 7 8] = [19 22; 43 50]
         let a: [Float] = [1, 2, 3, 4], b: [Float] = [5, 6, 7, 8]
-        var c = [Float](repeating: .nan, count: 4)
-        CPUGEMM.sgemm(transA: false, transB: false, m: 2, n: 2, k: 2, alpha: 1, a: a, lda: 2, b: b, ldb: 2,
-                      beta: 0, c: &c, ldc: 2)
-        XCTAssertEqual(c, [19, 22, 43, 50])
+        forEachKernel {
+            var c = [Float](repeating: .nan, count: 4)
+            CPUGEMM.sgemm(transA: false, transB: false, m: 2, n: 2, k: 2, alpha: 1, a: a, lda: 2, b: b, ldb: 2,
+                          beta: 0, c: &c, ldc: 2)
+            XCTAssertEqual(c, [19, 22, 43, 50], "\(CPUGEMM.kernel)")
+        }
+    }
+
+    /// Edge sizes (1, odd, around the 6-row / 16- and 32-column tiles) in all four transpose cases.
+    func testEdgeSizesAllTransposes() {
+        var rng = SplitMix(state: 1)
+        let sizes = [(1, 1, 1), (1, 33, 5), (7, 1, 3), (5, 17, 1), (6, 32, 8), (13, 31, 7), (7, 33, 9), (19, 50, 11)]
+        forEachKernel {
+            for (m, n, k) in sizes {
+                for transA in [false, true] {
+                    for transB in [false, true] {
+                        check(transA: transA, transB: transB, m: m, n: n, k: k, alpha: 1, beta: 0,
+                              nanInC: true, rng: &rng)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Random shapes with leading dimensions larger than the natural ones, and alpha / beta.
+    func testRandomShapesStridesAlphaBeta() {
+        var rng = SplitMix(state: 2)
+        forEachKernel {
+            for _ in 0..<12 {
+                let m = rng.int(1...40), n = rng.int(1...70), k = rng.int(1...30)
+                let alpha: Float = [1, -0.5, 2.25][rng.int(0...2)]
+                let beta: Float = [0, 1, -1.5][rng.int(0...2)]
+                check(transA: rng.int(0...1) == 1, transB: rng.int(0...1) == 1, m: m, n: n, k: k,
+                      alpha: alpha, beta: beta, padA: rng.int(0...5), padB: rng.int(0...5), padC: rng.int(0...5),
+                      rng: &rng)
+            }
+        }
+    }
+
+    /// beta == 0 ignores NaN already in C; beta != 0 keeps it (NaN · beta = NaN, as in BLAS).
+    func testBetaZeroIgnoresNaN() {
+        var rng = SplitMix(state: 3)
+        forEachKernel {
+            for (transA, transB) in [(false, false), (true, true)] {
+                check(transA: transA, transB: transB, m: 9, n: 35, k: 4, alpha: 0.5, beta: 0, padC: 3,
+                      nanInC: true, rng: &rng)
+            }
+            var c = [Float](repeating: .nan, count: 4)
+            let a: [Float] = [1, 2], b: [Float] = [3, 4]
+            CPUGEMM.sgemm(transA: false, transB: false, m: 2, n: 2, k: 1, alpha: 1, a: a, lda: 1, b: b, ldb: 2,
+                          beta: 1, c: &c, ldc: 2)
+            XCTAssertTrue(c.allSatisfy(\.isNaN), "beta 1 must propagate NaN in C (\(CPUGEMM.kernel))")
+        }
+    }
+
+    /// k == 0 and alpha == 0 only scale C by beta (zeros for beta == 0, even over NaN).
+    func testDegenerateKAndAlpha() {
+        var rng = SplitMix(state: 4)
+        forEachKernel {
+            check(transA: false, transB: false, m: 3, n: 5, k: 0, alpha: 1, beta: 0, nanInC: true, rng: &rng)
+            check(transA: true, transB: false, m: 3, n: 5, k: 0, alpha: 1, beta: 2, rng: &rng)
+            check(transA: false, transB: true, m: 4, n: 3, k: 6, alpha: 0, beta: 0.5, padC: 1, rng: &rng)
+        }
+    }
+
+    /// Sizes that cross the cache blocks: K > KC (the second K block accumulates into C),
+    /// M over several MC blocks and thread chunks, N > NC.
+    func testBlockBoundaries() {
+        var rng = SplitMix(state: 5)
+        forEachKernel {
+            let kern = CPUGEMM.kernel
+            check(transA: false, transB: false, m: 7, n: 9, k: kern.kc + 37, alpha: 1, beta: 0.5, rng: &rng)
+            check(transA: true, transB: true, m: 8, n: 5, k: kern.kc + 1, alpha: -1, beta: 0, nanInC: true, rng: &rng)
+            check(transA: true, transB: false, m: 3 * kern.mc + 5, n: 7, k: 3, alpha: 1, beta: 0, rng: &rng)
+            check(transA: false, transB: true, m: 2 * kern.mc + 1, n: 3, k: 2, alpha: 1, beta: 1, padA: 1, rng: &rng)
+            check(transA: false, transB: false, m: 2, n: kern.nc + 19, k: 2, alpha: 1, beta: 0, nanInC: true, rng: &rng)
+            check(transA: true, transB: true, m: 2, n: kern.nc + 3, k: 3, alpha: 1, beta: 0, rng: &rng)
+        }
+    }
+
+    /// The backend entry point forwards to `CPUGEMM.sgemm` on tensor views.
+    func testBackendGEMMOnTensors() {
+        let backend = CPUBackend()
+        let a = Tensor([1, 2, 3, 4, 5, 6], shape: [2, 3])          // (M, K) = (2, 3)
+        let b = Tensor([1, 0, 0, 1, 1, 1], shape: [3, 2])          // (K, N) = (3, 2)
+        let c = Tensor([Float](repeating: .nan, count: 4), shape: [2, 2])
+        backend.gemm(transA: false, transB: false, m: 2, n: 2, k: 3, alpha: 1, a: a, lda: 3, b: b, ldb: 2,
+                     beta: 0, c: c, ldc: 2)
+        XCTAssertEqual(c.toArray(), [4, 5, 10, 11])
     }
 }

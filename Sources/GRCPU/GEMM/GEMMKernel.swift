@@ -1,0 +1,73 @@
+import Foundation
+import GRCore
+import _GRCPUShims
+#if arch(x86_64)
+import GRCPUAVX512
+#endif
+
+/// Which register-tile kernel `CPUGEMM` runs, with its cache blocking.
+///
+/// `.avx512` is the 6 × 32 `SIMD16<Float>` kernel of module GRCPUAVX512 (compiled for
+/// skylake-avx512), chosen at run time when `gr_cpu_supports_avx512()`; `.avx2` is the 6 × 16
+/// `SIMD8<Float>` kernel compiled with the package's Haswell floor (and for arm64).
+/// `GR_GEMM_KERNEL=avx2` forces the portable kernel (for tests and benchmarks).
+public enum GEMMKernel: String, Sendable, CaseIterable {
+    case avx2
+    case avx512
+
+    /// The best kernel this CPU supports (honouring `GR_GEMM_KERNEL`).
+    public static let best: GEMMKernel = {
+        let supported = GEMMKernel.allCases.filter(\.isSupported)
+        if let forced = ProcessInfo.processInfo.environment["GR_GEMM_KERNEL"],
+           let k = GEMMKernel(rawValue: forced), k.isSupported {
+            return k
+        }
+        return supported.contains(.avx512) ? .avx512 : .avx2
+    }()
+
+    /// Whether this machine can run the kernel.
+    public var isSupported: Bool {
+        switch self {
+        case .avx2: return true
+        case .avx512:
+            #if arch(x86_64)
+            return gr_cpu_supports_avx512() != 0
+            #else
+            return false
+            #endif
+        }
+    }
+
+    /// Register tile rows (MR).
+    var mr: Int { 6 }
+    /// Register tile columns (NR).
+    var nr: Int { self == .avx512 ? 32 : 16 }
+    /// K block (KC): one kc × NR panel of B̂ stays in L1 (32 KiB for AVX-512).
+    var kc: Int { 256 }
+    /// M block (MC, a multiple of MR): an MC × KC block of Â stays in L2.
+    var mc: Int { 72 }
+    /// N block (NC, a multiple of NR): the packed B̂ block (KC × NC) shared by all threads.
+    var nc: Int { 2048 }
+
+    /// Runs the macro-kernel (see `GEMMKernelAVX512.macroKernel` for the contract).
+    @inline(__always)
+    func macroKernel(mc: Int, nc: Int, kc: Int,
+                     a: UnsafePointer<Float>, tileStrideA: Int, rowStrideA: Int, colStrideA: Int,
+                     b: UnsafePointer<Float>,
+                     c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float) {
+        switch self {
+        case .avx2:
+            GEMMKernelAVX2.macroKernel(mc: mc, nc: nc, kc: kc, a: a, tileStrideA: tileStrideA,
+                                       rowStrideA: rowStrideA, colStrideA: colStrideA, b: b,
+                                       c: c, ldc: ldc, alpha: alpha, beta: beta)
+        case .avx512:
+            #if arch(x86_64)
+            GEMMKernelAVX512.macroKernel(mc: mc, nc: nc, kc: kc, a: a, tileStrideA: tileStrideA,
+                                         rowStrideA: rowStrideA, colStrideA: colStrideA, b: b,
+                                         c: c, ldc: ldc, alpha: alpha, beta: beta)
+            #else
+            preconditionFailure("the AVX-512 GEMM kernel exists only on x86-64")
+            #endif
+        }
+    }
+}
