@@ -1,0 +1,194 @@
+import GRCore
+
+/// Generic bodies of the pointwise ops (`ElementwiseOps`); `CPUBackend` calls them with Float, the
+/// gradient-check tests with Double. Shapes are given per function; backwards accumulate (+=).
+public enum ElementwiseKernels {
+    /// Elements per parallel chunk: below this, threading costs more than it saves.
+    @usableFromInline static let minChunk = 1 << 14
+
+    /// out = x·σ(x), n elements (x, out (n); may alias).
+    public static func siluForward<T: KernelFloat>(_ x: UnsafeMutablePointer<T>, _ out: UnsafeMutablePointer<T>, _ n: Int) {
+        Parallel.forRanges(n, minChunk: minChunk) { r in
+            var i = r.lowerBound
+            while i + 8 <= r.upperBound {
+                let v = Vec.load(x, i)
+                Vec.store(v / (1 + T.vexp(-v)), out, i)
+                i += 8
+            }
+            while i < r.upperBound { let v = x[i]; out[i] = v / (1 + T.kexp(-v)); i += 1 }
+        }
+    }
+
+    /// dx += dOut · σ(x)(1 + x(1 − σ(x))), n elements.
+    public static func siluBackward<T: KernelFloat>(_ dOut: UnsafeMutablePointer<T>, _ x: UnsafeMutablePointer<T>,
+                                                    _ dx: UnsafeMutablePointer<T>, _ n: Int) {
+        Parallel.forRanges(n, minChunk: minChunk) { r in
+            var i = r.lowerBound
+            while i + 8 <= r.upperBound {
+                let v = Vec.load(x, i)
+                let s = 1 / (1 + T.vexp(-v))
+                Vec.store(Vec.load(dx, i) + Vec.load(dOut, i) * s * (1 + v * (1 - s)), dx, i)
+                i += 8
+            }
+            while i < r.upperBound {
+                let v = x[i], s = 1 / (1 + T.kexp(-v))
+                dx[i] += dOut[i] * s * (1 + v * (1 - s))
+                i += 1
+            }
+        }
+    }
+
+    /// out = max(x, 0), n elements.
+    public static func reluForward<T: KernelFloat>(_ x: UnsafeMutablePointer<T>, _ out: UnsafeMutablePointer<T>, _ n: Int) {
+        Parallel.forRanges(n, minChunk: minChunk) { r in
+            for i in r { out[i] = x[i] > 0 ? x[i] : 0 }
+        }
+    }
+
+    /// dx += dOut · [y > 0], n elements.
+    public static func reluBackward<T: KernelFloat>(_ dOut: UnsafeMutablePointer<T>, _ y: UnsafeMutablePointer<T>,
+                                                    _ dx: UnsafeMutablePointer<T>, _ n: Int) {
+        Parallel.forRanges(n, minChunk: minChunk) { r in
+            for i in r where y[i] > 0 { dx[i] += dOut[i] }
+        }
+    }
+
+    /// out = a ⊙ b on (rows, cols) with row strides lda, ldb, ldo.
+    public static func mulForward<T: KernelFloat>(_ a: UnsafeMutablePointer<T>, _ lda: Int, _ b: UnsafeMutablePointer<T>,
+                                                  _ ldb: Int, _ out: UnsafeMutablePointer<T>, _ ldo: Int,
+                                                  _ rows: Int, _ cols: Int) {
+        Parallel.forRanges(rows, minChunk: max(1, minChunk / max(cols, 1))) { rr in
+            for r in rr {
+                let pa = a + r * lda, pb = b + r * ldb, po = out + r * ldo
+                for c in 0..<cols { po[c] = pa[c] * pb[c] }
+            }
+        }
+    }
+
+    /// da += dOut ⊙ b, db += dOut ⊙ a (rows, cols), each with its primal's stride.
+    public static func mulBackward<T: KernelFloat>(_ dOut: UnsafeMutablePointer<T>, _ ldo: Int,
+                                                   _ a: UnsafeMutablePointer<T>, _ lda: Int,
+                                                   _ b: UnsafeMutablePointer<T>, _ ldb: Int,
+                                                   _ da: UnsafeMutablePointer<T>?, _ db: UnsafeMutablePointer<T>?,
+                                                   _ rows: Int, _ cols: Int) {
+        Parallel.forRanges(rows, minChunk: max(1, minChunk / max(cols, 1))) { rr in
+            for r in rr {
+                let g = dOut + r * ldo
+                if let da { let pa = da + r * lda, pb = b + r * ldb; for c in 0..<cols { pa[c] += g[c] * pb[c] } }
+                if let db { let pb = db + r * ldb, pa = a + r * lda; for c in 0..<cols { pb[c] += g[c] * pa[c] } }
+            }
+        }
+    }
+
+    /// out = a + b, n elements.
+    public static func add<T: KernelFloat>(_ a: UnsafeMutablePointer<T>, _ b: UnsafeMutablePointer<T>,
+                                           _ out: UnsafeMutablePointer<T>, _ n: Int) {
+        Parallel.forRanges(n, minChunk: minChunk) { r in
+            for i in r { out[i] = a[i] + b[i] }
+        }
+    }
+
+    /// y += alpha·x, n elements.
+    public static func axpy<T: KernelFloat>(_ alpha: T, _ x: UnsafeMutablePointer<T>, _ y: UnsafeMutablePointer<T>, _ n: Int) {
+        Parallel.forRanges(n, minChunk: minChunk) { r in
+            Vec.axpy(alpha, x + r.lowerBound, y + r.lowerBound, r.count)
+        }
+    }
+
+    /// out = alpha·x, n elements.
+    public static func scale<T: KernelFloat>(_ x: UnsafeMutablePointer<T>, _ alpha: T, _ out: UnsafeMutablePointer<T>, _ n: Int) {
+        Parallel.forRanges(n, minChunk: minChunk) { r in
+            for i in r { out[i] = alpha * x[i] }
+        }
+    }
+
+    /// x[r, c] += bias[c]; x (rows, cols), bias (cols).
+    public static func addBias<T: KernelFloat>(_ x: UnsafeMutablePointer<T>, _ bias: UnsafeMutablePointer<T>,
+                                               _ rows: Int, _ cols: Int) {
+        Parallel.forRanges(rows, minChunk: max(1, minChunk / max(cols, 1))) { rr in
+            for r in rr {
+                let p = x + r * cols
+                for c in 0..<cols { p[c] += bias[c] }
+            }
+        }
+    }
+
+    /// Rows per partial sum in `biasBackward`: fixed, so the result does not depend on threads.
+    @usableFromInline static let biasRowBlock = 512
+
+    /// dBias[c] += Σ_r dOut[r, c]; dOut (rows, cols). Partial sums over fixed blocks of rows, then
+    /// added in block order: bit-identical whatever the thread count.
+    public static func biasBackward<T: KernelFloat>(_ dOut: UnsafeMutablePointer<T>, _ dBias: UnsafeMutablePointer<T>,
+                                                    _ rows: Int, _ cols: Int) {
+        if rows == 0 || cols == 0 { return }
+        let blocks = (rows + biasRowBlock - 1) / biasRowBlock
+        let partial = UnsafeMutablePointer<T>.allocate(capacity: blocks * cols)
+        defer { partial.deallocate() }
+        partial.initialize(repeating: 0, count: blocks * cols)
+        Parallel.forRanges(blocks) { br in
+            for blk in br {
+                let acc = partial + blk * cols
+                for r in (blk * biasRowBlock)..<min(rows, (blk + 1) * biasRowBlock) {
+                    Vec.axpy(1, dOut + r * cols, acc, cols)
+                }
+            }
+        }
+        for blk in 0..<blocks { Vec.axpy(1, partial + blk * cols, dBias, cols) }
+    }
+
+    /// out[i] = x[i]/(1−p) if stream.uniform(i) ≥ p else 0 (i < n); p == 0 copies.
+    public static func dropoutForward<T: KernelFloat>(_ x: UnsafeMutablePointer<T>, _ out: UnsafeMutablePointer<T>,
+                                                      _ n: Int, _ p: Float, _ stream: PhiloxStream) {
+        precondition(p >= 0 && p < 1, "dropout probability \(p) not in [0, 1)")
+        if p == 0 {
+            if x != out { Parallel.forRanges(n, minChunk: minChunk) { r in for i in r { out[i] = x[i] } } }
+            return
+        }
+        let s = T(1 / (1 - Double(p)))
+        forMask(n, p, stream) { i, keep in out[i] = keep ? x[i] * s : 0 }
+    }
+
+    /// dx[i] += dOut[i]/(1−p) where the forward kept element i.
+    public static func dropoutBackward<T: KernelFloat>(_ dOut: UnsafeMutablePointer<T>, _ dx: UnsafeMutablePointer<T>,
+                                                       _ n: Int, _ p: Float, _ stream: PhiloxStream) {
+        precondition(p >= 0 && p < 1, "dropout probability \(p) not in [0, 1)")
+        if p == 0 { axpy(1, dOut, dx, n); return }
+        let s = T(1 / (1 - Double(p)))
+        forMask(n, p, stream) { i, keep in if keep { dx[i] += dOut[i] * s } }
+    }
+
+    /// Calls body(i, keep) for i < n in parallel; keep = stream.uniform(i) ≥ p, drawing one Philox
+    /// block per 4 elements.
+    @inlinable
+    static func forMask(_ n: Int, _ p: Float, _ stream: PhiloxStream, _ body: (Int, Bool) -> Void) {
+        let nb = (n + 3) / 4
+        Parallel.forRanges(nb, minChunk: minChunk / 4) { br in
+            for blk in br {
+                let w = stream.block(UInt64(blk))
+                let base = blk * 4
+                for lane in 0..<min(4, n - base) {
+                    body(base + lane, PhiloxStream.toUniform(w[lane]) >= p)
+                }
+            }
+        }
+    }
+
+    /// out[r, :] = x[r, :]·[ids[r] ≠ 0]; (rows, cols).
+    public static func maskRows<T: KernelFloat>(_ x: UnsafeMutablePointer<T>, _ ids: UnsafeMutablePointer<Int32>,
+                                                _ out: UnsafeMutablePointer<T>, _ rows: Int, _ cols: Int) {
+        Parallel.forRanges(rows, minChunk: max(1, minChunk / max(cols, 1))) { rr in
+            for r in rr {
+                let keep = ids[r] != 0
+                for c in 0..<cols { out[r * cols + c] = keep ? x[r * cols + c] : 0 }
+            }
+        }
+    }
+
+    /// dx[r, :] += dOut[r, :]·[ids[r] ≠ 0].
+    public static func maskRowsBackward<T: KernelFloat>(_ dOut: UnsafeMutablePointer<T>, _ ids: UnsafeMutablePointer<Int32>,
+                                                        _ dx: UnsafeMutablePointer<T>, _ rows: Int, _ cols: Int) {
+        Parallel.forRanges(rows, minChunk: max(1, minChunk / max(cols, 1))) { rr in
+            for r in rr where ids[r] != 0 { Vec.axpy(1, dOut + r * cols, dx + r * cols, cols) }
+        }
+    }
+}

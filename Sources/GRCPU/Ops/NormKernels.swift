@@ -1,0 +1,125 @@
+import GRCore
+
+/// Generic bodies of `NormOps` (Float in the backend, Double in the gradient checks).
+/// All matrices (rows, cols) contiguous unless a stride is given; backwards accumulate (+=).
+public enum NormKernels {
+    @usableFromInline static let minRows = 64
+
+    /// x̂ = (x − μ)·rstd per row, rstd = 1/√(var + eps), var biased (two-pass). Writes out, mean, rstd.
+    public static func layerNormForward<T: KernelFloat>(_ x: UnsafeMutablePointer<T>, _ out: UnsafeMutablePointer<T>,
+                                                        _ mean: UnsafeMutablePointer<T>, _ rstd: UnsafeMutablePointer<T>,
+                                                        _ rows: Int, _ cols: Int, _ eps: T) {
+        layerNormMulForward(x, nil, 0, out, mean, rstd, rows, cols, eps)
+    }
+
+    /// out = u ⊙ LN(x) (u == nil: out = LN(x)); u has row stride ldu.
+    public static func layerNormMulForward<T: KernelFloat>(_ x: UnsafeMutablePointer<T>, _ u: UnsafeMutablePointer<T>?,
+                                                           _ ldu: Int, _ out: UnsafeMutablePointer<T>,
+                                                           _ mean: UnsafeMutablePointer<T>, _ rstd: UnsafeMutablePointer<T>,
+                                                           _ rows: Int, _ cols: Int, _ eps: T) {
+        if cols == 0 { return }
+        let invC = 1 / T(cols)
+        Parallel.forRanges(rows, minChunk: minRows) { rr in
+            for r in rr {
+                let px = x + r * cols, po = out + r * cols
+                var s = SIMD8<T>(repeating: 0)
+                var c = 0
+                while c + 8 <= cols { s += Vec.load(px, c); c += 8 }
+                var sum = s.sum()
+                while c < cols { sum += px[c]; c += 1 }
+                let mu = sum * invC
+                var q = SIMD8<T>(repeating: 0)
+                let vmu = SIMD8<T>(repeating: mu)
+                c = 0
+                while c + 8 <= cols { let d = Vec.load(px, c) - vmu; q += d * d; c += 8 }
+                var sq = q.sum()
+                while c < cols { let d = px[c] - mu; sq += d * d; c += 1 }
+                let rs = 1 / (sq * invC + eps).squareRoot()
+                mean[r] = mu
+                rstd[r] = rs
+                if let u {
+                    let pu = u + r * ldu
+                    for c in 0..<cols { po[c] = pu[c] * ((px[c] - mu) * rs) }
+                } else {
+                    for c in 0..<cols { po[c] = (px[c] - mu) * rs }
+                }
+            }
+        }
+    }
+
+    /// dx += rstd·(g − mean(g) − x̂·mean(g ⊙ x̂)) with g = dOut.
+    public static func layerNormBackward<T: KernelFloat>(_ dOut: UnsafeMutablePointer<T>, _ x: UnsafeMutablePointer<T>,
+                                                         _ mean: UnsafeMutablePointer<T>, _ rstd: UnsafeMutablePointer<T>,
+                                                         _ dx: UnsafeMutablePointer<T>, _ rows: Int, _ cols: Int) {
+        layerNormMulBackward(dOut, x, nil, 0, mean, rstd, dx, nil, rows, cols)
+    }
+
+    /// For out = u ⊙ x̂: du += dOut ⊙ x̂; g = dOut ⊙ u; dx += rstd·(g − mean(g) − x̂·mean(g ⊙ x̂)).
+    /// u == nil means u ≡ 1 (plain layer norm).
+    public static func layerNormMulBackward<T: KernelFloat>(_ dOut: UnsafeMutablePointer<T>, _ x: UnsafeMutablePointer<T>,
+                                                            _ u: UnsafeMutablePointer<T>?, _ ldu: Int,
+                                                            _ mean: UnsafeMutablePointer<T>, _ rstd: UnsafeMutablePointer<T>,
+                                                            _ dx: UnsafeMutablePointer<T>?, _ du: UnsafeMutablePointer<T>?,
+                                                            _ rows: Int, _ cols: Int) {
+        if cols == 0 { return }
+        let invC = 1 / T(cols)
+        Parallel.forRanges(rows, minChunk: minRows) { rr in
+            for r in rr {
+                let px = x + r * cols, pg = dOut + r * cols
+                let mu = mean[r], rs = rstd[r]
+                var sg: T = 0, sgx: T = 0
+                for c in 0..<cols {
+                    let xh = (px[c] - mu) * rs
+                    let g = u.map { pg[c] * $0[r * ldu + c] } ?? pg[c]
+                    sg += g
+                    sgx += g * xh
+                    if let du { du[r * ldu + c] += pg[c] * xh }
+                }
+                guard let dx else { continue }
+                let mg = sg * invC, mgx = sgx * invC
+                let pdx = dx + r * cols
+                for c in 0..<cols {
+                    let xh = (px[c] - mu) * rs
+                    let g = u.map { pg[c] * $0[r * ldu + c] } ?? pg[c]
+                    pdx[c] += rs * (g - mg - xh * mgx)
+                }
+            }
+        }
+    }
+
+    /// out = x / max(‖x‖, eps) per row; norms[r] = ‖x_r‖ (unclamped).
+    public static func l2NormalizeForward<T: KernelFloat>(_ x: UnsafeMutablePointer<T>, _ out: UnsafeMutablePointer<T>,
+                                                          _ norms: UnsafeMutablePointer<T>, _ rows: Int, _ cols: Int,
+                                                          _ eps: T) {
+        Parallel.forRanges(rows, minChunk: minRows) { rr in
+            for r in rr {
+                let px = x + r * cols, po = out + r * cols
+                let n = Vec.dot(px, px, cols).squareRoot()
+                norms[r] = n
+                let inv = 1 / max(n, eps)
+                for c in 0..<cols { po[c] = px[c] * inv }
+            }
+        }
+    }
+
+    /// dx += (g − y(y·g))/‖x‖ if ‖x‖ ≥ eps else g/eps, y = x/‖x‖ (PyTorch clamp_min passes the
+    /// gradient at equality).
+    public static func l2NormalizeBackward<T: KernelFloat>(_ dOut: UnsafeMutablePointer<T>, _ x: UnsafeMutablePointer<T>,
+                                                           _ norms: UnsafeMutablePointer<T>, _ dx: UnsafeMutablePointer<T>,
+                                                           _ rows: Int, _ cols: Int, _ eps: T) {
+        Parallel.forRanges(rows, minChunk: minRows) { rr in
+            for r in rr {
+                let px = x + r * cols, pg = dOut + r * cols, pdx = dx + r * cols
+                let n = norms[r]
+                if n >= eps {
+                    let inv = 1 / n
+                    let xg = Vec.dot(px, pg, cols)              // x·g
+                    let k = xg * inv * inv * inv                // (y·g)/n · (1/n) applied to x
+                    for c in 0..<cols { pdx[c] += pg[c] * inv - px[c] * k }
+                } else {
+                    Vec.axpy(1 / eps, pg, pdx, cols)
+                }
+            }
+        }
+    }
+}
