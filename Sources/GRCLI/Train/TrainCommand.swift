@@ -44,6 +44,7 @@ public struct TrainCommand: ParsableCommand {
     public init() {}
 
     public func run() throws {
+        setvbuf(stdout, nil, _IOLBF, 0)  // per-epoch lines appear as they happen, in order with stderr
         if let threads {
             guard threads > 0 else { throw ValidationError("--threads must be positive") }
             Parallel.threads = threads

@@ -6,7 +6,8 @@ extension ModelInput {
     /// The model input of a `SequenceBatch` (spec §1.4), padded to width N = `paddedWidth`:
     /// ids (B, N) = history oldest first, then — in training only — the target id at index L_b;
     /// timestamps (B, N) = history timestamps, the target's timestamp at index L_b (train and eval),
-    /// zeros after.
+    /// zeros after. Unlike `ModelInput(batch:training:)` (GRModels), which pads to the batch's
+    /// width maxLength + 11, this honours the config's `output_length` (N = max + output_length + 1).
     public static func from(_ batch: SequenceBatch, paddedWidth N: Int, training: Bool) -> ModelInput {
         let layout = batch.layout
         let B = layout.batchSize

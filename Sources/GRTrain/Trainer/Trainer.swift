@@ -120,7 +120,7 @@ public final class Trainer {
     /// Trains until `config.epochs` epochs are done (or `maxEpochsThisRun`), then writes results.
     @discardableResult
     public func run() throws -> TrainSummary {
-        let runLog = try RunLog(directory: options.outDirectory, append: epoch > 0)
+        let runLog = try RunLog(directory: options.outDirectory, history: history, fullEvalEveryN: config.fullEvalEveryN)
         defer { runLog.close() }
         try writeConfigCopy()
         if epoch > 0 { options.log("resumed at epoch \(epoch) (step \(step)) from \(latestPath)") }
@@ -131,7 +131,7 @@ public final class Trainer {
             history.append(record)
             epoch += 1
             epochsThisRun += 1
-            runLog.epoch(record, selectionOnValidation: config.validation)
+            runLog.epoch(record)
             options.log(consoleLine(record))
             try saveCheckpoint(latestPath)
             let isLast = epoch == config.epochs
@@ -180,7 +180,7 @@ public final class Trainer {
             backend.adamwStep(params: arena.values, grads: arena.grads, m: adamM, v: adamV, step: step + 1,
                               lr: Float(learningRate(step: step)), beta1: Float(config.beta1), beta2: Float(config.beta2),
                               eps: Float(config.eps), weightDecay: Float(config.weightDecay))
-            runLog.scalar("losses/ar_loss", Double(loss), step: step)
+            runLog.scalar(LogTags.arLoss, Double(loss), step: step)
             step += 1
             lossSum += Double(loss)
             windowLoss += Double(loss)
@@ -220,9 +220,9 @@ public final class Trainer {
                               itemVectors: model.itemEmbeddings(), backend: backend)
         var m = RankingMetrics()
         m.add(ranks: ranks, ratings: store.hasRatings ? batch.targetRatings : [])
-        for (name, value) in m.means() { runLog.scalar("eval/\(name)", value, step: step) }
-        if let windowLoss { runLog.scalar("loss/train", windowLoss, step: step) }
-        runLog.scalar("lr", learningRate(step: step), step: step)
+        for (name, value) in m.means() { runLog.scalar(LogTags.metric(LogTags.evalInLoop, name), value, step: step) }
+        if let windowLoss { runLog.scalar(LogTags.trainLoss, windowLoss, step: step) }
+        runLog.scalar(LogTags.learningRate, learningRate(step: step), step: step)
     }
 
     func saveCheckpoint(_ path: String) throws {
