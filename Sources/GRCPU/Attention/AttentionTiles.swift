@@ -1,0 +1,213 @@
+/// Building blocks shared by the attention kernels: a tile is `AttentionTile.size` queries ×
+/// `AttentionTile.size` keys; operands are packed into 64-byte aligned scratch whose rows are
+/// padded to a multiple of 8 elements (`padded(_:)`), so every SIMD8 access is in bounds.
+/// Two micro-kernels cover every product of the forward and backward passes:
+/// - `dotRows`:  out[r][0..<32] = Σ_d x_r[d] · Bt[d][0..<32]   (x times a transposed tile: S = Q Kᵀ, dA = dO Vᵀ)
+/// - `axpyRows`: acc_r[0..<dPad] += Σ_c coeff_r[c] · P[c][0..<dPad]   (tile times rows: O += A V, dV += Aᵀ dO, ...)
+enum AttentionTile {
+    /// Tile edge (queries and keys). A 32×32 f32 tile is 4 KiB, a few of them fit L1 with the operands.
+    static let size = 32
+
+    /// n rounded up to a multiple of 8 (one SIMD8 register).
+    @inline(__always) static func padded(_ n: Int) -> Int { (n + 7) & ~7 }
+
+    @inline(__always)
+    static func load<S: AttentionScalar>(_ p: UnsafePointer<S>) -> SIMD8<S> {
+        UnsafeRawPointer(p).loadUnaligned(as: SIMD8<S>.self)
+    }
+
+    @inline(__always)
+    static func store<S: AttentionScalar>(_ v: SIMD8<S>, _ p: UnsafeMutablePointer<S>) {
+        UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<S>.self)
+    }
+
+    /// out0[0..<32] = Σ_d x0[d]·bt[d·32 ..< d·32+32], and the same for x1 → out1 (two rows share
+    /// the loads of bt). bt: (d, 32) contiguous.
+    @inline(__always)
+    static func dotRows2<S: AttentionScalar>(_ x0: UnsafePointer<S>, _ x1: UnsafePointer<S>, d: Int,
+                                             _ bt: UnsafePointer<S>,
+                                             _ out0: UnsafeMutablePointer<S>, _ out1: UnsafeMutablePointer<S>) {
+        var a0 = SIMD8<S>(), a1 = SIMD8<S>(), a2 = SIMD8<S>(), a3 = SIMD8<S>()
+        var b0 = SIMD8<S>(), b1 = SIMD8<S>(), b2 = SIMD8<S>(), b3 = SIMD8<S>()
+        var p = bt
+        for t in 0..<d {
+            let k0 = load(p), k1 = load(p + 8), k2 = load(p + 16), k3 = load(p + 24)
+            let u = SIMD8(repeating: x0[t]), w = SIMD8(repeating: x1[t])
+            a0 = a0.addingProduct(u, k0); a1 = a1.addingProduct(u, k1)
+            a2 = a2.addingProduct(u, k2); a3 = a3.addingProduct(u, k3)
+            b0 = b0.addingProduct(w, k0); b1 = b1.addingProduct(w, k1)
+            b2 = b2.addingProduct(w, k2); b3 = b3.addingProduct(w, k3)
+            p += 32
+        }
+        store(a0, out0); store(a1, out0 + 8); store(a2, out0 + 16); store(a3, out0 + 24)
+        store(b0, out1); store(b1, out1 + 8); store(b2, out1 + 16); store(b3, out1 + 24)
+    }
+
+    /// Single-row `dotRows2`.
+    @inline(__always)
+    static func dotRow<S: AttentionScalar>(_ x0: UnsafePointer<S>, d: Int, _ bt: UnsafePointer<S>,
+                                           _ out0: UnsafeMutablePointer<S>) {
+        var a0 = SIMD8<S>(), a1 = SIMD8<S>(), a2 = SIMD8<S>(), a3 = SIMD8<S>()
+        var p = bt
+        for t in 0..<d {
+            let u = SIMD8(repeating: x0[t])
+            a0 = a0.addingProduct(u, load(p)); a1 = a1.addingProduct(u, load(p + 8))
+            a2 = a2.addingProduct(u, load(p + 16)); a3 = a3.addingProduct(u, load(p + 24))
+            p += 32
+        }
+        store(a0, out0); store(a1, out0 + 8); store(a2, out0 + 16); store(a3, out0 + 24)
+    }
+
+    /// rows x_r (r < rows, row stride xStride) times bt (d, 32) into out (rows, 32), row stride outStride.
+    static func dotRows<S: AttentionScalar>(_ x: UnsafePointer<S>, xStride: Int, rows: Int, d: Int,
+                                            _ bt: UnsafePointer<S>, _ out: UnsafeMutablePointer<S>,
+                                            outStride: Int = 32) {
+        var r = 0
+        while r + 1 < rows {
+            dotRows2(x + r * xStride, x + (r + 1) * xStride, d: d, bt, out + r * outStride, out + (r + 1) * outStride)
+            r += 2
+        }
+        if r < rows { dotRow(x + r * xStride, d: d, bt, out + r * outStride) }
+    }
+
+    /// acc_r[0..<dPad] += Σ_{c < count} coeff_r[c] · p[c·dPad ..< c·dPad + dPad] for two rows r.
+    @inline(__always)
+    static func axpyRows2<S: AttentionScalar>(_ c0: UnsafePointer<S>, _ c1: UnsafePointer<S>, count: Int,
+                                              _ p: UnsafePointer<S>, dPad: Int,
+                                              _ acc0: UnsafeMutablePointer<S>, _ acc1: UnsafeMutablePointer<S>) {
+        var v = 0
+        while v + 32 <= dPad {
+            var a0 = load(acc0 + v), a1 = load(acc0 + v + 8), a2 = load(acc0 + v + 16), a3 = load(acc0 + v + 24)
+            var b0 = load(acc1 + v), b1 = load(acc1 + v + 8), b2 = load(acc1 + v + 16), b3 = load(acc1 + v + 24)
+            var q = p + v
+            for c in 0..<count {
+                let k0 = load(q), k1 = load(q + 8), k2 = load(q + 16), k3 = load(q + 24)
+                let u = SIMD8(repeating: c0[c]), w = SIMD8(repeating: c1[c])
+                a0 = a0.addingProduct(u, k0); a1 = a1.addingProduct(u, k1)
+                a2 = a2.addingProduct(u, k2); a3 = a3.addingProduct(u, k3)
+                b0 = b0.addingProduct(w, k0); b1 = b1.addingProduct(w, k1)
+                b2 = b2.addingProduct(w, k2); b3 = b3.addingProduct(w, k3)
+                q += dPad
+            }
+            store(a0, acc0 + v); store(a1, acc0 + v + 8); store(a2, acc0 + v + 16); store(a3, acc0 + v + 24)
+            store(b0, acc1 + v); store(b1, acc1 + v + 8); store(b2, acc1 + v + 16); store(b3, acc1 + v + 24)
+            v += 32
+        }
+        if v + 16 <= dPad {
+            var a0 = load(acc0 + v), a1 = load(acc0 + v + 8)
+            var b0 = load(acc1 + v), b1 = load(acc1 + v + 8)
+            var q = p + v
+            for c in 0..<count {
+                let k0 = load(q), k1 = load(q + 8)
+                let u = SIMD8(repeating: c0[c]), w = SIMD8(repeating: c1[c])
+                a0 = a0.addingProduct(u, k0); a1 = a1.addingProduct(u, k1)
+                b0 = b0.addingProduct(w, k0); b1 = b1.addingProduct(w, k1)
+                q += dPad
+            }
+            store(a0, acc0 + v); store(a1, acc0 + v + 8)
+            store(b0, acc1 + v); store(b1, acc1 + v + 8)
+            v += 16
+        }
+        if v < dPad {   // one register left (dPad is a multiple of 8)
+            var a0 = load(acc0 + v), b0 = load(acc1 + v)
+            var q = p + v
+            for c in 0..<count {
+                let k0 = load(q)
+                a0 = a0.addingProduct(SIMD8(repeating: c0[c]), k0)
+                b0 = b0.addingProduct(SIMD8(repeating: c1[c]), k0)
+                q += dPad
+            }
+            store(a0, acc0 + v); store(b0, acc1 + v)
+        }
+    }
+
+    /// Single-row `axpyRows2`.
+    @inline(__always)
+    static func axpyRow<S: AttentionScalar>(_ c0: UnsafePointer<S>, count: Int, _ p: UnsafePointer<S>, dPad: Int,
+                                            _ acc0: UnsafeMutablePointer<S>) {
+        var v = 0
+        while v + 32 <= dPad {
+            var a0 = load(acc0 + v), a1 = load(acc0 + v + 8), a2 = load(acc0 + v + 16), a3 = load(acc0 + v + 24)
+            var q = p + v
+            for c in 0..<count {
+                let u = SIMD8(repeating: c0[c])
+                a0 = a0.addingProduct(u, load(q)); a1 = a1.addingProduct(u, load(q + 8))
+                a2 = a2.addingProduct(u, load(q + 16)); a3 = a3.addingProduct(u, load(q + 24))
+                q += dPad
+            }
+            store(a0, acc0 + v); store(a1, acc0 + v + 8); store(a2, acc0 + v + 16); store(a3, acc0 + v + 24)
+            v += 32
+        }
+        while v < dPad {
+            var a0 = load(acc0 + v)
+            var q = p + v
+            for c in 0..<count {
+                a0 = a0.addingProduct(SIMD8(repeating: c0[c]), load(q))
+                q += dPad
+            }
+            store(a0, acc0 + v)
+            v += 8
+        }
+    }
+
+    /// rows acc_r (r < rows, stride accStride) += coeff_r (stride coeffStride, count entries) · p (count, dPad).
+    static func axpyRows<S: AttentionScalar>(_ coeff: UnsafePointer<S>, coeffStride: Int, rows: Int, count: Int,
+                                             _ p: UnsafePointer<S>, dPad: Int,
+                                             _ acc: UnsafeMutablePointer<S>, accStride: Int) {
+        var r = 0
+        while r + 1 < rows {
+            axpyRows2(coeff + r * coeffStride, coeff + (r + 1) * coeffStride, count: count, p, dPad: dPad,
+                      acc + r * accStride, acc + (r + 1) * accStride)
+            r += 2
+        }
+        if r < rows { axpyRow(coeff + r * coeffStride, count: count, p, dPad: dPad, acc + r * accStride) }
+    }
+
+    /// bt[t·32 + c] = src[c·stride + t] for c < count, t < d; zeros for c ≥ count (transposed pack).
+    static func packTransposed<S: AttentionScalar>(_ src: UnsafePointer<S>, stride: Int, count: Int, d: Int,
+                                                   _ bt: UnsafeMutablePointer<S>) {
+        for t in 0..<d {
+            let row = bt + t * 32
+            for c in 0..<count { row[c] = src[c * stride + t] }
+            for c in count..<32 { row[c] = 0 }
+        }
+    }
+
+    /// dst[c·dPad + t] = src[c·stride + t] for c < count, t < d; zeros in the padding lanes and in
+    /// rows count..<rows.
+    static func packRows<S: AttentionScalar>(_ src: UnsafePointer<S>, stride: Int, count: Int, d: Int,
+                                             dPad: Int, rows: Int, _ dst: UnsafeMutablePointer<S>) {
+        for c in 0..<count {
+            let row = dst + c * dPad
+            row.update(from: src + c * stride, count: d)
+            for t in d..<dPad { row[t] = 0 }
+        }
+        if count < rows { (dst + count * dPad).update(repeating: 0, count: (rows - count) * dPad) }
+    }
+}
+
+/// One 64-byte aligned scratch allocation carved into named regions.
+struct AttentionScratch<S: AttentionScalar> {
+    let base: UnsafeMutablePointer<S>
+    private var used = 0
+    private let capacity: Int
+
+    init(capacity: Int) {
+        self.capacity = capacity
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(capacity, 8) * MemoryLayout<S>.stride, alignment: 64)
+        base = raw.bindMemory(to: S.self, capacity: max(capacity, 8))
+        base.initialize(repeating: 0, count: max(capacity, 8))
+    }
+
+    /// The next `count` elements (rounded up to 8 so regions stay 32/64-byte aligned).
+    mutating func take(_ count: Int) -> UnsafeMutablePointer<S> {
+        let p = base + used
+        used += AttentionTile.padded(count)
+        precondition(used <= capacity, "attention scratch overflow")
+        return p
+    }
+
+    static func size(_ counts: [Int]) -> Int { counts.reduce(0) { $0 + AttentionTile.padded($1) } }
+
+    func free() { base.deallocate() }
+}

@@ -1,5 +1,0 @@
-import XCTest
-
-final class GREvalTestsPlaceholder: XCTestCase {
-    func testModuleBuilds() {}
-}
