@@ -1,3 +1,4 @@
+import Foundation
 import GRCore
 
 /// Single-precision GEMM on raw host pointers: C = alpha · op(A) · op(B) + beta · C, row-major
@@ -60,26 +61,33 @@ public enum CPUGEMM {
                     GEMMPacking.packB(transB: transB, b: b, ldb: ldb, p0: pc, j0: jc, kc: kc, nc: nc,
                                       nr: nr, panels: lo..<hi, dst: bPack)
                 }
-                let chunks = threads == 1 ? 1 : min(mBlocks, threads * 8)
-                Parallel.forEach(chunks) { chunk in
-                    let blo = mBlocks * chunk / chunks, bhi = mBlocks * (chunk + 1) / chunks
+                // Exactly `workers` threads (never more than GR_THREADS, whatever the dispatch pool's
+                // width) take chunks of M blocks from a shared counter: dynamic balance on a busy
+                // machine; each C element is computed the same way whichever thread takes it.
+                let workers = min(threads, mBlocks)
+                let chunks = workers == 1 ? 1 : min(mBlocks, workers * 8)
+                let queue = GEMMChunkQueue(count: chunks)
+                Parallel.forEach(workers) { _ in
                     let aPack: UnsafeMutablePointer<Float>? = directA ? nil : allocateFloats(mcMax * kc)
                     defer { aPack?.deallocate() }
-                    for blk in blo..<bhi {
-                        let ic = blk * mcMax
-                        let mc = min(mcMax, m - ic)
-                        let cBlock = c + ic * ldc + jc
-                        if let aPack {
-                            GEMMPacking.packA(transA: transA, a: a, lda: lda, i0: ic, p0: pc, mc: mc, kc: kc,
-                                              mr: mr, dst: aPack)
-                            kern.macroKernelPacked(mc: mc, nc: nc, kc: kc, a: aPack, b: bPack,
-                                                   c: cBlock, ldc: ldc, alpha: alpha, beta: betaBlock)
-                        } else {
-                            kern.macroKernelDirect(mc: mc, nc: nc, kc: kc,
-                                                   a: transA ? a + pc * lda + ic : a + ic * lda + pc,
-                                                   tileStrideA: transA ? mr : mr * lda,
-                                                   rowStrideA: transA ? 1 : lda, colStrideA: transA ? lda : 1, b: bPack,
-                                                   c: cBlock, ldc: ldc, alpha: alpha, beta: betaBlock)
+                    while let chunk = queue.next() {
+                        let blo = mBlocks * chunk / chunks, bhi = mBlocks * (chunk + 1) / chunks
+                        for blk in blo..<bhi {
+                            let ic = blk * mcMax
+                            let mc = min(mcMax, m - ic)
+                            let cBlock = c + ic * ldc + jc
+                            if let aPack {
+                                GEMMPacking.packA(transA: transA, a: a, lda: lda, i0: ic, p0: pc, mc: mc, kc: kc,
+                                                  mr: mr, dst: aPack)
+                                kern.macroKernelPacked(mc: mc, nc: nc, kc: kc, a: aPack, b: bPack,
+                                                       c: cBlock, ldc: ldc, alpha: alpha, beta: betaBlock)
+                            } else {
+                                kern.macroKernelDirect(mc: mc, nc: nc, kc: kc,
+                                                       a: transA ? a + pc * lda + ic : a + ic * lda + pc,
+                                                       tileStrideA: transA ? mr : mr * lda,
+                                                       rowStrideA: transA ? 1 : lda, colStrideA: transA ? lda : 1,
+                                                       b: bPack, c: cBlock, ldc: ldc, alpha: alpha, beta: betaBlock)
+                            }
                         }
                     }
                 }
@@ -105,5 +113,22 @@ public enum CPUGEMM {
                 for j in 0..<n { row[j] *= beta }
             }
         }
+    }
+}
+
+/// Hands out chunk indices 0..<count, each once, to the GEMM worker threads.
+final class GEMMChunkQueue: @unchecked Sendable {
+    private let lock = NSLock()
+    private var nextIndex = 0
+    private let count: Int
+
+    init(count: Int) { self.count = count }
+
+    func next() -> Int? {
+        lock.lock()
+        defer { lock.unlock() }
+        guard nextIndex < count else { return nil }
+        nextIndex += 1
+        return nextIndex - 1
     }
 }
