@@ -39,6 +39,14 @@ public enum CPUGEMM {
         let mr = directA ? kern.directMR : kern.packedMR
         let mcMax = kern.mc
         let threads = Parallel.threads
+        // Large products (A packed): each thread runs the whole blocked loop on its own share of M
+        // with a private copy of B̂: no barrier and one parallel region per call, which measured
+        // steadier than sharing B̂ on a busy or virtualised machine (docs/cpu-gemm.md).
+        if !directA, threads > 1, (m + mcMax - 1) / mcMax >= 2 * threads {
+            sgemmPrivate(kern: kern, directA: directA, mr: mr, transA: transA, transB: transB, m: m, n: n, k: k,
+                         alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+            return
+        }
         let kBlocks = (k + kcMax - 1) / kcMax
         let ncFirst = min(ncMax, n)
         let panelsMax = (ncFirst + nr - 1) / nr
@@ -104,6 +112,58 @@ public enum CPUGEMM {
                 }
             }
             jc += nc
+        }
+    }
+
+    /// The large-product path: each of the `Parallel.threads` workers owns a contiguous range of
+    /// MC blocks of M and runs the whole blocked loop (NC → KC → pack B̂ → its MC blocks) on it with
+    /// its own packed copy of B̂ (no barriers, one parallel region per call). Packing B̂ once per
+    /// thread costs K·N copies each, small next to the (M/threads)·N·K multiply-adds.
+    static func sgemmPrivate(kern: GEMMKernel, directA: Bool, mr: Int, transA: Bool, transB: Bool,
+                             m: Int, n: Int, k: Int, alpha: Float,
+                             a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                             beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        let nr = kern.nr, kcMax = kern.kc, ncMax = kern.nc, mcMax = kern.mc
+        let mBlocks = (m + mcMax - 1) / mcMax
+        let workers = min(Parallel.threads, mBlocks)
+        Parallel.forEach(workers) { w in
+            let blo = mBlocks * w / workers, bhi = mBlocks * (w + 1) / workers
+            let panelsMax = (min(ncMax, n) + nr - 1) / nr
+            let bPack = allocateFloats(min(kcMax, k) * panelsMax * nr)
+            defer { bPack.deallocate() }
+            let aPack: UnsafeMutablePointer<Float>? = directA ? nil : allocateFloats(mcMax * min(kcMax, k))
+            defer { aPack?.deallocate() }
+            var jc = 0
+            while jc < n {
+                let nc = min(ncMax, n - jc)
+                let panels = (nc + nr - 1) / nr
+                var pc = 0
+                while pc < k {
+                    let kc = min(kcMax, k - pc)
+                    let betaBlock: Float = pc == 0 ? beta : 1
+                    GEMMPacking.packB(transB: transB, b: b, ldb: ldb, p0: pc, j0: jc, kc: kc, nc: nc, nr: nr,
+                                      panels: 0..<panels, dst: bPack)
+                    for blk in blo..<bhi {
+                        let ic = blk * mcMax
+                        let mc = min(mcMax, m - ic)
+                        let cBlock = c + ic * ldc + jc
+                        if let aPack {
+                            GEMMPacking.packA(transA: transA, a: a, lda: lda, i0: ic, p0: pc, mc: mc, kc: kc,
+                                              mr: mr, dst: aPack)
+                            kern.macroKernelPacked(mc: mc, nc: nc, kc: kc, a: aPack, b: bPack,
+                                                   c: cBlock, ldc: ldc, alpha: alpha, beta: betaBlock)
+                        } else {
+                            kern.macroKernelDirect(mc: mc, nc: nc, kc: kc,
+                                                   a: transA ? a + pc * lda + ic : a + ic * lda + pc,
+                                                   tileStrideA: transA ? mr : mr * lda,
+                                                   rowStrideA: transA ? 1 : lda, colStrideA: transA ? lda : 1,
+                                                   b: bPack, c: cBlock, ldc: ldc, alpha: alpha, beta: betaBlock)
+                        }
+                    }
+                    pc += kc
+                }
+                jc += nc
+            }
         }
     }
 
