@@ -158,4 +158,36 @@ final class BadInputTests: XCTestCase {
         cmd = try DataPrepareCommand.parse(["--dataset", "ml-1m", "--source", TestFiles.ml1m(ratings: "1::1::5::1\n1::2::5::2\n"), "--out", out])
         XCTAssertNoThrow(try cmd.run())
     }
+
+    /// A parent folder created for `--out` is removed again when the prepare fails.
+    func testFailureRemovesCreatedParent() {
+        let base = TestFiles.folder("parent")
+        let out = base + "/new/parent/store"
+        assertDataError({ try DatasetPreparer.prepare(.ml1m, source: TestFiles.ml1m(ratings: "1::1\n"), out: out) }) {
+            if case .malformedLine = $0 { return true }
+            return false
+        }
+        XCTAssertFalse(TestFiles.exists(base + "/new/parent"))
+    }
+
+    /// `gr data stats` verifies the store: fine on a good one, an error on a corrupted one.
+    func testStatsCommand() throws {
+        let out = TestFiles.folder("stats") + "/store"
+        try DatasetPreparer.prepare(.ml1m, source: TestFiles.ml1m(ratings: "1::1::5::1\n1::2::5::2\n"), out: out)
+        var cmd = try DataStatsCommand.parse([out])
+        XCTAssertNoThrow(try cmd.run())
+        let url = URL(fileURLWithPath: out + "/" + StoreFormat.fileName)
+        var d = try Data(contentsOf: url)
+        d[d.count - 1] ^= 0xFF
+        try d.write(to: url)
+        cmd = try DataStatsCommand.parse([out])
+        XCTAssertThrowsError(try cmd.run()) { XCTAssertTrue("\($0)".contains("corrupted"), "\($0)") }
+    }
+
+    /// A UTF-8 byte-order mark before the first line is ignored.
+    func testByteOrderMark() throws {
+        let src = TestFiles.ml1m(ratings: "\u{FEFF}1::1::5::100\n1::2::4::101\n")
+        let out = TestFiles.folder("bom") + "/store"
+        XCTAssertEqual(try DatasetPreparer.prepare(.ml1m, source: src, out: out).interactions, 2)
+    }
 }

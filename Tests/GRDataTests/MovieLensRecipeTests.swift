@@ -87,4 +87,52 @@ final class MovieLensRecipeTests: XCTestCase {
         XCTAssertEqual(store.title(ofItem: 3), "Grumpier Old Men, The (1995)")
         XCTAssertEqual(store.title(ofItem: 29), "City of \"Lost\" Children")
     }
+
+    /// `--source` may be the official zip archive itself (extracted to a temporary folder).
+    func testZipSource() throws {
+        let parent = TestFiles.folder("zip")
+        let zip = StoredZip.make([
+            ("ml-100k/u.data", "1\t1\t5\t100\n1\t2\t3\t101\n2\t1\t4\t7\n"),
+            ("ml-100k/u.item", "1|Toy Story (1995)|01-Jan-1995||http://x|0\n2|GoldenEye (1995)|01-Jan-1995||http://y|0\n"),
+        ])
+        try zip.write(to: URL(fileURLWithPath: parent + "/ml-100k.zip"))
+        let s = try DatasetPreparer.prepare(.ml100k, source: parent + "/ml-100k.zip", out: parent + "/store")
+        XCTAssertEqual(s.interactions, 3)
+        XCTAssertEqual(s.users, 2)
+        XCTAssertEqual(try SequenceStore.open(directory: parent + "/store").title(ofItem: 2), "GoldenEye (1995)")
+    }
+}
+
+/// Builds a zip archive with stored (uncompressed) entries, enough for `unzip`.
+enum StoredZip {
+    static func crc32(_ bytes: [UInt8]) -> UInt32 {
+        var c: UInt32 = 0xFFFF_FFFF
+        for b in bytes {
+            c ^= UInt32(b)
+            for _ in 0..<8 { c = (c & 1) != 0 ? (c >> 1) ^ 0xEDB8_8320 : c >> 1 }
+        }
+        return ~c
+    }
+
+    static func make(_ files: [(String, String)]) -> Data {
+        var out = [UInt8](), central = [UInt8]()
+        func u16(_ v: Int, _ a: inout [UInt8]) { a += [UInt8(v & 0xFF), UInt8(v >> 8 & 0xFF)] }
+        func u32(_ v: UInt32, _ a: inout [UInt8]) { for k in 0..<4 { a.append(UInt8(v >> (8 * UInt32(k)) & 0xFF)) } }
+        for (name, text) in files {
+            let data = Array(text.utf8), n = Array(name.utf8), crc = crc32(data), offset = UInt32(out.count)
+            u32(0x0403_4B50, &out); u16(10, &out); u16(0, &out); u16(0, &out); u16(0, &out); u16(0x21, &out)
+            u32(crc, &out); u32(UInt32(data.count), &out); u32(UInt32(data.count), &out); u16(n.count, &out); u16(0, &out)
+            out += n + data
+            u32(0x0201_4B50, &central); u16(20, &central); u16(10, &central); u16(0, &central); u16(0, &central)
+            u16(0, &central); u16(0x21, &central); u32(crc, &central); u32(UInt32(data.count), &central)
+            u32(UInt32(data.count), &central); u16(n.count, &central); u16(0, &central); u16(0, &central)
+            u16(0, &central); u16(0, &central); u32(0, &central); u32(offset, &central)
+            central += n
+        }
+        let cdOffset = UInt32(out.count)
+        out += central
+        u32(0x0605_4B50, &out); u16(0, &out); u16(0, &out); u16(files.count, &out); u16(files.count, &out)
+        u32(UInt32(central.count), &out); u32(cdOffset, &out); u16(0, &out)
+        return Data(out)
+    }
 }

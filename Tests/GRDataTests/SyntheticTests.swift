@@ -56,7 +56,7 @@ final class SyntheticTests: XCTestCase {
         let dir = TestFiles.folder("synth")
         try DatasetPreparer.synthesize(config(), out: dir + "/s")
         let csv = dir + "/s.csv"
-        var export = try DataExportCSVCommand.parse([dir + "/s", "--out", csv])
+        let export = try DataExportCSVCommand.parse([dir + "/s", "--out", csv])
         try export.run()
         let s = try DatasetPreparer.prepare(.csv, source: csv, out: dir + "/back")
         let a = try SequenceStore.open(directory: dir + "/s"), b = try SequenceStore.open(directory: dir + "/back")

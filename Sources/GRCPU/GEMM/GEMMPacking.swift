@@ -42,33 +42,42 @@ enum GEMMPacking {
     static func packA(transA: Bool, a: UnsafePointer<Float>, lda: Int, i0: Int, p0: Int, mc: Int, kc: Int,
                       mr: Int, dst: UnsafeMutablePointer<Float>) {
         let tiles = (mc + mr - 1) / mr
+        if transA {
+            // A stored (K, M): at each p the block's rows are one contiguous run a[p·lda + i0 ..< i0+mc];
+            // walk p outermost so each row of A is read once, front to back.
+            let fullTiles = mc / mr, tail = mc - fullTiles * mr
+            var src = a + p0 * lda + i0
+            for p in 0..<kc {
+                var o = dst + p * mr
+                var s = src
+                for _ in 0..<fullTiles {
+                    o.update(from: s, count: mr)
+                    s += mr
+                    o += kc * mr
+                }
+                if tail > 0 {
+                    o.update(from: s, count: tail)
+                    (o + tail).update(repeating: 0, count: mr - tail)
+                }
+                src += lda
+            }
+            return
+        }
         for t in 0..<tiles {
             let out = dst + t * kc * mr
             let row0 = i0 + t * mr
             let rows = min(mr, mc - t * mr)
-            if transA {
-                // A stored (K, M): the tile's rows at one p are a contiguous run a[p·lda + row0 ..].
-                var src = a + p0 * lda + row0
-                var o = out
-                for _ in 0..<kc {
-                    o.update(from: src, count: rows)
-                    if rows < mr { (o + rows).update(repeating: 0, count: mr - rows) }
-                    src += lda
+            // A stored (M, K): row r of the tile is the contiguous run a[(row0+r)·lda + p0 ..].
+            for r in 0..<rows {
+                let src = a + (row0 + r) * lda + p0
+                var o = out + r
+                for p in 0..<kc {
+                    o.pointee = src[p]
                     o += mr
                 }
-            } else {
-                // A stored (M, K): row r of the tile is the contiguous run a[(row0+r)·lda + p0 ..].
-                for r in 0..<rows {
-                    let src = a + (row0 + r) * lda + p0
-                    var o = out + r
-                    for p in 0..<kc {
-                        o.pointee = src[p]
-                        o += mr
-                    }
-                }
-                if rows < mr {
-                    for p in 0..<kc { (out + p * mr + rows).update(repeating: 0, count: mr - rows) }
-                }
+            }
+            if rows < mr {
+                for p in 0..<kc { (out + p * mr + rows).update(repeating: 0, count: mr - rows) }
             }
         }
     }
