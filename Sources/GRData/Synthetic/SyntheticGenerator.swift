@@ -39,6 +39,9 @@ public enum SyntheticGenerator {
         let writer = try SequenceStoreWriter(path: storePath, name: config.name, userCount: config.users,
                                              eventCount: config.events, corpus: corpus, titles: nil, hasRatings: true)
         let threads = max(1, Parallel.threads)
+        // Per part: the last user that drew each corpus position (user indices are unique stamps,
+        // so the arrays are never reset).
+        var lastSeenPerPart = [[Int32]](repeating: [Int32](repeating: -1, count: m), count: threads)
         var blockStart = 0
         while blockStart < config.users {
             let blockEnd = min(config.users, blockStart + blockUsers)
@@ -47,16 +50,17 @@ public enum SyntheticGenerator {
             let parts = min(threads, count)
             var outputs = [UserBlock](repeating: UserBlock(), count: parts)
             outputs.withUnsafeMutableBufferPointer { out in
-                let out = out
-                Parallel.forEach(parts) { p in
-                    let lo = blockStart + count * p / parts, hi = blockStart + count * (p + 1) / parts
-                    var block = UserBlock()
-                    var lastSeen = [Int32](repeating: -1, count: m)
-                    for u in lo..<hi {
-                        generateUser(u, length: lengths[u], config: config, corpus: corpus, perm: perm, cdf: cdf,
-                                     lastSeen: &lastSeen, into: &block)
+                lastSeenPerPart.withUnsafeMutableBufferPointer { seen in
+                    let out = out, seen = seen
+                    Parallel.forEach(parts) { p in
+                        let lo = blockStart + count * p / parts, hi = blockStart + count * (p + 1) / parts
+                        var block = UserBlock()
+                        for u in lo..<hi {
+                            generateUser(u, length: lengths[u], config: config, corpus: corpus, perm: perm, cdf: cdf,
+                                         lastSeen: &seen[p], into: &block)
+                        }
+                        out[p] = block
                     }
-                    out[p] = block
                 }
             }
             for block in outputs {
