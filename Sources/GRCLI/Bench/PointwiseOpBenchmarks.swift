@@ -2,12 +2,12 @@ import GRCore
 import GRCPU
 
 extension KernelBenchmark {
-    /// Rows for the pointwise / norm / embedding / loss / optimizer ops at the ML-1M training
-    /// sizes (spec §5.1 / §2.6: batch 128 × up to 200 tokens → T = 25600 jagged rows, D = 50,
+    /// Rows for the pointwise / fused-norm / L2 / embedding / sampling / optimizer ops at the ML-1M
+    /// training sizes (layer norm and the loss have their rows in `OpBenchmarks.swift`) (spec §5.1 / §2.6: batch 128 × up to 200 tokens → T = 25600 jagged rows, D = 50,
     /// UVQK width 4D = 200, R = 128 negatives, V = 3707 table rows).
     /// "flops" counts the arithmetic the op needs (e.g. 2·P·(R+1)·D for the loss's dot products),
     /// so the GFLOP/s column of these mostly memory-bound ops is indicative only.
-    static func opsBenchmarks(backend be: CPUBackend) -> [KernelBenchmark] {
+    static func pointwiseOpBenchmarks(backend be: CPUBackend) -> [KernelBenchmark] {
         let t = 25_600, d = 50, v = 3707, r = 128
         let n = Double(t * d)
         let uvqk = Tensor(randomValues(t * 4 * d, seed: 11), shape: [t, 4 * d])
@@ -21,30 +21,16 @@ extension KernelBenchmark {
         let corpus = be.upload((1..<v).map { Int32($0) }, shape: [v - 1])
         let negatives = Tensor(zeros: [t, r], dtype: .i32)
         be.sampleNegatives(corpus: corpus, stream: stream, out: negatives, positions: t, negatives: r)
-        let queries = Tensor(zeros: [t, d])
-        be.l2NormalizeForward(x: x, out: queries, norms: mean, rows: t, cols: d, eps: 1e-6)
         let params = 400_000
         let p = Tensor(randomValues(params, seed: 16), shape: [params]), pg = Tensor(randomValues(params, seed: 17), shape: [params])
         let m = Tensor(zeros: [params]), vv = Tensor(zeros: [params])
         var step = 0
         let td = "T=\(t) D=\(d)"
-        let lossFlops = 2 * Double(t) * Double(r + 1) * Double(d)
-        func loss(_ grads: Bool) {
-            _ = be.sampledSoftmaxLoss(queries: queries, positiveIds: ids, negativeIds: negatives, itemTable: table,
-                                      positions: t, negatives: r, dim: d, temperature: 0.05, l2Eps: 1e-6,
-                                      dQueries: grads ? dx : nil, dItemTable: grads ? dTable : nil, cosines: nil)
-        }
         return [
             KernelBenchmark(op: "silu_fwd", shape: "T=\(t) 4D=\(4 * d)", flops: 4 * Double(t * 4 * d),
                             run: { be.siluForward(x: uvqk, out: uvqkOut, count: t * 4 * d) }, reference: nil),
             KernelBenchmark(op: "silu_bwd", shape: "T=\(t) 4D=\(4 * d)", flops: 7 * Double(t * 4 * d),
                             run: { be.siluBackward(dOut: uvqkGrad, x: uvqk, dx: uvqkOut, count: t * 4 * d) }, reference: nil),
-            KernelBenchmark(op: "layernorm_fwd", shape: td, flops: 5 * n,
-                            run: { be.layerNormForward(x: x, out: y, mean: mean, rstd: rstd, rows: t, cols: d, eps: 1e-6) },
-                            reference: nil),
-            KernelBenchmark(op: "layernorm_bwd", shape: td, flops: 8 * n,
-                            run: { be.layerNormBackward(dOut: g, x: x, mean: mean, rstd: rstd, dx: dx, rows: t, cols: d) },
-                            reference: nil),
             KernelBenchmark(op: "ln_mul_fwd", shape: td, flops: 6 * n,
                             run: { be.layerNormMulForward(x: x, u: uvqk, ldu: 4 * d, out: y, mean: mean, rstd: rstd,
                                                           rows: t, cols: d, eps: 1e-6) }, reference: nil),
@@ -72,10 +58,6 @@ extension KernelBenchmark {
             KernelBenchmark(op: "negatives", shape: "P=\(t) R=\(r)", flops: Double(t * r),
                             run: { be.sampleNegatives(corpus: corpus, stream: stream, out: negatives, positions: t,
                                                       negatives: r) }, reference: nil),
-            KernelBenchmark(op: "ssm_loss_fwd", shape: "P=\(t) R=\(r) D=\(d)", flops: lossFlops,
-                            run: { loss(false) }, reference: nil),
-            KernelBenchmark(op: "ssm_loss_fwdbwd", shape: "P=\(t) R=\(r) D=\(d)", flops: 3 * lossFlops,
-                            run: { loss(true) }, reference: nil),
             KernelBenchmark(op: "adamw", shape: "n=\(params)", flops: 12 * Double(params),
                             run: { step += 1
                                    be.adamwStep(params: p, grads: pg, m: m, v: vv, step: step, lr: 1e-3, beta1: 0.9,
