@@ -73,7 +73,7 @@ enum AttentionTile {
     /// acc_r[0..<dPad] += Σ_{c < count} coeff_r[c] · p[c·dPad ..< c·dPad + dPad] for two rows r.
     @inline(__always)
     static func axpyRows2<S: AttentionScalar>(_ c0: UnsafePointer<S>, _ c1: UnsafePointer<S>, count: Int,
-                                              _ p: UnsafePointer<S>, dPad: Int,
+                                              _ p: UnsafePointer<S>, dPad: Int, pStride: Int,
                                               _ acc0: UnsafeMutablePointer<S>, _ acc1: UnsafeMutablePointer<S>) {
         var v = 0
         while v + 32 <= dPad {
@@ -87,7 +87,7 @@ enum AttentionTile {
                 a2 = a2.addingProduct(u, k2); a3 = a3.addingProduct(u, k3)
                 b0 = b0.addingProduct(w, k0); b1 = b1.addingProduct(w, k1)
                 b2 = b2.addingProduct(w, k2); b3 = b3.addingProduct(w, k3)
-                q += dPad
+                q += pStride
             }
             store(a0, acc0 + v); store(a1, acc0 + v + 8); store(a2, acc0 + v + 16); store(a3, acc0 + v + 24)
             store(b0, acc1 + v); store(b1, acc1 + v + 8); store(b2, acc1 + v + 16); store(b3, acc1 + v + 24)
@@ -102,7 +102,7 @@ enum AttentionTile {
                 let u = SIMD8(repeating: c0[c]), w = SIMD8(repeating: c1[c])
                 a0 = a0.addingProduct(u, k0); a1 = a1.addingProduct(u, k1)
                 b0 = b0.addingProduct(w, k0); b1 = b1.addingProduct(w, k1)
-                q += dPad
+                q += pStride
             }
             store(a0, acc0 + v); store(a1, acc0 + v + 8)
             store(b0, acc1 + v); store(b1, acc1 + v + 8)
@@ -115,7 +115,7 @@ enum AttentionTile {
                 let k0 = load(q)
                 a0 = a0.addingProduct(SIMD8(repeating: c0[c]), k0)
                 b0 = b0.addingProduct(SIMD8(repeating: c1[c]), k0)
-                q += dPad
+                q += pStride
             }
             store(a0, acc0 + v); store(b0, acc1 + v)
         }
@@ -124,7 +124,7 @@ enum AttentionTile {
     /// Single-row `axpyRows2`.
     @inline(__always)
     static func axpyRow<S: AttentionScalar>(_ c0: UnsafePointer<S>, count: Int, _ p: UnsafePointer<S>, dPad: Int,
-                                            _ acc0: UnsafeMutablePointer<S>) {
+                                            pStride: Int, _ acc0: UnsafeMutablePointer<S>) {
         var v = 0
         while v + 32 <= dPad {
             var a0 = load(acc0 + v), a1 = load(acc0 + v + 8), a2 = load(acc0 + v + 16), a3 = load(acc0 + v + 24)
@@ -133,7 +133,7 @@ enum AttentionTile {
                 let u = SIMD8(repeating: c0[c])
                 a0 = a0.addingProduct(u, load(q)); a1 = a1.addingProduct(u, load(q + 8))
                 a2 = a2.addingProduct(u, load(q + 16)); a3 = a3.addingProduct(u, load(q + 24))
-                q += dPad
+                q += pStride
             }
             store(a0, acc0 + v); store(a1, acc0 + v + 8); store(a2, acc0 + v + 16); store(a3, acc0 + v + 24)
             v += 32
@@ -143,24 +143,26 @@ enum AttentionTile {
             var q = p + v
             for c in 0..<count {
                 a0 = a0.addingProduct(SIMD8(repeating: c0[c]), load(q))
-                q += dPad
+                q += pStride
             }
             store(a0, acc0 + v)
             v += 8
         }
     }
 
-    /// rows acc_r (r < rows, stride accStride) += coeff_r (stride coeffStride, count entries) · p (count, dPad).
+    /// rows acc_r (r < rows, stride accStride) += coeff_r (stride coeffStride, count entries) · p
+    /// (count rows of dPad values, pStride apart; default dPad).
     static func axpyRows<S: AttentionScalar>(_ coeff: UnsafePointer<S>, coeffStride: Int, rows: Int, count: Int,
-                                             _ p: UnsafePointer<S>, dPad: Int,
+                                             _ p: UnsafePointer<S>, dPad: Int, pStride: Int? = nil,
                                              _ acc: UnsafeMutablePointer<S>, accStride: Int) {
+        let pStride = pStride ?? dPad
         var r = 0
         while r + 1 < rows {
             axpyRows2(coeff + r * coeffStride, coeff + (r + 1) * coeffStride, count: count, p, dPad: dPad,
-                      acc + r * accStride, acc + (r + 1) * accStride)
+                      pStride: pStride, acc + r * accStride, acc + (r + 1) * accStride)
             r += 2
         }
-        if r < rows { axpyRow(coeff + r * coeffStride, count: count, p, dPad: dPad, acc + r * accStride) }
+        if r < rows { axpyRow(coeff + r * coeffStride, count: count, p, dPad: dPad, pStride: pStride, acc + r * accStride) }
     }
 
     /// bt[t·32 + c] = src[c·stride + t] for c < count, t < d; zeros for c ≥ count (transposed pack).
@@ -173,16 +175,47 @@ enum AttentionTile {
         }
     }
 
-    /// dst[c·dPad + t] = src[c·stride + t] for c < count, t < d; zeros in the padding lanes and in
-    /// rows count..<rows.
+    /// dst[c·dstStride + t] = src[c·stride + t] for c < count, t < d; zeros in the padding lanes
+    /// d..<dPad and in rows count..<rows (dstStride defaults to dPad).
     static func packRows<S: AttentionScalar>(_ src: UnsafePointer<S>, stride: Int, count: Int, d: Int,
-                                             dPad: Int, rows: Int, _ dst: UnsafeMutablePointer<S>) {
+                                             dPad: Int, rows: Int, _ dst: UnsafeMutablePointer<S>,
+                                             dstStride: Int? = nil) {
+        let dstStride = dstStride ?? dPad
         for c in 0..<count {
-            let row = dst + c * dPad
-            row.update(from: src + c * stride, count: d)
+            let row = dst + c * dstStride
+            let from = src + c * stride
+            for t in 0..<d { row[t] = from[t] }
             for t in d..<dPad { row[t] = 0 }
         }
-        if count < rows { (dst + count * dPad).update(repeating: 0, count: (rows - count) * dPad) }
+        for c in count..<max(rows, count) { (dst + c * dstStride).update(repeating: 0, count: dPad) }
+    }
+
+    /// A 32×32 tile with 1 where key c ≤ query r, else 0 (the causal mask of a diagonal tile).
+    static func causalMask<S: AttentionScalar>(_: S.Type) -> UnsafeMutablePointer<S> {
+        let m = UnsafeMutablePointer<S>.allocate(capacity: size * size)
+        for r in 0..<size { for c in 0..<size { m[r * size + c] = c <= r ? 1 : 0 } }
+        return m
+    }
+
+    /// tile[r][·] *= mask[r][·] for r < rows (32-wide rows).
+    @inline(__always)
+    static func multiply<S: AttentionScalar>(_ tile: UnsafeMutablePointer<S>, by mask: UnsafePointer<S>, rows: Int) {
+        for o in stride(from: 0, to: rows * size, by: 8) { store(load(tile + o) * load(mask + o), tile + o) }
+    }
+
+    /// dst[r][·] += src[r][·] for r < rows (32-wide rows).
+    @inline(__always)
+    static func add<S: AttentionScalar>(_ src: UnsafePointer<S>, to dst: UnsafeMutablePointer<S>, rows: Int) {
+        for o in stride(from: 0, to: rows * size, by: 8) { store(load(dst + o) + load(src + o), dst + o) }
+    }
+
+    /// prefix[k] (k = 0...8): SIMD8 with ones in lanes < k, zeros after.
+    static func prefixMasks<S: AttentionScalar>(_: S.Type) -> [SIMD8<S>] {
+        (0...8).map { k in
+            var v = SIMD8<S>()
+            for x in 0..<k { v[x] = 1 }
+            return v
+        }
     }
 }
 

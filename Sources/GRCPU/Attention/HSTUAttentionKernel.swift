@@ -57,53 +57,74 @@ struct HSTUAttentionKernel<S: AttentionScalar> {
 
     func forward(out: UnsafeMutablePointer<S>) {
         let t = Self.tile
+        // Pass 1: pack Kᵀ (Dqk, 32) and V (32, DvPad) of every key tile of every sequence and head
+        // once, so that query blocks share them.
+        var tileStart = [Int](repeating: 0, count: batch + 1)
+        for b in 0..<batch { tileStart[b + 1] = tileStart[b] + (length(b) + t - 1) / t }
+        let tiles = tileStart[batch]
+        let ktSize = heads * dqk * t, vpSize = heads * t * dvPad
+        var packed = AttentionScratch<S>(capacity: max(tiles, 1) * (ktSize + vpSize) + 8)
+        defer { packed.free() }
+        let ktAll = packed.take(tiles * ktSize), vpAll = packed.take(tiles * vpSize)
+        let starts = tileStart
+        Parallel.forEach(batch) { b in
+            let base = offsets[b], L = length(b)
+            for kb in 0..<(starts[b + 1] - starts[b]) {
+                let j0 = kb * t, nk = min(t, L - j0), tileIndex = starts[b] + kb
+                for h in 0..<heads {
+                    AttentionTile.packTransposed(k + (base + j0) * rowStride + h * dqk, stride: rowStride,
+                                                 count: nk, d: dqk, ktAll + tileIndex * ktSize + h * dqk * t)
+                    AttentionTile.packRows(v + (base + j0) * rowStride + h * dv, stride: rowStride, count: nk,
+                                           d: dv, dPad: dvPad, rows: t, vpAll + tileIndex * vpSize + h * t * dvPad)
+                }
+            }
+        }
+        // Pass 2: one item per (sequence, query block); causal: block I visits I + 1 key tiles,
+        // so the expensive ones start first.
         var items: [(b: Int, block: Int)] = []
         for b in 0..<batch {
-            let blocks = (length(b) + t - 1) / t
-            for block in 0..<blocks { items.append((b, block)) }
+            for block in 0..<(tileStart[b + 1] - tileStart[b]) { items.append((b, block)) }
         }
-        // Causal: query block I visits I + 1 key blocks; start the expensive ones first.
         items.sort { ($0.block, $1.b) > ($1.block, $0.b) }
         let list = items
+        let mask = AttentionTile.causalMask(S.self)
+        defer { mask.deallocate() }
         Parallel.forEach(list.count) { idx in
-            forwardBlock(list[idx].b, list[idx].block, out: out)
+            let (b, block) = list[idx]
+            forwardBlock(b, block, kt: ktAll + starts[b] * ktSize, vp: vpAll + starts[b] * vpSize,
+                         mask: mask, out: out)
         }
     }
 
-    private func forwardBlock(_ b: Int, _ block: Int, out: UnsafeMutablePointer<S>) {
+    /// Query block `block` of sequence b; kt / vp: that sequence's packed key tiles.
+    private func forwardBlock(_ b: Int, _ block: Int, kt: UnsafePointer<S>, vp: UnsafePointer<S>,
+                              mask: UnsafePointer<S>, out: UnsafeMutablePointer<S>) {
         let t = Self.tile, L = length(b), base = offsets[b]
         let i0 = block * t, nq = min(t, L - i0)
-        let dvPad = self.dvPad
-        var scratch = AttentionScratch<S>(capacity: AttentionScratch<S>.size(
-            [t * t, t * t, t * t, dqk * t, t * dvPad, heads * t * dvPad]))
+        let dvPad = self.dvPad, ktSize = heads * dqk * t, vpSize = heads * t * dvPad
+        var scratch = AttentionScratch<S>(capacity: AttentionScratch<S>.size([t * t, t * t, t * t, heads * t * dvPad]))
         defer { scratch.free() }
         let bias = scratch.take(t * t), sTile = scratch.take(t * t), aTile = scratch.take(t * t)
-        let kt = scratch.take(dqk * t), vp = scratch.take(t * dvPad), oAcc = scratch.take(heads * t * dvPad)
+        let oAcc = scratch.take(heads * t * dvPad)
         let invN = 1 / S(n)
-        var lane = SIMD8<S>()
-        for x in 0..<8 { lane[x] = S(x) }
 
         for kb in 0...block {
             let j0 = kb * t, nk = min(t, i0 + nq - j0)
             biasTile(b, i0: i0, nq: nq, j0: j0, nk: nk, bias, nil)
             for h in 0..<heads {
-                AttentionTile.packTransposed(k + (base + j0) * rowStride + h * dqk, stride: rowStride,
-                                             count: nk, d: dqk, kt)
-                AttentionTile.packRows(v + (base + j0) * rowStride + h * dv, stride: rowStride, count: nk,
-                                       d: dv, dPad: dvPad, rows: t, vp)
                 AttentionTile.dotRows(q + (base + i0) * rowStride + h * dqk, xStride: rowStride, rows: nq,
-                                      d: dqk, kt, sTile)
+                                      d: dqk, kt + kb * ktSize + h * dqk * t, sTile)
                 for r in 0..<nq {
-                    let i = S(i0 + r - j0)
                     for c in stride(from: 0, to: t, by: 8) {
                         let s = AttentionTile.load(sTile + r * t + c) + AttentionTile.load(bias + r * t + c)
-                        var a = s * S.sigmoid(s) * invN
-                        a.replace(with: 0, where: lane + S(c) .> i)   // causal: key j > query i
-                        AttentionTile.store(a, aTile + r * t + c)
+                        AttentionTile.store(s * S.sigmoid(s) * invN, aTile + r * t + c)
                     }
                 }
-                AttentionTile.axpyRows(aTile, coeffStride: t, rows: nq, count: nk, vp, dPad: dvPad,
-                                       oAcc + h * t * dvPad, accStride: dvPad)
+                if kb == block {   // diagonal tile (j0 == i0): causal mask, key j > query i → 0
+                    AttentionTile.multiply(aTile, by: mask, rows: nq)
+                }
+                AttentionTile.axpyRows(aTile, coeffStride: t, rows: nq, count: nk, vp + kb * vpSize + h * t * dvPad,
+                                       dPad: dvPad, oAcc + h * t * dvPad, accStride: dvPad)
             }
         }
         let outStride = heads * dv
@@ -125,9 +146,11 @@ struct HSTUAttentionKernel<S: AttentionScalar> {
         partials.initialize(repeating: 0, count: max(batch * biasCount, 1))
         defer { partials.deallocate() }
         let order = (0..<batch).sorted { (length($0), $1) > (length($1), $0) }   // longest first
+        let mask = AttentionTile.causalMask(S.self)
+        defer { mask.deallocate() }
         Parallel.forEach(order.count) { idx in
             let b = order[idx]
-            backwardSequence(b, dOut: dOut, dq: dq, dk: dk, dV: dV,
+            backwardSequence(b, dOut: dOut, dq: dq, dk: dk, dV: dV, mask: mask,
                              dPos: partials + b * biasCount, dTs: partials + b * biasCount + 2 * n - 1)
         }
         for b in 0..<batch {   // fixed order: deterministic
@@ -138,7 +161,7 @@ struct HSTUAttentionKernel<S: AttentionScalar> {
     }
 
     private func backwardSequence(_ b: Int, dOut: UnsafePointer<S>, dq: UnsafeMutablePointer<S>,
-                                  dk: UnsafeMutablePointer<S>, dV: UnsafeMutablePointer<S>,
+                                  dk: UnsafeMutablePointer<S>, dV: UnsafeMutablePointer<S>, mask: UnsafePointer<S>,
                                   dPos: UnsafeMutablePointer<S>, dTs: UnsafeMutablePointer<S>) {
         let t = Self.tile, L = length(b), base = offsets[b]
         if L == 0 { return }
@@ -146,22 +169,27 @@ struct HSTUAttentionKernel<S: AttentionScalar> {
         let blocks = (L + t - 1) / t
         var scratch = AttentionScratch<S>(capacity: AttentionScratch<S>.size(
             [t * t, t * t, t * t, t * t, t * t, t * t, t * t, t * t,
-             H * dqk * t, H * t * dqkPad, H * dv * t, t * dqkPad, t * dvPad,
+             H * dqk * t, H * t * dqkPad, H * dv * t, blocks * t * H * dqkPad, blocks * t * H * dvPad,
              H * t * dqkPad, H * t * dvPad, L * H * dqkPad]))
         defer { scratch.free() }
         let bias = scratch.take(t * t), sTile = scratch.take(t * t), daTile = scratch.take(t * t)
         let aTile = scratch.take(t * t), atTile = scratch.take(t * t), dsTile = scratch.take(t * t)
         let dstTile = scratch.take(t * t), gTile = scratch.take(t * t)
         let kt = scratch.take(H * dqk * t), kp = scratch.take(H * t * dqkPad), vt = scratch.take(H * dv * t)
-        let qp = scratch.take(t * dqkPad), dop = scratch.take(t * dvPad)
+        // Q and dO of the whole sequence, packed once: (L, H, DqkPad) and (L, H, DvPad), zero rows after L.
+        let qpAll = scratch.take(blocks * t * H * dqkPad), dopAll = scratch.take(blocks * t * H * dvPad)
         let dkAcc = scratch.take(H * t * dqkPad), dvAcc = scratch.take(H * t * dvPad)
         let dqAcc = scratch.take(L * H * dqkPad)   // zero-initialised by the scratch
         let buckets = UnsafeMutablePointer<Int32>.allocate(capacity: t * t)
         defer { buckets.deallocate() }
         let invN = 1 / S(n)
-        var lane = SIMD8<S>()
-        for x in 0..<8 { lane[x] = S(x) }
         let outStride = H * dv
+        for h in 0..<H {
+            AttentionTile.packRows(q + base * rowStride + h * dqk, stride: rowStride, count: L, d: dqk,
+                                   dPad: dqkPad, rows: L, qpAll + h * dqkPad, dstStride: H * dqkPad)
+            AttentionTile.packRows(dOut + base * outStride + h * dv, stride: outStride, count: L, d: dv,
+                                   dPad: dvPad, rows: L, dopAll + h * dvPad, dstStride: H * dvPad)
+        }
 
         for kb in 0..<blocks {
             let j0 = kb * t, nk = min(t, L - j0)
@@ -182,35 +210,33 @@ struct HSTUAttentionKernel<S: AttentionScalar> {
                 for h in 0..<H {
                     let qRows = q + (base + i0) * rowStride + h * dqk
                     let doRows = dOut + (base + i0) * outStride + h * dv
-                    AttentionTile.packRows(qRows, stride: rowStride, count: nq, d: dqk, dPad: dqkPad, rows: t, qp)
-                    AttentionTile.packRows(doRows, stride: outStride, count: nq, d: dv, dPad: dvPad, rows: t, dop)
                     AttentionTile.dotRows(qRows, xStride: rowStride, rows: nq, d: dqk, kt + h * dqk * t, sTile)
                     AttentionTile.dotRows(doRows, xStride: outStride, rows: nq, d: dv, vt + h * dv * t, daTile)
                     for r in 0..<nq {
-                        let i = S(i0 + r - j0)
                         for c in stride(from: 0, to: t, by: 8) {
                             let o = r * t + c
                             let s = AttentionTile.load(sTile + o) + AttentionTile.load(bias + o)
                             let sg = S.sigmoid(s)
-                            var a = s * sg * invN
-                            var ds = AttentionTile.load(daTile + o) * sg * (1 + s * (1 - sg)) * invN
-                            let masked = lane + S(c) .> i
-                            a.replace(with: 0, where: masked)
-                            ds.replace(with: 0, where: masked)
-                            AttentionTile.store(a, aTile + o)
-                            AttentionTile.store(ds, dsTile + o)
-                            AttentionTile.store(AttentionTile.load(gTile + o) + ds, gTile + o)
+                            AttentionTile.store(s * sg * invN, aTile + o)
+                            AttentionTile.store(AttentionTile.load(daTile + o) * sg * (1 + s * (1 - sg)) * invN, dsTile + o)
                         }
                     }
+                    if qb == kb {   // diagonal tile (i0 == j0): causal mask, key j > query i → 0
+                        AttentionTile.multiply(aTile, by: mask, rows: nq)
+                        AttentionTile.multiply(dsTile, by: mask, rows: nq)
+                    }
+                    AttentionTile.add(dsTile, to: gTile, rows: nq)
                     for r in 0..<nq {
                         for c in 0..<nk {
                             atTile[c * t + r] = aTile[r * t + c]
                             dstTile[c * t + r] = dsTile[r * t + c]
                         }
                     }
-                    AttentionTile.axpyRows(atTile, coeffStride: t, rows: nk, count: nq, dop, dPad: dvPad,
+                    AttentionTile.axpyRows(atTile, coeffStride: t, rows: nk, count: nq,
+                                           dopAll + i0 * H * dvPad + h * dvPad, dPad: dvPad, pStride: H * dvPad,
                                            dvAcc + h * t * dvPad, accStride: dvPad)
-                    AttentionTile.axpyRows(dstTile, coeffStride: t, rows: nk, count: nq, qp, dPad: dqkPad,
+                    AttentionTile.axpyRows(dstTile, coeffStride: t, rows: nk, count: nq,
+                                           qpAll + i0 * H * dqkPad + h * dqkPad, dPad: dqkPad, pStride: H * dqkPad,
                                            dkAcc + h * t * dqkPad, accStride: dqkPad)
                     AttentionTile.axpyRows(dsTile, coeffStride: t, rows: nq, count: nk, kp + h * t * dqkPad,
                                            dPad: dqkPad, dqAcc + i0 * H * dqkPad + h * dqkPad,

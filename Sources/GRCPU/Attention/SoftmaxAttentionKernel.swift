@@ -76,8 +76,7 @@ struct SoftmaxAttentionKernel<S: AttentionScalar> {
             }
         }
         let scale = self.scale
-        var lane = SIMD8<S>()
-        for x in 0..<8 { lane[x] = S(x) }
+        let prefix = AttentionTile.prefixMasks(S.self)
         for i in 0..<n {
             let row = scores + i * np
             let count = i + 1
@@ -85,8 +84,10 @@ struct SoftmaxAttentionKernel<S: AttentionScalar> {
             for j in 1..<count { m = max(m, row[j]) }
             var sum: S = 0
             for j in stride(from: 0, to: count, by: 8) {
-                var e = S.exp((AttentionTile.load(row + j) - m) * scale)
-                e.replace(with: 0, where: lane + S(j) .>= S(count))
+                var z = (AttentionTile.load(row + j) - m) * scale
+                if count - j < 8 { z *= prefix[count - j] }   // keys after i: exp(0), zeroed below
+                var e = S.exp(z)
+                if count - j < 8 { e *= prefix[count - j] }   // lanes j ≥ count (keys after i) → 0
                 AttentionTile.store(e, row + j)
                 sum += e.sum()
             }
