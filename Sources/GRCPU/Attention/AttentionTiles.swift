@@ -225,11 +225,12 @@ struct AttentionScratch<S: AttentionScalar> {
     private var used = 0
     private let capacity: Int
 
-    init(capacity: Int) {
+    /// Uninitialised unless `zeroed` (every user writes a region before reading it, or zeroes it).
+    init(capacity: Int, zeroed: Bool = false) {
         self.capacity = capacity
         let raw = UnsafeMutableRawPointer.allocate(byteCount: max(capacity, 8) * MemoryLayout<S>.stride, alignment: 64)
         base = raw.bindMemory(to: S.self, capacity: max(capacity, 8))
-        base.initialize(repeating: 0, count: max(capacity, 8))
+        if zeroed { base.initialize(repeating: 0, count: max(capacity, 8)) }
     }
 
     /// The next `count` elements (rounded up to 8 so regions stay 32/64-byte aligned).

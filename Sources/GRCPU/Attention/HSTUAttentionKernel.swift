@@ -37,19 +37,25 @@ struct HSTUAttentionKernel<S: AttentionScalar> {
     @inline(__always)
     func biasTile(_ b: Int, i0: Int, nq: Int, j0: Int, nk: Int, _ bias: UnsafeMutablePointer<S>,
                   _ buckets: UnsafeMutablePointer<Int32>?) {
-        let ts = timestamps + b * n
+        let ts = timestamps + b &* n, table = self.table, wTs = timeWeights
         for r in 0..<nq {
-            let i = i0 + r
-            let tq = ts[min(i + 1, n - 1)]   // T' repeats the last column: T'[N] = T[N − 1]
-            let row = bias + r * 32
-            let jEnd = min(nk, i - j0 + 1)   // keys j ≤ i
-            let pos = positionWeights + (n - 1 - i + j0)
-            for c in 0..<max(jEnd, 0) {
-                let bucket = TimeBucket.fastBucket(tq &- ts[j0 + c], table)
-                row[c] = pos[c] + timeWeights[bucket]
-                buckets?[r * 32 + c] = Int32(bucket)
+            let i = i0 &+ r
+            let tq = ts[min(i &+ 1, n &- 1)]   // T' repeats the last column: T'[N] = T[N − 1]
+            let row = bias + r &* 32
+            let jEnd = max(min(nk, i &- j0 &+ 1), 0)   // keys j ≤ i
+            let pos = positionWeights + (n &- 1 &- i &+ j0)
+            let keys = ts + j0
+            if let buckets {
+                let bucketRow = buckets + r &* 32
+                for c in 0..<jEnd {
+                    let bucket = TimeBucket.fastBucket(tq &- keys[c], table)
+                    row[c] = pos[c] + wTs[bucket]
+                    bucketRow[c] = Int32(truncatingIfNeeded: bucket)
+                }
+            } else {
+                for c in 0..<jEnd { row[c] = pos[c] + wTs[TimeBucket.fastBucket(tq &- keys[c], table)] }
             }
-            for c in max(jEnd, 0)..<32 { row[c] = 0 }
+            for c in jEnd..<32 { row[c] = 0 }
         }
     }
 
@@ -102,7 +108,8 @@ struct HSTUAttentionKernel<S: AttentionScalar> {
         let t = Self.tile, L = length(b), base = offsets[b]
         let i0 = block * t, nq = min(t, L - i0)
         let dvPad = self.dvPad, ktSize = heads * dqk * t, vpSize = heads * t * dvPad
-        var scratch = AttentionScratch<S>(capacity: AttentionScratch<S>.size([t * t, t * t, t * t, heads * t * dvPad]))
+        var scratch = AttentionScratch<S>(capacity: AttentionScratch<S>.size([t * t, t * t, t * t, heads * t * dvPad]),
+                                          zeroed: true)
         defer { scratch.free() }
         let bias = scratch.take(t * t), sTile = scratch.take(t * t), aTile = scratch.take(t * t)
         let oAcc = scratch.take(heads * t * dvPad)
@@ -179,9 +186,19 @@ struct HSTUAttentionKernel<S: AttentionScalar> {
         // Q and dO of the whole sequence, packed once: (L, H, DqkPad) and (L, H, DvPad), zero rows after L.
         let qpAll = scratch.take(blocks * t * H * dqkPad), dopAll = scratch.take(blocks * t * H * dvPad)
         let dkAcc = scratch.take(H * t * dqkPad), dvAcc = scratch.take(H * t * dvPad)
-        let dqAcc = scratch.take(L * H * dqkPad)   // zero-initialised by the scratch
+        let dqAcc = scratch.take(L * H * dqkPad)
+        dqAcc.initialize(repeating: 0, count: L * H * dqkPad)
         let buckets = UnsafeMutablePointer<Int32>.allocate(capacity: t * t)
         defer { buckets.deallocate() }
+        let stride129 = AttentionTile.padded(TimeBucket.count)
+        let dTs4 = UnsafeMutablePointer<S>.allocate(capacity: 4 * stride129)
+        dTs4.initialize(repeating: 0, count: 4 * stride129)
+        defer {
+            for x in 0..<TimeBucket.count {
+                dTs[x] += (dTs4[x] + dTs4[stride129 + x]) + (dTs4[2 * stride129 + x] + dTs4[3 * stride129 + x])
+            }
+            dTs4.deallocate()
+        }
         let invN = 1 / S(n)
         let outStride = H * dv
         for h in 0..<H {
@@ -243,12 +260,21 @@ struct HSTUAttentionKernel<S: AttentionScalar> {
                                            accStride: H * dqkPad)
                 }
                 for r in 0..<nq {
-                    let i = i0 + r
-                    for c in 0..<min(nk, i - j0 + 1) {
-                        let g = gTile[r * t + c]
-                        dPos[n - 1 + j0 + c - i] += g
-                        dTs[Int(buckets[r * t + c])] += g
+                    let i = i0 &+ r, cEnd = min(nk, i &- j0 &+ 1)
+                    let gRow = gTile + r &* t, bRow = buckets + r &* t
+                    let pos = dPos + (n &- 1 &+ j0 &- i)
+                    for c in 0..<cEnd { pos[c] += gRow[c] }
+                    // Four interleaved copies of the 129 time-bias sums: neighbouring keys often share
+                    // a bucket, and one table would serialise on its store-to-load chain.
+                    var c = 0
+                    while c &+ 4 <= cEnd {
+                        dTs4[Int(bRow[c])] += gRow[c]
+                        dTs4[stride129 &+ Int(bRow[c &+ 1])] += gRow[c &+ 1]
+                        dTs4[2 &* stride129 &+ Int(bRow[c &+ 2])] += gRow[c &+ 2]
+                        dTs4[3 &* stride129 &+ Int(bRow[c &+ 3])] += gRow[c &+ 3]
+                        c &+= 4
                     }
+                    while c < cEnd { dTs4[Int(bRow[c])] += gRow[c]; c &+= 1 }
                 }
             }
             for h in 0..<H {

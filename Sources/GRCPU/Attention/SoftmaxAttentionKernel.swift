@@ -56,7 +56,7 @@ struct SoftmaxAttentionKernel<S: AttentionScalar> {
         let t = AttentionTile.size, np = self.np, dh = self.dh, dhPad = self.dhPad
         let blocks = np / t
         var scratch = AttentionScratch<S>(capacity: AttentionScratch<S>.size(
-            [blocks * dh * t, np * dhPad, n * np, np, n * dhPad]))
+            [blocks * dh * t, np * dhPad, n * np, np, n * dhPad]), zeroed: true)
         defer { scratch.free() }
         let kt = scratch.take(blocks * dh * t), vp = scratch.take(np * dhPad), scores = scratch.take(n * np)
         let mult = scratch.take(np), oAcc = scratch.take(n * dhPad)
@@ -128,7 +128,7 @@ struct SoftmaxAttentionKernel<S: AttentionScalar> {
         let blocks = np / t
         var scratch = AttentionScratch<S>(capacity: AttentionScratch<S>.size(
             [blocks * dh * t, np * dhPad, np * dhPad, np * dhPad, n * np, n * np, np * np, np * np, np,
-             n * dhPad, np * dhPad, np * dhPad]))
+             n * dhPad, np * dhPad, np * dhPad]), zeroed: true)
         defer { scratch.free() }
         let vt = scratch.take(blocks * dh * t), kp = scratch.take(np * dhPad), qp = scratch.take(np * dhPad)
         let dop = scratch.take(np * dhPad), dpp = scratch.take(n * np), ds = scratch.take(n * np)
