@@ -124,7 +124,16 @@ final class HSTUAttentionTests: XCTestCase {
                 let m = Int64(rng.next() >> UInt64(64 - max(bits, 1)))
                 probes.append(rng.below(2) == 0 ? m : -m)
             }
-            for d in probes { XCTAssertEqual(TimeBucket.fastBucket(d, t), TimeBucket.bucket(d), "delta \(d)") }
+            TimeBucket.thresholds.withUnsafeBufferPointer { thr in
+                var previous = 0
+                for d in probes {
+                    let want = TimeBucket.bucket(d)
+                    XCTAssertEqual(TimeBucket.fastBucket(d, t), want, "delta \(d)")
+                    XCTAssertEqual(TimeBucket.bucket(d, from: previous, thr.baseAddress!), want, "walk to \(d) from \(previous)")
+                    XCTAssertEqual(TimeBucket.bucket(d, from: TimeBucket.maxBucket, thr.baseAddress!), want, "walk down to \(d)")
+                    previous = want
+                }
+            }
         }
         XCTAssertEqual(TimeBucket.bucket(86_400), 37)     // spec §2.3 example: 1 day
         XCTAssertEqual(TimeBucket.bucket(31_536_000), 57) // 1 year
@@ -238,12 +247,13 @@ final class HSTUAttentionTests: XCTestCase {
         let x = HSTUProblem(lengths: lengths, n: n, heads: 1, dqk: 1, dv: 1, seed: 0)
         let tsT = AttentionReference.tensor(ts, [batch, n])
         let wPosT = AttentionReference.tensor(wPos, [2 * n - 1]), wTsT = AttentionReference.tensor(wTs, [129])
-        TimeBucket.table.withUnsafeBufferPointer { table in
+        let table = TimeBucket.table, thresholds = TimeBucket.thresholds
+        table.withUnsafeBufferPointer { tp in thresholds.withUnsafeBufferPointer { thr in
             let kernel = HSTUAttentionKernel<Double>(
                 q: wPosT.doubles, k: wPosT.doubles, v: wPosT.doubles, rowStride: 1,
                 offsets: x.layout.offsets.map { Int($0) }, timestamps: tsT.int64s, n: n,
                 positionWeights: wPosT.doubles, timeWeights: wTsT.doubles, heads: 1, dqk: 1, dv: 1,
-                table: table.baseAddress!)
+                table: tp.baseAddress!, thresholds: thr.baseAddress!)
             let tile = UnsafeMutablePointer<Double>.allocate(capacity: 32 * 32)
             defer { tile.deallocate() }
             for b in 0..<batch where lengths[b] > 0 {
@@ -252,7 +262,7 @@ final class HSTUAttentionTests: XCTestCase {
                     XCTAssertEqual(tile[i * 32 + j], rab[(b * n + i) * n + j], accuracy: 1e-15, "bias tile b\(b) i\(i) j\(j)")
                 } }
             }
-        }
+        } }
     }
 
     /// The whole `hstu_layer` fixture with this attention inside: the layer around it (LayerNorm,

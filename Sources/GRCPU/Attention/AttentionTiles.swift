@@ -26,9 +26,14 @@ enum AttentionTile {
     @inline(__always)
     static func dotRows2<S: AttentionScalar>(_ x0: UnsafePointer<S>, _ x1: UnsafePointer<S>, d: Int,
                                              _ bt: UnsafePointer<S>,
-                                             _ out0: UnsafeMutablePointer<S>, _ out1: UnsafeMutablePointer<S>) {
+                                             _ out0: UnsafeMutablePointer<S>, _ out1: UnsafeMutablePointer<S>,
+                                             accumulate: Bool) {
         var a0 = SIMD8<S>(), a1 = SIMD8<S>(), a2 = SIMD8<S>(), a3 = SIMD8<S>()
         var b0 = SIMD8<S>(), b1 = SIMD8<S>(), b2 = SIMD8<S>(), b3 = SIMD8<S>()
+        if accumulate {
+            a0 = load(out0); a1 = load(out0 + 8); a2 = load(out0 + 16); a3 = load(out0 + 24)
+            b0 = load(out1); b1 = load(out1 + 8); b2 = load(out1 + 16); b3 = load(out1 + 24)
+        }
         var p = bt
         for t in 0..<d {
             let k0 = load(p), k1 = load(p + 8), k2 = load(p + 16), k3 = load(p + 24)
@@ -46,8 +51,9 @@ enum AttentionTile {
     /// Single-row `dotRows2`.
     @inline(__always)
     static func dotRow<S: AttentionScalar>(_ x0: UnsafePointer<S>, d: Int, _ bt: UnsafePointer<S>,
-                                           _ out0: UnsafeMutablePointer<S>) {
+                                           _ out0: UnsafeMutablePointer<S>, accumulate: Bool) {
         var a0 = SIMD8<S>(), a1 = SIMD8<S>(), a2 = SIMD8<S>(), a3 = SIMD8<S>()
+        if accumulate { a0 = load(out0); a1 = load(out0 + 8); a2 = load(out0 + 16); a3 = load(out0 + 24) }
         var p = bt
         for t in 0..<d {
             let u = SIMD8(repeating: x0[t])
@@ -58,16 +64,18 @@ enum AttentionTile {
         store(a0, out0); store(a1, out0 + 8); store(a2, out0 + 16); store(a3, out0 + 24)
     }
 
-    /// rows x_r (r < rows, row stride xStride) times bt (d, 32) into out (rows, 32), row stride outStride.
+    /// rows x_r (r < rows, row stride xStride) times bt (d, 32) into out (rows, 32), row stride
+    /// outStride; `accumulate`: out += instead of out =.
     static func dotRows<S: AttentionScalar>(_ x: UnsafePointer<S>, xStride: Int, rows: Int, d: Int,
                                             _ bt: UnsafePointer<S>, _ out: UnsafeMutablePointer<S>,
-                                            outStride: Int = 32) {
+                                            outStride: Int = 32, accumulate: Bool = false) {
         var r = 0
         while r + 1 < rows {
-            dotRows2(x + r * xStride, x + (r + 1) * xStride, d: d, bt, out + r * outStride, out + (r + 1) * outStride)
+            dotRows2(x + r * xStride, x + (r + 1) * xStride, d: d, bt, out + r * outStride, out + (r + 1) * outStride,
+                     accumulate: accumulate)
             r += 2
         }
-        if r < rows { dotRow(x + r * xStride, d: d, bt, out + r * outStride) }
+        if r < rows { dotRow(x + r * xStride, d: d, bt, out + r * outStride, accumulate: accumulate) }
     }
 
     /// acc_r[0..<dPad] += Σ_{c < count} coeff_r[c] · p[c·dPad ..< c·dPad + dPad] for two rows r.
@@ -190,10 +198,11 @@ enum AttentionTile {
         for c in count..<max(rows, count) { (dst + c * dstStride).update(repeating: 0, count: dPad) }
     }
 
-    /// A 32×32 tile with 1 where key c ≤ query r, else 0 (the causal mask of a diagonal tile).
-    static func causalMask<S: AttentionScalar>(_: S.Type) -> UnsafeMutablePointer<S> {
+    /// A 32×32 tile with 1 where key c ≤ query r, else 0 (the causal mask of a diagonal tile);
+    /// `transposed`: rows are keys c, columns queries r (1 where r ≥ c).
+    static func causalMask<S: AttentionScalar>(_: S.Type, transposed: Bool = false) -> UnsafeMutablePointer<S> {
         let m = UnsafeMutablePointer<S>.allocate(capacity: size * size)
-        for r in 0..<size { for c in 0..<size { m[r * size + c] = c <= r ? 1 : 0 } }
+        for r in 0..<size { for c in 0..<size { m[r * size + c] = (transposed ? r <= c : c <= r) ? 1 : 0 } }
         return m
     }
 

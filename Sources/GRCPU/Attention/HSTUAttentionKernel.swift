@@ -25,6 +25,7 @@ struct HSTUAttentionKernel<S: AttentionScalar> {
     let timeWeights: UnsafePointer<S>      // (129)
     let heads: Int, dqk: Int, dv: Int
     let table: UnsafePointer<TimeBucket.Entry>
+    let thresholds: UnsafePointer<UInt64>      // TimeBucket.thresholds (130)
 
     static var tile: Int { AttentionTile.size }
     var dqkPad: Int { AttentionTile.padded(dqk) }
@@ -45,15 +46,23 @@ struct HSTUAttentionKernel<S: AttentionScalar> {
             let jEnd = max(min(nk, i &- j0 &+ 1), 0)   // keys j ≤ i
             let pos = positionWeights + (n &- 1 &- i &+ j0)
             let keys = ts + j0
-            if let buckets {
-                let bucketRow = buckets + r &* 32
-                for c in 0..<jEnd {
-                    let bucket = TimeBucket.fastBucket(tq &- keys[c], table)
-                    row[c] = pos[c] + wTs[bucket]
-                    bucketRow[c] = Int32(truncatingIfNeeded: bucket)
+            if jEnd > 0 {
+                // The first key by the table, the rest by walking the thresholds from the
+                // neighbour's bucket (chronological keys: the bucket changes slowly along a row).
+                var bucket = TimeBucket.fastBucket(tq &- keys[0], table)
+                if let buckets {
+                    let bucketRow = buckets + r &* 32
+                    for c in 0..<jEnd {
+                        bucket = TimeBucket.bucket(tq &- keys[c], from: bucket, thresholds)
+                        row[c] = pos[c] + wTs[bucket]
+                        bucketRow[c] = Int32(truncatingIfNeeded: bucket)
+                    }
+                } else {
+                    for c in 0..<jEnd {
+                        bucket = TimeBucket.bucket(tq &- keys[c], from: bucket, thresholds)
+                        row[c] = pos[c] + wTs[bucket]
+                    }
                 }
-            } else {
-                for c in 0..<jEnd { row[c] = pos[c] + wTs[TimeBucket.fastBucket(tq &- keys[c], table)] }
             }
             for c in jEnd..<32 { row[c] = 0 }
         }
@@ -144,6 +153,31 @@ struct HSTUAttentionKernel<S: AttentionScalar> {
 
     // MARK: backward
 
+    /// The transposed bias tile: biasT[c·32 + r] = bias of query i = i0 + r (r < nq) and key
+    /// j = j0 + c (c < nk) when j ≤ i, else 0; bucketsT the bucket index at the same places.
+    @inline(__always)
+    func biasTileTransposed(_ b: Int, i0: Int, nq: Int, j0: Int, nk: Int, _ biasT: UnsafeMutablePointer<S>,
+                            _ bucketsT: UnsafeMutablePointer<Int32>) {
+        let ts = timestamps + b &* n, table = self.table, wTs = timeWeights, last = n &- 1
+        for c in 0..<nk {
+            let j = j0 &+ c, tk = ts[j]
+            let row = biasT + c &* 32, bucketRow = bucketsT + c &* 32
+            let rStart = min(max(j &- i0, 0), nq)   // queries i ≥ j
+            for r in 0..<rStart { row[r] = 0 }
+            if rStart < nq {
+                // pos[r] = wPos[N − 1 + j − i0 − r]
+                let pos = positionWeights + (last &+ j &- i0)
+                var bucket = TimeBucket.fastBucket(ts[min(i0 &+ rStart &+ 1, last)] &- tk, table)
+                for r in rStart..<nq {
+                    bucket = TimeBucket.bucket(ts[min(i0 &+ r &+ 1, last)] &- tk, from: bucket, thresholds)
+                    row[r] = (pos - r)[0] + wTs[bucket]
+                    bucketRow[r] = Int32(truncatingIfNeeded: bucket)
+                }
+            }
+            for r in nq..<32 { row[r] = 0 }
+        }
+    }
+
     /// dq, dk, dV: strided like q, k, v, overwritten. dPositionWeights (2N − 1), dTimeWeights (129): +=.
     func backward(dOut: UnsafePointer<S>, dq: UnsafeMutablePointer<S>, dk: UnsafeMutablePointer<S>,
                   dV: UnsafeMutablePointer<S>, dPositionWeights: UnsafeMutablePointer<S>,
@@ -153,11 +187,11 @@ struct HSTUAttentionKernel<S: AttentionScalar> {
         partials.initialize(repeating: 0, count: max(batch * biasCount, 1))
         defer { partials.deallocate() }
         let order = (0..<batch).sorted { (length($0), $1) > (length($1), $0) }   // longest first
-        let mask = AttentionTile.causalMask(S.self)
-        defer { mask.deallocate() }
+        let maskT = AttentionTile.causalMask(S.self, transposed: true)
+        defer { maskT.deallocate() }
         Parallel.forEach(order.count) { idx in
             let b = order[idx]
-            backwardSequence(b, dOut: dOut, dq: dq, dk: dk, dV: dV, mask: mask,
+            backwardSequence(b, dOut: dOut, dq: dq, dk: dk, dV: dV, maskT: maskT,
                              dPos: partials + b * biasCount, dTs: partials + b * biasCount + 2 * n - 1)
         }
         for b in 0..<batch {   // fixed order: deterministic
@@ -167,29 +201,32 @@ struct HSTUAttentionKernel<S: AttentionScalar> {
         }
     }
 
+    /// One sequence, all heads. Tiles are kept transposed (rows = keys c, columns = queries r) so
+    /// that dV += Aᵀ·dO and dK += dSᵀ·Q read them as rows, and dQᵀ += Kᵀ·dSᵀ accumulates into a
+    /// transposed dQ that is written out once at the end; no per-tile transposes.
     private func backwardSequence(_ b: Int, dOut: UnsafePointer<S>, dq: UnsafeMutablePointer<S>,
-                                  dk: UnsafeMutablePointer<S>, dV: UnsafeMutablePointer<S>, mask: UnsafePointer<S>,
+                                  dk: UnsafeMutablePointer<S>, dV: UnsafeMutablePointer<S>, maskT: UnsafePointer<S>,
                                   dPos: UnsafeMutablePointer<S>, dTs: UnsafeMutablePointer<S>) {
         let t = Self.tile, L = length(b), base = offsets[b]
         if L == 0 { return }
         let dqkPad = self.dqkPad, dvPad = self.dvPad, H = heads
-        let blocks = (L + t - 1) / t
+        let blocks = (L + t - 1) / t, rowsPadded = blocks * t
         var scratch = AttentionScratch<S>(capacity: AttentionScratch<S>.size(
-            [t * t, t * t, t * t, t * t, t * t, t * t, t * t, t * t,
-             H * dqk * t, H * t * dqkPad, H * dv * t, blocks * t * H * dqkPad, blocks * t * H * dvPad,
-             H * t * dqkPad, H * t * dvPad, L * H * dqkPad]))
+            [t * t, t * t, t * t, t * t, t * t, t * t, H * dqk * t,
+             rowsPadded * H * dqkPad, rowsPadded * H * dvPad, blocks * H * dqk * t, blocks * H * dv * t,
+             H * t * dqkPad, H * t * dvPad, blocks * H * dqk * t]))
         defer { scratch.free() }
-        let bias = scratch.take(t * t), sTile = scratch.take(t * t), daTile = scratch.take(t * t)
-        let aTile = scratch.take(t * t), atTile = scratch.take(t * t), dsTile = scratch.take(t * t)
-        let dstTile = scratch.take(t * t), gTile = scratch.take(t * t)
-        let kt = scratch.take(H * dqk * t), kp = scratch.take(H * t * dqkPad), vt = scratch.take(H * dv * t)
-        // Q and dO of the whole sequence, packed once: (L, H, DqkPad) and (L, H, DvPad), zero rows after L.
-        let qpAll = scratch.take(blocks * t * H * dqkPad), dopAll = scratch.take(blocks * t * H * dvPad)
+        let biasT = scratch.take(t * t), sT = scratch.take(t * t), daT = scratch.take(t * t)
+        let aT = scratch.take(t * t), dsT = scratch.take(t * t), gT = scratch.take(t * t)
+        let kt = scratch.take(H * dqk * t)
+        // Whole-sequence packs: Q and dO as rows (L, H, DPad); Qᵀ and dOᵀ per query tile (H, D, 32).
+        let qpAll = scratch.take(rowsPadded * H * dqkPad), dopAll = scratch.take(rowsPadded * H * dvPad)
+        let qtAll = scratch.take(blocks * H * dqk * t), dotAll = scratch.take(blocks * H * dv * t)
         let dkAcc = scratch.take(H * t * dqkPad), dvAcc = scratch.take(H * t * dvPad)
-        let dqAcc = scratch.take(L * H * dqkPad)
-        dqAcc.initialize(repeating: 0, count: L * H * dqkPad)
-        let buckets = UnsafeMutablePointer<Int32>.allocate(capacity: t * t)
-        defer { buckets.deallocate() }
+        let dqT = scratch.take(blocks * H * dqk * t)   // dQᵀ per query tile (H, Dqk, 32)
+        dqT.initialize(repeating: 0, count: blocks * H * dqk * t)
+        let bucketsT = UnsafeMutablePointer<Int32>.allocate(capacity: t * t)
+        defer { bucketsT.deallocate() }
         let stride129 = AttentionTile.padded(TimeBucket.count)
         let dTs4 = UnsafeMutablePointer<S>.allocate(capacity: 4 * stride129)
         dTs4.initialize(repeating: 0, count: 4 * stride129)
@@ -206,75 +243,71 @@ struct HSTUAttentionKernel<S: AttentionScalar> {
                                    dPad: dqkPad, rows: L, qpAll + h * dqkPad, dstStride: H * dqkPad)
             AttentionTile.packRows(dOut + base * outStride + h * dv, stride: outStride, count: L, d: dv,
                                    dPad: dvPad, rows: L, dopAll + h * dvPad, dstStride: H * dvPad)
+            for qb in 0..<blocks {
+                let i0 = qb * t, nq = min(t, L - i0)
+                AttentionTile.packTransposed(q + (base + i0) * rowStride + h * dqk, stride: rowStride, count: nq,
+                                             d: dqk, qtAll + (qb * H + h) * dqk * t)
+                AttentionTile.packTransposed(dOut + (base + i0) * outStride + h * dv, stride: outStride, count: nq,
+                                             d: dv, dotAll + (qb * H + h) * dv * t)
+            }
         }
 
         for kb in 0..<blocks {
             let j0 = kb * t, nk = min(t, L - j0)
             for h in 0..<H {
-                let kRows = k + (base + j0) * rowStride + h * dqk
-                AttentionTile.packTransposed(kRows, stride: rowStride, count: nk, d: dqk, kt + h * dqk * t)
-                AttentionTile.packRows(kRows, stride: rowStride, count: nk, d: dqk, dPad: dqkPad, rows: t,
-                                       kp + h * t * dqkPad)
-                AttentionTile.packTransposed(v + (base + j0) * rowStride + h * dv, stride: rowStride,
-                                             count: nk, d: dv, vt + h * dv * t)
+                AttentionTile.packTransposed(k + (base + j0) * rowStride + h * dqk, stride: rowStride, count: nk,
+                                             d: dqk, kt + h * dqk * t)
             }
             dkAcc.update(repeating: 0, count: H * t * dqkPad)
             dvAcc.update(repeating: 0, count: H * t * dvPad)
             for qb in kb..<blocks {
                 let i0 = qb * t, nq = min(t, L - i0)
-                biasTile(b, i0: i0, nq: nq, j0: j0, nk: nk, bias, buckets)
-                gTile.update(repeating: 0, count: t * t)
+                biasTileTransposed(b, i0: i0, nq: nq, j0: j0, nk: nk, biasT, bucketsT)
+                gT.update(repeating: 0, count: nk * t)
                 for h in 0..<H {
-                    let qRows = q + (base + i0) * rowStride + h * dqk
-                    let doRows = dOut + (base + i0) * outStride + h * dv
-                    AttentionTile.dotRows(qRows, xStride: rowStride, rows: nq, d: dqk, kt + h * dqk * t, sTile)
-                    AttentionTile.dotRows(doRows, xStride: outStride, rows: nq, d: dv, vt + h * dv * t, daTile)
-                    for r in 0..<nq {
-                        for c in stride(from: 0, to: t, by: 8) {
-                            let o = r * t + c
-                            let s = AttentionTile.load(sTile + o) + AttentionTile.load(bias + o)
-                            let sg = S.sigmoid(s)
-                            AttentionTile.store(s * sg * invN, aTile + o)
-                            AttentionTile.store(AttentionTile.load(daTile + o) * sg * (1 + s * (1 - sg)) * invN, dsTile + o)
-                        }
+                    // Sᵀ = K_J·Q_Iᵀ and dAᵀ = V_J·dO_Iᵀ (queries beyond L are zero columns)
+                    AttentionTile.dotRows(k + (base + j0) * rowStride + h * dqk, xStride: rowStride, rows: nk,
+                                          d: dqk, qtAll + (qb * H + h) * dqk * t, sT)
+                    AttentionTile.dotRows(v + (base + j0) * rowStride + h * dv, xStride: rowStride, rows: nk,
+                                          d: dv, dotAll + (qb * H + h) * dv * t, daT)
+                    for o in stride(from: 0, to: nk * t, by: 8) {
+                        let s = AttentionTile.load(sT + o) + AttentionTile.load(biasT + o)
+                        let sg = S.sigmoid(s)
+                        AttentionTile.store(s * sg * invN, aT + o)
+                        AttentionTile.store(AttentionTile.load(daT + o) * sg * (1 + s * (1 - sg)) * invN, dsT + o)
                     }
-                    if qb == kb {   // diagonal tile (i0 == j0): causal mask, key j > query i → 0
-                        AttentionTile.multiply(aTile, by: mask, rows: nq)
-                        AttentionTile.multiply(dsTile, by: mask, rows: nq)
+                    if qb == kb {   // diagonal tile: causal mask, query i < key j → 0
+                        AttentionTile.multiply(aT, by: maskT, rows: nk)
+                        AttentionTile.multiply(dsT, by: maskT, rows: nk)
                     }
-                    AttentionTile.add(dsTile, to: gTile, rows: nq)
-                    for r in 0..<nq {
-                        for c in 0..<nk {
-                            atTile[c * t + r] = aTile[r * t + c]
-                            dstTile[c * t + r] = dsTile[r * t + c]
-                        }
-                    }
-                    AttentionTile.axpyRows(atTile, coeffStride: t, rows: nk, count: nq,
+                    AttentionTile.add(dsT, to: gT, rows: nk)
+                    // dV_J += Aᵀ·dO_I,  dK_J += dSᵀ·Q_I,  dQ_Iᵀ += K_Jᵀ·dSᵀ
+                    AttentionTile.axpyRows(aT, coeffStride: t, rows: nk, count: nq,
                                            dopAll + i0 * H * dvPad + h * dvPad, dPad: dvPad, pStride: H * dvPad,
                                            dvAcc + h * t * dvPad, accStride: dvPad)
-                    AttentionTile.axpyRows(dstTile, coeffStride: t, rows: nk, count: nq,
+                    AttentionTile.axpyRows(dsT, coeffStride: t, rows: nk, count: nq,
                                            qpAll + i0 * H * dqkPad + h * dqkPad, dPad: dqkPad, pStride: H * dqkPad,
                                            dkAcc + h * t * dqkPad, accStride: dqkPad)
-                    AttentionTile.axpyRows(dsTile, coeffStride: t, rows: nq, count: nk, kp + h * t * dqkPad,
-                                           dPad: dqkPad, dqAcc + i0 * H * dqkPad + h * dqkPad,
-                                           accStride: H * dqkPad)
+                    AttentionTile.dotRows(kt + h * dqk * t, xStride: t, rows: dqk, d: nk, dsT,
+                                          dqT + (qb * H + h) * dqk * t, accumulate: true)
                 }
-                for r in 0..<nq {
-                    let i = i0 &+ r, cEnd = min(nk, i &- j0 &+ 1)
-                    let gRow = gTile + r &* t, bRow = buckets + r &* t
-                    let pos = dPos + (n &- 1 &+ j0 &- i)
-                    for c in 0..<cEnd { pos[c] += gRow[c] }
-                    // Four interleaved copies of the 129 time-bias sums: neighbouring keys often share
-                    // a bucket, and one table would serialise on its store-to-load chain.
-                    var c = 0
-                    while c &+ 4 <= cEnd {
-                        dTs4[Int(bRow[c])] += gRow[c]
-                        dTs4[stride129 &+ Int(bRow[c &+ 1])] += gRow[c &+ 1]
-                        dTs4[2 &* stride129 &+ Int(bRow[c &+ 2])] += gRow[c &+ 2]
-                        dTs4[3 &* stride129 &+ Int(bRow[c &+ 3])] += gRow[c &+ 3]
-                        c &+= 4
+                // dwPos[N − 1 + j − i] and dwTs[bucket] += Σ_h dS (j ≤ i < L only)
+                for c in 0..<nk {
+                    let j = j0 &+ c, rStart = min(max(j &- i0, 0), nq)
+                    let gRow = gT + c &* t, bRow = bucketsT + c &* t
+                    let pos = dPos + (n &- 1 &+ j &- i0)
+                    for r in rStart..<nq { (pos - r)[0] += gRow[r] }
+                    // Four interleaved copies of the 129 time-bias sums: neighbouring queries often
+                    // share a bucket, and one table would serialise on its store-to-load chain.
+                    var r = rStart
+                    while r &+ 4 <= nq {
+                        dTs4[Int(bRow[r])] += gRow[r]
+                        dTs4[stride129 &+ Int(bRow[r &+ 1])] += gRow[r &+ 1]
+                        dTs4[2 &* stride129 &+ Int(bRow[r &+ 2])] += gRow[r &+ 2]
+                        dTs4[3 &* stride129 &+ Int(bRow[r &+ 3])] += gRow[r &+ 3]
+                        r &+= 4
                     }
-                    while c < cEnd { dTs4[Int(bRow[c])] += gRow[c]; c &+= 1 }
+                    while r < nq { dTs4[Int(bRow[r])] += gRow[r]; r &+= 1 }
                 }
             }
             for h in 0..<H {
@@ -284,9 +317,14 @@ struct HSTUAttentionKernel<S: AttentionScalar> {
                 }
             }
         }
-        for r in 0..<L {
+        for qb in 0..<blocks {
+            let i0 = qb * t, nq = min(t, L - i0)
             for h in 0..<H {
-                (dq + (base + r) * rowStride + h * dqk).update(from: dqAcc + r * H * dqkPad + h * dqkPad, count: dqk)
+                let tile = dqT + (qb * H + h) * dqk * t
+                for r in 0..<nq {
+                    let row = dq + (base + i0 + r) * rowStride + h * dqk
+                    for x in 0..<dqk { row[x] = tile[x * t + r] }
+                }
             }
         }
     }
