@@ -176,10 +176,13 @@ enum AttentionTile {
     /// bt[t·32 + c] = src[c·stride + t] for c < count, t < d; zeros for c ≥ count (transposed pack).
     static func packTransposed<S: AttentionScalar>(_ src: UnsafePointer<S>, stride: Int, count: Int, d: Int,
                                                    _ bt: UnsafeMutablePointer<S>) {
-        for t in 0..<d {
-            let row = bt + t * 32
-            for c in 0..<count { row[c] = src[c * stride + t] }
-            for c in count..<32 { row[c] = 0 }
+        // Read rows contiguously; the 32-wide destination (d·128 bytes in f32) stays in L1.
+        for c in 0..<count {
+            let from = src + c &* stride, to = bt + c
+            for t in 0..<d { to[t &* 32] = from[t] }
+        }
+        if count < 32 {
+            for t in 0..<d { for c in count..<32 { bt[t &* 32 &+ c] = 0 } }
         }
     }
 

@@ -146,7 +146,8 @@ struct HSTUAttentionKernel<S: AttentionScalar> {
         let outStride = heads * dv
         for h in 0..<heads {
             for r in 0..<nq {
-                (out + (base + i0 + r) * outStride + h * dv).update(from: oAcc + h * t * dvPad + r * dvPad, count: dv)
+                let row = out + ((base &+ i0 &+ r) &* outStride &+ h &* dv), from = oAcc + (h &* t &+ r) &* dvPad
+                for x in 0..<dv { row[x] = from[x] }
             }
         }
     }
@@ -312,18 +313,21 @@ struct HSTUAttentionKernel<S: AttentionScalar> {
             }
             for h in 0..<H {
                 for c in 0..<nk {
-                    (dk + (base + j0 + c) * rowStride + h * dqk).update(from: dkAcc + h * t * dqkPad + c * dqkPad, count: dqk)
-                    (dV + (base + j0 + c) * rowStride + h * dv).update(from: dvAcc + h * t * dvPad + c * dvPad, count: dv)
+                    let dkRow = dk + ((base &+ j0 &+ c) &* rowStride &+ h &* dqk), dkFrom = dkAcc + (h &* t &+ c) &* dqkPad
+                    for x in 0..<dqk { dkRow[x] = dkFrom[x] }
+                    let dvRow = dV + ((base &+ j0 &+ c) &* rowStride &+ h &* dv), dvFrom = dvAcc + (h &* t &+ c) &* dvPad
+                    for x in 0..<dv { dvRow[x] = dvFrom[x] }
                 }
             }
         }
         for qb in 0..<blocks {
             let i0 = qb * t, nq = min(t, L - i0)
             for h in 0..<H {
-                let tile = dqT + (qb * H + h) * dqk * t
-                for r in 0..<nq {
-                    let row = dq + (base + i0 + r) * rowStride + h * dqk
-                    for x in 0..<dqk { row[x] = tile[x * t + r] }
+                let tile = dqT + ((qb &* H &+ h) &* dqk &* t)
+                let rows = dq + ((base &+ i0) &* rowStride &+ h &* dqk)
+                for x in 0..<dqk {
+                    let from = tile + x &* t
+                    for r in 0..<nq { rows[r &* rowStride &+ x] = from[r] }
                 }
             }
         }
