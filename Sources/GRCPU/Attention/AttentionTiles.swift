@@ -78,13 +78,14 @@ enum AttentionTile {
         if r < rows { dotRow(x + r * xStride, d: d, bt, out + r * outStride, accumulate: accumulate) }
     }
 
-    /// acc_r[0..<dPad] += Σ_{c < count} coeff_r[c] · p[c·dPad ..< c·dPad + dPad] for two rows r.
+    /// acc_r[0..<32·chunks] += Σ_{c < count} coeff_r[c] · p_c[0..<32·chunks] for two rows r
+    /// (p_c = p + c·pStride); 8 accumulators per 32 columns.
     @inline(__always)
-    static func axpyRows2<S: AttentionScalar>(_ c0: UnsafePointer<S>, _ c1: UnsafePointer<S>, count: Int,
-                                              _ p: UnsafePointer<S>, dPad: Int, pStride: Int,
-                                              _ acc0: UnsafeMutablePointer<S>, _ acc1: UnsafeMutablePointer<S>) {
+    static func axpyRows2x32<S: AttentionScalar>(_ c0: UnsafePointer<S>, _ c1: UnsafePointer<S>, count: Int,
+                                                 _ p: UnsafePointer<S>, columns: Int, pStride: Int,
+                                                 _ acc0: UnsafeMutablePointer<S>, _ acc1: UnsafeMutablePointer<S>) {
         var v = 0
-        while v + 32 <= dPad {
+        while v + 32 <= columns {
             var a0 = load(acc0 + v), a1 = load(acc0 + v + 8), a2 = load(acc0 + v + 16), a3 = load(acc0 + v + 24)
             var b0 = load(acc1 + v), b1 = load(acc1 + v + 8), b2 = load(acc1 + v + 16), b3 = load(acc1 + v + 24)
             var q = p + v
@@ -101,76 +102,79 @@ enum AttentionTile {
             store(b0, acc1 + v); store(b1, acc1 + v + 8); store(b2, acc1 + v + 16); store(b3, acc1 + v + 24)
             v += 32
         }
-        if v + 16 <= dPad {
-            var a0 = load(acc0 + v), a1 = load(acc0 + v + 8)
-            var b0 = load(acc1 + v), b1 = load(acc1 + v + 8)
-            var q = p + v
-            for c in 0..<count {
-                let k0 = load(q), k1 = load(q + 8)
-                let u = SIMD8(repeating: c0[c]), w = SIMD8(repeating: c1[c])
-                a0 = a0.addingProduct(u, k0); a1 = a1.addingProduct(u, k1)
-                b0 = b0.addingProduct(w, k0); b1 = b1.addingProduct(w, k1)
-                q += pStride
-            }
-            store(a0, acc0 + v); store(a1, acc0 + v + 8)
-            store(b0, acc1 + v); store(b1, acc1 + v + 8)
-            v += 16
-        }
-        if v < dPad {   // one register left (dPad is a multiple of 8)
-            var a0 = load(acc0 + v), b0 = load(acc1 + v)
-            var q = p + v
-            for c in 0..<count {
-                let k0 = load(q)
-                a0 = a0.addingProduct(SIMD8(repeating: c0[c]), k0)
-                b0 = b0.addingProduct(SIMD8(repeating: c1[c]), k0)
-                q += pStride
-            }
-            store(a0, acc0 + v); store(b0, acc1 + v)
-        }
     }
 
-    /// Single-row `axpyRows2`.
+    /// Eight rows r, one 8-column chunk: acc_r[0..<8] += Σ_c coeff_r[c] · p_c[0..<8] (8 accumulators).
     @inline(__always)
-    static func axpyRow<S: AttentionScalar>(_ c0: UnsafePointer<S>, count: Int, _ p: UnsafePointer<S>, dPad: Int,
-                                            pStride: Int, _ acc0: UnsafeMutablePointer<S>) {
-        var v = 0
-        while v + 32 <= dPad {
-            var a0 = load(acc0 + v), a1 = load(acc0 + v + 8), a2 = load(acc0 + v + 16), a3 = load(acc0 + v + 24)
-            var q = p + v
-            for c in 0..<count {
-                let u = SIMD8(repeating: c0[c])
-                a0 = a0.addingProduct(u, load(q)); a1 = a1.addingProduct(u, load(q + 8))
-                a2 = a2.addingProduct(u, load(q + 16)); a3 = a3.addingProduct(u, load(q + 24))
-                q += pStride
-            }
-            store(a0, acc0 + v); store(a1, acc0 + v + 8); store(a2, acc0 + v + 16); store(a3, acc0 + v + 24)
-            v += 32
+    static func axpyRows8x8<S: AttentionScalar>(_ coeff: UnsafePointer<S>, coeffStride: Int, count: Int,
+                                                _ p: UnsafePointer<S>, pStride: Int,
+                                                _ acc: UnsafeMutablePointer<S>, accStride: Int) {
+        let r0 = coeff, r1 = coeff + coeffStride, r2 = coeff + 2 * coeffStride, r3 = coeff + 3 * coeffStride
+        let r4 = coeff + 4 * coeffStride, r5 = coeff + 5 * coeffStride, r6 = coeff + 6 * coeffStride
+        let r7 = coeff + 7 * coeffStride
+        var a0 = load(acc), a1 = load(acc + accStride), a2 = load(acc + 2 * accStride), a3 = load(acc + 3 * accStride)
+        var a4 = load(acc + 4 * accStride), a5 = load(acc + 5 * accStride), a6 = load(acc + 6 * accStride)
+        var a7 = load(acc + 7 * accStride)
+        var q = p
+        for c in 0..<count {
+            let k = load(q)
+            a0 = a0.addingProduct(SIMD8(repeating: r0[c]), k); a1 = a1.addingProduct(SIMD8(repeating: r1[c]), k)
+            a2 = a2.addingProduct(SIMD8(repeating: r2[c]), k); a3 = a3.addingProduct(SIMD8(repeating: r3[c]), k)
+            a4 = a4.addingProduct(SIMD8(repeating: r4[c]), k); a5 = a5.addingProduct(SIMD8(repeating: r5[c]), k)
+            a6 = a6.addingProduct(SIMD8(repeating: r6[c]), k); a7 = a7.addingProduct(SIMD8(repeating: r7[c]), k)
+            q += pStride
         }
-        while v < dPad {
-            var a0 = load(acc0 + v)
-            var q = p + v
-            for c in 0..<count {
-                a0 = a0.addingProduct(SIMD8(repeating: c0[c]), load(q))
-                q += pStride
-            }
-            store(a0, acc0 + v)
-            v += 8
+        store(a0, acc); store(a1, acc + accStride); store(a2, acc + 2 * accStride); store(a3, acc + 3 * accStride)
+        store(a4, acc + 4 * accStride); store(a5, acc + 5 * accStride); store(a6, acc + 6 * accStride)
+        store(a7, acc + 7 * accStride)
+    }
+
+    /// One row, one 8-column chunk.
+    @inline(__always)
+    static func axpyRow1x8<S: AttentionScalar>(_ c0: UnsafePointer<S>, count: Int, _ p: UnsafePointer<S>, pStride: Int,
+                                               _ acc0: UnsafeMutablePointer<S>) {
+        var a0 = load(acc0)
+        var q = p
+        for c in 0..<count {
+            a0 = a0.addingProduct(SIMD8(repeating: c0[c]), load(q))
+            q += pStride
         }
+        store(a0, acc0)
     }
 
     /// rows acc_r (r < rows, stride accStride) += coeff_r (stride coeffStride, count entries) · p
-    /// (count rows of dPad values, pStride apart; default dPad).
+    /// (count rows of dPad values, pStride apart; default dPad). Columns in whole 32-blocks go
+    /// through the 2-row × 32 kernel, the rest (8, 16 or 24 columns) through 8-row × 8 kernels.
     static func axpyRows<S: AttentionScalar>(_ coeff: UnsafePointer<S>, coeffStride: Int, rows: Int, count: Int,
                                              _ p: UnsafePointer<S>, dPad: Int, pStride: Int? = nil,
                                              _ acc: UnsafeMutablePointer<S>, accStride: Int) {
         let pStride = pStride ?? dPad
-        var r = 0
-        while r + 1 < rows {
-            axpyRows2(coeff + r * coeffStride, coeff + (r + 1) * coeffStride, count: count, p, dPad: dPad,
-                      pStride: pStride, acc + r * accStride, acc + (r + 1) * accStride)
-            r += 2
+        let columns32 = dPad & ~31
+        if columns32 > 0 {
+            var r = 0
+            while r + 1 < rows {
+                axpyRows2x32(coeff + r * coeffStride, coeff + (r + 1) * coeffStride, count: count, p,
+                             columns: columns32, pStride: pStride, acc + r * accStride, acc + (r + 1) * accStride)
+                r += 2
+            }
+            if r < rows {
+                for v in stride(from: 0, to: columns32, by: 8) {
+                    axpyRow1x8(coeff + r * coeffStride, count: count, p + v, pStride: pStride, acc + r * accStride + v)
+                }
+            }
         }
-        if r < rows { axpyRow(coeff + r * coeffStride, count: count, p, dPad: dPad, pStride: pStride, acc + r * accStride) }
+        for v in stride(from: columns32, to: dPad, by: 8) {
+            var r = 0
+            while r + 8 <= rows {
+                axpyRows8x8(coeff + r * coeffStride, coeffStride: coeffStride, count: count, p + v, pStride: pStride,
+                            acc + r * accStride + v, accStride: accStride)
+                r += 8
+            }
+            while r < rows {
+                axpyRow1x8(coeff + r * coeffStride, count: count, p + v, pStride: pStride, acc + r * accStride + v)
+                r += 1
+            }
+        }
     }
 
     /// bt[t·32 + c] = src[c·stride + t] for c < count, t < d; zeros for c ≥ count (transposed pack).
