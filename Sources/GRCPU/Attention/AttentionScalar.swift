@@ -3,7 +3,7 @@ import Foundation
 /// The element types the attention kernels run in: Float (the fast path) and Double (the same
 /// code, used by finite-difference gradient checks). The kernels are generic over this protocol
 /// and get specialised per type in optimised builds.
-public protocol AttentionScalar: BinaryFloatingPoint, SIMDScalar {
+public protocol AttentionScalar: BinaryFloatingPoint, SIMDScalar, Codable {
     /// Lane-wise logistic sigmoid 1 / (1 + e^(−x)).
     static func sigmoid(_ x: SIMD8<Self>) -> SIMD8<Self>
     /// Lane-wise e^x.

@@ -33,12 +33,23 @@ struct HSTUAttentionKernel<S: AttentionScalar> {
     var batch: Int { offsets.count - 1 }
     func length(_ b: Int) -> Int { offsets[b + 1] - offsets[b] }
 
+    /// Whether sequence b's timestamps T[b, 0...min(L_b, N − 1)] (history and target) are
+    /// non-decreasing and of moderate size (|t| ≤ 2⁶¹, so threshold arithmetic cannot wrap). Then
+    /// every Δ = T'[i+1] − T[j] (j ≤ i) is ≥ 0 and monotone along a row or column of a tile, and the
+    /// bias is filled run by run of equal buckets. Data from `gr data prepare` is always sorted;
+    /// other input takes the per-element path, with the same result.
+    func chronological(_ b: Int) -> Bool {
+        let ts = timestamps + b * n, last = min(length(b), n - 1)
+        let limit: Int64 = 1 << 61
+        for x in 0...last where ts[x] > limit || ts[x] < -limit || (x < last && ts[x] > ts[x + 1]) { return false }
+        return true
+    }
+
     /// bias[r·32 + c] = wPos[N−1+j−i] + wTs[bucket] for i = i0+r (r < nq), j = j0+c (c < nk), j ≤ i;
-    /// 0 elsewhere. buckets (optional) receives the bucket index at the same places.
+    /// 0 elsewhere.
     @inline(__always)
-    func biasTile(_ b: Int, i0: Int, nq: Int, j0: Int, nk: Int, _ bias: UnsafeMutablePointer<S>,
-                  _ buckets: UnsafeMutablePointer<Int32>?) {
-        let ts = timestamps + b &* n, table = self.table, wTs = timeWeights
+    func biasTile(_ b: Int, i0: Int, nq: Int, j0: Int, nk: Int, chronological: Bool, _ bias: UnsafeMutablePointer<S>) {
+        let ts = timestamps + b &* n, table = self.table, thresholds = self.thresholds, wTs = timeWeights
         for r in 0..<nq {
             let i = i0 &+ r
             let tq = ts[min(i &+ 1, n &- 1)]   // T' repeats the last column: T'[N] = T[N − 1]
@@ -47,17 +58,22 @@ struct HSTUAttentionKernel<S: AttentionScalar> {
             let pos = positionWeights + (n &- 1 &- i &+ j0)
             let keys = ts + j0
             if jEnd > 0 {
-                // The first key by the table, the rest by walking the thresholds from the
-                // neighbour's bucket (chronological keys: the bucket changes slowly along a row).
                 var bucket = TimeBucket.fastBucket(tq &- keys[0], table)
-                if let buckets {
-                    let bucketRow = buckets + r &* 32
-                    for c in 0..<jEnd {
-                        bucket = TimeBucket.bucket(tq &- keys[c], from: bucket, thresholds)
-                        row[c] = pos[c] + wTs[bucket]
-                        bucketRow[c] = Int32(truncatingIfNeeded: bucket)
+                if chronological {
+                    // Δ_c = tq − keys[c] falls with c: the bucket stays while Δ ≥ thresholds[bucket].
+                    var c = 0
+                    while c < jEnd {
+                        let limit = tq &- Int64(truncatingIfNeeded: thresholds[bucket])
+                        var e = c &+ 1
+                        while e < jEnd && keys[e] <= limit { e &+= 1 }
+                        let w = wTs[bucket]
+                        for x in c..<e { row[x] = pos[x] + w }
+                        c = e
+                        if c < jEnd { bucket = TimeBucket.bucket(tq &- keys[c], from: bucket, thresholds) }
                     }
                 } else {
+                    // The first key by the table, the rest by walking the thresholds from the
+                    // neighbour's bucket.
                     for c in 0..<jEnd {
                         bucket = TimeBucket.bucket(tq &- keys[c], from: bucket, thresholds)
                         row[c] = pos[c] + wTs[bucket]
@@ -123,10 +139,11 @@ struct HSTUAttentionKernel<S: AttentionScalar> {
         let bias = scratch.take(t * t), sTile = scratch.take(t * t), aTile = scratch.take(t * t)
         let oAcc = scratch.take(heads * t * dvPad)
         let invN = 1 / S(n)
+        let chronological = self.chronological(b)
 
         for kb in 0...block {
             let j0 = kb * t, nk = min(t, i0 + nq - j0)
-            biasTile(b, i0: i0, nq: nq, j0: j0, nk: nk, bias, nil)
+            biasTile(b, i0: i0, nq: nq, j0: j0, nk: nk, chronological: chronological, bias)
             for h in 0..<heads {
                 AttentionTile.dotRows(q + (base + i0) * rowStride + h * dqk, xStride: rowStride, rows: nq,
                                       d: dqk, kt + kb * ktSize + h * dqk * t, sTile)
@@ -157,22 +174,43 @@ struct HSTUAttentionKernel<S: AttentionScalar> {
     /// The transposed bias tile: biasT[c·32 + r] = bias of query i = i0 + r (r < nq) and key
     /// j = j0 + c (c < nk) when j ≤ i, else 0; bucketsT the bucket index at the same places.
     @inline(__always)
-    func biasTileTransposed(_ b: Int, i0: Int, nq: Int, j0: Int, nk: Int, _ biasT: UnsafeMutablePointer<S>,
-                            _ bucketsT: UnsafeMutablePointer<Int32>) {
-        let ts = timestamps + b &* n, table = self.table, wTs = timeWeights, last = n &- 1
+    func biasTileTransposed(_ b: Int, i0: Int, nq: Int, j0: Int, nk: Int, chronological: Bool,
+                            _ biasT: UnsafeMutablePointer<S>, _ bucketsT: UnsafeMutablePointer<Int32>) {
+        let ts = timestamps + b &* n, table = self.table, thresholds = self.thresholds, wTs = timeWeights
+        let last = n &- 1
         for c in 0..<nk {
             let j = j0 &+ c, tk = ts[j]
             let row = biasT + c &* 32, bucketRow = bucketsT + c &* 32
             let rStart = min(max(j &- i0, 0), nq)   // queries i ≥ j
             for r in 0..<rStart { row[r] = 0 }
             if rStart < nq {
-                // pos[r] = wPos[N − 1 + j − i0 − r]
+                // pos[−r] = wPos[N − 1 + j − i0 − r]
                 let pos = positionWeights + (last &+ j &- i0)
                 var bucket = TimeBucket.fastBucket(ts[min(i0 &+ rStart &+ 1, last)] &- tk, table)
-                for r in rStart..<nq {
-                    bucket = TimeBucket.bucket(ts[min(i0 &+ r &+ 1, last)] &- tk, from: bucket, thresholds)
-                    row[r] = (pos - r)[0] + wTs[bucket]
-                    bucketRow[r] = Int32(truncatingIfNeeded: bucket)
+                if chronological {
+                    // Δ_r = T'[i0 + r + 1] − tk grows with r: the bucket stays while Δ < thresholds[bucket + 1].
+                    var r = rStart
+                    while r < nq {
+                        var e = nq
+                        if bucket < TimeBucket.maxBucket {
+                            let limit = tk &+ Int64(truncatingIfNeeded: thresholds[bucket &+ 1])
+                            e = r &+ 1
+                            while e < nq && ts[min(i0 &+ e &+ 1, last)] < limit { e &+= 1 }
+                        }
+                        let w = wTs[bucket], index = Int32(truncatingIfNeeded: bucket)
+                        for x in r..<e {
+                            row[x] = (pos - x)[0] + w
+                            bucketRow[x] = index
+                        }
+                        r = e
+                        if r < nq { bucket = TimeBucket.bucket(ts[min(i0 &+ r &+ 1, last)] &- tk, from: bucket, thresholds) }
+                    }
+                } else {
+                    for r in rStart..<nq {
+                        bucket = TimeBucket.bucket(ts[min(i0 &+ r &+ 1, last)] &- tk, from: bucket, thresholds)
+                        row[r] = (pos - r)[0] + wTs[bucket]
+                        bucketRow[r] = Int32(truncatingIfNeeded: bucket)
+                    }
                 }
             }
             for r in nq..<32 { row[r] = 0 }
@@ -239,6 +277,7 @@ struct HSTUAttentionKernel<S: AttentionScalar> {
         }
         let invN = 1 / S(n)
         let outStride = H * dv
+        let chronological = self.chronological(b)
         for h in 0..<H {
             AttentionTile.packRows(q + base * rowStride + h * dqk, stride: rowStride, count: L, d: dqk,
                                    dPad: dqkPad, rows: L, qpAll + h * dqkPad, dstStride: H * dqkPad)
@@ -263,7 +302,7 @@ struct HSTUAttentionKernel<S: AttentionScalar> {
             dvAcc.update(repeating: 0, count: H * t * dvPad)
             for qb in kb..<blocks {
                 let i0 = qb * t, nq = min(t, L - i0)
-                biasTileTransposed(b, i0: i0, nq: nq, j0: j0, nk: nk, biasT, bucketsT)
+                biasTileTransposed(b, i0: i0, nq: nq, j0: j0, nk: nk, chronological: chronological, biasT, bucketsT)
                 gT.update(repeating: 0, count: nk * t)
                 for h in 0..<H {
                     // Sᵀ = K_J·Q_Iᵀ and dAᵀ = V_J·dO_Iᵀ (queries beyond L are zero columns)
