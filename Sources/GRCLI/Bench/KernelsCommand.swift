@@ -41,7 +41,7 @@ struct KernelsCommand: ParsableCommand {
             print("backend: \(backend.name), gemm kernel: \(CPUGEMM.kernel.rawValue), "
                   + "openblas: \(blas.map { "\($0.library) (OPENBLAS_CORETYPE=\(env("OPENBLAS_CORETYPE")))" } ?? "n/a"), "
                   + (best ? "best" : "median") + " of \(repeats)" + (cpuTime ? ", thread CPU time" : ""))
-            print(pad("op", 10) + pad("shape", 26) + pad("ms", 10) + pad("GFLOP/s", 10)
+            print(pad("op", 16) + pad("shape", 36) + pad("ms", 10) + pad("GFLOP/s", 10)
                   + pad("OpenBLAS", 10) + "ratio")
         }
         var objects: [[String: Any]] = []
@@ -59,7 +59,7 @@ struct KernelsCommand: ParsableCommand {
             }
             objects.append(object)
             if !json {
-                print(pad(row.op, 10) + pad(row.shape, 26) + pad(fmt(t.seconds * 1e3, 3), 10)
+                print(pad(row.op, 16) + pad(row.shape, 36) + pad(fmt(t.seconds * 1e3, 3), 10)
                       + pad(fmt(gflops, 1), 10) + pad(refGflops.map { fmt($0, 1) } ?? "n/a", 10)
                       + (refGflops.map { fmt(gflops / $0, 2) } ?? "n/a"))
             }
