@@ -25,7 +25,8 @@ struct SoftmaxAttentionKernel<S: AttentionScalar> {
     var dropping: Bool { stream != nil && dropout > 0 }
 
     /// mult[j] = keep_ij / (1 − p) for j ≤ i (all 1 without dropout); keep_ij iff
-    /// uniform(((b·H + h)·N + i)·N + j) ≥ p.
+    /// uniform(((b·H + h)·N + i)·N + j) ≥ p, i.e. (word >> 8) ≥ ⌈p·2²⁴⌉ on the Philox word
+    /// (uniform = (word >> 8)·2⁻²⁴ exactly); words drawn 32 at a time by `PhiloxBatch`.
     @inline(__always)
     func dropoutRow(b: Int, h: Int, i: Int, _ mult: UnsafeMutablePointer<S>) {
         guard let stream, dropout > 0 else {
@@ -33,13 +34,10 @@ struct SoftmaxAttentionKernel<S: AttentionScalar> {
             return
         }
         let inv = 1 / (1 - S(dropout))
-        let start = UInt64(((b * heads + h) * n + i) * n)
-        var index = start
-        var block = stream.block(index >> 2)
-        for j in 0...i {
-            if index & 3 == 0 && j > 0 { block = stream.block(index >> 2) }
-            mult[j] = PhiloxStream.toUniform(block[Int(index & 3)]) >= dropout ? inv : 0
-            index += 1
+        let threshold = UInt32((Double(dropout) * 16_777_216).rounded(.up))
+        let start = ((b * heads + h) * n + i) * n
+        PhiloxBatch(stream).forEachGroup(in: start..<(start + i + 1)) { lo, hi, words in
+            for x in lo..<hi { mult[x &- start] = (words[x] >> 8) >= threshold ? inv : 0 }
         }
     }
 

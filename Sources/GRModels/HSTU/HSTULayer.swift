@@ -1,0 +1,149 @@
+import GRCore
+
+/// One HSTU layer (`SequentialTransductionUnitJagged`, spec §2.2) on a jagged batch of T tokens:
+///
+///     X̂ = LN(X)                                  (T, D), eps 1e-6, affine-free
+///     [U|V|Q|K] = SiLU(X̂ · W_uvqk)              (T, 2·H·Dv + 2·H·Dqk), no bias
+///     O = HSTUAttention(Q, K, V; w_pos, w_ts)    (T, H·Dv), spec §2.2 steps 3-4, §2.3
+///     G = Dropout_q(U ⊙ LN(O))                   (T, H·Dv), eps 1e-6
+///     Y = G · W_oᵀ + b_o + X                     (T, D)
+///
+/// Activations are kept in the model's workspace under `hstu.<index>.*` for the backward (X̂, its
+/// mean/rstd, the UVQK pre-activation, O, its mean/rstd, G); the SiLU output lives in one scratch
+/// buffer shared by all layers and is recomputed in the backward.
+struct HSTULayer {
+    /// LayerNorm eps of both HSTU norms (spec §2.2 steps 1 and 5).
+    static let layerNormEps: Float = 1e-6
+
+    let index: Int
+    let dim: Int, heads: Int, dqk: Int, dv: Int
+    /// N, the padded width: attention normaliser and bias-table size.
+    let paddedWidth: Int
+    let dropout: Float
+    let backend: any Backend
+    // Parameters and their gradients (arena views).
+    let uvqk: Tensor, timeWeights: Tensor, positionWeights: Tensor, outWeight: Tensor, outBias: Tensor
+    let dUvqk: Tensor, dTimeWeights: Tensor, dPositionWeights: Tensor, dOutWeight: Tensor, dOutBias: Tensor
+
+    /// H·Dv.
+    var valueWidth: Int { heads * dv }
+    /// 2·H·Dv + 2·H·Dqk, the row stride of the UVQK projection.
+    var uvqkWidth: Int { 2 * heads * dv + 2 * heads * dqk }
+
+    init(index: Int, config c: ModelConfig, arena: ParameterArena, backend: any Backend) {
+        typealias P = ParameterNames.HSTU
+        self.init(index: index, dim: c.itemDim, heads: c.heads, dqk: c.dqk, dv: c.dv, paddedWidth: c.paddedWidth,
+                  dropout: c.blockDropout, backend: backend, arena: arena,
+                  names: (P.uvqk(index), P.timeWeights(index), P.positionWeights(index), P.outWeight(index),
+                          P.outBias(index)))
+    }
+
+    /// `names`: arena names of (W_uvqk, w_ts, w_pos, f2 weight, f2 bias).
+    init(index: Int, dim: Int, heads: Int, dqk: Int, dv: Int, paddedWidth: Int, dropout: Float, backend: any Backend,
+         arena: ParameterArena, names: (String, String, String, String, String)) {
+        self.index = index
+        self.dim = dim; self.heads = heads; self.dqk = dqk; self.dv = dv
+        self.paddedWidth = paddedWidth
+        self.dropout = dropout
+        self.backend = backend
+        uvqk = arena.value(names.0); dUvqk = arena.grad(names.0)
+        timeWeights = arena.value(names.1); dTimeWeights = arena.grad(names.1)
+        positionWeights = arena.value(names.2); dPositionWeights = arena.grad(names.2)
+        outWeight = arena.value(names.3); dOutWeight = arena.grad(names.3)
+        outBias = arena.value(names.4); dOutBias = arena.grad(names.4)
+    }
+
+    private func buffer(_ ws: Workspace, _ name: String, _ shape: [Int]) -> Tensor {
+        ws.tensor("hstu.\(index).\(name)", shape)
+    }
+
+    /// Column block of the UVQK activations: U at 0, V at H·Dv, Q at 2·H·Dv, K at 2·H·Dv + H·Dqk.
+    private func block(_ t: Tensor, _ column: Int, tokens: Int) -> Tensor {
+        t.view(column, [max(tokens * uvqkWidth - column, 0)])
+    }
+
+    /// x (T, D) → y (T, D) (overwritten). `timestamps` i64 (B, N) padded, target timestamp at L_b.
+    /// `stream`: dropout stream of this layer (nil = no dropout).
+    func forward(x: Tensor, y: Tensor, layout: JaggedLayout, timestamps: Tensor, stream: PhiloxStream?,
+                 workspace ws: Workspace) {
+        let t = layout.totalTokens, d = dim, w = uvqkWidth, hv = valueWidth
+        let xn = buffer(ws, "xn", [t, d]), mean = buffer(ws, "mean", [t]), rstd = buffer(ws, "rstd", [t])
+        let pre = buffer(ws, "uvqkPre", [t, w]), act = ws.tensor("hstu.uvqk", [t, w])
+        let o = buffer(ws, "attn", [t, hv]), oMean = buffer(ws, "attnMean", [t]), oRstd = buffer(ws, "attnRstd", [t])
+        let g = buffer(ws, "gated", [t, hv])
+        if t == 0 { return }
+        // X̂ = LN(X); [U|V|Q|K] = SiLU(X̂·W_uvqk)
+        backend.layerNormForward(x: x, out: xn, mean: mean, rstd: rstd, rows: t, cols: d, eps: Self.layerNormEps)
+        backend.gemm(transA: false, transB: false, m: t, n: w, k: d, alpha: 1, a: xn, lda: d, b: uvqk, ldb: w,
+                     beta: 0, c: pre, ldc: w)
+        backend.siluForward(x: pre, out: act, count: t * w)
+        // O = attention(Q, K, V)
+        backend.hstuAttentionForward(q: block(act, 2 * hv, tokens: t), k: block(act, 2 * hv + heads * dqk, tokens: t),
+                               v: block(act, hv, tokens: t), rowStride: w, layout: layout, timestamps: timestamps,
+                               positionWeights: positionWeights, timeWeights: timeWeights, heads: heads, dqk: dqk,
+                               dv: dv, paddedWidth: paddedWidth, out: o)
+        // G = Dropout(U ⊙ LN(O))
+        backend.layerNormMulForward(x: o, u: act, ldu: w, out: g, mean: oMean, rstd: oRstd, rows: t, cols: hv,
+                                    eps: Self.layerNormEps)
+        if let s = stream { backend.dropoutForward(x: g, out: g, count: t * hv, p: dropout, stream: s) }
+        // Y = G·W_oᵀ + b_o + X
+        backend.copy(x, to: y)
+        backend.gemm(transA: false, transB: true, m: t, n: d, k: hv, alpha: 1, a: g, lda: hv, b: outWeight, ldb: hv,
+                     beta: 1, c: y, ldc: d)
+        backend.addBias(x: y, bias: outBias, rows: t, cols: d)
+    }
+
+    /// Given dy (T, D) and this layer's input x, writes dx (T, D) (OVERWRITTEN; must not alias dy)
+    /// and accumulates the parameter gradients. Uses the activations saved by the last `forward`.
+    func backward(dy: Tensor, x: Tensor, dx: Tensor, layout: JaggedLayout, timestamps: Tensor, stream: PhiloxStream?,
+                  workspace ws: Workspace) {
+        let t = layout.totalTokens, d = dim, w = uvqkWidth, hv = valueWidth
+        if t == 0 { return }
+        let xn = buffer(ws, "xn", [t, d]), mean = buffer(ws, "mean", [t]), rstd = buffer(ws, "rstd", [t])
+        let pre = buffer(ws, "uvqkPre", [t, w]), act = ws.tensor("hstu.uvqk", [t, w])
+        let o = buffer(ws, "attn", [t, hv]), oMean = buffer(ws, "attnMean", [t]), oRstd = buffer(ws, "attnRstd", [t])
+        let g = buffer(ws, "gated", [t, hv])
+        // Only the pre-activation is kept per layer: recompute [U|V|Q|K] = SiLU(pre) (one pass; halves
+        // the largest activation).
+        backend.siluForward(x: pre, out: act, count: t * w)
+        // Scratch shared by all layers.
+        let dg = ws.tensor("hstu.dGated", [t, hv]), dgKept = ws.tensor("hstu.dGatedKept", [t, hv])
+        let dO = ws.tensor("hstu.dAttn", [t, hv]), dAct = ws.tensor("hstu.dUvqk", [t, w])
+        let dPre = ws.tensor("hstu.dUvqkPre", [t, w]), dXn = ws.tensor("hstu.dXn", [t, d])
+        // Y = G·W_oᵀ + b_o + X
+        backend.gemm(transA: true, transB: false, m: d, n: hv, k: t, alpha: 1, a: dy, lda: d, b: g, ldb: hv,
+                     beta: 1, c: dOutWeight, ldc: hv)
+        backend.biasBackward(dOut: dy, dBias: dOutBias, rows: t, cols: d)
+        backend.gemm(transA: false, transB: false, m: t, n: hv, k: d, alpha: 1, a: dy, lda: d, b: outWeight, ldb: hv,
+                     beta: 0, c: dg, ldc: hv)
+        // G = Dropout(U ⊙ LN(O))
+        var dGate = dg
+        if let s = stream {
+            backend.fill(dgKept, 0)
+            backend.dropoutBackward(dOut: dg, dx: dgKept, count: t * hv, p: dropout, stream: s)
+            dGate = dgKept
+        }
+        backend.fill(dAct, 0)
+        backend.fill(dO, 0)
+        backend.layerNormMulBackward(dOut: dGate, x: o, u: act, ldu: w, mean: oMean, rstd: oRstd, dx: dO, du: dAct,
+                                     rows: t, cols: hv)
+        // O = attention(Q, K, V): dQ, dK, dV overwrite their column blocks of dAct.
+        backend.hstuAttentionBackward(dOut: dO, q: block(act, 2 * hv, tokens: t),
+                                k: block(act, 2 * hv + heads * dqk, tokens: t), v: block(act, hv, tokens: t),
+                                rowStride: w, layout: layout, timestamps: timestamps, positionWeights: positionWeights,
+                                timeWeights: timeWeights, heads: heads, dqk: dqk, dv: dv, paddedWidth: paddedWidth,
+                                dq: block(dAct, 2 * hv, tokens: t), dk: block(dAct, 2 * hv + heads * dqk, tokens: t),
+                                dv: block(dAct, hv, tokens: t), dPositionWeights: dPositionWeights,
+                                dTimeWeights: dTimeWeights)
+        // [U|V|Q|K] = SiLU(X̂·W_uvqk)
+        backend.fill(dPre, 0)
+        backend.siluBackward(dOut: dAct, x: pre, dx: dPre, count: t * w)
+        backend.gemm(transA: true, transB: false, m: d, n: w, k: t, alpha: 1, a: xn, lda: d, b: dPre, ldb: w,
+                     beta: 1, c: dUvqk, ldc: w)
+        backend.gemm(transA: false, transB: true, m: t, n: d, k: w, alpha: 1, a: dPre, lda: w, b: uvqk, ldb: w,
+                     beta: 0, c: dXn, ldc: d)
+        // X̂ = LN(X), plus the residual
+        backend.copy(dy, to: dx)
+        backend.layerNormBackward(dOut: dXn, x: x, mean: mean, rstd: rstd, dx: dx, rows: t, cols: d)
+    }
+}

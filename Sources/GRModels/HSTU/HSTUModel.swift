@@ -1,0 +1,110 @@
+import GRCore
+
+/// HSTU as used for the public experiments (spec §2): input embedding on the padded (B, N) ids,
+/// only the first L_b rows of each sequence enter the stack (jagged, T = Σ L_b tokens, no padding
+/// FLOPs), `blocks` HSTU layers, no final LayerNorm, L2-normalised outputs (eps 1e-6).
+///
+/// Random streams of a training step (seed, step): input dropout `inputDropout` slot 0; layer l's
+/// linear dropout `layerDropout` slot l; negatives `negatives` slot 0.
+public final class HSTUModel: SequentialRecommender {
+    /// Size of w_ts: time buckets 0...128 (spec §2.3: num_buckets 128, clamped to [0, 128]).
+    public static let timeBucketCount = TimeBucket.count
+
+    public let config: ModelConfig
+    public let parameters: ParameterArena
+    public let backend: any Backend
+    /// i32 (C): negatives are drawn from it (spec §1.5).
+    let corpus: Tensor
+    let tableRows: Int
+    let layers: [HSTULayer]
+    let workspace: Workspace
+
+    public init(config: ModelConfig, maxItemId: Int, corpus: [Int32], backend: any Backend) {
+        self.config = config
+        self.backend = backend
+        self.corpus = backend.upload(corpus, shape: [corpus.count])
+        self.tableRows = maxItemId + 1
+        let arena = ParameterArena(ParameterNames.hstu(config, tableRows: maxItemId + 1), backend: backend)
+        parameters = arena
+        layers = (0..<config.blocks).map { HSTULayer(index: $0, config: config, arena: arena, backend: backend) }
+        workspace = Workspace(backend: backend)
+    }
+
+    private func activation(_ l: Int, _ tokens: Int) -> Tensor { workspace.tensor("hstu.x.\(l)", [tokens, config.itemDim]) }
+
+    /// Runs the encoder on the jagged rows; returns the pre-L2 output (T, D) (the last layer's
+    /// activation buffer).
+    @discardableResult
+    func encode(_ input: ModelInput, rows: EncoderRows, randomness: StepRandomness?) -> Tensor {
+        let c = config, t = rows.count
+        let inputStream = c.inputDropout > 0 ? randomness?.stream(.inputDropout) : nil
+        InputEmbedding.forward(rows, table: parameters.value(ParameterNames.itemEmbedding),
+                               positions: parameters.value(ParameterNames.positionalEmbedding), dim: c.itemDim,
+                               dropout: c.inputDropout, stream: inputStream, out: activation(0, t), backend: backend)
+        for (l, layer) in layers.enumerated() {
+            let s = c.blockDropout > 0 ? randomness?.stream(.layerDropout, slot: l) : nil
+            layer.forward(x: activation(l, t), y: activation(l + 1, t), layout: input.layout,
+                          timestamps: rows.timestamps, stream: s, workspace: workspace)
+        }
+        return activation(layers.count, t)
+    }
+
+    public func trainStep(_ input: ModelInput, negatives: NegativeSource, randomness: StepRandomness?) -> Float {
+        precondition(input.paddedWidth == config.paddedWidth, "input N \(input.paddedWidth) ≠ config N \(config.paddedWidth)")
+        let c = config, d = c.itemDim
+        let rows = EncoderRows.jagged(input, backend: backend), t = rows.count
+        let y = encode(input, rows: rows, randomness: randomness)
+        let u = workspace.tensor("hstu.u", [t, d]), norms = workspace.tensor("hstu.uNorm", [t])
+        backend.l2NormalizeForward(x: y, out: u, norms: norms, rows: t, cols: d, eps: c.l2Eps)
+        let du = workspace.tensor("hstu.du", [t, d])
+        let table = parameters.value(ParameterNames.itemEmbedding)
+        let dTable = parameters.grad(ParameterNames.itemEmbedding)
+        let loss = AutoregressiveLoss(config: c, corpus: corpus, backend: backend).forwardBackward(
+            input: input, outputs: u, rowCount: t, rowOf: { b, p in input.layout.start(b) + p },
+            negatives: negatives, table: table, dTable: dTable, dOutputs: du, workspace: workspace)
+        var dA = workspace.tensor("hstu.gradA", [t, d]), dB = workspace.tensor("hstu.gradB", [t, d])
+        backend.fill(dA, 0)
+        backend.l2NormalizeBackward(dOut: du, x: y, norms: norms, dx: dA, rows: t, cols: d, eps: c.l2Eps)
+        for (l, layer) in layers.enumerated().reversed() {
+            let s = c.blockDropout > 0 ? randomness?.stream(.layerDropout, slot: l) : nil
+            layer.backward(dy: dA, x: activation(l, t), dx: dB, layout: input.layout, timestamps: rows.timestamps,
+                           stream: s, workspace: workspace)
+            swap(&dA, &dB)
+        }
+        let inputStream = c.inputDropout > 0 ? randomness?.stream(.inputDropout) : nil
+        InputEmbedding.backward(rows, dim: d, dropout: c.inputDropout, stream: inputStream, dx: dA, dTable: dTable,
+                                dPositions: parameters.grad(ParameterNames.positionalEmbedding), workspace: workspace,
+                                backend: backend)
+        return loss
+    }
+
+    public func userEmbeddings(_ input: ModelInput) -> Tensor {
+        precondition(input.paddedWidth == config.paddedWidth, "input N \(input.paddedWidth) ≠ config N \(config.paddedWidth)")
+        let d = config.itemDim, bsz = input.batchSize
+        let rows = EncoderRows.jagged(input, backend: backend)
+        let y = encode(input, rows: rows, randomness: nil)
+        // Row L_b − 1 of each sequence; a zero row (from the zero-filled scratch row T) when L_b = 0.
+        let last = (0..<bsz).map { b in
+            Int32(input.layout.length(b) > 0 ? input.layout.start(b) + input.layout.length(b) - 1 : rows.count)
+        }
+        let padded = workspace.tensor("hstu.evalRows", [rows.count + 1, d])
+        backend.copy(y, to: padded.view(0, [rows.count, d]))
+        backend.fill(padded.view(rows.count * d, [d]), 0)
+        let picked = workspace.tensor("hstu.evalLast", [bsz, d])
+        backend.embeddingForward(table: padded, ids: backend.upload(last, shape: [bsz]), scale: 1, out: picked,
+                                 rows: bsz, dim: d, accumulate: false)
+        let out = backend.zeros([bsz, d], .f32)
+        backend.l2NormalizeForward(x: picked, out: out, norms: workspace.tensor("hstu.evalNorm", [bsz]), rows: bsz,
+                                   cols: d, eps: config.l2Eps)
+        return out
+    }
+
+    public func itemEmbeddings() -> Tensor {
+        let d = config.itemDim
+        let out = backend.zeros([tableRows, d], .f32)
+        backend.l2NormalizeForward(x: parameters.value(ParameterNames.itemEmbedding), out: out,
+                                   norms: workspace.tensor("itemNorm", [tableRows]), rows: tableRows, cols: d,
+                                   eps: config.l2Eps)
+        return out
+    }
+}

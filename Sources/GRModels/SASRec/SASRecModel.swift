@@ -1,0 +1,101 @@
+import GRCore
+
+/// The SASRec baseline as implemented in the reference (spec §3), on the dense padded (B, N, D)
+/// tensor: the same input embedding (positional table truncated-normal √(1/D)), `blocks`
+/// `SASRecBlock`s, no final LayerNorm, L2-normalised outputs. In training the target id sits at
+/// index L_b of the input (visible to later positions only), so — fixture quirk 4 — the output at
+/// index L_b is non-zero; it is never supervised.
+///
+/// Random streams of a training step (seed, step): input dropout `inputDropout` slot 0; block l:
+/// see `SASRecBlock`; negatives `negatives` slot 0.
+public final class SASRecModel: SequentialRecommender {
+    public let config: ModelConfig
+    public let parameters: ParameterArena
+    public let backend: any Backend
+    /// i32 (C): negatives are drawn from it (spec §1.5).
+    let corpus: Tensor
+    let tableRows: Int
+    let blocks: [SASRecBlock]
+    let workspace: Workspace
+
+    public init(config: ModelConfig, maxItemId: Int, corpus: [Int32], backend: any Backend) {
+        self.config = config
+        self.backend = backend
+        self.corpus = backend.upload(corpus, shape: [corpus.count])
+        self.tableRows = maxItemId + 1
+        let arena = ParameterArena(ParameterNames.sasrec(config, tableRows: maxItemId + 1), backend: backend)
+        parameters = arena
+        blocks = (0..<config.blocks).map { SASRecBlock(index: $0, config: config, arena: arena, backend: backend) }
+        workspace = Workspace(backend: backend)
+    }
+
+    private func activation(_ l: Int, _ rows: Int) -> Tensor { workspace.tensor("sasrec.x.\(l)", [rows, config.itemDim]) }
+
+    /// Runs the encoder on all B·N rows; returns the pre-L2 output (B·N, D).
+    @discardableResult
+    func encode(_ input: ModelInput, rows: EncoderRows, randomness: StepRandomness?) -> Tensor {
+        let c = config, bsz = input.batchSize, n = input.paddedWidth, r = rows.count
+        let inputStream = c.inputDropout > 0 ? randomness?.stream(.inputDropout) : nil
+        InputEmbedding.forward(rows, table: parameters.value(ParameterNames.itemEmbedding),
+                               positions: parameters.value(ParameterNames.positionalEmbedding), dim: c.itemDim,
+                               dropout: c.inputDropout, stream: inputStream, out: activation(0, r), backend: backend)
+        for (l, block) in blocks.enumerated() {
+            block.forward(x: activation(l, r), y: activation(l + 1, r), batch: bsz, n: n, ids: rows.ids,
+                          streams: .init(randomness, layer: l, p: c.blockDropout), workspace: workspace)
+        }
+        return activation(blocks.count, r)
+    }
+
+    public func trainStep(_ input: ModelInput, negatives: NegativeSource, randomness: StepRandomness?) -> Float {
+        precondition(input.paddedWidth == config.paddedWidth, "input N \(input.paddedWidth) ≠ config N \(config.paddedWidth)")
+        let c = config, bsz = input.batchSize, n = input.paddedWidth, d = c.itemDim
+        let rows = EncoderRows.dense(input, backend: backend), r = rows.count
+        let y = encode(input, rows: rows, randomness: randomness)
+        let u = workspace.tensor("sasrec.u", [r, d]), norms = workspace.tensor("sasrec.uNorm", [r])
+        backend.l2NormalizeForward(x: y, out: u, norms: norms, rows: r, cols: d, eps: c.l2Eps)
+        let du = workspace.tensor("sasrec.du", [r, d])
+        let table = parameters.value(ParameterNames.itemEmbedding)
+        let dTable = parameters.grad(ParameterNames.itemEmbedding)
+        let loss = AutoregressiveLoss(config: c, corpus: corpus, backend: backend).forwardBackward(
+            input: input, outputs: u, rowCount: r, rowOf: { b, t in b * n + t }, negatives: negatives,
+            table: table, dTable: dTable, dOutputs: du, workspace: workspace)
+        var dA = workspace.tensor("sasrec.gradA", [r, d]), dB = workspace.tensor("sasrec.gradB", [r, d])
+        backend.fill(dA, 0)
+        backend.l2NormalizeBackward(dOut: du, x: y, norms: norms, dx: dA, rows: r, cols: d, eps: c.l2Eps)
+        for (l, block) in blocks.enumerated().reversed() {
+            block.backward(dy: dA, dx: dB, x: activation(l, r), batch: bsz, n: n, ids: rows.ids,
+                           streams: .init(randomness, layer: l, p: c.blockDropout), workspace: workspace)
+            swap(&dA, &dB)
+        }
+        let inputStream = c.inputDropout > 0 ? randomness?.stream(.inputDropout) : nil
+        InputEmbedding.backward(rows, dim: d, dropout: c.inputDropout, stream: inputStream, dx: dA, dTable: dTable,
+                                dPositions: parameters.grad(ParameterNames.positionalEmbedding), workspace: workspace,
+                                backend: backend)
+        return loss
+    }
+
+    public func userEmbeddings(_ input: ModelInput) -> Tensor {
+        precondition(input.paddedWidth == config.paddedWidth, "input N \(input.paddedWidth) ≠ config N \(config.paddedWidth)")
+        let d = config.itemDim, bsz = input.batchSize, n = input.paddedWidth
+        let rows = EncoderRows.dense(input, backend: backend)
+        let y = encode(input, rows: rows, randomness: nil)
+        // Row b·N + L_b − 1; with L_b = 0 row b·N, whose id is 0, so the masked output is zero.
+        let last = (0..<bsz).map { b in Int32(b * n + max(input.layout.length(b) - 1, 0)) }
+        let picked = workspace.tensor("sasrec.evalLast", [bsz, d])
+        backend.embeddingForward(table: y, ids: backend.upload(last, shape: [bsz]), scale: 1, out: picked,
+                                 rows: bsz, dim: d, accumulate: false)
+        let out = backend.zeros([bsz, d], .f32)
+        backend.l2NormalizeForward(x: picked, out: out, norms: workspace.tensor("sasrec.evalNorm", [bsz]), rows: bsz,
+                                   cols: d, eps: config.l2Eps)
+        return out
+    }
+
+    public func itemEmbeddings() -> Tensor {
+        let d = config.itemDim
+        let out = backend.zeros([tableRows, d], .f32)
+        backend.l2NormalizeForward(x: parameters.value(ParameterNames.itemEmbedding), out: out,
+                                   norms: workspace.tensor("itemNorm", [tableRows]), rows: tableRows, cols: d,
+                                   eps: config.l2Eps)
+        return out
+    }
+}

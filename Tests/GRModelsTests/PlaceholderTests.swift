@@ -1,5 +1,0 @@
-import XCTest
-
-final class GRModelsTestsPlaceholder: XCTestCase {
-    func testModuleBuilds() {}
-}
