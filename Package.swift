@@ -38,7 +38,7 @@ let package = Package(
         // The pure-Swift CPU backend: SIMD GEMM and every op with its backward.
         .target(name: "GRCPU", dependencies: ["GRCore", "GRCPUAVX512", "_GRCPUShims"], swiftSettings: common),
         // The GEMM micro-kernel compiled for AVX-512 (selected at run time by GRCPU).
-        .target(name: "GRCPUAVX512", swiftSettings: avx512Flags),
+        .target(name: "GRCPUAVX512", dependencies: ["_GRCPUShims"], swiftSettings: avx512Flags),
         // C shim: run-time CPU feature detection (`__builtin_cpu_supports`).
         .target(name: "_GRCPUShims"),
         // Dataset recipes, the binary sequence store, synthetic data, batches.

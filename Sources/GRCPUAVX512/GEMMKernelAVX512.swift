@@ -4,6 +4,7 @@
 // `SIMD16<Float>` (12 zmm accumulators).
 
 #if arch(x86_64)
+import _GRCPUShims
 /// The 6 × 32 AVX-512 GEMM kernel (packed B panels, A read through strides).
 public enum GEMMKernelAVX512 {
     /// Rows of the register tile (MR).
@@ -52,6 +53,7 @@ public enum GEMMKernelAVX512 {
         let a3 = a + min(3, rows - 1) * rowStrideA
         let a4 = a + min(4, rows - 1) * rowStrideA
         let a5 = a + min(5, rows - 1) * rowStrideA
+        prefetchC(c, ldc: ldc, rows: rows)
         var c00 = V(), c01 = V(), c10 = V(), c11 = V(), c20 = V(), c21 = V()
         var c30 = V(), c31 = V(), c40 = V(), c41 = V(), c50 = V(), c51 = V()
         var pb = UnsafeRawPointer(b)
@@ -74,43 +76,146 @@ public enum GEMMKernelAVX512 {
             pb += 128
             pa &+= colStrideA
         }
-        if rows == 6 && cols == 32 {
-            store(c00, c01, c, alpha, beta)
-            store(c10, c11, c + ldc, alpha, beta)
-            store(c20, c21, c + 2 * ldc, alpha, beta)
-            store(c30, c31, c + 3 * ldc, alpha, beta)
-            store(c40, c41, c + 4 * ldc, alpha, beta)
-            store(c50, c51, c + 5 * ldc, alpha, beta)
-            return
-        }
-        // Edge tile: spill to a local 6 × 32 tile, then copy the valid part.
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: 6 * 32) { buf in
-            let t = UnsafeMutableRawPointer(buf.baseAddress!)
-            let acc = [c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51]
-            for (q, v) in acc.enumerated() { t.storeBytes(of: v, toByteOffset: q * 64, as: V.self) }
-            let tile = buf.baseAddress!
-            for r in 0..<rows {
-                let dst = c + r * ldc, src = tile + r * 32
-                if beta == 0 {
-                    for q in 0..<cols { dst[q] = alpha * src[q] }
-                } else {
-                    for q in 0..<cols { dst[q] = alpha * src[q] + beta * dst[q] }
-                }
+        storeRow(c00, c01, c, cols, alpha, beta)
+        if rows > 1 { storeRow(c10, c11, c + ldc, cols, alpha, beta) }
+        if rows > 2 { storeRow(c20, c21, c + 2 * ldc, cols, alpha, beta) }
+        if rows > 3 { storeRow(c30, c31, c + 3 * ldc, cols, alpha, beta) }
+        if rows > 4 { storeRow(c40, c41, c + 4 * ldc, cols, alpha, beta) }
+        if rows > 5 { storeRow(c50, c51, c + 5 * ldc, cols, alpha, beta) }
+    }
+
+    /// Rows of the register tile of the packed-A kernel.
+    public static let packedMR = 12
+
+    /// Like `macroKernel` but Â is packed: ceil(mc / 12) tiles of kc × 12 floats, tile t at
+    /// `a + t·kc·12`, element (r, p) at `[p·12 + r]` (zero rows past mc). 12 × 32 register tile
+    /// (24 zmm accumulators), so each k step does 24 FMAs for 2 loads of B̂ and 12 broadcasts of Â.
+    @inline(never)
+    public static func macroKernelPacked(mc: Int, nc: Int, kc: Int, a: UnsafePointer<Float>,
+                                         b: UnsafePointer<Float>,
+                                         c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float) {
+        let mr = 12, nr = 32
+        var j = 0
+        while j < nc {
+            let cols = min(nr, nc - j)
+            let panel = b + (j / nr) * kc * nr
+            var i = 0
+            while i < mc {
+                let rows = min(mr, mc - i)
+                microKernelPacked(kc: kc, a: a + (i / mr) * kc * mr, rows: rows, b: panel, c: c + i * ldc + j,
+                                  ldc: ldc, cols: cols, alpha: alpha, beta: beta)
+                i += mr
             }
+            j += nr
         }
     }
 
     @inline(__always)
-    static func store(_ v0: SIMD16<Float>, _ v1: SIMD16<Float>, _ dst: UnsafeMutablePointer<Float>,
-                      _ alpha: Float, _ beta: Float) {
-        let p = UnsafeMutableRawPointer(dst)
-        var r0 = v0 * alpha, r1 = v1 * alpha
-        if beta != 0 {
-            r0 = r0.addingProduct(p.loadUnaligned(as: SIMD16<Float>.self), beta)
-            r1 = r1.addingProduct(p.loadUnaligned(fromByteOffset: 64, as: SIMD16<Float>.self), beta)
+    static func microKernelPacked(kc: Int, a: UnsafePointer<Float>, rows: Int,
+                                  b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int, cols: Int,
+                                  alpha: Float, beta: Float) {
+        typealias V = SIMD16<Float>
+        var c00 = V(), c01 = V(), c10 = V(), c11 = V(), c20 = V(), c21 = V()
+        var c30 = V(), c31 = V(), c40 = V(), c41 = V(), c50 = V(), c51 = V()
+        var c60 = V(), c61 = V(), c70 = V(), c71 = V(), c80 = V(), c81 = V()
+        var c90 = V(), c91 = V(), cA0 = V(), cA1 = V(), cB0 = V(), cB1 = V()
+        prefetchC(c, ldc: ldc, rows: rows)
+        var pb = UnsafeRawPointer(b)
+        var pa = a
+        for _ in 0..<kc {
+            let b0 = pb.loadUnaligned(as: V.self)
+            let b1 = pb.loadUnaligned(fromByteOffset: 64, as: V.self)
+            var x = V(repeating: pa[0])
+            c00 = c00.addingProduct(x, b0); c01 = c01.addingProduct(x, b1)
+            x = V(repeating: pa[1])
+            c10 = c10.addingProduct(x, b0); c11 = c11.addingProduct(x, b1)
+            x = V(repeating: pa[2])
+            c20 = c20.addingProduct(x, b0); c21 = c21.addingProduct(x, b1)
+            x = V(repeating: pa[3])
+            c30 = c30.addingProduct(x, b0); c31 = c31.addingProduct(x, b1)
+            x = V(repeating: pa[4])
+            c40 = c40.addingProduct(x, b0); c41 = c41.addingProduct(x, b1)
+            x = V(repeating: pa[5])
+            c50 = c50.addingProduct(x, b0); c51 = c51.addingProduct(x, b1)
+            x = V(repeating: pa[6])
+            c60 = c60.addingProduct(x, b0); c61 = c61.addingProduct(x, b1)
+            x = V(repeating: pa[7])
+            c70 = c70.addingProduct(x, b0); c71 = c71.addingProduct(x, b1)
+            x = V(repeating: pa[8])
+            c80 = c80.addingProduct(x, b0); c81 = c81.addingProduct(x, b1)
+            x = V(repeating: pa[9])
+            c90 = c90.addingProduct(x, b0); c91 = c91.addingProduct(x, b1)
+            x = V(repeating: pa[10])
+            cA0 = cA0.addingProduct(x, b0); cA1 = cA1.addingProduct(x, b1)
+            x = V(repeating: pa[11])
+            cB0 = cB0.addingProduct(x, b0); cB1 = cB1.addingProduct(x, b1)
+            pb += 128
+            pa += 12
         }
-        p.storeBytes(of: r0, as: SIMD16<Float>.self)
-        p.storeBytes(of: r1, toByteOffset: 64, as: SIMD16<Float>.self)
+        storeRow(c00, c01, c, cols, alpha, beta)
+        if rows > 1 { storeRow(c10, c11, c + ldc, cols, alpha, beta) }
+        if rows > 2 { storeRow(c20, c21, c + 2 * ldc, cols, alpha, beta) }
+        if rows > 3 { storeRow(c30, c31, c + 3 * ldc, cols, alpha, beta) }
+        if rows > 4 { storeRow(c40, c41, c + 4 * ldc, cols, alpha, beta) }
+        if rows > 5 { storeRow(c50, c51, c + 5 * ldc, cols, alpha, beta) }
+        if rows > 6 { storeRow(c60, c61, c + 6 * ldc, cols, alpha, beta) }
+        if rows > 7 { storeRow(c70, c71, c + 7 * ldc, cols, alpha, beta) }
+        if rows > 8 { storeRow(c80, c81, c + 8 * ldc, cols, alpha, beta) }
+        if rows > 9 { storeRow(c90, c91, c + 9 * ldc, cols, alpha, beta) }
+        if rows > 10 { storeRow(cA0, cA1, c + 10 * ldc, cols, alpha, beta) }
+        if rows > 11 { storeRow(cB0, cB1, c + 11 * ldc, cols, alpha, beta) }
+    }
+
+    /// dst[0..<cols] = alpha · (v0 ‖ v1)[0..<cols] + beta · dst (beta == 0: dst not read); cols in 1...32.
+    /// Never touches dst[cols...] (C may be a column block of a wider matrix).
+    @inline(__always)
+    static func storeRow(_ v0: SIMD16<Float>, _ v1: SIMD16<Float>, _ dst: UnsafeMutablePointer<Float>, _ cols: Int,
+                         _ alpha: Float, _ beta: Float) {
+        if cols == 32 {
+            store(v0, dst, alpha, beta)
+            store(v1, dst + 16, alpha, beta)
+        } else if cols >= 16 {
+            store(v0, dst, alpha, beta)
+            if cols > 16 { storeTail(v1, dst + 16, cols - 16, alpha, beta) }
+        } else {
+            storeTail(v0, dst, cols, alpha, beta)
+        }
+    }
+
+    /// dst[0..<count] from the first `count` (< 16) lanes of v, in pieces of 8, 4, 2, 1.
+    @inline(__always)
+    static func storeTail(_ v: SIMD16<Float>, _ dst: UnsafeMutablePointer<Float>, _ count: Int,
+                          _ alpha: Float, _ beta: Float) {
+        var off = 0
+        var v8 = v.lowHalf
+        if count & 8 != 0 { store(v.lowHalf, dst, alpha, beta); v8 = v.highHalf; off = 8 }
+        var v4 = v8.lowHalf
+        if count & 4 != 0 { store(v8.lowHalf, dst + off, alpha, beta); v4 = v8.highHalf; off += 4 }
+        var v2 = v4.lowHalf
+        if count & 2 != 0 { store(v4.lowHalf, dst + off, alpha, beta); v2 = v4.highHalf; off += 2 }
+        if count & 1 != 0 {
+            dst[off] = beta == 0 ? alpha * v2[0] : alpha * v2[0] + beta * dst[off]
+        }
+    }
+
+    @inline(__always)
+    static func store<V: SIMD>(_ v: V, _ dst: UnsafeMutablePointer<Float>, _ alpha: Float, _ beta: Float)
+        where V.Scalar == Float {
+        let p = UnsafeMutableRawPointer(dst)
+        var r = v * alpha
+        if beta != 0 { r = r.addingProduct(p.loadUnaligned(as: V.self), V(repeating: beta)) }
+        p.storeBytes(of: r, as: V.self)
+    }
+
+    /// Prefetches the C tile (its first and last cache line per row) before the k loop.
+    @inline(__always)
+    static func prefetchC(_ c: UnsafeMutablePointer<Float>, ldc: Int, rows: Int) {
+        var row = UnsafeRawPointer(c)
+        for _ in 0..<rows {
+            gr_prefetch_write(row)
+            gr_prefetch_write(row + 124)
+            row += ldc * 4
+        }
     }
 }
 #endif

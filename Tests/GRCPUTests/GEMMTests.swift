@@ -38,7 +38,7 @@ final class GEMMTests: XCTestCase {
         let c0 = c
         CPUGEMM.sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
                       b: b, ldb: ldb, beta: beta, c: &c, ldc: ldc)
-        let what = "\(CPUGEMM.kernel) \(transA ? "T" : "N")\(transB ? "T" : "N") m\(m) n\(n) k\(k) "
+        let what = "\(CPUGEMM.kernel) directMaxN \(CPUGEMM.directMaxN) \(transA ? "T" : "N")\(transB ? "T" : "N") m\(m) n\(n) k\(k) "
             + "alpha \(alpha) beta \(beta) pads \(padA)/\(padB)/\(padC)"
         var failures = 0
         for i in 0..<m {
@@ -71,13 +71,17 @@ final class GEMMTests: XCTestCase {
         }
     }
 
-    /// Runs `body` once per kernel this CPU supports, restoring the default kernel afterwards.
+    /// Runs `body` once per kernel this CPU supports, each with A read in place where the driver
+    /// chooses to and with A always packed; restores the defaults afterwards.
     func forEachKernel(_ body: () -> Void) {
-        let saved = CPUGEMM.kernel
-        defer { CPUGEMM.kernel = saved }
+        let saved = CPUGEMM.kernel, savedMaxN = CPUGEMM.directMaxN
+        defer { CPUGEMM.kernel = saved; CPUGEMM.directMaxN = savedMaxN }
         for kern in GEMMKernel.allCases where kern.isSupported {
-            CPUGEMM.kernel = kern
-            body()
+            for maxN in [savedMaxN, 0] {
+                CPUGEMM.kernel = kern
+                CPUGEMM.directMaxN = maxN
+                body()
+            }
         }
     }
 

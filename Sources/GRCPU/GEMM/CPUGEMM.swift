@@ -12,6 +12,11 @@ public enum CPUGEMM {
     /// The kernel used by `sgemm` (settable so tests can exercise every supported kernel).
     nonisolated(unsafe) public static var kernel: GEMMKernel = .best
 
+    /// A is read in place (no packing) when N ≤ this: each A tile then meets at most 16 B̂ panels,
+    /// and packing it would cost about as much as the multiply (measured: docs/cpu-gemm.md).
+    /// Settable so tests can force the packed path.
+    nonisolated(unsafe) static var directMaxN = 512
+
     public static func sgemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
                              a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
                              beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
@@ -25,11 +30,12 @@ public enum CPUGEMM {
             return
         }
         let kern = kernel
-        let mr = kern.mr, nr = kern.nr
+        let nr = kern.nr
         let kcMax = kern.kc, ncMax = kern.nc
-        // Read A in place when it is row-major and each A tile meets few B panels (the tall-skinny
-        // projections); pack it otherwise.
-        let directA = !transA && n <= 4 * kcMax
+        // Read A in place when each A tile meets few B̂ panels (the tall-skinny projections); pack it
+        // otherwise.
+        let directA = GEMMTuningOverrides.direct.map { $0 == 2 || ($0 != 0 && !transA) } ?? (n <= directMaxN)
+        let mr = directA ? kern.directMR : kern.packedMR
         let mcMax = kern.mc
         let threads = Parallel.threads
         let ncFirst = min(ncMax, n)
@@ -66,13 +72,14 @@ public enum CPUGEMM {
                         if let aPack {
                             GEMMPacking.packA(transA: transA, a: a, lda: lda, i0: ic, p0: pc, mc: mc, kc: kc,
                                               mr: mr, dst: aPack)
-                            kern.macroKernel(mc: mc, nc: nc, kc: kc, a: aPack, tileStrideA: mr * kc,
-                                             rowStrideA: 1, colStrideA: mr, b: bPack,
-                                             c: cBlock, ldc: ldc, alpha: alpha, beta: betaBlock)
+                            kern.macroKernelPacked(mc: mc, nc: nc, kc: kc, a: aPack, b: bPack,
+                                                   c: cBlock, ldc: ldc, alpha: alpha, beta: betaBlock)
                         } else {
-                            kern.macroKernel(mc: mc, nc: nc, kc: kc, a: a + ic * lda + pc, tileStrideA: mr * lda,
-                                             rowStrideA: lda, colStrideA: 1, b: bPack,
-                                             c: cBlock, ldc: ldc, alpha: alpha, beta: betaBlock)
+                            kern.macroKernelDirect(mc: mc, nc: nc, kc: kc,
+                                                   a: transA ? a + pc * lda + ic : a + ic * lda + pc,
+                                                   tileStrideA: transA ? mr : mr * lda,
+                                                   rowStrideA: transA ? 1 : lda, colStrideA: transA ? lda : 1, b: bPack,
+                                                   c: cBlock, ldc: ldc, alpha: alpha, beta: betaBlock)
                         }
                     }
                 }

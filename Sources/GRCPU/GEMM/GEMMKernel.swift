@@ -38,20 +38,43 @@ public enum GEMMKernel: String, Sendable, CaseIterable {
         }
     }
 
-    /// Register tile rows (MR).
-    var mr: Int { 6 }
+    /// Register tile rows (MR) of the kernel that reads A in place.
+    var directMR: Int { 6 }
+    /// Register tile rows (MR) of the kernel that reads packed Â.
+    var packedMR: Int { self == .avx512 ? GEMMKernelAVX512.packedMR : 6 }
     /// Register tile columns (NR).
     var nr: Int { self == .avx512 ? 32 : 16 }
     /// K block (KC): one kc × NR panel of B̂ stays in L1 (32 KiB for AVX-512).
-    var kc: Int { 256 }
+    var kc: Int { GEMMTuningOverrides.kc ?? 256 }
     /// M block (MC, a multiple of MR): an MC × KC block of Â stays in L2.
-    var mc: Int { 72 }
+    var mc: Int { GEMMTuningOverrides.mc ?? 72 }
     /// N block (NC, a multiple of NR): the packed B̂ block (KC × NC) shared by all threads.
-    var nc: Int { 2048 }
+    var nc: Int { GEMMTuningOverrides.nc ?? 2048 }
 
-    /// Runs the macro-kernel (see `GEMMKernelAVX512.macroKernel` for the contract).
+    /// Runs the macro-kernel on packed Â (`packedMR`-row tiles; see
+    /// `GEMMKernelAVX512.macroKernelPacked` for the contract).
     @inline(__always)
-    func macroKernel(mc: Int, nc: Int, kc: Int,
+    func macroKernelPacked(mc: Int, nc: Int, kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
+                           c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float) {
+        switch self {
+        case .avx2:
+            GEMMKernelAVX2.macroKernel(mc: mc, nc: nc, kc: kc, a: a, tileStrideA: 6 * kc,
+                                       rowStrideA: 1, colStrideA: 6, b: b,
+                                       c: c, ldc: ldc, alpha: alpha, beta: beta)
+        case .avx512:
+            #if arch(x86_64)
+            GEMMKernelAVX512.macroKernelPacked(mc: mc, nc: nc, kc: kc, a: a, b: b,
+                                               c: c, ldc: ldc, alpha: alpha, beta: beta)
+            #else
+            preconditionFailure("the AVX-512 GEMM kernel exists only on x86-64")
+            #endif
+        }
+    }
+
+    /// Runs the macro-kernel reading A through strides (`directMR`-row tiles; see
+    /// `GEMMKernelAVX512.macroKernel` for the contract).
+    @inline(__always)
+    func macroKernelDirect(mc: Int, nc: Int, kc: Int,
                      a: UnsafePointer<Float>, tileStrideA: Int, rowStrideA: Int, colStrideA: Int,
                      b: UnsafePointer<Float>,
                      c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float) {
@@ -70,4 +93,14 @@ public enum GEMMKernel: String, Sendable, CaseIterable {
             #endif
         }
     }
+}
+
+/// Tuning knobs read once from the environment, for blocking experiments with `gr bench kernels`:
+/// `GR_GEMM_KC`, `GR_GEMM_MC` (a multiple of 12), `GR_GEMM_NC` (a multiple of 32) override the cache
+/// blocks; `GR_GEMM_DIRECT` = 0 always packs A, 1 reads row-major A in place, 2 reads any A in place.
+enum GEMMTuningOverrides {
+    static let kc: Int? = ProcessInfo.processInfo.environment["GR_GEMM_KC"].flatMap { Int($0) }
+    static let mc: Int? = ProcessInfo.processInfo.environment["GR_GEMM_MC"].flatMap { Int($0) }
+    static let nc: Int? = ProcessInfo.processInfo.environment["GR_GEMM_NC"].flatMap { Int($0) }
+    static let direct: Int? = ProcessInfo.processInfo.environment["GR_GEMM_DIRECT"].flatMap { Int($0) }
 }

@@ -1,4 +1,5 @@
 import GRCore
+import _GRCPUShims
 
 /// The portable GEMM kernel: a 6 × 16 register tile of `SIMD8<Float>` pairs (12 ymm accumulators
 /// under the Haswell floor; NEON quads on arm64). Used when the CPU lacks AVX-512.
@@ -46,6 +47,7 @@ enum GEMMKernelAVX2 {
         let a3 = a + min(3, rows - 1) * rowStrideA
         let a4 = a + min(4, rows - 1) * rowStrideA
         let a5 = a + min(5, rows - 1) * rowStrideA
+        prefetchC(c, ldc: ldc, rows: rows)
         var c00 = V(), c01 = V(), c10 = V(), c11 = V(), c20 = V(), c21 = V()
         var c30 = V(), c31 = V(), c40 = V(), c41 = V(), c50 = V(), c51 = V()
         var pb = UnsafeRawPointer(b)
@@ -68,42 +70,52 @@ enum GEMMKernelAVX2 {
             pb += 64
             pa &+= colStrideA
         }
-        if rows == 6 && cols == 16 {
-            store(c00, c01, c, alpha, beta)
-            store(c10, c11, c + ldc, alpha, beta)
-            store(c20, c21, c + 2 * ldc, alpha, beta)
-            store(c30, c31, c + 3 * ldc, alpha, beta)
-            store(c40, c41, c + 4 * ldc, alpha, beta)
-            store(c50, c51, c + 5 * ldc, alpha, beta)
+        storeRow(c00, c01, c, cols, alpha, beta)
+        if rows > 1 { storeRow(c10, c11, c + ldc, cols, alpha, beta) }
+        if rows > 2 { storeRow(c20, c21, c + 2 * ldc, cols, alpha, beta) }
+        if rows > 3 { storeRow(c30, c31, c + 3 * ldc, cols, alpha, beta) }
+        if rows > 4 { storeRow(c40, c41, c + 4 * ldc, cols, alpha, beta) }
+        if rows > 5 { storeRow(c50, c51, c + 5 * ldc, cols, alpha, beta) }
+    }
+
+    /// dst[0..<cols] = alpha · (v0 ‖ v1)[0..<cols] + beta · dst (beta == 0: dst not read); cols in 1...16.
+    /// Never touches dst[cols...] (C may be a column block of a wider matrix).
+    @inline(__always)
+    static func storeRow(_ v0: SIMD8<Float>, _ v1: SIMD8<Float>, _ dst: UnsafeMutablePointer<Float>, _ cols: Int,
+                         _ alpha: Float, _ beta: Float) {
+        if cols == 16 {
+            store(v0, dst, alpha, beta)
+            store(v1, dst + 8, alpha, beta)
             return
         }
-        // Edge tile: spill to a local 6 × 16 tile, then copy the valid part.
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: 6 * 16) { buf in
-            let t = UnsafeMutableRawPointer(buf.baseAddress!)
-            let acc = [c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51]
-            for (q, v) in acc.enumerated() { t.storeBytes(of: v, toByteOffset: q * 32, as: V.self) }
-            let tile = buf.baseAddress!
-            for r in 0..<rows {
-                let dst = c + r * ldc, src = tile + r * 16
-                if beta == 0 {
-                    for q in 0..<cols { dst[q] = alpha * src[q] }
-                } else {
-                    for q in 0..<cols { dst[q] = alpha * src[q] + beta * dst[q] }
-                }
-            }
+        var v = v0, off = 0
+        if cols & 8 != 0 { store(v0, dst, alpha, beta); v = v1; off = 8 }
+        var v4 = v.lowHalf
+        if cols & 4 != 0 { store(v.lowHalf, dst + off, alpha, beta); v4 = v.highHalf; off += 4 }
+        var v2 = v4.lowHalf
+        if cols & 2 != 0 { store(v4.lowHalf, dst + off, alpha, beta); v2 = v4.highHalf; off += 2 }
+        if cols & 1 != 0 {
+            dst[off] = beta == 0 ? alpha * v2[0] : alpha * v2[0] + beta * dst[off]
         }
     }
 
     @inline(__always)
-    static func store(_ v0: SIMD8<Float>, _ v1: SIMD8<Float>, _ dst: UnsafeMutablePointer<Float>,
-                      _ alpha: Float, _ beta: Float) {
+    static func store<V: SIMD>(_ v: V, _ dst: UnsafeMutablePointer<Float>, _ alpha: Float, _ beta: Float)
+        where V.Scalar == Float {
         let p = UnsafeMutableRawPointer(dst)
-        var r0 = v0 * alpha, r1 = v1 * alpha
-        if beta != 0 {
-            r0 = r0.addingProduct(p.loadUnaligned(as: SIMD8<Float>.self), beta)
-            r1 = r1.addingProduct(p.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self), beta)
+        var r = v * alpha
+        if beta != 0 { r = r.addingProduct(p.loadUnaligned(as: V.self), V(repeating: beta)) }
+        p.storeBytes(of: r, as: V.self)
+    }
+
+    /// Prefetches the C tile (its first and last cache line per row) before the k loop.
+    @inline(__always)
+    static func prefetchC(_ c: UnsafeMutablePointer<Float>, ldc: Int, rows: Int) {
+        var row = UnsafeRawPointer(c)
+        for _ in 0..<rows {
+            gr_prefetch_write(row)
+            gr_prefetch_write(row + 60)
+            row += ldc * 4
         }
-        p.storeBytes(of: r0, as: SIMD8<Float>.self)
-        p.storeBytes(of: r1, toByteOffset: 32, as: SIMD8<Float>.self)
     }
 }

@@ -22,14 +22,7 @@ enum GEMMPacking {
                 }
             } else {
                 // B stored (N, K): column c of the panel is the contiguous run b[(col0+c)·ldb + p0 ..].
-                for cc in 0..<cols {
-                    let src = b + (col0 + cc) * ldb + p0
-                    var o = out + cc
-                    for p in 0..<kc {
-                        o.pointee = src[p]
-                        o += nr
-                    }
-                }
+                interleave(b + col0 * ldb + p0, ld: ldb, rows: cols, count: kc, width: nr, out)
                 if cols < nr {
                     for p in 0..<kc { (out + p * nr + cols).update(repeating: 0, count: nr - cols) }
                 }
@@ -42,34 +35,80 @@ enum GEMMPacking {
     static func packA(transA: Bool, a: UnsafePointer<Float>, lda: Int, i0: Int, p0: Int, mc: Int, kc: Int,
                       mr: Int, dst: UnsafeMutablePointer<Float>) {
         let tiles = (mc + mr - 1) / mr
+        if transA {
+            // A stored (K, M): at each p the block's rows are one contiguous run a[p·lda + i0 ..< i0+mc];
+            // walk p outermost so each row of A is read once, front to back.
+            let fullTiles = mc / mr, tail = mc - fullTiles * mr
+            var src = a + p0 * lda + i0
+            for p in 0..<kc {
+                var o = dst + p * mr
+                var s = src
+                for _ in 0..<fullTiles {
+                    o.update(from: s, count: mr)
+                    s += mr
+                    o += kc * mr
+                }
+                if tail > 0 {
+                    o.update(from: s, count: tail)
+                    (o + tail).update(repeating: 0, count: mr - tail)
+                }
+                src += lda
+            }
+            return
+        }
         for t in 0..<tiles {
             let out = dst + t * kc * mr
             let row0 = i0 + t * mr
             let rows = min(mr, mc - t * mr)
-            if transA {
-                // A stored (K, M): the tile's rows at one p are a contiguous run a[p·lda + row0 ..].
-                var src = a + p0 * lda + row0
-                var o = out
-                for _ in 0..<kc {
-                    o.update(from: src, count: rows)
-                    if rows < mr { (o + rows).update(repeating: 0, count: mr - rows) }
-                    src += lda
-                    o += mr
-                }
-            } else {
-                // A stored (M, K): row r of the tile is the contiguous run a[(row0+r)·lda + p0 ..].
-                for r in 0..<rows {
-                    let src = a + (row0 + r) * lda + p0
-                    var o = out + r
-                    for p in 0..<kc {
-                        o.pointee = src[p]
-                        o += mr
-                    }
-                }
-                if rows < mr {
-                    for p in 0..<kc { (out + p * mr + rows).update(repeating: 0, count: mr - rows) }
-                }
+            // A stored (M, K): row r of the tile is the contiguous run a[(row0+r)·lda + p0 ..].
+            interleave(a + row0 * lda + p0, ld: lda, rows: rows, count: kc, width: mr, out)
+            if rows < mr {
+                for p in 0..<kc { (out + p * mr + rows).update(repeating: 0, count: mr - rows) }
             }
+        }
+    }
+
+    /// out[p·width + r] = src[r·ld + p] for r < rows, p < count (a transposing copy of `rows` runs).
+    @inline(__always)
+    static func interleave(_ src: UnsafePointer<Float>, ld: Int, rows: Int, count: Int, width: Int,
+                            _ out: UnsafeMutablePointer<Float>) {
+        var r = 0
+        while r + 4 <= rows {
+            let s0 = src + r * ld, s1 = s0 + ld, s2 = s1 + ld, s3 = s2 + ld
+            var o = UnsafeMutableRawPointer(out + r)
+            var p = 0
+            while p + 4 <= count {
+                let x0 = UnsafeRawPointer(s0 + p).loadUnaligned(as: SIMD4<Float>.self)
+                let x1 = UnsafeRawPointer(s1 + p).loadUnaligned(as: SIMD4<Float>.self)
+                let x2 = UnsafeRawPointer(s2 + p).loadUnaligned(as: SIMD4<Float>.self)
+                let x3 = UnsafeRawPointer(s3 + p).loadUnaligned(as: SIMD4<Float>.self)
+                // 4 × 4 transpose.
+                let y0 = SIMD4(x0[0], x1[0], x2[0], x3[0])
+                let y1 = SIMD4(x0[1], x1[1], x2[1], x3[1])
+                let y2 = SIMD4(x0[2], x1[2], x2[2], x3[2])
+                let y3 = SIMD4(x0[3], x1[3], x2[3], x3[3])
+                o.storeBytes(of: y0, as: SIMD4<Float>.self)
+                o.storeBytes(of: y1, toByteOffset: width * 4, as: SIMD4<Float>.self)
+                o.storeBytes(of: y2, toByteOffset: width * 8, as: SIMD4<Float>.self)
+                o.storeBytes(of: y3, toByteOffset: width * 12, as: SIMD4<Float>.self)
+                o += width * 16
+                p += 4
+            }
+            while p < count {
+                o.storeBytes(of: SIMD4(s0[p], s1[p], s2[p], s3[p]), as: SIMD4<Float>.self)
+                o += width * 4
+                p += 1
+            }
+            r += 4
+        }
+        while r < rows {
+            let s = src + r * ld
+            var o = out + r
+            for p in 0..<count {
+                o.pointee = s[p]
+                o += width
+            }
+            r += 1
         }
     }
 }

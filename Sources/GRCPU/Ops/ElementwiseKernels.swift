@@ -7,6 +7,7 @@ public enum ElementwiseKernels {
     @usableFromInline static let minChunk = 1 << 14
 
     /// out = x·σ(x), n elements (x, out (n); may alias).
+    @_specialize(where T == Float)
     public static func siluForward<T: KernelFloat>(_ x: UnsafeMutablePointer<T>, _ out: UnsafeMutablePointer<T>, _ n: Int) {
         Parallel.forRanges(n, minChunk: minChunk) { r in
             var i = r.lowerBound
@@ -20,6 +21,7 @@ public enum ElementwiseKernels {
     }
 
     /// dx += dOut · σ(x)(1 + x(1 − σ(x))), n elements.
+    @_specialize(where T == Float)
     public static func siluBackward<T: KernelFloat>(_ dOut: UnsafeMutablePointer<T>, _ x: UnsafeMutablePointer<T>,
                                                     _ dx: UnsafeMutablePointer<T>, _ n: Int) {
         Parallel.forRanges(n, minChunk: minChunk) { r in
@@ -39,6 +41,7 @@ public enum ElementwiseKernels {
     }
 
     /// out = max(x, 0), n elements.
+    @_specialize(where T == Float)
     public static func reluForward<T: KernelFloat>(_ x: UnsafeMutablePointer<T>, _ out: UnsafeMutablePointer<T>, _ n: Int) {
         Parallel.forRanges(n, minChunk: minChunk) { r in
             for i in r { out[i] = x[i] > 0 ? x[i] : 0 }
@@ -46,6 +49,7 @@ public enum ElementwiseKernels {
     }
 
     /// dx += dOut · [y > 0], n elements.
+    @_specialize(where T == Float)
     public static func reluBackward<T: KernelFloat>(_ dOut: UnsafeMutablePointer<T>, _ y: UnsafeMutablePointer<T>,
                                                     _ dx: UnsafeMutablePointer<T>, _ n: Int) {
         Parallel.forRanges(n, minChunk: minChunk) { r in
@@ -54,6 +58,7 @@ public enum ElementwiseKernels {
     }
 
     /// out = a ⊙ b on (rows, cols) with row strides lda, ldb, ldo.
+    @_specialize(where T == Float)
     public static func mulForward<T: KernelFloat>(_ a: UnsafeMutablePointer<T>, _ lda: Int, _ b: UnsafeMutablePointer<T>,
                                                   _ ldb: Int, _ out: UnsafeMutablePointer<T>, _ ldo: Int,
                                                   _ rows: Int, _ cols: Int) {
@@ -66,6 +71,7 @@ public enum ElementwiseKernels {
     }
 
     /// da += dOut ⊙ b, db += dOut ⊙ a (rows, cols), each with its primal's stride.
+    @_specialize(where T == Float)
     public static func mulBackward<T: KernelFloat>(_ dOut: UnsafeMutablePointer<T>, _ ldo: Int,
                                                    _ a: UnsafeMutablePointer<T>, _ lda: Int,
                                                    _ b: UnsafeMutablePointer<T>, _ ldb: Int,
@@ -81,6 +87,7 @@ public enum ElementwiseKernels {
     }
 
     /// out = a + b, n elements.
+    @_specialize(where T == Float)
     public static func add<T: KernelFloat>(_ a: UnsafeMutablePointer<T>, _ b: UnsafeMutablePointer<T>,
                                            _ out: UnsafeMutablePointer<T>, _ n: Int) {
         Parallel.forRanges(n, minChunk: minChunk) { r in
@@ -89,6 +96,7 @@ public enum ElementwiseKernels {
     }
 
     /// y += alpha·x, n elements.
+    @_specialize(where T == Float)
     public static func axpy<T: KernelFloat>(_ alpha: T, _ x: UnsafeMutablePointer<T>, _ y: UnsafeMutablePointer<T>, _ n: Int) {
         Parallel.forRanges(n, minChunk: minChunk) { r in
             Vec.axpy(alpha, x + r.lowerBound, y + r.lowerBound, r.count)
@@ -96,6 +104,7 @@ public enum ElementwiseKernels {
     }
 
     /// out = alpha·x, n elements.
+    @_specialize(where T == Float)
     public static func scale<T: KernelFloat>(_ x: UnsafeMutablePointer<T>, _ alpha: T, _ out: UnsafeMutablePointer<T>, _ n: Int) {
         Parallel.forRanges(n, minChunk: minChunk) { r in
             for i in r { out[i] = alpha * x[i] }
@@ -103,6 +112,7 @@ public enum ElementwiseKernels {
     }
 
     /// x[r, c] += bias[c]; x (rows, cols), bias (cols).
+    @_specialize(where T == Float)
     public static func addBias<T: KernelFloat>(_ x: UnsafeMutablePointer<T>, _ bias: UnsafeMutablePointer<T>,
                                                _ rows: Int, _ cols: Int) {
         Parallel.forRanges(rows, minChunk: max(1, minChunk / max(cols, 1))) { rr in
@@ -118,6 +128,7 @@ public enum ElementwiseKernels {
 
     /// dBias[c] += Σ_r dOut[r, c]; dOut (rows, cols). Partial sums over fixed blocks of rows, then
     /// added in block order: bit-identical whatever the thread count.
+    @_specialize(where T == Float)
     public static func biasBackward<T: KernelFloat>(_ dOut: UnsafeMutablePointer<T>, _ dBias: UnsafeMutablePointer<T>,
                                                     _ rows: Int, _ cols: Int) {
         if rows == 0 || cols == 0 { return }
@@ -137,6 +148,7 @@ public enum ElementwiseKernels {
     }
 
     /// out[i] = x[i]/(1−p) if stream.uniform(i) ≥ p else 0 (i < n); p == 0 copies.
+    @_specialize(where T == Float)
     public static func dropoutForward<T: KernelFloat>(_ x: UnsafeMutablePointer<T>, _ out: UnsafeMutablePointer<T>,
                                                       _ n: Int, _ p: Float, _ stream: PhiloxStream) {
         precondition(p >= 0 && p < 1, "dropout probability \(p) not in [0, 1)")
@@ -145,35 +157,41 @@ public enum ElementwiseKernels {
             return
         }
         let s = T(1 / (1 - Double(p)))
-        forMask(n, p, stream) { i, keep in out[i] = keep ? x[i] * s : 0 }
+        forMaskGroups(n, p, stream) { lo, hi, w, threshold in
+            for i in lo..<hi { out[i] = (w[i] >> 8) >= threshold ? x[i] * s : 0 }
+        }
     }
 
     /// dx[i] += dOut[i]/(1−p) where the forward kept element i.
+    @_specialize(where T == Float)
     public static func dropoutBackward<T: KernelFloat>(_ dOut: UnsafeMutablePointer<T>, _ dx: UnsafeMutablePointer<T>,
                                                        _ n: Int, _ p: Float, _ stream: PhiloxStream) {
         precondition(p >= 0 && p < 1, "dropout probability \(p) not in [0, 1)")
         if p == 0 { axpy(1, dOut, dx, n); return }
         let s = T(1 / (1 - Double(p)))
-        forMask(n, p, stream) { i, keep in if keep { dx[i] += dOut[i] * s } }
+        forMaskGroups(n, p, stream) { lo, hi, w, threshold in
+            for i in lo..<hi { dx[i] += (w[i] >> 8) >= threshold ? dOut[i] * s : 0 }
+        }
     }
 
-    /// Calls body(i, keep) for i < n in parallel; keep = stream.uniform(i) ≥ p, drawing one Philox
-    /// block per 4 elements.
-    @inlinable
-    static func forMask(_ n: Int, _ p: Float, _ stream: PhiloxStream, _ body: (Int, Bool) -> Void) {
-        let nb = (n + 3) / 4
-        Parallel.forRanges(nb, minChunk: minChunk / 4) { br in
-            for blk in br {
-                let w = stream.block(UInt64(blk))
-                let base = blk * 4
-                for lane in 0..<min(4, n - base) {
-                    body(base + lane, PhiloxStream.toUniform(w[lane]) >= p)
-                }
+    /// Runs body(lo, hi, words, threshold) over groups of 32 numbers covering 0..<n, in parallel;
+    /// element i is kept ⟺ stream.uniform(i) ≥ p ⟺ (words[i] >> 8) ≥ threshold = ⌈p·2²⁴⌉
+    /// (uniform(i) = (word_i >> 8)·2⁻²⁴ exactly, so the test is done on integers).
+    @inlinable @inline(__always)
+    static func forMaskGroups(_ n: Int, _ p: Float, _ stream: PhiloxStream,
+                              _ body: (Int, Int, UnsafeMutablePointer<UInt32>, UInt32) -> Void) {
+        let threshold = UInt32((Double(p) * 16_777_216).rounded(.up))
+        let gen = PhiloxBatch(stream)
+        let groups = (n + 31) / 32
+        Parallel.forRanges(groups, minChunk: minChunk / 32) { gr in
+            gen.forEachGroup(in: (gr.lowerBound * 32)..<min(n, gr.upperBound * 32)) { lo, hi, w in
+                body(lo, hi, w, threshold)
             }
         }
     }
 
     /// out[r, :] = x[r, :]·[ids[r] ≠ 0]; (rows, cols).
+    @_specialize(where T == Float)
     public static func maskRows<T: KernelFloat>(_ x: UnsafeMutablePointer<T>, _ ids: UnsafeMutablePointer<Int32>,
                                                 _ out: UnsafeMutablePointer<T>, _ rows: Int, _ cols: Int) {
         Parallel.forRanges(rows, minChunk: max(1, minChunk / max(cols, 1))) { rr in
@@ -185,6 +203,7 @@ public enum ElementwiseKernels {
     }
 
     /// dx[r, :] += dOut[r, :]·[ids[r] ≠ 0].
+    @_specialize(where T == Float)
     public static func maskRowsBackward<T: KernelFloat>(_ dOut: UnsafeMutablePointer<T>, _ ids: UnsafeMutablePointer<Int32>,
                                                         _ dx: UnsafeMutablePointer<T>, _ rows: Int, _ cols: Int) {
         Parallel.forRanges(rows, minChunk: max(1, minChunk / max(cols, 1))) { rr in

@@ -3,6 +3,7 @@ import GRCore
 /// Generic bodies of `EmbeddingOps`.
 public enum EmbeddingKernels {
     /// out[r] (= or +=) scale·table[ids[r]]; table (V, D), ids (rows), out (rows, D).
+    @_specialize(where T == Float)
     public static func forward<T: KernelFloat>(_ table: UnsafeMutablePointer<T>, _ vocab: Int,
                                                _ ids: UnsafeMutablePointer<Int32>, _ scale: T,
                                                _ out: UnsafeMutablePointer<T>, _ rows: Int, _ dim: Int,
@@ -24,6 +25,7 @@ public enum EmbeddingKernels {
     /// dTable[ids[r]] += scale·dOut[r], skipping id == paddingId. Threads own disjoint ranges of
     /// table rows and each scans all ids in order, so every table row is summed in increasing r:
     /// bit-identical for any thread count.
+    @_specialize(where T == Float)
     public static func backward<T: KernelFloat>(_ dOut: UnsafeMutablePointer<T>, _ ids: UnsafeMutablePointer<Int32>,
                                                 _ scale: T, _ dTable: UnsafeMutablePointer<T>, _ vocab: Int,
                                                 _ rows: Int, _ dim: Int, _ paddingId: Int32?) {

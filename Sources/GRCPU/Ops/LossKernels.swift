@@ -3,8 +3,8 @@ import GRCore
 /// Generic bodies of `LossOps` (spec §4.2 sampled softmax, §4.3 BCE).
 ///
 /// Shapes: q (P, D) unit user vectors, E (V, D) raw item table, pos (P), neg (P, R) ids.
-/// The item vectors are normalised on the fly (the norm is computed in the same pass as the dot
-/// product), so neither the gathered (P, R, D) negatives nor a normalised copy of the table exist.
+/// The item vectors are normalised on the fly (1/max(‖E_v‖, eps) is computed once per table row),
+/// so neither the gathered (P, R, D) negatives nor a normalised copy of the table exist.
 /// Backward, per contribution c = (position p, item id) with upstream coefficient g = ∂loss/∂logit:
 ///   ∂logit/∂q = ê/τ,   ∂logit/∂E[id] = (inv·q − [‖E‖ ≥ eps]·cos·inv²·E[id]) / τ,  inv = 1/max(‖E‖, eps),
 /// stored as a = g·inv/τ and b = [‖E‖ ≥ eps]·g·cos·inv²/τ, and scattered by `scatterItemGradients`.
@@ -17,19 +17,18 @@ public enum LossKernels {
     public static func sampleNegatives(_ corpus: UnsafeMutablePointer<Int32>, _ corpusCount: Int, _ stream: PhiloxStream,
                                        _ out: UnsafeMutablePointer<Int32>, _ count: Int) {
         precondition(corpusCount > 0 || count == 0, "cannot sample negatives from an empty corpus")
-        let nb = (count + 3) / 4
-        Parallel.forRanges(nb, minChunk: 4096) { br in
-            for blk in br {
-                let w = stream.block(UInt64(blk))
-                for lane in 0..<min(4, count - blk * 4) {
-                    out[blk * 4 + lane] = corpus[Int((UInt64(w[lane]) &* UInt64(corpusCount)) >> 32)]
-                }
+        let gen = PhiloxBatch(stream)
+        let n = UInt64(corpusCount)
+        Parallel.forRanges((count + 31) / 32, minChunk: 512) { gr in
+            gen.forEachGroup(in: (gr.lowerBound * 32)..<min(count, gr.upperBound * 32)) { lo, hi, w in
+                for i in lo..<hi { out[i] = corpus[Int((UInt64(w[i]) &* n) >> 32)] }
             }
         }
     }
 
     /// Sampled softmax loss (mean over P positions). `neg` (P, R). If dq or dE are given, the
     /// gradient of the mean is accumulated into them. `cosines` (P, R+1) receives raw cosines.
+    @_specialize(where T == Float)
     public static func sampledSoftmax<T: KernelFloat>(
         q: UnsafeMutablePointer<T>, pos: UnsafeMutablePointer<Int32>, neg: UnsafeMutablePointer<Int32>,
         table: UnsafeMutablePointer<T>, vocab: Int, positions P: Int, negatives R: Int, dim D: Int,
@@ -49,43 +48,75 @@ public enum LossKernels {
         let coefA: UnsafeMutablePointer<T>? = dE != nil ? .allocate(capacity: P * C) : nil
         let coefB: UnsafeMutablePointer<T>? = dE != nil ? .allocate(capacity: P * C) : nil
         defer { coefA?.deallocate(); coefB?.deallocate() }
+        // 1/max(‖E_v‖, eps) and the clamp flag for every table row, once per call (V·D work, small
+        // next to the P·(R+1)·D of the logits at the reference sizes).
+        let invNorm = UnsafeMutablePointer<T>.allocate(capacity: vocab)
+        let isClamped = UnsafeMutablePointer<Bool>.allocate(capacity: vocab)
+        defer { invNorm.deallocate(); isClamped.deallocate() }
+        rowInverseNorms(table, vocab, D, eps, invNorm, isClamped)
+        let collision = T(collisionLogit)
         let chunks = (P + positionsPerChunk - 1) / positionsPerChunk
         Parallel.forEach(chunks) { chunk in
-            var logit = [T](repeating: 0, count: C), cosv = [T](repeating: 0, count: C),
-                inv = [T](repeating: 0, count: C), clamped = [Bool](repeating: false, count: C)
+            // per contribution: logit, then exp(logit − max); the cosine; the row id
+            let logit = UnsafeMutablePointer<T>.allocate(capacity: C + 8)
+            let cosv = UnsafeMutablePointer<T>.allocate(capacity: C)
+            let rowId = UnsafeMutablePointer<Int>.allocate(capacity: C)
+            defer { logit.deallocate(); cosv.deallocate(); rowId.deallocate() }
             for p in (chunk * positionsPerChunk)..<min(P, (chunk + 1) * positionsPerChunk) {
                 let qp = q + p * D
                 let pid = pos[p]
+                for c in 0..<C { rowId[c] = Int(c == 0 ? pid : neg[p * R + c - 1]) }
+                var c = 0
+                while c + 4 <= C {   // four rows at a time (independent accumulators)
+                    let (d0, d1, d2, d3) = Vec.dot4(qp, table + rowId[c] * D, table + rowId[c + 1] * D,
+                                                    table + rowId[c + 2] * D, table + rowId[c + 3] * D, D)
+                    cosv[c] = d0 * invNorm[rowId[c]]; cosv[c + 1] = d1 * invNorm[rowId[c + 1]]
+                    cosv[c + 2] = d2 * invNorm[rowId[c + 2]]; cosv[c + 3] = d3 * invNorm[rowId[c + 3]]
+                    c += 4
+                }
+                while c < C { cosv[c] = Vec.dot(qp, table + rowId[c] * D, D) * invNorm[rowId[c]]; c += 1 }
                 var mx = -T.infinity
                 for c in 0..<C {
-                    let id = c == 0 ? pid : neg[p * R + c - 1]
-                    let (dot, ss) = Vec.dotAndSquares(qp, table + Int(id) * D, D)
-                    let n = ss.squareRoot()
-                    let iv = 1 / max(n, eps)
-                    inv[c] = iv
-                    clamped[c] = n < eps
-                    cosv[c] = dot * iv
-                    cosines?[p * C + c] = dot * iv
-                    let l = (c > 0 && id == pid) ? T(collisionLogit) : dot * iv * invTau
+                    let l = (c > 0 && rowId[c] == Int(pid)) ? collision : cosv[c] * invTau
                     logit[c] = l
                     if l > mx { mx = l }
                 }
+                if let cosines { (cosines + p * C).update(from: cosv, count: C) }
+                // exp(logit − max), 8 lanes at a time (padding lanes are ignored)
+                let vmx = SIMD8<T>(repeating: mx)
                 var se: T = 0
-                for c in 0..<C { let e = T.kexp(logit[c] - mx); logit[c] = e; se += e }  // logit ← exp
-                losses[p] = T.klog(se) + mx - (cosv[0] * invTau)
+                c = 0
+                while c + 8 <= C {
+                    let e = T.vexp(Vec.load(logit, c) - vmx)
+                    Vec.store(e, logit, c)
+                    se += e.sum()
+                    c += 8
+                }
+                while c < C { let e = T.kexp(logit[c] - mx); logit[c] = e; se += e; c += 1 }
+                losses[p] = T.klog(se) + mx - cosv[0] * invTau
                 guard wantGrad else { continue }
-                let invSe = 1 / se
+                let scale = invP / se
+                // logit[c] ← a_c = ∂loss/∂logit_c · inv_c / τ, where ∂loss/∂logit_c = (softmax_c − [c = 0]) / P
+                // and a masked collision passes no gradient.
                 for c in 0..<C {
-                    let id = c == 0 ? pid : neg[p * R + c - 1]
-                    var g = logit[c] * invSe - (c == 0 ? 1 : 0)
-                    if c > 0 && id == pid { g = 0 }
-                    g *= invP
-                    let a = g * inv[c] * invTau
-                    if let dq { Vec.axpy(a, table + Int(id) * D, dq + p * D, D) }
+                    let row = rowId[c]
+                    let g = (c > 0 && row == Int(pid)) ? 0 : logit[c] * scale - (c == 0 ? invP : 0)
+                    let a = g * invNorm[row] * invTau
+                    logit[c] = a
                     if let coefA, let coefB {
                         coefA[p * C + c] = a
-                        coefB[p * C + c] = clamped[c] ? 0 : a * cosv[c] * inv[c]
+                        coefB[p * C + c] = isClamped[row] ? 0 : a * cosv[c] * invNorm[row]
                     }
+                }
+                if let dq {   // dq_p += Σ_c a_c · E[id_c], four rows per pass over dq_p
+                    let dqp = dq + p * D
+                    c = 0
+                    while c + 4 <= C {
+                        Vec.axpy4(logit[c], table + rowId[c] * D, logit[c + 1], table + rowId[c + 1] * D,
+                                  logit[c + 2], table + rowId[c + 2] * D, logit[c + 3], table + rowId[c + 3] * D, dqp, D)
+                        c += 4
+                    }
+                    while c < C { Vec.axpy(logit[c], table + rowId[c] * D, dqp, D); c += 1 }
                 }
             }
         }
@@ -101,6 +132,7 @@ public enum LossKernels {
     /// dE[id_c] += a_c·q_p − b_c·E[id_c] for every contribution c = (p, k), k = 0 the positive,
     /// k ≥ 1 negative k−1. Threads own disjoint ranges of table rows and scan all contributions in
     /// order (Σb per row is applied at the end): bit-identical for any thread count.
+    @_specialize(where T == Float)
     static func scatterItemGradients<T: KernelFloat>(
         q: UnsafeMutablePointer<T>, pos: UnsafeMutablePointer<Int32>, neg: UnsafeMutablePointer<Int32>,
         negatives R: Int, positions P: Int, dim D: Int, table: UnsafeMutablePointer<T>, vocab: Int,
@@ -131,6 +163,7 @@ public enum LossKernels {
 
     /// BCE loss (spec §4.3): s_pos = q·E[pos]/τ (raw positive), s_neg = q·Ê[neg]/τ, w = [neg ≠ pos],
     /// loss = Σ w·½(softplus(−s_pos) + softplus(s_neg)) / Σ w (0 if Σ w = 0). neg (P).
+    @_specialize(where T == Float)
     public static func bce<T: KernelFloat>(
         q: UnsafeMutablePointer<T>, pos: UnsafeMutablePointer<Int32>, neg: UnsafeMutablePointer<Int32>,
         table: UnsafeMutablePointer<T>, vocab: Int, positions P: Int, dim D: Int, temperature: T, eps: T,
@@ -181,6 +214,18 @@ public enum LossKernels {
         var total: T = 0
         for p in 0..<P { total += losses[p] }
         return total * invW
+    }
+
+    /// inv[v] = 1/max(‖E_v‖, eps), clamped[v] = ‖E_v‖ < eps, for every table row.
+    static func rowInverseNorms<T: KernelFloat>(_ table: UnsafeMutablePointer<T>, _ vocab: Int, _ D: Int, _ eps: T,
+                                                _ inv: UnsafeMutablePointer<T>, _ clamped: UnsafeMutablePointer<Bool>) {
+        Parallel.forRanges(vocab, minChunk: 1024) { vr in
+            for v in vr {
+                let n = Vec.dot(table + v * D, table + v * D, D).squareRoot()
+                inv[v] = 1 / max(n, eps)
+                clamped[v] = n < eps
+            }
+        }
     }
 
     static func checkIds(_ ids: UnsafeMutablePointer<Int32>, _ n: Int, _ vocab: Int, _ what: String) {

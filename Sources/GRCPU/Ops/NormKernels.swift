@@ -6,6 +6,7 @@ public enum NormKernels {
     @usableFromInline static let minRows = 64
 
     /// x̂ = (x − μ)·rstd per row, rstd = 1/√(var + eps), var biased (two-pass). Writes out, mean, rstd.
+    @_specialize(where T == Float)
     public static func layerNormForward<T: KernelFloat>(_ x: UnsafeMutablePointer<T>, _ out: UnsafeMutablePointer<T>,
                                                         _ mean: UnsafeMutablePointer<T>, _ rstd: UnsafeMutablePointer<T>,
                                                         _ rows: Int, _ cols: Int, _ eps: T) {
@@ -13,6 +14,7 @@ public enum NormKernels {
     }
 
     /// out = u ⊙ LN(x) (u == nil: out = LN(x)); u has row stride ldu.
+    @_specialize(where T == Float)
     public static func layerNormMulForward<T: KernelFloat>(_ x: UnsafeMutablePointer<T>, _ u: UnsafeMutablePointer<T>?,
                                                            _ ldu: Int, _ out: UnsafeMutablePointer<T>,
                                                            _ mean: UnsafeMutablePointer<T>, _ rstd: UnsafeMutablePointer<T>,
@@ -48,6 +50,7 @@ public enum NormKernels {
     }
 
     /// dx += rstd·(g − mean(g) − x̂·mean(g ⊙ x̂)) with g = dOut.
+    @_specialize(where T == Float)
     public static func layerNormBackward<T: KernelFloat>(_ dOut: UnsafeMutablePointer<T>, _ x: UnsafeMutablePointer<T>,
                                                          _ mean: UnsafeMutablePointer<T>, _ rstd: UnsafeMutablePointer<T>,
                                                          _ dx: UnsafeMutablePointer<T>, _ rows: Int, _ cols: Int) {
@@ -56,6 +59,7 @@ public enum NormKernels {
 
     /// For out = u ⊙ x̂: du += dOut ⊙ x̂; g = dOut ⊙ u; dx += rstd·(g − mean(g) − x̂·mean(g ⊙ x̂)).
     /// u == nil means u ≡ 1 (plain layer norm).
+    @_specialize(where T == Float)
     public static func layerNormMulBackward<T: KernelFloat>(_ dOut: UnsafeMutablePointer<T>, _ x: UnsafeMutablePointer<T>,
                                                             _ u: UnsafeMutablePointer<T>?, _ ldu: Int,
                                                             _ mean: UnsafeMutablePointer<T>, _ rstd: UnsafeMutablePointer<T>,
@@ -64,30 +68,41 @@ public enum NormKernels {
         if cols == 0 { return }
         let invC = 1 / T(cols)
         Parallel.forRanges(rows, minChunk: minRows) { rr in
+            // g = dOut ⊙ u for one row (or dOut itself when u is nil), in a per-thread buffer.
+            let gbuf = UnsafeMutablePointer<T>.allocate(capacity: cols)
+            defer { gbuf.deallocate() }
             for r in rr {
-                let px = x + r * cols, pg = dOut + r * cols
+                let px = x + r * cols, po = dOut + r * cols
                 let mu = mean[r], rs = rstd[r]
-                var sg: T = 0, sgx: T = 0
-                for c in 0..<cols {
-                    let xh = (px[c] - mu) * rs
-                    let g = u.map { pg[c] * $0[r * ldu + c] } ?? pg[c]
-                    sg += g
-                    sgx += g * xh
-                    if let du { du[r * ldu + c] += pg[c] * xh }
+                let g: UnsafeMutablePointer<T>
+                if let u {
+                    let pu = u + r * ldu
+                    for c in 0..<cols { gbuf[c] = po[c] * pu[c] }
+                    if let du {
+                        let pdu = du + r * ldu
+                        for c in 0..<cols { pdu[c] += po[c] * ((px[c] - mu) * rs) }
+                    }
+                    g = gbuf
+                } else {
+                    g = po
                 }
                 guard let dx else { continue }
+                var sg: T = 0, sgx: T = 0
+                for c in 0..<cols {
+                    sg += g[c]
+                    sgx += g[c] * ((px[c] - mu) * rs)
+                }
                 let mg = sg * invC, mgx = sgx * invC
                 let pdx = dx + r * cols
                 for c in 0..<cols {
-                    let xh = (px[c] - mu) * rs
-                    let g = u.map { pg[c] * $0[r * ldu + c] } ?? pg[c]
-                    pdx[c] += rs * (g - mg - xh * mgx)
+                    pdx[c] += rs * (g[c] - mg - (px[c] - mu) * rs * mgx)
                 }
             }
         }
     }
 
     /// out = x / max(‖x‖, eps) per row; norms[r] = ‖x_r‖ (unclamped).
+    @_specialize(where T == Float)
     public static func l2NormalizeForward<T: KernelFloat>(_ x: UnsafeMutablePointer<T>, _ out: UnsafeMutablePointer<T>,
                                                           _ norms: UnsafeMutablePointer<T>, _ rows: Int, _ cols: Int,
                                                           _ eps: T) {
@@ -104,6 +119,7 @@ public enum NormKernels {
 
     /// dx += (g − y(y·g))/‖x‖ if ‖x‖ ≥ eps else g/eps, y = x/‖x‖ (PyTorch clamp_min passes the
     /// gradient at equality).
+    @_specialize(where T == Float)
     public static func l2NormalizeBackward<T: KernelFloat>(_ dOut: UnsafeMutablePointer<T>, _ x: UnsafeMutablePointer<T>,
                                                            _ norms: UnsafeMutablePointer<T>, _ dx: UnsafeMutablePointer<T>,
                                                            _ rows: Int, _ cols: Int, _ eps: T) {

@@ -6,6 +6,7 @@ public enum OptimizerKernels {
     /// torch.optim.AdamW (single-tensor, non-amsgrad, non-capturable): the scalar factors are
     /// computed in Double as Python does, then applied elementwise in T:
     /// denom = √v / √(1−β2^t) + eps, p ← p − (lr/(1−β1^t))·(m/denom).
+    @_specialize(where T == Float)
     public static func adamw<T: KernelFloat>(_ p: UnsafeMutablePointer<T>, _ g: UnsafeMutablePointer<T>,
                                              _ m: UnsafeMutablePointer<T>, _ v: UnsafeMutablePointer<T>, _ n: Int,
                                              step: Int, lr: Double, beta1: Double, beta2: Double, eps: Double,

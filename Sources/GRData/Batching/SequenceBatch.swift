@@ -16,7 +16,7 @@ public struct SequenceBatch: Sendable {
     public let historyIds: [Int32]
     /// T unix-second timestamps.
     public let historyTimestamps: [Int64]
-    /// T ratings (only for rating-filtered metrics; not a model input).
+    /// T ratings (not a model input; may be empty when built by hand).
     public let historyRatings: [Float]
     /// B target ids.
     public let targetIds: [Int32]
@@ -28,7 +28,7 @@ public struct SequenceBatch: Sendable {
     public let maxLength: Int
 
     public init(users: [Int], layout: JaggedLayout, historyIds: [Int32], historyTimestamps: [Int64],
-                historyRatings: [Float], targetIds: [Int32], targetTimestamps: [Int64], targetRatings: [Float],
+                historyRatings: [Float] = [], targetIds: [Int32], targetTimestamps: [Int64], targetRatings: [Float],
                 maxLength: Int) {
         precondition(layout.batchSize == users.count && historyIds.count == layout.totalTokens
             && historyTimestamps.count == historyIds.count && targetIds.count == users.count

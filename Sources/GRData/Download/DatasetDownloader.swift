@@ -44,13 +44,25 @@ public struct DatasetDownloader {
         if !fm.fileExists(atPath: archive) {
             try download(url: url, kind: kind, to: archive)
         }
-        guard let folder = kind.extractedFolder else { return archive }
-        try run("/usr/bin/env", ["unzip", "-q", "-o", archive, "-d", cacheDirectory], what: "unzip \(archive)", url: url)
-        let extracted = cacheDirectory + "/" + folder
-        guard fm.fileExists(atPath: extracted + "/" + kind.ratingsFile) else {
-            throw DataError.downloadFailed(url: url, reason: "\(archive) does not contain \(folder)/\(kind.ratingsFile)")
+        guard kind.extractedFolder != nil else { return archive }
+        return try extract(archive: archive, kind: kind, into: cacheDirectory)
+    }
+
+    /// Extracts a dataset's zip archive into `folder` with the system `unzip` and returns the
+    /// folder holding its ratings file (`<folder>/ml-1m`, ... or `folder` itself).
+    public func extract(archive: String, kind: DatasetKind, into folder: String) throws -> String {
+        guard FileManager.default.fileExists(atPath: archive) else { throw DataError.missingFile(path: archive, what: "archive") }
+        try StoreDirectory.createFolder(folder)
+        do {
+            try run("/usr/bin/env", ["unzip", "-q", "-o", archive, "-d", folder], what: "unzip", url: archive)
+        } catch let DataError.downloadFailed(_, reason) {
+            throw DataError.io(path: archive, reason: "cannot extract: \(reason)")
         }
-        return extracted
+        for candidate in [kind.extractedFolder.map { folder + "/" + $0 }, folder].compactMap({ $0 })
+        where FileManager.default.fileExists(atPath: candidate + "/" + kind.ratingsFile) {
+            return candidate
+        }
+        throw DataError.missingFile(path: archive, what: "\(kind.extractedFolder ?? "").../\(kind.ratingsFile) inside the archive")
     }
 
     private func hint(_ kind: DatasetKind) -> String {
@@ -77,12 +89,15 @@ public struct DatasetDownloader {
                 announced = Int(parts[1].trimmingCharacters(in: .whitespaces))  // last one wins (after redirects)
             }
         }
-        // 2. GET, resuming a previous .part file (HTTP Range via --continue-at -).
+        // 2. GET, resuming a previous .part file (HTTP Range via --continue-at -); skipped when
+        //    the .part is already complete (a range past the end would be refused with 416).
+        let partSize = (try? FileManager.default.attributesOfItem(atPath: part)[.size] as? Int) ?? 0
+        let complete = partSize > 0 && partSize == (kind.knownArchive.bytes ?? announced)
         var args = ["curl", "--fail", "--location", "--connect-timeout", String(connectTimeout),
                     "--speed-limit", "1024", "--speed-time", "60", "--continue-at", "-", "--output", part, url]
         args.insert(contentsOf: showProgress ? ["--progress-bar"] : ["--silent", "--show-error"], at: 1)
         do {
-            _ = try run("/usr/bin/env", args, what: "curl", url: url, passStderr: showProgress)
+            if !complete { _ = try run("/usr/bin/env", args, what: "curl", url: url, passStderr: showProgress) }
         } catch let DataError.downloadFailed(_, reason) {
             throw DataError.downloadFailed(url: url, reason: "\(reason) (partial download kept in \(part); re-run to resume); \(hint(kind))")
         }

@@ -9,9 +9,16 @@ public enum DatasetPreparer {
     @discardableResult
     public static func prepare(_ kind: DatasetKind, source: String?, out: String,
                                downloader: DatasetDownloader = DatasetDownloader()) throws -> DatasetSummary {
-        let src: String
+        var src: String
+        var unzipped: String? = nil
+        defer { if let unzipped { try? FileManager.default.removeItem(atPath: unzipped) } }
         if let source {
             src = source
+            if source.lowercased().hasSuffix(".zip") {  // the official archive itself: extract it first
+                let folder = NSTemporaryDirectory() + "gr-unzip-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+                unzipped = folder
+                src = try downloader.extract(archive: source, kind: kind, into: folder)
+            }
         } else {
             src = try downloader.fetch(kind)
         }
@@ -35,6 +42,8 @@ public enum DatasetPreparer {
     /// Runs `body(storePath)` inside a temporary folder beside `out`, adds `summary.json`, then
     /// renames the folder to `out`; removes it on any error.
     public static func buildStoreFolder(out: String, _ body: (String) throws -> Void) throws -> DatasetSummary {
+        let parent = URL(fileURLWithPath: out).standardizedFileURL.deletingLastPathComponent().path
+        let parentExisted = FileManager.default.fileExists(atPath: parent)
         let tmp = try StoreDirectory.makeTemporary(for: out)
         do {
             try body(tmp + "/" + StoreFormat.fileName)
@@ -43,6 +52,9 @@ public enum DatasetPreparer {
             return summary
         } catch {
             try? FileManager.default.removeItem(atPath: tmp)
+            if !parentExisted, (try? FileManager.default.contentsOfDirectory(atPath: parent))?.isEmpty == true {
+                try? FileManager.default.removeItem(atPath: parent)  // we created it: leave nothing behind
+            }
             throw error
         }
     }

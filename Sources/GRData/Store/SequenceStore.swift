@@ -87,6 +87,10 @@ public final class SequenceStore: @unchecked Sendable {
             if verifyChecksums && StoreChecksum.of(UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + count])) != sum {
                 throw corrupt("section \(section.name): checksum mismatch")
             }
+            // Alignment padding after the section must be zero, so that every byte is checked.
+            for i in offset + count ..< min(StoreFormat.align8(offset + count), bytes.count) where bytes[i] != 0 {
+                throw corrupt("section \(section.name): non-zero padding byte at \(i)")
+            }
         }
         let base = bytes.baseAddress!
         func ptr<T>(_ s: StoreFormat.Section, _: T.Type) -> UnsafePointer<T> {

@@ -33,6 +33,8 @@ public struct DelimitedReader {
         self.maxFields = maxFields ?? fieldNames.count
         self.quoted = quoted
         fields.reserveCapacity(max(fieldNames.count, 8))
+        // Skip a UTF-8 byte-order mark (spreadsheet exports).
+        if bytes.count >= 3 && bytes[0] == 0xEF && bytes[1] == 0xBB && bytes[2] == 0xBF { position = 3 }
     }
 
     /// Advances to the next non-empty line and splits it. Returns false at the end of the file.

@@ -40,7 +40,7 @@ struct AutoregressiveLoss {
             negativeIds = backend.upload(ids, shape: [p, r])
         case .sampled(let stream):
             precondition(corpus.count > 0, "negative sampling needs a non-empty corpus")
-            negativeIds = backend.zeros([p, r], .i32)
+            negativeIds = ws.tensor("loss.negatives", [p, r], .i32)
             backend.sampleNegatives(corpus: corpus, stream: stream, out: negativeIds, positions: p, negatives: r)
         }
         // When every row is supervised in order (HSTU's jagged rows), the outputs are the queries.

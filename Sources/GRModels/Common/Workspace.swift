@@ -10,14 +10,14 @@ final class Workspace {
     init(backend: any Backend) { self.backend = backend }
 
     /// A view of shape `shape` on buffer `name` (contents undefined: whatever the last user left).
-    func tensor(_ name: String, _ shape: [Int]) -> Tensor {
+    func tensor(_ name: String, _ shape: [Int], _ dtype: DType = .f32) -> Tensor {
         let count = shape.reduce(1, *)
-        if let t = storage[name], t.count >= count { return t.view(0, shape) }
-        let t = backend.zeros([max(count, 1)], .f32)
+        if let t = storage[name], t.count >= count, t.dtype == dtype { return t.view(0, shape) }
+        let t = backend.zeros([max(count, 1)], dtype)
         storage[name] = t
         return t.view(0, shape)
     }
 
-    /// Total floats held (for memory reports).
-    var floatCount: Int { storage.values.reduce(0) { $0 + $1.count } }
+    /// Total bytes held (for memory reports).
+    var byteCount: Int { storage.values.reduce(0) { $0 + $1.count * $1.dtype.size } }
 }

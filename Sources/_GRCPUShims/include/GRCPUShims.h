@@ -8,4 +8,9 @@ int gr_cpu_supports_avx512(void);
 /// 1 when the CPU supports AVX2 and FMA (the Haswell floor of the x86-64 build), else 0.
 int gr_cpu_supports_avx2_fma(void);
 
+/// Prefetches the cache line holding `p` for writing, into all cache levels (`prefetchw` /
+/// `prefetcht0`). Inlined into Swift callers (the GEMM kernels prefetch their C tile before the
+/// k loop, so its cache misses overlap the multiply instead of stalling the write-out).
+static inline void gr_prefetch_write(const void *p) { __builtin_prefetch(p, 1, 3); }
+
 #endif

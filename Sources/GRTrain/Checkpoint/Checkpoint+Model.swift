@@ -1,0 +1,20 @@
+import GRCore
+import GRData
+import GRModels
+
+/// Rebuilds the model a checkpoint was trained with (its config is in the metadata) and loads its
+/// parameters (AdamW state is not needed for inference and is not read).
+public func loadModel(checkpoint path: String, store: SequenceStore,
+                      backend: any Backend) throws -> (any SequentialRecommender, Checkpoint) {
+    let (ckpt, file) = try Checkpoint.read(path: path)
+    do { try ckpt.config.validate(source: path + " (metadata config)") } catch {
+        throw CheckpointError(path, "\(error)")
+    }
+    guard ckpt.maxItemId == store.maxItemId else {
+        throw CheckpointError(path, "trained with max item id \(ckpt.maxItemId), the data at \(store.path) has \(store.maxItemId)")
+    }
+    let model = makeModel(ckpt.config.modelConfig, maxItemId: store.maxItemId, corpus: store.corpus, backend: backend,
+                          seed: ckpt.config.seed)
+    try Checkpoint.load(file, entries: model.parameters.entries, values: model.parameters.values, adamM: nil, adamV: nil)
+    return (model, ckpt)
+}

@@ -1,5 +1,0 @@
-import XCTest
-
-final class GRDataTestsPlaceholder: XCTestCase {
-    func testModuleBuilds() {}
-}
