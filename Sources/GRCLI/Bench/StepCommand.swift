@@ -31,12 +31,7 @@ struct StepCommand: ParsableCommand {
 
     func run() throws {
         let tc = try ConfigFile.load(path: config, overrides: overrides)
-        let mc = ModelConfig(
-            kind: tc.kind == .hstu ? .hstu : .sasrec, itemDim: tc.itemDim, blocks: tc.blocks, heads: tc.heads,
-            dqk: tc.dqk, dv: tc.dv, ffnHidden: tc.ffnHidden, inputDropout: Float(tc.inputDropout),
-            blockDropout: Float(tc.blockDropout), maxSequenceLength: tc.maxSequenceLength,
-            outputLength: tc.outputLength, numNegatives: tc.numNegatives, temperature: Float(tc.temperature),
-            loss: tc.loss == .bce ? .bce : .sampledSoftmax, l2Eps: Float(tc.l2Eps))
+        let mc = tc.modelConfig
         try mc.validate()
         let backend = CPUBackend()
         let b = batch ?? tc.batchSize, n = mc.paddedWidth, l = mc.maxSequenceLength
