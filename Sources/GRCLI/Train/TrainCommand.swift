@@ -65,6 +65,9 @@ public struct TrainCommand: ParsableCommand {
         let backend = CPUBackend()
         print("gr train: \(cfg.name.isEmpty ? config : cfg.name) on \(data) (\(store.userCount) users, "
               + "max item id \(store.maxItemId), corpus \(store.corpus.count)), \(backend.name), seed \(cfg.seed)")
+        if resume && !FileManager.default.fileExists(atPath: (out as NSString).appendingPathComponent("latest.safetensors")) {
+            print("--resume: no latest.safetensors in \(out) yet; starting from scratch")
+        }
         do {
             let trainer = try Trainer(config: cfg, store: store, backend: backend, options: options)
             print("parameters: \(trainer.model.parameters.entries.reduce(0) { $0 + $1.shape.reduce(1, *) })")
