@@ -41,7 +41,7 @@ public struct CUDACommand: ParsableCommand {
             print(b.context.describe)
             let results = CUDAParity.all(gpu: b, seed: seed)
             var failed = 0
-            print(String(format: "%-48@ %12@ %10@  %@", "op" as NSString, "rel. error" as NSString, "tolerance" as NSString, "" as NSString))
+            print("op".padding(toLength: 48, withPad: " ", startingAt: 0) + "   rel. error  tolerance")
             for r in results {
                 if !r.passed { failed += 1 }
                 print(r.name.padding(toLength: 48, withPad: " ", startingAt: 0)
