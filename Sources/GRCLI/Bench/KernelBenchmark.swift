@@ -26,6 +26,7 @@ struct KernelBenchmark {
     /// Every benchmark row, in report order.
     static func all(backend: CPUBackend, openBLAS: OpenBLAS?) -> [KernelBenchmark] {
         gemmBenchmarks(openBLAS: openBLAS) + opBenchmarks(backend: backend) + pointwiseOpBenchmarks(backend: backend)
+            + retrievalBenchmarks(backend: backend) + attentionBenchmarks(backend: backend)
     }
 }
 
