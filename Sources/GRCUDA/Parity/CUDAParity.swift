@@ -324,11 +324,11 @@ struct Harness {
         gpu.hstuAttentionForward(q: qg, k: kg, v: vg, rowStride: w, layout: layout, timestamps: ts, positionWeights: pw.gpu,
                                  timeWeights: tw.gpu, heads: H, dqk: dqk, dv: dv, paddedWidth: n, out: out.gpu)
         let g = pair([t * H * dv])
-        let grads = pair([t * w])   // dq, dk, dv blocks overwritten (poison them), others untouched
-        var gv = random(t * w)
+        // dq, dk, dv blocks are overwritten (poisoned here); the U block must stay untouched (zeros,
+        // so that the error norm is the gradients')
+        var gv = [Float](repeating: 0, count: t * w)
         for r in 0..<t { for c in vOff..<w { gv[r * w + c] = .nan } }
         let dG = pair(gv, [t * w])
-        _ = grads
         let dpw = pair([2 * n - 1]), dtw = pair([TimeBucket.count])
         let (dqc, dkc, dvc) = views(dG.cpu), (dqg, dkg, dvg) = views(dG.gpu)
         cpuBackend.hstuAttentionBackward(dOut: g.cpu, q: qc, k: kc, v: vc, rowStride: w, layout: layout, timestamps: ts,
