@@ -25,7 +25,7 @@ public struct EvalCommand: ParsableCommand {
     @Option(name: .long, help: "The store the model was trained on.")
     var data: String
 
-    @Option(name: .long, help: "test (last item) or validation (2nd-to-last item).")
+    @Option(name: .long, help: "test (last item) or validation (2nd-to-last item; only held out by runs trained with validation=true).")
     var split: Split = .test
 
     @Option(name: .customLong("ranks-out"), help: "Write per-user ranks (CSV user,target,rank) here.")

@@ -39,6 +39,38 @@ struct PhiloxBatch {
         return (x0, x1, x2, x3)
     }
 
+    /// The 32 words of numbers 32·group ..< 32·group + 32, lane-major: word 4·b + j (block b,
+    /// word j) is at out[8·j + b] (stored as whole vectors, which avoids lane shuffles; read it
+    /// through `PhiloxBatch.index`).
+    @inlinable @inline(__always)
+    func words32LaneMajor(_ group: Int, into out: UnsafeMutablePointer<UInt64>) {
+        let (w0, w1, w2, w3) = blocks8(UInt64(group) &* 8)
+        let raw = UnsafeMutableRawPointer(out)
+        raw.storeBytes(of: w0, as: SIMD8<UInt64>.self)
+        raw.storeBytes(of: w1, toByteOffset: 64, as: SIMD8<UInt64>.self)
+        raw.storeBytes(of: w2, toByteOffset: 128, as: SIMD8<UInt64>.self)
+        raw.storeBytes(of: w3, toByteOffset: 192, as: SIMD8<UInt64>.self)
+    }
+
+    /// Position in the `words32LaneMajor` buffer of number k of the group (0 ≤ k < 32).
+    @inlinable @inline(__always)
+    static func index(_ k: Int) -> Int { (k & 3) << 3 | k >> 2 }
+
+    /// For every group of 32 numbers overlapping `range`: body(lo, hi, g, words) with the part
+    /// lo..<hi of the group g inside `range`; number i's word is
+    /// UInt32(words[PhiloxBatch.index(i − 32·g)]).
+    @inlinable @inline(__always)
+    func forEachGroupLaneMajor(in range: Range<Int>, _ body: (Int, Int, Int, UnsafeMutablePointer<UInt64>) -> Void) {
+        if range.isEmpty { return }
+        withUnsafeTemporaryAllocation(of: UInt64.self, capacity: 32) { buf in
+            let w = buf.baseAddress!
+            for g in (range.lowerBound / 32)...((range.upperBound - 1) / 32) {
+                words32LaneMajor(g, into: w)
+                body(max(range.lowerBound, g * 32), min(range.upperBound, g * 32 + 32), g, w)
+            }
+        }
+    }
+
     /// The 32 words of numbers 32·group ..< 32·group + 32 in index order (word i = number i).
     @inlinable @inline(__always)
     func words32(_ group: Int, into out: UnsafeMutablePointer<UInt32>) {
@@ -51,8 +83,9 @@ struct PhiloxBatch {
         }
     }
 
-    /// For every group of 32 numbers overlapping `range`: body(lo, hi, words) with the group's words
-    /// (words[i − 32·g] is word i) and the part lo..<hi of the group inside `range`.
+    /// For every group of 32 numbers overlapping `range`: body(lo, hi, words) with words[i] the
+    /// word of number i (the pointer is offset so absolute indices work) for i in lo..<hi, the part
+    /// of the group inside `range`.
     @inlinable @inline(__always)
     func forEachGroup(in range: Range<Int>, _ body: (Int, Int, UnsafeMutablePointer<UInt32>) -> Void) {
         if range.isEmpty { return }

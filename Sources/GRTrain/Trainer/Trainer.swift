@@ -133,9 +133,11 @@ public final class Trainer {
         try writeConfigCopy()
         if epoch > 0 { options.log("resumed at epoch \(epoch) (step \(step)) from \(latestPath)") }
         var epochsThisRun = 0
+        let runStart = Date()
         while epoch < config.epochs {
             if let cap = options.maxEpochsThisRun, epochsThisRun >= cap { break }
-            let record = try runEpoch(epoch, runLog: runLog)
+            let record = try runEpoch(epoch, runLog: runLog,
+                                      secondsPerEpoch: epochsThisRun > 0 ? Date().timeIntervalSince(runStart) / Double(epochsThisRun) : nil)
             history.append(record)
             epoch += 1
             epochsThisRun += 1
@@ -161,11 +163,12 @@ public final class Trainer {
     }
 
     /// One epoch: every training batch, then the evaluation.
-    func runEpoch(_ e: Int, runLog: RunLog) throws -> EpochRecord {
+    func runEpoch(_ e: Int, runLog: RunLog, secondsPerEpoch: Double? = nil) throws -> EpochRecord {
         let sampler = BatchSampler(store: store, view: trainView, maxLength: config.maxSequenceLength,
                                    batchSize: config.batchSize, shuffle: true, seed: config.seed)
         let batches = sampler.batchCount
         var progress = Progress(enabled: options.progress)
+        progress.secondsPerEpoch = secondsPerEpoch
         let t0 = Date()
         var lossSum = 0.0, examples = 0
         var windowLoss = 0.0, windowCount = 0
