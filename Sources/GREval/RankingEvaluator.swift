@@ -1,4 +1,5 @@
 import GRCore
+import GRCPU
 
 /// Exact full-corpus ranking with seen-item filtering: the reference eval of spec §6.1
 /// (`get_top_k_outputs` + `eval_metrics_v2_from_tensors`, brute-force MIPS), including the
@@ -8,8 +9,8 @@ import GRCore
 /// 1. scores (B, |C|) = userVectors · itemVectors[C]ᵀ, computed with `backend.gemm` (transB) over
 ///    blocks of corpus items so that one block of scores stays below `scoreBudget` floats
 ///    (Books: 695,762 items);
-/// 2. per block, `backend.topK` keeps the best k′ = min(|C|, k + S) candidates (S = the largest
-///    number of distinct ids in one seen list), and the block lists are merged into a running
+/// 2. per block, `backend.topK` keeps the best k′ = min(|C|, k + S) candidates (S = the length
+///    of the longest seen list), and the block lists are merged into a running
 ///    top-k′ per user;
 /// 3. per user, the first k candidates whose id is not in the user's seen list are kept; the rank
 ///    is the 1-based position of the target among them, or `maxRank + 1` (2501) when absent.
@@ -20,8 +21,8 @@ import GRCore
 /// term (fixture quirk 5) changes nothing when |C| ≥ 2500 + seenWidth (ML-1M, ML-20M, Books).
 /// `seenWidth` is the N of the reference's `past_ids` tensor: the padded width
 /// max_sequence_length + 11, *not* the per-user history length. Taking k′ from the actual seen
-/// lists (instead of k + seenWidth) gives the same first-k unseen list, because a list with S
-/// distinct ids hides at most S of the top k + S.
+/// lists (instead of k + seenWidth) gives the same first-k unseen list, because a list of S ids
+/// hides at most S of the top k + S.
 ///
 /// Order: descending score, equal scores by lower corpus position (see `RetrievalOps.topK`);
 /// with a sorted corpus that is the lower item id. The selection merge and the seen filter run on
@@ -88,6 +89,13 @@ public struct RankingEvaluator {
     /// As `ranks(...)`, also returning the filtered top-k ids and scores.
     public func rank(userVectors: Tensor, itemVectors: Tensor, targets: [Int32], seen: [[Int32]],
                      backend: any Backend, seenWidth: Int? = nil) -> Result {
+        if userVectors.device != .cpu || itemVectors.device != .cpu {
+            // The selection merge reads scores on the host: a device backend's vectors are copied
+            // back and ranked with the CPU backend (same order and ties).
+            return rank(userVectors: Tensor(backend.download(userVectors), shape: userVectors.shape),
+                        itemVectors: Tensor(backend.download(itemVectors), shape: itemVectors.shape),
+                        targets: targets, seen: seen, backend: CPUBackend(), seenWidth: seenWidth)
+        }
         let B = targets.count
         precondition(seen.count == B, "seen lists: \(seen.count) for \(B) targets")
         precondition(userVectors.shape.count == 2 && userVectors.shape[0] == B,
@@ -98,40 +106,50 @@ public struct RankingEvaluator {
         precondition(Int(maxCorpusId) < itemVectors.shape[0],
                      "corpus id \(maxCorpusId) has no row in itemVectors \(itemVectors.shape)")
         let k = cutoff(seenWidth: seenWidth ?? (seen.map(\.count).max() ?? 0))
-        let seenSorted = seen.map { Array(Set($0)).sorted() }
         let C = corpus.count
-        let kPrime = min(C, k + (seenSorted.map(\.count).max() ?? 0))
+        // A seen list of S ids hides at most S candidates (duplicates only make k′ larger).
+        let kPrime = min(C, k + (seen.map(\.count).max() ?? 0))
         if B == 0 || k == 0 || kPrime == 0 {
             return Result(k: k, ids: Array(repeating: [], count: B), scores: Array(repeating: [], count: B),
                           ranks: Array(repeating: absentRank, count: B))
         }
         let (runV, runP) = selectTop(kPrime, userVectors: userVectors, itemVectors: itemVectors, backend: backend)
-        // Seen filter and target lookup, one user per iteration.
+        // Seen filter and target lookup, one user per iteration. Seen ids are marked in a
+        // per-thread table over 0...maxCorpusId (ids outside it cannot hide a corpus item).
         var ids = [[Int32]](repeating: [], count: B)
         var scores = [[Float]](repeating: [], count: B)
         var ranks = [Int](repeating: absentRank, count: B)
+        let tableSize = Int(maxCorpusId) + 1, absent = absentRank
         ids.withUnsafeMutableBufferPointer { idsOut in
-            scores.withUnsafeMutableBufferPointer { scoresOut in
-                ranks.withUnsafeMutableBufferPointer { ranksOut in
-                    let idsOut = idsOut, scoresOut = scoresOut, ranksOut = ranksOut
-                    Parallel.forRanges(B) { users in
-                        for b in users {
-                            var keptIds = [Int32](), keptScores = [Float]()
-                            keptIds.reserveCapacity(k); keptScores.reserveCapacity(k)
-                            var rank = absentRank
-                            for j in 0..<kPrime {
-                                let id = corpus[Int(runP[b * kPrime + j])]
-                                if Self.contains(seenSorted[b], id) { continue }
-                                keptIds.append(id); keptScores.append(runV[b * kPrime + j])
-                                if id == targets[b] { rank = keptIds.count }
-                                if keptIds.count == k { break }
-                            }
-                            idsOut[b] = keptIds; scoresOut[b] = keptScores; ranksOut[b] = rank
-                        }
+        scores.withUnsafeMutableBufferPointer { scoresOut in
+        ranks.withUnsafeMutableBufferPointer { ranksOut in
+        runV.withUnsafeBufferPointer { runV in
+        runP.withUnsafeBufferPointer { runP in
+        corpus.withUnsafeBufferPointer { corpus in
+            let idsOut = idsOut, scoresOut = scoresOut, ranksOut = ranksOut
+            Parallel.forRanges(B) { users in
+                let marks = UnsafeMutablePointer<Bool>.allocate(capacity: tableSize)
+                marks.initialize(repeating: false, count: tableSize)
+                defer { marks.deallocate() }
+                for b in users {
+                    let hidden = seen[b]
+                    for id in hidden where id >= 0 && Int(id) < tableSize { marks[Int(id)] = true }
+                    var keptIds = [Int32](), keptScores = [Float]()
+                    keptIds.reserveCapacity(k); keptScores.reserveCapacity(k)
+                    var rank = absent
+                    let target = targets[b], row = b * kPrime
+                    for j in 0..<kPrime {
+                        let id = corpus[Int(runP[row + j])]
+                        if marks[Int(id)] { continue }
+                        keptIds.append(id); keptScores.append(runV[row + j])
+                        if id == target { rank = keptIds.count }
+                        if keptIds.count == k { break }
                     }
+                    for id in hidden where id >= 0 && Int(id) < tableSize { marks[Int(id)] = false }
+                    idsOut[b] = keptIds; scoresOut[b] = keptScores; ranksOut[b] = rank
                 }
             }
-        }
+        }}}}}}
         return Result(k: k, ids: ids, scores: scores, ranks: ranks)
     }
 
@@ -204,15 +222,5 @@ public struct RankingEvaluator {
             }
         }
         return scratch.view(0, [n, D])
-    }
-
-    @inline(__always)
-    static func contains(_ sorted: [Int32], _ id: Int32) -> Bool {
-        var lo = 0, hi = sorted.count
-        while lo < hi {
-            let mid = (lo + hi) >> 1
-            if sorted[mid] < id { lo = mid + 1 } else { hi = mid }
-        }
-        return lo < sorted.count && sorted[lo] == id
     }
 }

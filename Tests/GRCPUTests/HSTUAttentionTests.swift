@@ -42,6 +42,16 @@ struct HSTUProblem {
         wTs = (0..<TimeBucket.count).map { _ in rng.symmetric(0.5) }
     }
 
+    /// The timestamps with each sequence's history and target reversed (so not chronological).
+    func unordered() -> [Int64] {
+        var ts = self.ts
+        for (b, l) in lengths.enumerated() where l > 0 {
+            let top = min(l, n - 1)
+            for x in 0...(top / 2) { ts.swapAt(b * n + x, b * n + top - x) }
+        }
+        return ts
+    }
+
     func naive() -> [Double] {
         AttentionReference.hstu(x, qOffset: qOffset, kOffset: kOffset, vOffset: vOffset, rowStride: w,
                                 lengths: lengths, ts: ts, wPos: wPos, wTs: wTs, heads: heads, dqk: dqk, dv: dv, n: n)
@@ -124,7 +134,16 @@ final class HSTUAttentionTests: XCTestCase {
                 let m = Int64(rng.next() >> UInt64(64 - max(bits, 1)))
                 probes.append(rng.below(2) == 0 ? m : -m)
             }
-            for d in probes { XCTAssertEqual(TimeBucket.fastBucket(d, t), TimeBucket.bucket(d), "delta \(d)") }
+            TimeBucket.thresholds.withUnsafeBufferPointer { thr in
+                var previous = 0
+                for d in probes {
+                    let want = TimeBucket.bucket(d)
+                    XCTAssertEqual(TimeBucket.fastBucket(d, t), want, "delta \(d)")
+                    XCTAssertEqual(TimeBucket.bucket(d, from: previous, thr.baseAddress!), want, "walk to \(d) from \(previous)")
+                    XCTAssertEqual(TimeBucket.bucket(d, from: TimeBucket.maxBucket, thr.baseAddress!), want, "walk down to \(d)")
+                    previous = want
+                }
+            }
         }
         XCTAssertEqual(TimeBucket.bucket(86_400), 37)     // spec §2.3 example: 1 day
         XCTAssertEqual(TimeBucket.bucket(31_536_000), 57) // 1 year
@@ -134,8 +153,11 @@ final class HSTUAttentionTests: XCTestCase {
     // MARK: forward
 
     func testForwardMatchesNaiveInDouble() {
-        let p = HSTUProblem(lengths: [5, 0, 1, 37, 70], n: 72, heads: 2, dqk: 3, dv: 5, seed: 1)
+        var p = HSTUProblem(lengths: [5, 0, 1, 37, 70], n: 72, heads: 2, dqk: 3, dv: 5, seed: 1)
         AttentionReference.assertNear(p.forward(backend, .f64), p.naive(), atol: 1e-13, rtol: 1e-12, "out f64")
+        // Timestamps out of order (and negative gaps) take the per-element bucket path.
+        p.ts = p.unordered()
+        AttentionReference.assertNear(p.forward(backend, .f64), p.naive(), atol: 1e-13, rtol: 1e-12, "out f64 unordered")
     }
 
     func testForwardMatchesNaiveInFloat() {
@@ -152,7 +174,26 @@ final class HSTUAttentionTests: XCTestCase {
         var rng = AttentionReference.Rng(33)
         let r = (0..<(p.t * p.heads * p.dv)).map { _ in rng.symmetric(1) }
         let grads = p.backward(backend, .f64, r: r)
+        // The per-element bucket path (unordered timestamps) gives the same gradients as a
+        // chronological problem would through the run-by-run path; check it against itself too.
+        var shuffled = p
+        shuffled.ts = p.unordered()
+        let shuffledGrads = shuffled.backward(backend, .f64, r: r)
         func loss(_ p: HSTUProblem) -> Double { zip(p.forward(backend, .f64), r).reduce(0) { $0 + $1.0 * $1.1 } }
+        for (row, col) in [(0, p.w - 1), (p.t - 1, p.qOffset), (p.t - 5, p.kOffset + 1), (3, p.vOffset)] {
+            var plus = shuffled, minus = shuffled
+            plus.x[row * p.w + col] += 1e-6
+            minus.x[row * p.w + col] -= 1e-6
+            let fd = (loss(plus) - loss(minus)) / 2e-6
+            XCTAssertEqual(shuffledGrads.dx[row * p.w + col], fd, accuracy: 1e-7 + 1e-6 * abs(fd), "unordered [\(row), \(col)]")
+        }
+        for x in 0..<TimeBucket.count where shuffledGrads.dTs[x] != 0 {
+            var plus = shuffled, minus = shuffled
+            plus.wTs[x] += 1e-6
+            minus.wTs[x] -= 1e-6
+            let fd = (loss(plus) - loss(minus)) / 2e-6
+            XCTAssertEqual(shuffledGrads.dTs[x], fd, accuracy: 1e-7 + 1e-6 * abs(fd), "unordered dTs[\(x)]")
+        }
         let eps = 1e-6
         func check(_ name: String, _ analytic: Double, _ perturb: (inout HSTUProblem, Double) -> Void) {
             var plus = p, minus = p
@@ -238,21 +279,32 @@ final class HSTUAttentionTests: XCTestCase {
         let x = HSTUProblem(lengths: lengths, n: n, heads: 1, dqk: 1, dv: 1, seed: 0)
         let tsT = AttentionReference.tensor(ts, [batch, n])
         let wPosT = AttentionReference.tensor(wPos, [2 * n - 1]), wTsT = AttentionReference.tensor(wTs, [129])
-        TimeBucket.table.withUnsafeBufferPointer { table in
+        let table = TimeBucket.table, thresholds = TimeBucket.thresholds
+        table.withUnsafeBufferPointer { tp in thresholds.withUnsafeBufferPointer { thr in
             let kernel = HSTUAttentionKernel<Double>(
                 q: wPosT.doubles, k: wPosT.doubles, v: wPosT.doubles, rowStride: 1,
                 offsets: x.layout.offsets.map { Int($0) }, timestamps: tsT.int64s, n: n,
                 positionWeights: wPosT.doubles, timeWeights: wTsT.doubles, heads: 1, dqk: 1, dv: 1,
-                table: table.baseAddress!)
+                table: tp.baseAddress!, thresholds: thr.baseAddress!)
             let tile = UnsafeMutablePointer<Double>.allocate(capacity: 32 * 32)
             defer { tile.deallocate() }
+            let bucketsT = UnsafeMutablePointer<Int32>.allocate(capacity: 32 * 32)
+            defer { bucketsT.deallocate() }
             for b in 0..<batch where lengths[b] > 0 {
-                kernel.biasTile(b, i0: 0, nq: lengths[b], j0: 0, nk: lengths[b], tile, nil)
-                for i in 0..<lengths[b] { for j in 0...i {
-                    XCTAssertEqual(tile[i * 32 + j], rab[(b * n + i) * n + j], accuracy: 1e-15, "bias tile b\(b) i\(i) j\(j)")
-                } }
+                XCTAssertTrue(kernel.chronological(b))
+                for chronological in [true, false] {   // run-by-run fill and per-element walk
+                    let l = lengths[b]
+                    kernel.biasTile(b, i0: 0, nq: l, j0: 0, nk: l, chronological: chronological, tile)
+                    for i in 0..<l { for j in 0...i {
+                        XCTAssertEqual(tile[i * 32 + j], rab[(b * n + i) * n + j], accuracy: 1e-15, "bias tile b\(b) i\(i) j\(j)")
+                    } }
+                    kernel.biasTileTransposed(b, i0: 0, nq: l, j0: 0, nk: l, chronological: chronological, tile, bucketsT)
+                    for i in 0..<l { for j in 0...i {
+                        XCTAssertEqual(tile[j * 32 + i], rab[(b * n + i) * n + j], accuracy: 1e-15, "bias tileᵀ b\(b) i\(i) j\(j)")
+                    } }
+                }
             }
-        }
+        } }
     }
 
     /// The whole `hstu_layer` fixture with this attention inside: the layer around it (LayerNorm,

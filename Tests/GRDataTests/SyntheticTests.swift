@@ -94,4 +94,18 @@ final class SyntheticTests: XCTestCase {
         XCTAssertEqual(c.maxItemId, 131_262)
         XCTAssertEqual(c.minLength, 20)
     }
+
+    /// The alias table draws each index with probability ∝ its weight.
+    func testAliasTableFrequencies() {
+        let weights: [Double] = [1, 2, 3, 4, 0, 10]
+        let table = AliasTable(weights: weights)
+        let stream = PhiloxStream(seed: 5, stream: 77)
+        var counts = [Int](repeating: 0, count: weights.count)
+        let draws = 40_000
+        for k in 0..<draws { counts[table.sample(stream.uint32(UInt64(2 * k)), stream.uint32(UInt64(2 * k + 1)))] += 1 }
+        XCTAssertEqual(counts[4], 0)
+        for i in weights.indices {
+            XCTAssertEqual(Double(counts[i]) / Double(draws), weights[i] / 20, accuracy: 0.01, "index \(i)")
+        }
+    }
 }

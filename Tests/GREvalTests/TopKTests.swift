@@ -45,6 +45,51 @@ final class TopKTests: XCTestCase {
         XCTAssertEqual(v[3], -.infinity)
     }
 
+    func testSignedZerosAreEqualScores() {
+        // −0 == +0, so the lower index comes first whatever the sign.
+        let (_, i) = run([0, -0.0, 0, -0.0, -1], rows: 1, columns: 5, ld: 5, k: 5)
+        XCTAssertEqual(i, [0, 1, 2, 3, 4])
+        let (_, j) = run([-0.0, 0], rows: 1, columns: 2, ld: 2, k: 1)
+        XCTAssertEqual(j, [0])
+    }
+
+    /// Sorted, reverse-sorted, constant and organ-pipe rows (the classic quickselect worst cases),
+    /// long enough for the quickselect and the radix sort (k > 64).
+    func testStructuredRows() {
+        let n = 3000
+        let patterns: [[Float]] = [
+            (0..<n).map { Float($0) }, (0..<n).map { Float(n - $0) }, [Float](repeating: 0.25, count: n),
+            (0..<n).map { Float(min($0, n - $0)) }, (0..<n).map { Float($0 % 7) - 3 },
+            (0..<n).map { Float(-($0 % 100)) * 1e-3 },
+        ]
+        for (p, row) in patterns.enumerated() {
+            for k in [1, 65, 700, 2999, 3000] {
+                let (v, i) = run(row, rows: 1, columns: n, ld: n, k: k)
+                let ref = naive(row, k)
+                XCTAssertEqual(i, ref.indices, "pattern \(p) k \(k)")
+                XCTAssertEqual(v, ref.values, "pattern \(p) k \(k)")
+            }
+        }
+    }
+
+    /// Rows long enough for the sampled-threshold prefilter (V ≥ 4096, k ≤ V/4), including one
+    /// whose sample (every 4th column here) is unrepresentative, forcing the exact fallback.
+    func testPrefilterAndItsFallback() {
+        var rng = SystemRandomNumberGenerator()
+        let n = 4096
+        let random = (0..<n).map { _ in Float.random(in: -1...1, using: &rng) }
+        let quantised = (0..<n).map { _ in Float(Int.random(in: 0...40, using: &rng)) }
+        let sampledHigh = (0..<n).map { Float($0 % 4 == 0 ? 1 : 0) }
+        for (name, row) in [("random", random), ("quantised", quantised), ("sampledHigh", sampledHigh)] {
+            for k in [1, 100, 1000, 1024] {
+                let (v, i) = run(row, rows: 1, columns: n, ld: n, k: k)
+                let ref = naive(row, k)
+                XCTAssertEqual(i, ref.indices, "\(name) k \(k)")
+                XCTAssertEqual(v, ref.values, "\(name) k \(k)")
+            }
+        }
+    }
+
     func testKZeroAndKEqualsV() {
         let (v0, i0) = run([1, 2, 3], rows: 1, columns: 3, ld: 3, k: 0)
         XCTAssertEqual(v0, []); XCTAssertEqual(i0, [])

@@ -25,7 +25,8 @@ struct KernelBenchmark {
 
     /// Every benchmark row, in report order.
     static func all(backend: CPUBackend, openBLAS: OpenBLAS?) -> [KernelBenchmark] {
-        gemmBenchmarks(openBLAS: openBLAS) + opBenchmarks(backend: backend)
+        gemmBenchmarks(openBLAS: openBLAS) + opBenchmarks(backend: backend) + pointwiseOpBenchmarks(backend: backend)
+            + retrievalBenchmarks(backend: backend) + attentionBenchmarks(backend: backend)
     }
 }
 

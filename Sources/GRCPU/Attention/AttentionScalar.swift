@@ -3,7 +3,7 @@ import Foundation
 /// The element types the attention kernels run in: Float (the fast path) and Double (the same
 /// code, used by finite-difference gradient checks). The kernels are generic over this protocol
 /// and get specialised per type in optimised builds.
-public protocol AttentionScalar: BinaryFloatingPoint, SIMDScalar {
+public protocol AttentionScalar: BinaryFloatingPoint, SIMDScalar, Codable {
     /// Lane-wise logistic sigmoid 1 / (1 + e^(−x)).
     static func sigmoid(_ x: SIMD8<Self>) -> SIMD8<Self>
     /// Lane-wise e^x.
@@ -17,12 +17,17 @@ extension Float: AttentionScalar {
     }
 
     /// Vectorised e^x (Cephes `expf` scheme: x = n·ln2 + r, |r| ≤ ln2/2, degree-6 polynomial,
-    /// 2^n by exponent arithmetic). Relative error ≈ 1 ulp; inputs are clamped to [−87.3, 88.7]
+    /// 2^n by exponent arithmetic). Relative error ≈ 1 ulp; inputs are clamped to [−87.3, 88.3]
     /// so the result stays finite and normal (e^−87.3 ≈ 1.2e−38).
     @inlinable @inline(__always)
     public static func exp(_ x: SIMD8<Float>) -> SIMD8<Float> {
-        let x = x.clamped(lowerBound: SIMD8(repeating: -87.3), upperBound: SIMD8(repeating: 88.7))
-        let n = (x * 1.442_695_04).rounded(.toNearestOrEven)
+        // (compare + replacing on the concrete type compiles to vcmpps/vblendvps; `clamped` would not inline)
+        let lo = SIMD8<Float>(repeating: -87.3), hi = SIMD8<Float>(repeating: 88.3)
+        let x = x.replacing(with: lo, where: x .< lo).replacing(with: hi, where: x .> hi)
+        // n = round(x·log2 e) with the 1.5·2²³ trick: the sum's low mantissa bits hold n.
+        let magic = SIMD8<Float>(repeating: 12_582_912)
+        let shifted = x * 1.442_695_04 + magic
+        let n = shifted - magic
         var r = x.addingProduct(n, SIMD8(repeating: -0.693_359_375))
         r = r.addingProduct(n, SIMD8(repeating: 2.121_944_4e-4))
         var p = SIMD8<Float>(repeating: 1.987_569_15e-4)
@@ -32,7 +37,7 @@ extension Float: AttentionScalar {
         p = p * r + 1.666_666_55e-1
         p = p * r + 5.000_000_1e-1
         p = (p * r) * r + r + 1
-        let bits = (SIMD8<Int32>(truncatingIfNeeded: SIMD8<Int32>(n)) &+ 127) &<< 23
+        let bits = (unsafeBitCast(shifted, to: SIMD8<Int32>.self) &- 0x4B40_0000 &+ 127) &<< 23
         return p * unsafeBitCast(bits, to: SIMD8<Float>.self)
     }
 }

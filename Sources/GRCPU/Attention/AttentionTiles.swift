@@ -26,9 +26,14 @@ enum AttentionTile {
     @inline(__always)
     static func dotRows2<S: AttentionScalar>(_ x0: UnsafePointer<S>, _ x1: UnsafePointer<S>, d: Int,
                                              _ bt: UnsafePointer<S>,
-                                             _ out0: UnsafeMutablePointer<S>, _ out1: UnsafeMutablePointer<S>) {
+                                             _ out0: UnsafeMutablePointer<S>, _ out1: UnsafeMutablePointer<S>,
+                                             accumulate: Bool) {
         var a0 = SIMD8<S>(), a1 = SIMD8<S>(), a2 = SIMD8<S>(), a3 = SIMD8<S>()
         var b0 = SIMD8<S>(), b1 = SIMD8<S>(), b2 = SIMD8<S>(), b3 = SIMD8<S>()
+        if accumulate {
+            a0 = load(out0); a1 = load(out0 + 8); a2 = load(out0 + 16); a3 = load(out0 + 24)
+            b0 = load(out1); b1 = load(out1 + 8); b2 = load(out1 + 16); b3 = load(out1 + 24)
+        }
         var p = bt
         for t in 0..<d {
             let k0 = load(p), k1 = load(p + 8), k2 = load(p + 16), k3 = load(p + 24)
@@ -46,8 +51,9 @@ enum AttentionTile {
     /// Single-row `dotRows2`.
     @inline(__always)
     static func dotRow<S: AttentionScalar>(_ x0: UnsafePointer<S>, d: Int, _ bt: UnsafePointer<S>,
-                                           _ out0: UnsafeMutablePointer<S>) {
+                                           _ out0: UnsafeMutablePointer<S>, accumulate: Bool) {
         var a0 = SIMD8<S>(), a1 = SIMD8<S>(), a2 = SIMD8<S>(), a3 = SIMD8<S>()
+        if accumulate { a0 = load(out0); a1 = load(out0 + 8); a2 = load(out0 + 16); a3 = load(out0 + 24) }
         var p = bt
         for t in 0..<d {
             let u = SIMD8(repeating: x0[t])
@@ -58,25 +64,28 @@ enum AttentionTile {
         store(a0, out0); store(a1, out0 + 8); store(a2, out0 + 16); store(a3, out0 + 24)
     }
 
-    /// rows x_r (r < rows, row stride xStride) times bt (d, 32) into out (rows, 32), row stride outStride.
+    /// rows x_r (r < rows, row stride xStride) times bt (d, 32) into out (rows, 32), row stride
+    /// outStride; `accumulate`: out += instead of out =.
     static func dotRows<S: AttentionScalar>(_ x: UnsafePointer<S>, xStride: Int, rows: Int, d: Int,
                                             _ bt: UnsafePointer<S>, _ out: UnsafeMutablePointer<S>,
-                                            outStride: Int = 32) {
+                                            outStride: Int = 32, accumulate: Bool = false) {
         var r = 0
         while r + 1 < rows {
-            dotRows2(x + r * xStride, x + (r + 1) * xStride, d: d, bt, out + r * outStride, out + (r + 1) * outStride)
+            dotRows2(x + r * xStride, x + (r + 1) * xStride, d: d, bt, out + r * outStride, out + (r + 1) * outStride,
+                     accumulate: accumulate)
             r += 2
         }
-        if r < rows { dotRow(x + r * xStride, d: d, bt, out + r * outStride) }
+        if r < rows { dotRow(x + r * xStride, d: d, bt, out + r * outStride, accumulate: accumulate) }
     }
 
-    /// acc_r[0..<dPad] += Σ_{c < count} coeff_r[c] · p[c·dPad ..< c·dPad + dPad] for two rows r.
+    /// acc_r[0..<32·chunks] += Σ_{c < count} coeff_r[c] · p_c[0..<32·chunks] for two rows r
+    /// (p_c = p + c·pStride); 8 accumulators per 32 columns.
     @inline(__always)
-    static func axpyRows2<S: AttentionScalar>(_ c0: UnsafePointer<S>, _ c1: UnsafePointer<S>, count: Int,
-                                              _ p: UnsafePointer<S>, dPad: Int,
-                                              _ acc0: UnsafeMutablePointer<S>, _ acc1: UnsafeMutablePointer<S>) {
+    static func axpyRows2x32<S: AttentionScalar>(_ c0: UnsafePointer<S>, _ c1: UnsafePointer<S>, count: Int,
+                                                 _ p: UnsafePointer<S>, columns: Int, pStride: Int,
+                                                 _ acc0: UnsafeMutablePointer<S>, _ acc1: UnsafeMutablePointer<S>) {
         var v = 0
-        while v + 32 <= dPad {
+        while v + 32 <= columns {
             var a0 = load(acc0 + v), a1 = load(acc0 + v + 8), a2 = load(acc0 + v + 16), a3 = load(acc0 + v + 24)
             var b0 = load(acc1 + v), b1 = load(acc1 + v + 8), b2 = load(acc1 + v + 16), b3 = load(acc1 + v + 24)
             var q = p + v
@@ -87,102 +96,142 @@ enum AttentionTile {
                 a2 = a2.addingProduct(u, k2); a3 = a3.addingProduct(u, k3)
                 b0 = b0.addingProduct(w, k0); b1 = b1.addingProduct(w, k1)
                 b2 = b2.addingProduct(w, k2); b3 = b3.addingProduct(w, k3)
-                q += dPad
+                q += pStride
             }
             store(a0, acc0 + v); store(a1, acc0 + v + 8); store(a2, acc0 + v + 16); store(a3, acc0 + v + 24)
             store(b0, acc1 + v); store(b1, acc1 + v + 8); store(b2, acc1 + v + 16); store(b3, acc1 + v + 24)
             v += 32
         }
-        if v + 16 <= dPad {
-            var a0 = load(acc0 + v), a1 = load(acc0 + v + 8)
-            var b0 = load(acc1 + v), b1 = load(acc1 + v + 8)
-            var q = p + v
-            for c in 0..<count {
-                let k0 = load(q), k1 = load(q + 8)
-                let u = SIMD8(repeating: c0[c]), w = SIMD8(repeating: c1[c])
-                a0 = a0.addingProduct(u, k0); a1 = a1.addingProduct(u, k1)
-                b0 = b0.addingProduct(w, k0); b1 = b1.addingProduct(w, k1)
-                q += dPad
-            }
-            store(a0, acc0 + v); store(a1, acc0 + v + 8)
-            store(b0, acc1 + v); store(b1, acc1 + v + 8)
-            v += 16
-        }
-        if v < dPad {   // one register left (dPad is a multiple of 8)
-            var a0 = load(acc0 + v), b0 = load(acc1 + v)
-            var q = p + v
-            for c in 0..<count {
-                let k0 = load(q)
-                a0 = a0.addingProduct(SIMD8(repeating: c0[c]), k0)
-                b0 = b0.addingProduct(SIMD8(repeating: c1[c]), k0)
-                q += dPad
-            }
-            store(a0, acc0 + v); store(b0, acc1 + v)
-        }
     }
 
-    /// Single-row `axpyRows2`.
+    /// Eight rows r, one 8-column chunk: acc_r[0..<8] += Σ_c coeff_r[c] · p_c[0..<8] (8 accumulators).
     @inline(__always)
-    static func axpyRow<S: AttentionScalar>(_ c0: UnsafePointer<S>, count: Int, _ p: UnsafePointer<S>, dPad: Int,
-                                            _ acc0: UnsafeMutablePointer<S>) {
-        var v = 0
-        while v + 32 <= dPad {
-            var a0 = load(acc0 + v), a1 = load(acc0 + v + 8), a2 = load(acc0 + v + 16), a3 = load(acc0 + v + 24)
-            var q = p + v
-            for c in 0..<count {
-                let u = SIMD8(repeating: c0[c])
-                a0 = a0.addingProduct(u, load(q)); a1 = a1.addingProduct(u, load(q + 8))
-                a2 = a2.addingProduct(u, load(q + 16)); a3 = a3.addingProduct(u, load(q + 24))
-                q += dPad
-            }
-            store(a0, acc0 + v); store(a1, acc0 + v + 8); store(a2, acc0 + v + 16); store(a3, acc0 + v + 24)
-            v += 32
+    static func axpyRows8x8<S: AttentionScalar>(_ coeff: UnsafePointer<S>, coeffStride: Int, count: Int,
+                                                _ p: UnsafePointer<S>, pStride: Int,
+                                                _ acc: UnsafeMutablePointer<S>, accStride: Int) {
+        let r0 = coeff, r1 = coeff + coeffStride, r2 = coeff + 2 * coeffStride, r3 = coeff + 3 * coeffStride
+        let r4 = coeff + 4 * coeffStride, r5 = coeff + 5 * coeffStride, r6 = coeff + 6 * coeffStride
+        let r7 = coeff + 7 * coeffStride
+        var a0 = load(acc), a1 = load(acc + accStride), a2 = load(acc + 2 * accStride), a3 = load(acc + 3 * accStride)
+        var a4 = load(acc + 4 * accStride), a5 = load(acc + 5 * accStride), a6 = load(acc + 6 * accStride)
+        var a7 = load(acc + 7 * accStride)
+        var q = p
+        for c in 0..<count {
+            let k = load(q)
+            a0 = a0.addingProduct(SIMD8(repeating: r0[c]), k); a1 = a1.addingProduct(SIMD8(repeating: r1[c]), k)
+            a2 = a2.addingProduct(SIMD8(repeating: r2[c]), k); a3 = a3.addingProduct(SIMD8(repeating: r3[c]), k)
+            a4 = a4.addingProduct(SIMD8(repeating: r4[c]), k); a5 = a5.addingProduct(SIMD8(repeating: r5[c]), k)
+            a6 = a6.addingProduct(SIMD8(repeating: r6[c]), k); a7 = a7.addingProduct(SIMD8(repeating: r7[c]), k)
+            q += pStride
         }
-        while v < dPad {
-            var a0 = load(acc0 + v)
-            var q = p + v
-            for c in 0..<count {
-                a0 = a0.addingProduct(SIMD8(repeating: c0[c]), load(q))
-                q += dPad
-            }
-            store(a0, acc0 + v)
-            v += 8
-        }
+        store(a0, acc); store(a1, acc + accStride); store(a2, acc + 2 * accStride); store(a3, acc + 3 * accStride)
+        store(a4, acc + 4 * accStride); store(a5, acc + 5 * accStride); store(a6, acc + 6 * accStride)
+        store(a7, acc + 7 * accStride)
     }
 
-    /// rows acc_r (r < rows, stride accStride) += coeff_r (stride coeffStride, count entries) · p (count, dPad).
-    static func axpyRows<S: AttentionScalar>(_ coeff: UnsafePointer<S>, coeffStride: Int, rows: Int, count: Int,
-                                             _ p: UnsafePointer<S>, dPad: Int,
-                                             _ acc: UnsafeMutablePointer<S>, accStride: Int) {
-        var r = 0
-        while r + 1 < rows {
-            axpyRows2(coeff + r * coeffStride, coeff + (r + 1) * coeffStride, count: count, p, dPad: dPad,
-                      acc + r * accStride, acc + (r + 1) * accStride)
-            r += 2
+    /// One row, one 8-column chunk.
+    @inline(__always)
+    static func axpyRow1x8<S: AttentionScalar>(_ c0: UnsafePointer<S>, count: Int, _ p: UnsafePointer<S>, pStride: Int,
+                                               _ acc0: UnsafeMutablePointer<S>) {
+        var a0 = load(acc0)
+        var q = p
+        for c in 0..<count {
+            a0 = a0.addingProduct(SIMD8(repeating: c0[c]), load(q))
+            q += pStride
         }
-        if r < rows { axpyRow(coeff + r * coeffStride, count: count, p, dPad: dPad, acc + r * accStride) }
+        store(a0, acc0)
+    }
+
+    /// rows acc_r (r < rows, stride accStride) += coeff_r (stride coeffStride, count entries) · p
+    /// (count rows of dPad values, pStride apart; default dPad). Columns in whole 32-blocks go
+    /// through the 2-row × 32 kernel, the rest (8, 16 or 24 columns) through 8-row × 8 kernels.
+    static func axpyRows<S: AttentionScalar>(_ coeff: UnsafePointer<S>, coeffStride: Int, rows: Int, count: Int,
+                                             _ p: UnsafePointer<S>, dPad: Int, pStride: Int? = nil,
+                                             _ acc: UnsafeMutablePointer<S>, accStride: Int) {
+        let pStride = pStride ?? dPad
+        let columns32 = dPad & ~31
+        if columns32 > 0 {
+            var r = 0
+            while r + 1 < rows {
+                axpyRows2x32(coeff + r * coeffStride, coeff + (r + 1) * coeffStride, count: count, p,
+                             columns: columns32, pStride: pStride, acc + r * accStride, acc + (r + 1) * accStride)
+                r += 2
+            }
+            if r < rows {
+                for v in stride(from: 0, to: columns32, by: 8) {
+                    axpyRow1x8(coeff + r * coeffStride, count: count, p + v, pStride: pStride, acc + r * accStride + v)
+                }
+            }
+        }
+        for v in stride(from: columns32, to: dPad, by: 8) {
+            var r = 0
+            while r + 8 <= rows {
+                axpyRows8x8(coeff + r * coeffStride, coeffStride: coeffStride, count: count, p + v, pStride: pStride,
+                            acc + r * accStride + v, accStride: accStride)
+                r += 8
+            }
+            while r < rows {
+                axpyRow1x8(coeff + r * coeffStride, count: count, p + v, pStride: pStride, acc + r * accStride + v)
+                r += 1
+            }
+        }
     }
 
     /// bt[t·32 + c] = src[c·stride + t] for c < count, t < d; zeros for c ≥ count (transposed pack).
     static func packTransposed<S: AttentionScalar>(_ src: UnsafePointer<S>, stride: Int, count: Int, d: Int,
                                                    _ bt: UnsafeMutablePointer<S>) {
-        for t in 0..<d {
-            let row = bt + t * 32
-            for c in 0..<count { row[c] = src[c * stride + t] }
-            for c in count..<32 { row[c] = 0 }
+        // Read rows contiguously; the 32-wide destination (d·128 bytes in f32) stays in L1.
+        for c in 0..<count {
+            let from = src + c &* stride, to = bt + c
+            for t in 0..<d { to[t &* 32] = from[t] }
+        }
+        if count < 32 {
+            for t in 0..<d { for c in count..<32 { bt[t &* 32 &+ c] = 0 } }
         }
     }
 
-    /// dst[c·dPad + t] = src[c·stride + t] for c < count, t < d; zeros in the padding lanes and in
-    /// rows count..<rows.
+    /// dst[c·dstStride + t] = src[c·stride + t] for c < count, t < d; zeros in the padding lanes
+    /// d..<dPad and in rows count..<rows (dstStride defaults to dPad).
     static func packRows<S: AttentionScalar>(_ src: UnsafePointer<S>, stride: Int, count: Int, d: Int,
-                                             dPad: Int, rows: Int, _ dst: UnsafeMutablePointer<S>) {
+                                             dPad: Int, rows: Int, _ dst: UnsafeMutablePointer<S>,
+                                             dstStride: Int? = nil) {
+        let dstStride = dstStride ?? dPad
         for c in 0..<count {
-            let row = dst + c * dPad
-            row.update(from: src + c * stride, count: d)
+            let row = dst + c * dstStride
+            let from = src + c * stride
+            for t in 0..<d { row[t] = from[t] }
             for t in d..<dPad { row[t] = 0 }
         }
-        if count < rows { (dst + count * dPad).update(repeating: 0, count: (rows - count) * dPad) }
+        for c in count..<max(rows, count) { (dst + c * dstStride).update(repeating: 0, count: dPad) }
+    }
+
+    /// A 32×32 tile with 1 where key c ≤ query r, else 0 (the causal mask of a diagonal tile);
+    /// `transposed`: rows are keys c, columns queries r (1 where r ≥ c).
+    static func causalMask<S: AttentionScalar>(_: S.Type, transposed: Bool = false) -> UnsafeMutablePointer<S> {
+        let m = UnsafeMutablePointer<S>.allocate(capacity: size * size)
+        for r in 0..<size { for c in 0..<size { m[r * size + c] = (transposed ? r <= c : c <= r) ? 1 : 0 } }
+        return m
+    }
+
+    /// tile[r][·] *= mask[r][·] for r < rows (32-wide rows).
+    @inline(__always)
+    static func multiply<S: AttentionScalar>(_ tile: UnsafeMutablePointer<S>, by mask: UnsafePointer<S>, rows: Int) {
+        for o in stride(from: 0, to: rows * size, by: 8) { store(load(tile + o) * load(mask + o), tile + o) }
+    }
+
+    /// dst[r][·] += src[r][·] for r < rows (32-wide rows).
+    @inline(__always)
+    static func add<S: AttentionScalar>(_ src: UnsafePointer<S>, to dst: UnsafeMutablePointer<S>, rows: Int) {
+        for o in stride(from: 0, to: rows * size, by: 8) { store(load(dst + o) + load(src + o), dst + o) }
+    }
+
+    /// prefix[k] (k = 0...8): SIMD8 with ones in lanes < k, zeros after.
+    static func prefixMasks<S: AttentionScalar>(_: S.Type) -> [SIMD8<S>] {
+        (0...8).map { k in
+            var v = SIMD8<S>()
+            for x in 0..<k { v[x] = 1 }
+            return v
+        }
     }
 }
 
@@ -192,11 +241,12 @@ struct AttentionScratch<S: AttentionScalar> {
     private var used = 0
     private let capacity: Int
 
-    init(capacity: Int) {
+    /// Uninitialised unless `zeroed` (every user writes a region before reading it, or zeroes it).
+    init(capacity: Int, zeroed: Bool = false) {
         self.capacity = capacity
         let raw = UnsafeMutableRawPointer.allocate(byteCount: max(capacity, 8) * MemoryLayout<S>.stride, alignment: 64)
         base = raw.bindMemory(to: S.self, capacity: max(capacity, 8))
-        base.initialize(repeating: 0, count: max(capacity, 8))
+        if zeroed { base.initialize(repeating: 0, count: max(capacity, 8)) }
     }
 
     /// The next `count` elements (rounded up to 8 so regions stay 32/64-byte aligned).

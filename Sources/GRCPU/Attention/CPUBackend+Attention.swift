@@ -152,11 +152,13 @@ extension CPUBackend {
                                                 timeWeights: Tensor, heads: Int, dqk: Int, dv: Int, paddedWidth: Int,
                                                 _ body: (HSTUAttentionKernel<S>) -> Void) {
         TimeBucket.table.withUnsafeBufferPointer { table in
-            body(HSTUAttentionKernel<S>(
-                q: q.typed(S.self), k: k.typed(S.self), v: v.typed(S.self), rowStride: rowStride,
-                offsets: layout.offsets.map { Int($0) }, timestamps: timestamps.int64s, n: paddedWidth,
-                positionWeights: positionWeights.typed(S.self), timeWeights: timeWeights.typed(S.self),
-                heads: heads, dqk: dqk, dv: dv, table: table.baseAddress!))
+            TimeBucket.thresholds.withUnsafeBufferPointer { thresholds in
+                body(HSTUAttentionKernel<S>(
+                    q: q.typed(S.self), k: k.typed(S.self), v: v.typed(S.self), rowStride: rowStride,
+                    offsets: layout.offsets.map { Int($0) }, timestamps: timestamps.int64s, n: paddedWidth,
+                    positionWeights: positionWeights.typed(S.self), timeWeights: timeWeights.typed(S.self),
+                    heads: heads, dqk: dqk, dv: dv, table: table.baseAddress!, thresholds: thresholds.baseAddress!))
+            }
         }
     }
 }

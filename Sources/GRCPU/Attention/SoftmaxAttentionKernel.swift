@@ -25,7 +25,8 @@ struct SoftmaxAttentionKernel<S: AttentionScalar> {
     var dropping: Bool { stream != nil && dropout > 0 }
 
     /// mult[j] = keep_ij / (1 − p) for j ≤ i (all 1 without dropout); keep_ij iff
-    /// uniform(((b·H + h)·N + i)·N + j) ≥ p.
+    /// uniform(((b·H + h)·N + i)·N + j) ≥ p, i.e. (word >> 8) ≥ ⌈p·2²⁴⌉ on the Philox word
+    /// (uniform = (word >> 8)·2⁻²⁴ exactly); words drawn 32 at a time by `PhiloxBatch`.
     @inline(__always)
     func dropoutRow(b: Int, h: Int, i: Int, _ mult: UnsafeMutablePointer<S>) {
         guard let stream, dropout > 0 else {
@@ -33,13 +34,10 @@ struct SoftmaxAttentionKernel<S: AttentionScalar> {
             return
         }
         let inv = 1 / (1 - S(dropout))
-        let start = UInt64(((b * heads + h) * n + i) * n)
-        var index = start
-        var block = stream.block(index >> 2)
-        for j in 0...i {
-            if index & 3 == 0 && j > 0 { block = stream.block(index >> 2) }
-            mult[j] = PhiloxStream.toUniform(block[Int(index & 3)]) >= dropout ? inv : 0
-            index += 1
+        let threshold = UInt32((Double(dropout) * 16_777_216).rounded(.up))
+        let start = ((b * heads + h) * n + i) * n
+        PhiloxBatch(stream).forEachGroup(in: start..<(start + i + 1)) { lo, hi, words in
+            for x in lo..<hi { mult[x &- start] = (words[x] >> 8) >= threshold ? inv : 0 }
         }
     }
 
@@ -56,7 +54,7 @@ struct SoftmaxAttentionKernel<S: AttentionScalar> {
         let t = AttentionTile.size, np = self.np, dh = self.dh, dhPad = self.dhPad
         let blocks = np / t
         var scratch = AttentionScratch<S>(capacity: AttentionScratch<S>.size(
-            [blocks * dh * t, np * dhPad, n * np, np, n * dhPad]))
+            [blocks * dh * t, np * dhPad, n * np, np, n * dhPad]), zeroed: true)
         defer { scratch.free() }
         let kt = scratch.take(blocks * dh * t), vp = scratch.take(np * dhPad), scores = scratch.take(n * np)
         let mult = scratch.take(np), oAcc = scratch.take(n * dhPad)
@@ -76,8 +74,7 @@ struct SoftmaxAttentionKernel<S: AttentionScalar> {
             }
         }
         let scale = self.scale
-        var lane = SIMD8<S>()
-        for x in 0..<8 { lane[x] = S(x) }
+        let prefix = AttentionTile.prefixMasks(S.self)
         for i in 0..<n {
             let row = scores + i * np
             let count = i + 1
@@ -85,8 +82,10 @@ struct SoftmaxAttentionKernel<S: AttentionScalar> {
             for j in 1..<count { m = max(m, row[j]) }
             var sum: S = 0
             for j in stride(from: 0, to: count, by: 8) {
-                var e = S.exp((AttentionTile.load(row + j) - m) * scale)
-                e.replace(with: 0, where: lane + S(j) .>= S(count))
+                var z = (AttentionTile.load(row + j) - m) * scale
+                if count - j < 8 { z *= prefix[count - j] }   // keys after i: exp(0), zeroed below
+                var e = S.exp(z)
+                if count - j < 8 { e *= prefix[count - j] }   // lanes j ≥ count (keys after i) → 0
                 AttentionTile.store(e, row + j)
                 sum += e.sum()
             }
@@ -127,7 +126,7 @@ struct SoftmaxAttentionKernel<S: AttentionScalar> {
         let blocks = np / t
         var scratch = AttentionScratch<S>(capacity: AttentionScratch<S>.size(
             [blocks * dh * t, np * dhPad, np * dhPad, np * dhPad, n * np, n * np, np * np, np * np, np,
-             n * dhPad, np * dhPad, np * dhPad]))
+             n * dhPad, np * dhPad, np * dhPad]), zeroed: true)
         defer { scratch.free() }
         let vt = scratch.take(blocks * dh * t), kp = scratch.take(np * dhPad), qp = scratch.take(np * dhPad)
         let dop = scratch.take(np * dhPad), dpp = scratch.take(n * np), ds = scratch.take(n * np)

@@ -16,7 +16,7 @@ extension Float: KernelFloat {
     @inlinable public static func kexp(_ x: Float) -> Float { Foundation.exp(x) }
     @inlinable public static func klog(_ x: Float) -> Float { Foundation.log(x) }
     @inlinable public static func klog1p(_ x: Float) -> Float { Foundation.log1p(x) }
-    @inlinable public static func vexp(_ x: SIMD8<Float>) -> SIMD8<Float> { FastMath.exp(x) }
+    @inlinable @inline(__always) public static func vexp(_ x: SIMD8<Float>) -> SIMD8<Float> { FastMath.exp(x) }
 }
 
 extension Double: KernelFloat {
@@ -35,7 +35,7 @@ public enum FastMath {
     /// e^x for 8 Float lanes: range reduction x = k·ln2 + r (Cody–Waite split of ln 2), a degree-6
     /// polynomial for e^r on |r| ≤ ln2/2, and 2^k assembled in the exponent bits. Max relative
     /// error ≈ 2 ulp on [−87.3, 88.7]; below that returns 0, above +inf; NaN propagates.
-    @inlinable
+    @inlinable @inline(__always)
     public static func exp(_ x: SIMD8<Float>) -> SIMD8<Float> {
         // Only lane-wise arithmetic, comparisons/`replace` and bit casts: the stdlib's generic SIMD
         // conversions (e.g. SIMD8<Int32>(floats)) and `rounded` run lane by lane, ~50× slower.

@@ -39,11 +39,15 @@ public enum NormKernels {
                 let rs = 1 / (sq * invC + eps).squareRoot()
                 mean[r] = mu
                 rstd[r] = rs
+                let vrs = SIMD8<T>(repeating: rs)
+                c = 0
                 if let u {
                     let pu = u + r * ldu
-                    for c in 0..<cols { po[c] = pu[c] * ((px[c] - mu) * rs) }
+                    while c + 8 <= cols { Vec.store(Vec.load(pu, c) * ((Vec.load(px, c) - vmu) * vrs), po, c); c += 8 }
+                    while c < cols { po[c] = pu[c] * ((px[c] - mu) * rs); c += 1 }
                 } else {
-                    for c in 0..<cols { po[c] = (px[c] - mu) * rs }
+                    while c + 8 <= cols { Vec.store((Vec.load(px, c) - vmu) * vrs, po, c); c += 8 }
+                    while c < cols { po[c] = (px[c] - mu) * rs; c += 1 }
                 }
             }
         }
@@ -68,35 +72,56 @@ public enum NormKernels {
         if cols == 0 { return }
         let invC = 1 / T(cols)
         Parallel.forRanges(rows, minChunk: minRows) { rr in
-            // g = dOut ⊙ u for one row (or dOut itself when u is nil), in a per-thread buffer.
+            // Per row: x̂ and g = dOut ⊙ u (dOut itself when u is nil) into per-thread buffers, du and
+            // the two sums in the same pass, then dx. SIMD8 body, scalar tail.
+            let xh = UnsafeMutablePointer<T>.allocate(capacity: cols)
             let gbuf = UnsafeMutablePointer<T>.allocate(capacity: cols)
-            defer { gbuf.deallocate() }
+            defer { xh.deallocate(); gbuf.deallocate() }
             for r in rr {
                 let px = x + r * cols, po = dOut + r * cols
                 let mu = mean[r], rs = rstd[r]
-                let g: UnsafeMutablePointer<T>
-                if let u {
-                    let pu = u + r * ldu
-                    for c in 0..<cols { gbuf[c] = po[c] * pu[c] }
-                    if let du {
-                        let pdu = du + r * ldu
-                        for c in 0..<cols { pdu[c] += po[c] * ((px[c] - mu) * rs) }
+                let vmu = SIMD8<T>(repeating: mu), vrs = SIMD8<T>(repeating: rs)
+                let g = u == nil ? po : gbuf
+                var vsg = SIMD8<T>(repeating: 0), vsgx = SIMD8<T>(repeating: 0)
+                var c = 0
+                while c + 8 <= cols {
+                    let h = (Vec.load(px, c) - vmu) * vrs
+                    Vec.store(h, xh, c)
+                    let go = Vec.load(po, c)
+                    var gg = go
+                    if let u {
+                        gg = go * Vec.load(u + r * ldu, c)
+                        Vec.store(gg, gbuf, c)
+                        if let du { let pdu = du + r * ldu; Vec.store(Vec.load(pdu, c) + go * h, pdu, c) }
                     }
-                    g = gbuf
-                } else {
-                    g = po
+                    vsg += gg
+                    vsgx += gg * h
+                    c += 8
+                }
+                var sg = vsg.sum(), sgx = vsgx.sum()
+                while c < cols {
+                    let h = (px[c] - mu) * rs
+                    xh[c] = h
+                    var gg = po[c]
+                    if let u {
+                        gg = po[c] * u[r * ldu + c]
+                        gbuf[c] = gg
+                        if let du { du[r * ldu + c] += po[c] * h }
+                    }
+                    sg += gg
+                    sgx += gg * h
+                    c += 1
                 }
                 guard let dx else { continue }
-                var sg: T = 0, sgx: T = 0
-                for c in 0..<cols {
-                    sg += g[c]
-                    sgx += g[c] * ((px[c] - mu) * rs)
-                }
                 let mg = sg * invC, mgx = sgx * invC
+                let vmg = SIMD8<T>(repeating: mg), vmgx = SIMD8<T>(repeating: mgx)
                 let pdx = dx + r * cols
-                for c in 0..<cols {
-                    pdx[c] += rs * (g[c] - mg - (px[c] - mu) * rs * mgx)
+                c = 0
+                while c + 8 <= cols {
+                    Vec.store(Vec.load(pdx, c) + vrs * (Vec.load(g, c) - vmg - Vec.load(xh, c) * vmgx), pdx, c)
+                    c += 8
                 }
+                while c < cols { pdx[c] += rs * (g[c] - mg - xh[c] * mgx); c += 1 }
             }
         }
     }

@@ -33,14 +33,17 @@ public enum TimeBucket {
         public var t1: UInt64, t2: UInt64, t3: UInt64
     }
 
-    /// 64 entries, built once.
-    public static let table: [Entry] = {
-        // thresholds[k] = smallest m ≥ 1 with bucket(m) ≥ k, k = 1...maxBucket (UInt64.max if none).
-        func bucketOf(_ m: UInt64) -> Int {
-            let scaled = Float(log(Double(m))) / logDivisor
-            return min(max(Int(scaled), 0), maxBucket)
-        }
-        var thresholds = [UInt64](repeating: .max, count: maxBucket + 1)
+    private static func bucketOf(_ m: UInt64) -> Int {
+        let scaled = Float(log(Double(max(m, 1)))) / logDivisor
+        return min(max(Int(scaled), 0), maxBucket)
+    }
+
+    /// maxBucket + 2 = 130 entries: thresholds[0] = 0, thresholds[k] (k = 1...128) = the smallest
+    /// |Δ| whose bucket is ≥ k, thresholds[129] = UInt64.max. So bucket(Δ) is the largest k with
+    /// thresholds[k] ≤ |Δ| (thresholds repeat where a bucket is skipped: bucket 1 never occurs).
+    public static let thresholds: [UInt64] = {
+        var thresholds = [UInt64](repeating: .max, count: maxBucket + 2)
+        thresholds[0] = 0
         for k in 1...maxBucket {
             var lo: UInt64 = 1, hi: UInt64 = .max   // bucketOf(hi) = 128 ≥ k
             if bucketOf(lo) >= k { thresholds[k] = lo; continue }
@@ -50,6 +53,24 @@ public enum TimeBucket {
             }
             thresholds[k] = hi
         }
+        return thresholds
+    }()
+
+    /// Same value as `bucket(delta)`, found by walking `thresholds` (pass its base address) from
+    /// `guess`: O(1) when neighbouring deltas share or nearly share a bucket, as along a row of
+    /// chronological keys. Any guess in 0...maxBucket gives the right answer.
+    @inlinable @inline(__always)
+    public static func bucket(_ delta: Int64, from guess: Int, _ thresholds: UnsafePointer<UInt64>) -> Int {
+        let m = delta.magnitude
+        var b = guess
+        while m < thresholds[b] { b &-= 1 }        // thresholds[0] = 0 stops it
+        while m >= thresholds[b &+ 1] { b &+= 1 }  // thresholds[129] = UInt64.max stops it
+        return b
+    }
+
+    /// 64 entries, built once.
+    public static let table: [Entry] = {
+        let thresholds = Self.thresholds
         var entries: [Entry] = []
         for e in 0..<64 {
             let low: UInt64 = 1 << UInt64(e)

@@ -57,8 +57,8 @@ public struct SafeTensorsWriter {
         pending.append(p)
     }
 
-    /// The serialised file (header + data).
-    public func serialized() throws -> Data {
+    /// The header: u64 length + JSON padded with spaces so the data starts 8-byte aligned.
+    func headerBytes() throws -> Data {
         var header: [String: Any] = [:]
         var offset = 0
         for p in pending {
@@ -67,19 +67,40 @@ public struct SafeTensorsWriter {
         }
         if !metadata.isEmpty { header["__metadata__"] = metadata }
         var json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
-        // The format asks for the data to start 8-byte aligned; pad the header with spaces.
         while json.count % 8 != 0 { json.append(0x20) }
-        var out = Data(capacity: 8 + json.count + offset)
+        var out = Data(capacity: 8 + json.count)
         var n = UInt64(json.count).littleEndian
         withUnsafeBytes(of: &n) { out.append(contentsOf: $0) }
         out.append(json)
+        return out
+    }
+
+    /// The serialised file (header + data).
+    public func serialized() throws -> Data {
+        var out = try headerBytes()
         for p in pending { out.append(p.bytes) }
         return out
     }
 
-    /// Writes the file atomically (temporary file in the same folder, then rename).
+    /// Writes the file atomically (temporary file in the same folder, then rename), streaming the
+    /// tensors one by one so that no second copy of the whole file is held in memory.
     public func write(to path: String) throws {
-        try SafeTensorsWriter.atomicWrite(try serialized(), to: path)
+        let tmp = path + ".tmp-\(ProcessInfo.processInfo.processIdentifier)"
+        let header = try headerBytes()
+        guard FileManager.default.createFile(atPath: tmp, contents: nil), let h = FileHandle(forWritingAtPath: tmp) else {
+            throw SafeTensorsError(path, "cannot create temporary file \(tmp)")
+        }
+        do {
+            try h.write(contentsOf: header)
+            for p in pending { try h.write(contentsOf: p.bytes) }
+            try h.synchronize()
+            try h.close()
+        } catch {
+            try? h.close()
+            unlink(tmp)
+            throw SafeTensorsError(path, "cannot write temporary file \(tmp): \(error)")
+        }
+        try Self.rename(tmp, to: path)
     }
 
     /// Writes `data` to `<path>.tmp-<pid>` and renames it over `path`.
@@ -90,7 +111,11 @@ public struct SafeTensorsWriter {
         } catch {
             throw SafeTensorsError(path, "cannot write temporary file \(tmp): \(error.localizedDescription)")
         }
-        if rename(tmp, path) != 0 {
+        try rename(tmp, to: path)
+    }
+
+    static func rename(_ tmp: String, to path: String) throws {
+        if Foundation.rename(tmp, path) != 0 {
             let reason = String(cString: strerror(errno))
             unlink(tmp)
             throw SafeTensorsError(path, "cannot rename \(tmp) into place: \(reason)")

@@ -8,7 +8,7 @@ import GRCore
 ///
 /// Memory stays bounded: users are generated in blocks of `blockUsers` (in parallel), then
 /// appended in order to the streaming writer; only per-user lengths (U ints), the popularity CDF
-/// (M doubles) and one block's events are held.
+/// (alias table, 12 bytes per item) and one block's events are held.
 public enum SyntheticGenerator {
     static let blockUsers = 4096
     /// Slot of the global item-permutation stream.
@@ -26,19 +26,22 @@ public enum SyntheticGenerator {
         let corpus: [Int32] = (0..<m).map { j in
             m == 1 ? Int32(maxId) : Int32(1 + (Int64(j) * Int64(maxId - 1)) / Int64(m - 1))
         }
-        // Popularity rank r → corpus position perm[r] (Fisher–Yates).
+        // Popularity rank r → corpus position perm[r] (Fisher–Yates); position perm[r] gets weight
+        // 1 / (r+1)^s, sampled in O(1) with an alias table over positions.
         var perm = Array(0..<m)
         let ps = PhiloxStream(seed: seed, stream: RandomStreamKind.synthetic.stream(step: 0, slot: permutationSlot))
         if m > 1 { for i in stride(from: m - 1, through: 1, by: -1) { perm.swapAt(i, ps.below(i + 1, UInt64(m - 1 - i))) } }
-        var cdf = [Double](repeating: 0, count: m)
-        var acc = 0.0
-        for r in 0..<m { acc += 1 / pow(Double(r + 1), config.zipfExponent); cdf[r] = acc }
-        for r in 0..<m { cdf[r] /= acc }
+        var weights = [Double](repeating: 0, count: m)
+        for r in 0..<m { weights[perm[r]] = 1 / pow(Double(r + 1), config.zipfExponent) }
+        let table = AliasTable(weights: weights)
         let lengths = sequenceLengths(config)
 
         let writer = try SequenceStoreWriter(path: storePath, name: config.name, userCount: config.users,
                                              eventCount: config.events, corpus: corpus, titles: nil, hasRatings: true)
         let threads = max(1, Parallel.threads)
+        // Per part: the last user that drew each corpus position (user indices are unique stamps,
+        // so the arrays are never reset).
+        var lastSeenPerPart = [[Int32]](repeating: [Int32](repeating: -1, count: m), count: threads)
         var blockStart = 0
         while blockStart < config.users {
             let blockEnd = min(config.users, blockStart + blockUsers)
@@ -47,16 +50,17 @@ public enum SyntheticGenerator {
             let parts = min(threads, count)
             var outputs = [UserBlock](repeating: UserBlock(), count: parts)
             outputs.withUnsafeMutableBufferPointer { out in
-                let out = out
-                Parallel.forEach(parts) { p in
-                    let lo = blockStart + count * p / parts, hi = blockStart + count * (p + 1) / parts
-                    var block = UserBlock()
-                    var lastSeen = [Int32](repeating: -1, count: m)
-                    for u in lo..<hi {
-                        generateUser(u, length: lengths[u], config: config, corpus: corpus, perm: perm, cdf: cdf,
-                                     lastSeen: &lastSeen, into: &block)
+                lastSeenPerPart.withUnsafeMutableBufferPointer { seen in
+                    let out = out, seen = seen
+                    Parallel.forEach(parts) { p in
+                        let lo = blockStart + count * p / parts, hi = blockStart + count * (p + 1) / parts
+                        var block = UserBlock()
+                        for u in lo..<hi {
+                            generateUser(u, length: lengths[u], config: config, corpus: corpus, table: table,
+                                         lastSeen: &seen[p], into: &block)
+                        }
+                        out[p] = block
                     }
-                    out[p] = block
                 }
             }
             for block in outputs {
@@ -118,8 +122,8 @@ public enum SyntheticGenerator {
         return (Double(s.uint32(i)) + 0.5) / 4_294_967_296.0
     }
 
-    static func generateUser(_ u: Int, length n: Int, config c: SyntheticConfig, corpus: [Int32], perm: [Int],
-                             cdf: [Double], lastSeen: inout [Int32], into block: inout UserBlock) {
+    static func generateUser(_ u: Int, length n: Int, config c: SyntheticConfig, corpus: [Int32], table: AliasTable,
+                             lastSeen: inout [Int32], into block: inout UserBlock) {
         let itemStream = PhiloxStream(seed: c.seed, stream: RandomStreamKind.synthetic.stream(step: u, slot: 1))
         let timeStream = PhiloxStream(seed: c.seed, stream: RandomStreamKind.synthetic.stream(step: u, slot: 2))
         let ratingStream = PhiloxStream(seed: c.seed, stream: RandomStreamKind.synthetic.stream(step: u, slot: 3))
@@ -129,13 +133,8 @@ public enum SyntheticGenerator {
         for k in 0..<n {
             var pos = 0
             for attempt in 0...c.distinctRetries {
-                let x = uniform(itemStream, &ii)
-                var lo = 0, hi = cdf.count - 1  // first rank with cdf ≥ x
-                while lo < hi {
-                    let mid = (lo + hi) >> 1
-                    if cdf[mid] < x { lo = mid + 1 } else { hi = mid }
-                }
-                pos = perm[lo]
+                pos = table.sample(itemStream.uint32(ii), itemStream.uint32(ii + 1))
+                ii += 2
                 if lastSeen[pos] != stamp || attempt == c.distinctRetries { break }
             }
             lastSeen[pos] = stamp
@@ -153,5 +152,39 @@ public enum SyntheticGenerator {
         }
         block.userIds.append(Int64(u + 1))
         block.lengths.append(n)
+    }
+}
+
+/// Walker/Vose alias table: draws index i with probability weights[i] / Σ weights in O(1) from two
+/// random words (column = ⌊w₁·n / 2³²⌋, keep it if w₂ / 2³² < keep[column], else take its alias).
+struct AliasTable {
+    let keep: [Double]
+    let alias: [Int32]
+
+    init(weights: [Double]) {
+        let n = weights.count
+        let total = weights.reduce(0, +)
+        var scaled = weights.map { $0 * Double(n) / total }
+        var keep = [Double](repeating: 1, count: n)
+        var alias = [Int32](repeating: 0, count: n)
+        for i in 0..<n { alias[i] = Int32(i) }
+        var small: [Int] = [], large: [Int] = []
+        for i in 0..<n { if scaled[i] < 1 { small.append(i) } else { large.append(i) } }
+        while let s = small.last, let l = large.last {
+            small.removeLast()
+            keep[s] = scaled[s]
+            alias[s] = Int32(l)
+            scaled[l] = (scaled[l] + scaled[s]) - 1
+            if scaled[l] < 1 { large.removeLast(); small.append(l) }
+        }
+        // Leftovers (rounding) keep themselves with probability 1.
+        self.keep = keep
+        self.alias = alias
+    }
+
+    @inline(__always)
+    func sample(_ w1: UInt32, _ w2: UInt32) -> Int {
+        let column = Int((UInt64(w1) &* UInt64(keep.count)) >> 32)
+        return (Double(w2) + 0.5) / 4_294_967_296.0 < keep[column] ? column : Int(alias[column])
     }
 }

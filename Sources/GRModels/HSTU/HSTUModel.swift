@@ -7,8 +7,8 @@ import GRCore
 /// Random streams of a training step (seed, step): input dropout `inputDropout` slot 0; layer l's
 /// linear dropout `layerDropout` slot l; negatives `negatives` slot 0.
 public final class HSTUModel: SequentialRecommender {
-    /// Time buckets 0...128 (spec §2.3: num_buckets 128, clamped to [0, 128]).
-    public static let timeBucketCount = 129
+    /// Size of w_ts: time buckets 0...128 (spec §2.3: num_buckets 128, clamped to [0, 128]).
+    public static let timeBucketCount = TimeBucket.count
 
     public let config: ModelConfig
     public let parameters: ParameterArena

@@ -1,0 +1,74 @@
+import ArgumentParser
+import Foundation
+import GRCore
+import GRCPU
+import GRModels
+import GRTrain
+
+/// `gr bench step --config FILE [--set k=v ...] [--batch B] [--steps S] [--items V]`: wall time of
+/// one training step (forward + backward + loss, no optimizer) and of one eval forward of a model
+/// preset, on a synthetic batch whose B histories all have the preset's max length (the worst case:
+/// T = B·maxSequenceLength). Threads: GR_THREADS.
+struct StepCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "step",
+        abstract: "Time a training step (forward + backward + loss) and an eval forward of a model preset.")
+
+    @Option(help: "A training config (configs/<dataset>/<model>.yaml).")
+    var config: String
+
+    @Option(name: .customLong("set"), help: "key=value override of the config (repeatable).")
+    var overrides: [String] = []
+
+    @Option(help: "Batch size B (default: the config's).")
+    var batch: Int?
+
+    @Option(help: "Timed steps (after one warm-up step); the median is reported.")
+    var steps = 5
+
+    @Option(help: "Item vocabulary: table rows = items + 1, corpus 1...items (default 3952, ML-1M's max id).")
+    var items = 3952
+
+    func run() throws {
+        let tc = try ConfigFile.load(path: config, overrides: overrides)
+        let mc = tc.modelConfig
+        try mc.validate()
+        let backend = CPUBackend()
+        let b = batch ?? tc.batchSize, n = mc.paddedWidth, l = mc.maxSequenceLength
+        let model = makeModel(mc, maxItemId: items, corpus: (1...Int32(items)).map { $0 }, backend: backend, seed: 1)
+        // Synthetic batch: random ids, one interaction per hour, target at L_b.
+        let s = PhiloxStream(seed: 7, stream: RandomStreamKind.synthetic.stream(step: 0))
+        var ids = [Int32](repeating: 0, count: b * n), ts = [Int64](repeating: 0, count: b * n)
+        for r in 0..<b {
+            for t in 0...l {
+                ids[r * n + t] = Int32(1 + s.below(items, UInt64(r * n + t)))
+                ts[r * n + t] = 978_300_000 + Int64(t * 3600 + r)
+            }
+        }
+        let input = ModelInput(layout: JaggedLayout(lengths: [Int](repeating: l, count: b)), paddedWidth: n,
+                               ids: ids, timestamps: ts)
+        print("\(backend.name), \(config): \(mc.kind.rawValue) D \(mc.itemDim) blocks \(mc.blocks) heads \(mc.heads), "
+              + "B \(b), T \(input.layout.totalTokens), N \(n), R \(mc.numNegatives), params \(model.parameters.count)")
+        var times: [Double] = []
+        var loss: Float = 0
+        for step in 0...steps {
+            model.parameters.zeroGrads()
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            loss = model.trainStep(input, step: step, seed: 1)
+            let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
+            if step > 0 { times.append(dt) }
+        }
+        var evalTimes: [Double] = []
+        for _ in 0..<max(1, steps / 2) {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            _ = model.userEmbeddings(input)
+            evalTimes.append(Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9)
+        }
+        func median(_ v: [Double]) -> Double { v.sorted()[v.count / 2] }
+        let train = median(times), eval = median(evalTimes)
+        print(String(format: "train step: median %.1f ms of %d (%.0f tokens/s), loss %.4f", train * 1e3, times.count,
+                     Double(input.layout.totalTokens) / train, loss))
+        print(String(format: "eval forward: median %.1f ms of %d (%.0f users/s)", eval * 1e3, evalTimes.count,
+                     Double(b) / eval))
+    }
+}
