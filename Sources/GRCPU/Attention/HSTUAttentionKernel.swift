@@ -133,11 +133,11 @@ struct HSTUAttentionKernel<S: AttentionScalar> {
         let t = Self.tile, L = length(b), base = offsets[b]
         let i0 = block * t, nq = min(t, L - i0)
         let dvPad = self.dvPad, ktSize = heads * dqk * t, vpSize = heads * t * dvPad
-        var scratch = AttentionScratch<S>(capacity: AttentionScratch<S>.size([t * t, t * t, t * t, heads * t * dvPad]),
-                                          zeroed: true)
+        var scratch = AttentionScratch<S>(capacity: AttentionScratch<S>.size([t * t, t * t, t * t, heads * t * dvPad]))
         defer { scratch.free() }
         let bias = scratch.take(t * t), sTile = scratch.take(t * t), aTile = scratch.take(t * t)
         let oAcc = scratch.take(heads * t * dvPad)
+        oAcc.update(repeating: 0, count: heads * t * dvPad)
         let invN = 1 / S(n)
         let chronological = self.chronological(b)
 
@@ -222,9 +222,9 @@ struct HSTUAttentionKernel<S: AttentionScalar> {
                   dV: UnsafeMutablePointer<S>, dPositionWeights: UnsafeMutablePointer<S>,
                   dTimeWeights: UnsafeMutablePointer<S>) {
         let biasCount = 2 * n - 1 + TimeBucket.count
-        let partials = UnsafeMutablePointer<S>.allocate(capacity: max(batch * biasCount, 1))
-        partials.initialize(repeating: 0, count: max(batch * biasCount, 1))
-        defer { partials.deallocate() }
+        var partialsScratch = AttentionScratch<S>(capacity: max(batch * biasCount, 1), zeroed: true)
+        defer { partialsScratch.free() }
+        let partials = partialsScratch.take(max(batch * biasCount, 1))
         let order = (0..<batch).sorted { (length($0), $1) > (length($1), $0) }   // longest first
         let maskT = AttentionTile.causalMask(S.self, transposed: true)
         defer { maskT.deallocate() }
@@ -263,7 +263,7 @@ struct HSTUAttentionKernel<S: AttentionScalar> {
         let qtAll = scratch.take(blocks * H * dqk * t), dotAll = scratch.take(blocks * H * dv * t)
         let dkAcc = scratch.take(H * t * dqkPad), dvAcc = scratch.take(H * t * dvPad)
         let dqT = scratch.take(blocks * H * dqk * t)   // dQᵀ per query tile (H, Dqk, 32)
-        dqT.initialize(repeating: 0, count: blocks * H * dqk * t)
+        dqT.update(repeating: 0, count: blocks * H * dqk * t)
         let bucketsT = UnsafeMutablePointer<Int32>.allocate(capacity: t * t)
         defer { bucketsT.deallocate() }
         let stride129 = AttentionTile.padded(TimeBucket.count)
