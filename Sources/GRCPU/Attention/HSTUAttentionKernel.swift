@@ -222,7 +222,7 @@ struct HSTUAttentionKernel<S: AttentionScalar> {
                   dV: UnsafeMutablePointer<S>, dPositionWeights: UnsafeMutablePointer<S>,
                   dTimeWeights: UnsafeMutablePointer<S>) {
         let biasCount = 2 * n - 1 + TimeBucket.count
-        var partialsScratch = AttentionScratch<S>(capacity: max(batch * biasCount, 1), zeroed: true)
+        var partialsScratch = AttentionScratch<S>(capacity: AttentionScratch<S>.size([max(batch * biasCount, 1)]), zeroed: true)
         defer { partialsScratch.free() }
         let partials = partialsScratch.take(max(batch * biasCount, 1))
         let order = (0..<batch).sorted { (length($0), $1) > (length($1), $0) }   // longest first
