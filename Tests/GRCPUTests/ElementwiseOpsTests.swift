@@ -71,6 +71,7 @@ final class ElementwiseOpsTests: XCTestCase {
         var rng = TestRandom(seed: 3)
         let x = rng.normals(13).map { $0 + ($0 >= 0 ? 0.01 : -0.01) }   // away from the kink
         checkUnary(x, "relu", forward: { K.reluForward($0, $1, $2) }, backward: { K.reluBackward($0, $1, $2, $3) })
+        checkUnary([], "relu empty", forward: { K.reluForward($0, $1, $2) }, backward: { K.reluBackward($0, $1, $2, $3) })
     }
 
     func testScaleAddAxpy() {

@@ -120,6 +120,63 @@ final class LossOpsTests: XCTestCase {
         }
     }
 
+    /// The model's path on a ragged batch (lengths 3, 1, 0, 5; the empty sequence contributes no
+    /// position): raw outputs x (T, D) → L2 normalise (spec §2.4) → sampled softmax over the
+    /// jagged positions, whose positive is the next id of the same sequence (the last position's
+    /// the target). Gradient of x through both backwards, and of the table.
+    func testRaggedBatchThroughL2Normalization() {
+        var rng = TestRandom(seed: 20)
+        let lengths = [3, 1, 0, 5], D = 6, V = 9, R = 4
+        let T = lengths.reduce(0, +)
+        // per sequence: ids[0..<L] history, ids[L] target
+        var pos: [Int32] = []
+        for l in lengths where l > 0 {
+            let seq = (0...l).map { _ in Int32(rng.int(1, V - 1)) }
+            pos += seq[1...l]
+        }
+        let x = rng.normals(T * D), table = rng.normals(V * D, std: 0.5)
+        var neg = (0..<(T * R)).map { _ in Int32(rng.int(1, V - 1)) }
+        neg[5] = pos[1]   // a collision inside the batch
+        let bp = HostBuffer(pos), bn = HostBuffer(neg)
+        func forward(_ x: [Double], _ table: [Double], dx: HostBuffer<Double>? = nil,
+                     dE: HostBuffer<Double>? = nil) -> Double {
+            let bx = HostBuffer(x), y = HostBuffer(repeating: 0.0, count: T * D), norms = HostBuffer(repeating: 0.0, count: T)
+            NormKernels.l2NormalizeForward(bx.pointer, y.pointer, norms.pointer, T, D, Self.eps)
+            let bt = HostBuffer(table), dy = HostBuffer(repeating: 0.0, count: T * D)
+            let loss = K.sampledSoftmax(q: y.pointer, pos: bp.pointer, neg: bn.pointer, table: bt.pointer, vocab: V,
+                                        positions: T, negatives: R, dim: D, temperature: Self.tau, eps: Self.eps,
+                                        dq: dx == nil ? nil : dy.pointer, dE: dE?.pointer, cosines: nil)
+            if let dx { NormKernels.l2NormalizeBackward(dy.pointer, bx.pointer, norms.pointer, dx.pointer, T, D, Self.eps) }
+            return loss
+        }
+        let dx = HostBuffer(repeating: 0.0, count: T * D), dE = HostBuffer(repeating: 0.0, count: V * D)
+        _ = forward(x, table, dx: dx, dE: dE)
+        GradCheck.check(x, analytic: dx.array, "ragged dx") { forward($0, table) }
+        GradCheck.check(table, analytic: dE.array, "ragged dE") { forward(x, $0) }
+    }
+
+    /// The stream-drawing convenience = sampleNegatives + explicit negatives.
+    func testStreamVariantMatchesExplicit() {
+        let pr = problem(P: 10, R: 6, D: 5, V: 12, seed: 21)
+        let backend = CPUBackend()
+        let corpus = backend.upload((1..<12).map { Int32($0) }, shape: [11])
+        let stream = PhiloxStream(seed: 3, stream: RandomStreamKind.negatives.stream(step: 5))
+        let tq = Tensor(pr.q.map(Float.init), shape: [pr.P, pr.D]), tt = Tensor(pr.table.map(Float.init), shape: [pr.V, pr.D])
+        let pos = backend.upload(pr.pos, shape: [pr.P])
+        let drawn = Tensor(zeros: [pr.P, pr.R], dtype: .i32)
+        let a = backend.sampledSoftmaxLoss(queries: tq, positiveIds: pos, corpus: corpus, stream: stream,
+                                           negativeIds: drawn, itemTable: tt, positions: pr.P, negatives: pr.R,
+                                           dim: pr.D, temperature: 0.05, l2Eps: 1e-6, dQueries: nil, dItemTable: nil)
+        let explicit = Tensor(zeros: [pr.P, pr.R], dtype: .i32)
+        backend.sampleNegatives(corpus: corpus, stream: stream, out: explicit, positions: pr.P, negatives: pr.R)
+        XCTAssertEqual(Array(UnsafeBufferPointer(start: drawn.int32s, count: pr.P * pr.R)),
+                       Array(UnsafeBufferPointer(start: explicit.int32s, count: pr.P * pr.R)))
+        let b = backend.sampledSoftmaxLoss(queries: tq, positiveIds: pos, negativeIds: explicit, itemTable: tt,
+                                           positions: pr.P, negatives: pr.R, dim: pr.D, temperature: 0.05,
+                                           l2Eps: 1e-6, dQueries: nil, dItemTable: nil, cosines: nil)
+        XCTAssertEqual(a, b)
+    }
+
     // MARK: - BCE
 
     private func bceLoss(_ pr: Problem, q: [Double]? = nil, table: [Double]? = nil, tau: Double,
@@ -154,6 +211,7 @@ final class LossOpsTests: XCTestCase {
         }
         for p in 0..<5 { pr.neg[p] = pr.pos[p] }
         XCTAssertEqual(bceLoss(pr, tau: 1), 0)   // no weighted position
+        XCTAssertEqual(bceLoss(problem(P: 0, R: 1, D: 6, V: 6, seed: 11), tau: 1), 0)   // empty
     }
 
     // MARK: - Reference fixtures

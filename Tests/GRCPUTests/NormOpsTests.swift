@@ -46,8 +46,13 @@ final class NormOpsTests: XCTestCase {
     }
 
     func testLayerNormMulGradient() {
-        var rng = TestRandom(seed: 5)
-        let rows = 3, cols = 6, ldu = 10
+        checkLayerNormMul(rows: 3, cols: 11, ldu: 15, seed: 5)   // SIMD body + tail, strided U
+        checkLayerNormMul(rows: 1, cols: 2, ldu: 2, seed: 6)
+        checkLayerNormMul(rows: 0, cols: 4, ldu: 8, seed: 7)
+    }
+
+    private func checkLayerNormMul(rows: Int, cols: Int, ldu: Int, seed: UInt64) {
+        var rng = TestRandom(seed: seed)
         let x = rng.normals(rows * cols), u = rng.normals(rows * ldu), r = rng.normals(rows * cols)
         func loss(_ x: [Double], _ u: [Double]) -> Double {
             let bx = HostBuffer(x), bu = HostBuffer(u), out = HostBuffer(repeating: 0.0, count: rows * cols)
@@ -61,8 +66,8 @@ final class NormOpsTests: XCTestCase {
         let br = HostBuffer(r), dx = HostBuffer(repeating: 0.0, count: x.count), du = HostBuffer(repeating: 0.0, count: u.count)
         K.layerNormMulBackward(br.pointer, bx.pointer, bu.pointer, ldu, mu.pointer, rs.pointer, dx.pointer, du.pointer,
                                rows, cols)
-        GradCheck.check(x, analytic: dx.array, "LN⊙U dx") { loss($0, u) }
-        GradCheck.check(u, analytic: du.array, "LN⊙U du") { loss(x, $0) }
+        GradCheck.check(x, analytic: dx.array, "LN⊙U dx \(rows)×\(cols)") { loss($0, u) }
+        GradCheck.check(u, analytic: du.array, "LN⊙U du \(rows)×\(cols)") { loss(x, $0) }
     }
 
     private func checkL2(_ x: [Double], rows: Int, cols: Int, h: Double, _ what: String,

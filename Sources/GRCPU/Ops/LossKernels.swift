@@ -20,8 +20,8 @@ public enum LossKernels {
         let gen = PhiloxBatch(stream)
         let n = UInt64(corpusCount)
         Parallel.forRanges((count + 31) / 32, minChunk: 512) { gr in
-            gen.forEachGroup(in: (gr.lowerBound * 32)..<min(count, gr.upperBound * 32)) { lo, hi, w in
-                for i in lo..<hi { out[i] = corpus[Int((UInt64(w[i]) &* n) >> 32)] }
+            gen.forEachGroupLaneMajor(in: (gr.lowerBound * 32)..<min(count, gr.upperBound * 32)) { lo, hi, g, w in
+                for i in lo..<hi { out[i] = corpus[Int((w[PhiloxBatch.index(i - 32 * g)] &* n) >> 32)] }
             }
         }
     }

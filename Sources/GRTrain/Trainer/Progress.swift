@@ -14,6 +14,10 @@ struct Progress {
         self.interval = interval
     }
 
+    /// Mean wall seconds of the epochs completed so far in this invocation (training + evaluation),
+    /// for the ETA of the whole run; nil before the first epoch ends.
+    var secondsPerEpoch: Double? = nil
+
     mutating func update(epoch: Int, epochs: Int, batch: Int, batches: Int, loss: Double, examples: Int, elapsed: Double) {
         guard enabled else { return }
         let now = Date().timeIntervalSinceReferenceDate
@@ -23,8 +27,11 @@ struct Progress {
         lastPrint = now
         let rate = elapsed > 0 ? Double(examples) / elapsed : 0
         let eta = batch > 0 ? elapsed / Double(batch) * Double(batches - batch) : 0
-        let line = String(format: "epoch %d/%d  step %d/%d  loss %.4f  %.0f ex/s  ETA %@",
+        var line = String(format: "epoch %d/%d  step %d/%d  loss %.4f  %.0f ex/s  ETA %@",
                           epoch, epochs, batch, batches, loss, rate, Self.duration(eta))
+        if let secondsPerEpoch {
+            line += "  (run ETA \(Self.duration(eta + secondsPerEpoch * Double(epochs - epoch - 1))))"
+        }
         if isTerminal {
             FileHandle.standardError.write(Data(("\r\u{1B}[K" + line + (last ? "\n" : "")).utf8))
         } else {
