@@ -198,6 +198,8 @@ final class GEMMTests: XCTestCase {
             XCTAssertFalse(results[0].contains { $0.isNaN })
         }
         Parallel.threads = 3
+        // Short M, long K: the weight-gradient shape (D × T)·(T × D); threads split B̂ panels.
+        check(transA: true, transB: false, m: 13, n: 70, k: 600, alpha: 1, beta: 1, padC: 2, rng: &rng)
         check(transA: true, transB: false, m: 7 * CPUGEMM.kernel.mc + 1, n: 9, k: 300, alpha: 1, beta: 0.5,
               rng: &rng)
         CPUGEMM.directMaxN = 0

@@ -4,11 +4,11 @@ import GRCore
 /// Single-precision GEMM on raw host pointers: C = alpha · op(A) · op(B) + beta · C, row-major
 /// (see `GEMMOps.gemm` for the contract; beta == 0 never reads C, so NaN there is ignored).
 ///
-/// Shapes: op(A) (M, K), op(B) (K, N), C (M, N). Design (docs/cpu-gemm.md): BLIS-style loops
-/// NC → KC → (pack B̂ once, in parallel) → MC blocks shared out to threads → register tiles.
-/// B̂ is always packed into kc × NR panels; A is packed into kc × MR tiles when it is stored
-/// transposed or when the problem is large, else read in place through strides (the tall-skinny
-/// (T × D) projections, where packing A would cost as much as the multiply).
+/// Shapes: op(A) (M, K), op(B) (K, N), C (M, N). Design (docs/cpu-gemm.md): BLIS-style cache
+/// blocking (NC, KC, MC) around register-tile micro-kernels. B̂ is always packed into kc × NR
+/// panels; A is read in place through strides when N ≤ `directMaxN` (the tall-skinny (T × D)
+/// projections and their gradients, where packing A would cost as much as the multiply), else
+/// packed into kc × MR tiles. Threads split M blocks (and B̂ panels when M is short).
 public enum CPUGEMM {
     /// The kernel used by `sgemm` (settable so tests can exercise every supported kernel).
     nonisolated(unsafe) public static var kernel: GEMMKernel = .best
@@ -48,7 +48,8 @@ public enum CPUGEMM {
         // with a private copy of B̂: no barrier and one parallel region per call, which measured
         // steadier than sharing B̂ on a busy or virtualised machine (docs/cpu-gemm.md).
         if !directA, threads > 1, (m + mcMax - 1) / mcMax >= 2 * threads {
-            sgemmPrivate(kern: kern, directA: directA, mr: mr, transA: transA, transB: transB, m: m, n: n, k: k,
+            sgemmPrivate(kern: kern, threads: threads, directA: directA, mr: mr, transA: transA, transB: transB,
+                         m: m, n: n, k: k,
                          alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
             return
         }
@@ -78,34 +79,41 @@ public enum CPUGEMM {
                 }
             }
             // 2. Exactly `workers` threads (never more than GR_THREADS, whatever the dispatch pool's
-            //    width) take chunks of M blocks from a shared counter, each chunk running all K
+            //    width) take chunks of work units from a shared counter, each unit running all K
             //    blocks in order (so one parallel region per NC block: waking threads is slow on a
-            //    busy or virtualised machine). Dynamic balance; each C element is computed the
-            //    same way whichever thread takes it.
-            let workers = min(threads, mBlocks)
-            let chunks = workers == 1 ? 1 : min(mBlocks, workers * 8)
+            //    busy or virtualised machine). A unit is one MC block of rows × one group of B̂
+            //    panels: when M has too few blocks to keep the threads busy (e.g. a weight gradient
+            //    (D × T)·(T × D) with M = D), the panels are split too. Dynamic balance; each C
+            //    element is computed the same way whichever thread takes it.
+            let nGroups = threads > 1 && mBlocks < 2 * threads ? min(panels, 2 * threads) : 1
+            let units = mBlocks * nGroups
+            let workers = min(threads, units)
+            let chunks = workers == 1 ? 1 : min(units, workers * 8)
             let queue = GEMMChunkQueue(count: chunks)
             Parallel.forEach(workers) { _ in
                 let aPack: UnsafeMutablePointer<Float>? = directA ? nil : allocateFloats(mcMax * min(kcMax, k))
                 defer { aPack?.deallocate() }
                 while let chunk = queue.next() {
-                    let blo = mBlocks * chunk / chunks, bhi = mBlocks * (chunk + 1) / chunks
-                    for blk in blo..<bhi {
+                    for unit in (units * chunk / chunks)..<(units * (chunk + 1) / chunks) {
+                        let blk = unit / nGroups, group = unit % nGroups
+                        let p0 = panels * group / nGroups, p1 = panels * (group + 1) / nGroups
+                        if p0 == p1 { continue }
+                        let col0 = p0 * nr, cols = min(nc, p1 * nr) - col0
                         let ic = blk * mcMax
                         let mc = min(mcMax, m - ic)
-                        let cBlock = c + ic * ldc + jc
+                        let cBlock = c + ic * ldc + jc + col0
                         var pc = 0
                         while pc < k {
                             let kc = min(kcMax, k - pc)
                             let betaBlock: Float = pc == 0 ? beta : 1
-                            let bBlock = bPack + pc * panels * nr
+                            let bBlock = bPack + pc * panels * nr + p0 * kc * nr
                             if let aPack {
                                 GEMMPacking.packA(transA: transA, a: a, lda: lda, i0: ic, p0: pc, mc: mc, kc: kc,
                                                   mr: mr, dst: aPack)
-                                kern.macroKernelPacked(mc: mc, nc: nc, kc: kc, a: aPack, b: bBlock,
+                                kern.macroKernelPacked(mc: mc, nc: cols, kc: kc, a: aPack, b: bBlock,
                                                        c: cBlock, ldc: ldc, alpha: alpha, beta: betaBlock)
                             } else {
-                                kern.macroKernelDirect(mc: mc, nc: nc, kc: kc,
+                                kern.macroKernelDirect(mc: mc, nc: cols, kc: kc,
                                                        a: transA ? a + pc * lda + ic : a + ic * lda + pc,
                                                        tileStrideA: transA ? mr : mr * lda,
                                                        rowStrideA: transA ? 1 : lda, colStrideA: transA ? lda : 1,
@@ -120,17 +128,17 @@ public enum CPUGEMM {
         }
     }
 
-    /// The large-product path: each of the `Parallel.threads` workers owns a contiguous range of
+    /// The large-product path: each of the `threads` workers owns a contiguous range of
     /// MC blocks of M and runs the whole blocked loop (NC → KC → pack B̂ → its MC blocks) on it with
     /// its own packed copy of B̂ (no barriers, one parallel region per call). Packing B̂ once per
     /// thread costs K·N copies each, small next to the (M/threads)·N·K multiply-adds.
-    static func sgemmPrivate(kern: GEMMKernel, directA: Bool, mr: Int, transA: Bool, transB: Bool,
+    static func sgemmPrivate(kern: GEMMKernel, threads: Int, directA: Bool, mr: Int, transA: Bool, transB: Bool,
                              m: Int, n: Int, k: Int, alpha: Float,
                              a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
                              beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
         let nr = kern.nr, kcMax = kern.kc, ncMax = kern.nc, mcMax = kern.mc
         let mBlocks = (m + mcMax - 1) / mcMax
-        let workers = min(Parallel.threads, mBlocks)
+        let workers = min(threads, mBlocks)
         Parallel.forEach(workers) { w in
             let blo = mBlocks * w / workers, bhi = mBlocks * (w + 1) / workers
             let panelsMax = (min(ncMax, n) + nr - 1) / nr
