@@ -38,7 +38,7 @@ final class GEMMTests: XCTestCase {
         let c0 = c
         CPUGEMM.sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
                       b: b, ldb: ldb, beta: beta, c: &c, ldc: ldc)
-        let what = "\(CPUGEMM.kernel) directMaxN \(CPUGEMM.directMaxN) \(transA ? "T" : "N")\(transB ? "T" : "N") m\(m) n\(n) k\(k) "
+        let what = "\(CPUGEMM.kernel) directMaxN \(CPUGEMM.directMaxN) directBMaxM \(CPUGEMM.directBMaxM) \(transA ? "T" : "N")\(transB ? "T" : "N") m\(m) n\(n) k\(k) "
             + "alpha \(alpha) beta \(beta) pads \(padA)/\(padB)/\(padC)"
         var failures = 0
         for i in 0..<m {
@@ -76,12 +76,17 @@ final class GEMMTests: XCTestCase {
     /// defaults afterwards.
     func forEachKernel(_ body: () -> Void) {
         let saved = CPUGEMM.kernel, savedMaxN = CPUGEMM.directMaxN, savedMinFlops = CPUGEMM.minParallelFlops
-        defer { CPUGEMM.kernel = saved; CPUGEMM.directMaxN = savedMaxN; CPUGEMM.minParallelFlops = savedMinFlops }
+        let savedMaxM = CPUGEMM.directBMaxM
+        defer {
+            CPUGEMM.kernel = saved; CPUGEMM.directMaxN = savedMaxN; CPUGEMM.minParallelFlops = savedMinFlops
+            CPUGEMM.directBMaxM = savedMaxM
+        }
         CPUGEMM.minParallelFlops = 0
         for kern in GEMMKernel.allCases where kern.isSupported {
-            for maxN in [savedMaxN, 0] {
+            for (maxN, maxM) in [(savedMaxN, savedMaxM), (0, savedMaxM), (savedMaxN, 0), (0, 0)] {
                 CPUGEMM.kernel = kern
                 CPUGEMM.directMaxN = maxN
+                CPUGEMM.directBMaxM = maxM
                 body()
             }
         }

@@ -18,6 +18,10 @@ public enum CPUGEMM {
     /// Settable so tests can force the packed path.
     nonisolated(unsafe) static var directMaxN = 512
 
+    /// B is read in place (no packing) when it is row-major and M ≤ this (see `sgemm`). Settable
+    /// so tests can force either path.
+    nonisolated(unsafe) static var directBMaxM = 256
+
     /// Products of fewer flops (2·M·N·K) than this run single-threaded: ≈ 40 µs on one core, about
     /// what waking a worker thread can cost on a busy or virtual machine. Settable for tests.
     nonisolated(unsafe) static var minParallelFlops: Double = 4_000_000
@@ -53,13 +57,26 @@ public enum CPUGEMM {
                          alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
             return
         }
+        // B read in place when M is short, so each element of B is used by few rows and packing it
+        // would cost as much as the multiply (weight gradients dW = Xᵀ·dY, K = T tokens). Only
+        // full NR-wide panels: the last n mod NR columns go through the packed path.
+        let directB = !transB && m <= directBMaxM && n >= nr
+        if directB && n % nr != 0 {
+            let nFull = n - n % nr
+            sgemm(transA: transA, transB: transB, m: m, n: n - nFull, k: k, alpha: alpha, a: a, lda: lda,
+                  b: b + nFull, ldb: ldb, beta: beta, c: c + nFull, ldc: ldc)
+            sgemm(transA: transA, transB: transB, m: m, n: nFull, k: k, alpha: alpha, a: a, lda: lda,
+                  b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+            return
+        }
         let kBlocks = (k + kcMax - 1) / kcMax
         let ncFirst = min(ncMax, n)
         let panelsMax = (ncFirst + nr - 1) / nr
-        // B̂ of one NC block, all K blocks: K block q (kc rows) starts at q·KC·NR·panels.
-        let bCount = k * panelsMax * nr
-        let bPack = GEMMBufferCache.shared.take(bCount)
+        // Packed B̂ of one NC block, all K blocks: K block q (kc rows) starts at q·KC·NR·panels.
+        let bPack = GEMMBufferCache.shared.take(directB ? 0 : k * panelsMax * nr)
         defer { GEMMBufferCache.shared.give(bPack) }
+        let bRowStride = directB ? ldb : nr
+        func bPanelStride(_ kc: Int) -> Int { directB ? nr : kc * nr }
         let mBlocks = (m + mcMax - 1) / mcMax
 
         var jc = 0
@@ -69,7 +86,7 @@ public enum CPUGEMM {
             // 1. Pack B̂ for every K block of this NC block; threads split (K block, panel) pairs
             //    when it is big enough to be worth waking them.
             let packUnits = kBlocks * panels
-            let packParts = k * nc >= 1 << 16 ? min(threads, packUnits) : 1
+            let packParts = directB ? 0 : k * nc >= 1 << 16 ? min(threads, packUnits) : 1
             Parallel.forEach(packParts) { part in
                 for unit in (packUnits * part / packParts)..<(packUnits * (part + 1) / packParts) {
                     let q = unit / panels, panel = unit % panels
@@ -106,18 +123,25 @@ public enum CPUGEMM {
                         while pc < k {
                             let kc = min(kcMax, k - pc)
                             let betaBlock: Float = pc == 0 ? beta : 1
-                            let bBlock = bPack + pc * panels * nr + p0 * kc * nr
+                            let bBlock: UnsafePointer<Float>
+                            if directB {
+                                bBlock = b + (pc * ldb + jc + col0)
+                            } else {
+                                bBlock = UnsafePointer(bPack + (pc * panels * nr + p0 * kc * nr))
+                            }
                             if let aPack {
                                 GEMMPacking.packA(transA: transA, a: a, lda: lda, i0: ic, p0: pc, mc: mc, kc: kc,
                                                   mr: mr, dst: aPack)
-                                kern.macroKernelPacked(mc: mc, nc: cols, kc: kc, a: aPack, b: bBlock,
+                                kern.macroKernelPacked(mc: mc, nc: cols, kc: kc, a: aPack,
+                                                       b: bBlock, bRowStride: bRowStride, bPanelStride: bPanelStride(kc),
                                                        c: cBlock, ldc: ldc, alpha: alpha, beta: betaBlock)
                             } else {
                                 kern.macroKernelDirect(mc: mc, nc: cols, kc: kc,
                                                        a: transA ? a + pc * lda + ic : a + ic * lda + pc,
                                                        tileStrideA: transA ? mr : mr * lda,
                                                        rowStrideA: transA ? 1 : lda, colStrideA: transA ? lda : 1,
-                                                       b: bBlock, c: cBlock, ldc: ldc, alpha: alpha, beta: betaBlock)
+                                                       b: bBlock, bRowStride: bRowStride, bPanelStride: bPanelStride(kc),
+                                                       c: cBlock, ldc: ldc, alpha: alpha, beta: betaBlock)
                             }
                             pc += kc
                         }
@@ -163,14 +187,16 @@ public enum CPUGEMM {
                         if let aPack {
                             GEMMPacking.packA(transA: transA, a: a, lda: lda, i0: ic, p0: pc, mc: mc, kc: kc,
                                               mr: mr, dst: aPack)
-                            kern.macroKernelPacked(mc: mc, nc: nc, kc: kc, a: aPack, b: bPack,
+                            kern.macroKernelPacked(mc: mc, nc: nc, kc: kc, a: aPack,
+                                                   b: bPack, bRowStride: nr, bPanelStride: kc * nr,
                                                    c: cBlock, ldc: ldc, alpha: alpha, beta: betaBlock)
                         } else {
                             kern.macroKernelDirect(mc: mc, nc: nc, kc: kc,
                                                    a: transA ? a + pc * lda + ic : a + ic * lda + pc,
                                                    tileStrideA: transA ? mr : mr * lda,
                                                    rowStrideA: transA ? 1 : lda, colStrideA: transA ? lda : 1,
-                                                   b: bPack, c: cBlock, ldc: ldc, alpha: alpha, beta: betaBlock)
+                                                   b: bPack, bRowStride: nr, bPanelStride: kc * nr,
+                                                   c: cBlock, ldc: ldc, alpha: alpha, beta: betaBlock)
                         }
                     }
                     pc += kc
