@@ -144,57 +144,36 @@ enum AttentionTile {
         store(a0, acc0)
     }
 
-    /// Which coefficients of a diagonal tile can be non-zero: `.lower`: coeff_r[c] only for c ≤ r
-    /// (a tile of queries × keys); `.upper`: only for c ≥ r (the transposed tile). Kernels then skip
-    /// the known zeros (half the work of a diagonal tile).
-    enum Triangle { case full, lower, upper }
-
     /// rows acc_r (r < rows, stride accStride) += coeff_r (stride coeffStride, count entries) · p
     /// (count rows of dPad values, pStride apart; default dPad). Columns in whole 32-blocks go
     /// through the 2-row × 32 kernel, the rest (8, 16 or 24 columns) through 8-row × 8 kernels.
     static func axpyRows<S: AttentionScalar>(_ coeff: UnsafePointer<S>, coeffStride: Int, rows: Int, count: Int,
                                              _ p: UnsafePointer<S>, dPad: Int, pStride: Int? = nil,
-                                             _ acc: UnsafeMutablePointer<S>, accStride: Int,
-                                             triangle: Triangle = .full) {
+                                             _ acc: UnsafeMutablePointer<S>, accStride: Int) {
         let pStride = pStride ?? dPad
-        // The coefficient range [start, end) that can be non-zero for rows r ..< r + g.
-        @inline(__always) func range(_ r: Int, _ g: Int) -> (Int, Int) {
-            switch triangle {
-            case .full: return (0, count)
-            case .lower: return (0, min(count, r + g))
-            case .upper: return (min(r, count), count)
-            }
-        }
         let columns32 = dPad & ~31
         if columns32 > 0 {
             var r = 0
             while r + 1 < rows {
-                let (lo, hi) = range(r, 2)
-                axpyRows2x32(coeff + r * coeffStride + lo, coeff + (r + 1) * coeffStride + lo, count: hi - lo,
-                             p + lo * pStride, columns: columns32, pStride: pStride,
-                             acc + r * accStride, acc + (r + 1) * accStride)
+                axpyRows2x32(coeff + r * coeffStride, coeff + (r + 1) * coeffStride, count: count, p,
+                             columns: columns32, pStride: pStride, acc + r * accStride, acc + (r + 1) * accStride)
                 r += 2
             }
             if r < rows {
-                let (lo, hi) = range(r, 1)
                 for v in stride(from: 0, to: columns32, by: 8) {
-                    axpyRow1x8(coeff + r * coeffStride + lo, count: hi - lo, p + lo * pStride + v, pStride: pStride,
-                               acc + r * accStride + v)
+                    axpyRow1x8(coeff + r * coeffStride, count: count, p + v, pStride: pStride, acc + r * accStride + v)
                 }
             }
         }
         for v in stride(from: columns32, to: dPad, by: 8) {
             var r = 0
             while r + 8 <= rows {
-                let (lo, hi) = range(r, 8)
-                axpyRows8x8(coeff + r * coeffStride + lo, coeffStride: coeffStride, count: hi - lo,
-                            p + lo * pStride + v, pStride: pStride, acc + r * accStride + v, accStride: accStride)
+                axpyRows8x8(coeff + r * coeffStride, coeffStride: coeffStride, count: count, p + v, pStride: pStride,
+                            acc + r * accStride + v, accStride: accStride)
                 r += 8
             }
             while r < rows {
-                let (lo, hi) = range(r, 1)
-                axpyRow1x8(coeff + r * coeffStride + lo, count: hi - lo, p + lo * pStride + v, pStride: pStride,
-                           acc + r * accStride + v)
+                axpyRow1x8(coeff + r * coeffStride, count: count, p + v, pStride: pStride, acc + r * accStride + v)
                 r += 1
             }
         }

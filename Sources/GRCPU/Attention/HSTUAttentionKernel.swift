@@ -157,8 +157,7 @@ struct HSTUAttentionKernel<S: AttentionScalar> {
                     AttentionTile.multiply(aTile, by: mask, rows: nq)
                 }
                 AttentionTile.axpyRows(aTile, coeffStride: t, rows: nq, count: nk, vp + kb * vpSize + h * t * dvPad,
-                                       dPad: dvPad, oAcc + h * t * dvPad, accStride: dvPad,
-                                       triangle: kb == block ? .lower : .full)
+                                       dPad: dvPad, oAcc + h * t * dvPad, accStride: dvPad)
             }
         }
         let outStride = heads * dv
@@ -327,13 +326,12 @@ struct HSTUAttentionKernel<S: AttentionScalar> {
                     }
                     AttentionTile.add(dsT, to: gT, rows: nk)
                     // dV_J += Aᵀ·dO_I,  dK_J += dSᵀ·Q_I,  dQ_Iᵀ += K_Jᵀ·dSᵀ
-                    let triangle: AttentionTile.Triangle = qb == kb ? .upper : .full
                     AttentionTile.axpyRows(aT, coeffStride: t, rows: nk, count: nq,
                                            dopAll + i0 * H * dvPad + h * dvPad, dPad: dvPad, pStride: H * dvPad,
-                                           dvAcc + h * t * dvPad, accStride: dvPad, triangle: triangle)
+                                           dvAcc + h * t * dvPad, accStride: dvPad)
                     AttentionTile.axpyRows(dsT, coeffStride: t, rows: nk, count: nq,
                                            qpAll + i0 * H * dqkPad + h * dqkPad, dPad: dqkPad, pStride: H * dqkPad,
-                                           dkAcc + h * t * dqkPad, accStride: dqkPad, triangle: triangle)
+                                           dkAcc + h * t * dqkPad, accStride: dqkPad)
                     AttentionTile.dotRows(kt + h * dqk * t, xStride: t, rows: dqk, d: nk, dsT,
                                           dqT + (qb * H + h) * dqk * t, accumulate: true)
                 }

@@ -54,11 +54,10 @@ struct SoftmaxAttentionKernel<S: AttentionScalar> {
         let t = AttentionTile.size, np = self.np, dh = self.dh, dhPad = self.dhPad
         let blocks = np / t
         var scratch = AttentionScratch<S>(capacity: AttentionScratch<S>.size(
-            [blocks * dh * t, np * dhPad, n * np, np, n * dhPad]))
+            [blocks * dh * t, np * dhPad, n * np, np, n * dhPad]), zeroed: true)
         defer { scratch.free() }
         let kt = scratch.take(blocks * dh * t), vp = scratch.take(np * dhPad), scores = scratch.take(n * np)
         let mult = scratch.take(np), oAcc = scratch.take(n * dhPad)
-        oAcc.update(repeating: 0, count: n * dhPad)
         let qh = q + b * n * rowStride + h * dh, kh = k + b * n * rowStride + h * dh
         let vh = v + b * n * rowStride + h * dh
         for kb in 0..<blocks {
@@ -127,23 +126,12 @@ struct SoftmaxAttentionKernel<S: AttentionScalar> {
         let blocks = np / t
         var scratch = AttentionScratch<S>(capacity: AttentionScratch<S>.size(
             [blocks * dh * t, np * dhPad, np * dhPad, np * dhPad, n * np, n * np, np * np, np * np, np,
-             n * dhPad, np * dhPad, np * dhPad]))
+             n * dhPad, np * dhPad, np * dhPad]), zeroed: true)
         defer { scratch.free() }
         let vt = scratch.take(blocks * dh * t), kp = scratch.take(np * dhPad), qp = scratch.take(np * dhPad)
         let dop = scratch.take(np * dhPad), dpp = scratch.take(n * np), ds = scratch.take(n * np)
         let ppT = scratch.take(np * np), dsT = scratch.take(np * np), mult = scratch.take(np)
         let dqAcc = scratch.take(n * dhPad), dkAcc = scratch.take(np * dhPad), dvAcc = scratch.take(np * dhPad)
-        dqAcc.update(repeating: 0, count: n * dhPad)
-        dkAcc.update(repeating: 0, count: np * dhPad)
-        dvAcc.update(repeating: 0, count: np * dhPad)
-        // pᵀ and dzᵀ (rows j, columns i) are written for i ≥ j only; the kernels below skip i < j
-        // (triangle .upper) except up to 7 entries left of the diagonal for the rows of a group.
-        for j in 0..<n {
-            for i in max(0, j - 7)..<j {
-                ppT[j * np + i] = 0
-                dsT[j * np + i] = 0
-            }
-        }
         let rows = b * n * rowStride + h * dh
         let qh = q + rows, kh = k + rows, vh = v + rows
         let doh = dOut + b * n * dim + h * dh
@@ -185,9 +173,9 @@ struct SoftmaxAttentionKernel<S: AttentionScalar> {
             let j0 = kb * t, nk = min(t, n - j0)
             // dv_j = Σ_{i ≥ j} p'_ij dout_i ; dk_j = Σ_{i ≥ j} dz_ij q_i (entries i < j are zero)
             AttentionTile.axpyRows(ppT + j0 * np + j0, coeffStride: np, rows: nk, count: n - j0,
-                                   dop + j0 * dhPad, dPad: dhPad, dvAcc + j0 * dhPad, accStride: dhPad, triangle: .upper)
+                                   dop + j0 * dhPad, dPad: dhPad, dvAcc + j0 * dhPad, accStride: dhPad)
             AttentionTile.axpyRows(dsT + j0 * np + j0, coeffStride: np, rows: nk, count: n - j0,
-                                   qp + j0 * dhPad, dPad: dhPad, dkAcc + j0 * dhPad, accStride: dhPad, triangle: .upper)
+                                   qp + j0 * dhPad, dPad: dhPad, dkAcc + j0 * dhPad, accStride: dhPad)
             // dq_i = Σ_{j ≤ i} dz_ij k_j for the query block at the same place
             AttentionTile.axpyRows(ds + j0 * np, coeffStride: np, rows: nk, count: j0 + nk, kp, dPad: dhPad,
                                    dqAcc + j0 * dhPad, accStride: dhPad)
