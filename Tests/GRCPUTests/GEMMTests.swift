@@ -72,10 +72,12 @@ final class GEMMTests: XCTestCase {
     }
 
     /// Runs `body` once per kernel this CPU supports, each with A read in place where the driver
-    /// chooses to and with A always packed; restores the defaults afterwards.
+    /// chooses to and with A always packed, all small products multi-threaded; restores the
+    /// defaults afterwards.
     func forEachKernel(_ body: () -> Void) {
-        let saved = CPUGEMM.kernel, savedMaxN = CPUGEMM.directMaxN
-        defer { CPUGEMM.kernel = saved; CPUGEMM.directMaxN = savedMaxN }
+        let saved = CPUGEMM.kernel, savedMaxN = CPUGEMM.directMaxN, savedMinFlops = CPUGEMM.minParallelFlops
+        defer { CPUGEMM.kernel = saved; CPUGEMM.directMaxN = savedMaxN; CPUGEMM.minParallelFlops = savedMinFlops }
+        CPUGEMM.minParallelFlops = 0
         for kern in GEMMKernel.allCases where kern.isSupported {
             for maxN in [savedMaxN, 0] {
                 CPUGEMM.kernel = kern
@@ -173,7 +175,12 @@ final class GEMMTests: XCTestCase {
     func testThreadCountsAgree() {
         var rng = SplitMix(state: 6)
         let savedThreads = Parallel.threads, savedMaxN = CPUGEMM.directMaxN
-        defer { Parallel.threads = savedThreads; CPUGEMM.directMaxN = savedMaxN }
+        let savedMinFlops = CPUGEMM.minParallelFlops
+        defer {
+            Parallel.threads = savedThreads; CPUGEMM.directMaxN = savedMaxN
+            CPUGEMM.minParallelFlops = savedMinFlops
+        }
+        CPUGEMM.minParallelFlops = 0  // parallelise even these small test products
         let m = 5 * CPUGEMM.kernel.mc + 7, n = 37, k = 19
         let a = (0..<m * k).map { _ in rng.float() }, b = (0..<k * n).map { _ in rng.float() }
         for maxN in [savedMaxN, 0] {

@@ -18,6 +18,10 @@ public enum CPUGEMM {
     /// Settable so tests can force the packed path.
     nonisolated(unsafe) static var directMaxN = 512
 
+    /// Products of fewer flops (2·M·N·K) than this run single-threaded: ≈ 40 µs on one core, about
+    /// what waking a worker thread can cost on a busy or virtual machine. Settable for tests.
+    nonisolated(unsafe) static var minParallelFlops: Double = 4_000_000
+
     public static func sgemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
                              a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
                              beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
@@ -38,7 +42,8 @@ public enum CPUGEMM {
         let directA = GEMMTuningOverrides.direct.map { $0 == 2 || ($0 != 0 && !transA) } ?? (n <= directMaxN)
         let mr = directA ? kern.directMR : kern.packedMR
         let mcMax = kern.mc
-        let threads = Parallel.threads
+        // Small products run on the calling thread: waking a worker costs more than it saves.
+        let threads = 2 * Double(m) * Double(n) * Double(k) < minParallelFlops ? 1 : Parallel.threads
         // Large products (A packed): each thread runs the whole blocked loop on its own share of M
         // with a private copy of B̂: no barrier and one parallel region per call, which measured
         // steadier than sharing B̂ on a busy or virtualised machine (docs/cpu-gemm.md).
