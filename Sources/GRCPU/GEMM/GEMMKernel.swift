@@ -41,7 +41,13 @@ public enum GEMMKernel: String, Sendable, CaseIterable {
     /// Register tile rows (MR) of the kernel that reads A in place.
     var directMR: Int { 6 }
     /// Register tile rows (MR) of the kernel that reads packed Â.
-    var packedMR: Int { self == .avx512 ? GEMMKernelAVX512.packedMR : 6 }
+    var packedMR: Int {
+        #if arch(x86_64)
+        return self == .avx512 ? GEMMKernelAVX512.packedMR : 6
+        #else
+        return 6
+        #endif
+    }
     /// Register tile columns (NR).
     var nr: Int { self == .avx512 ? 32 : 16 }
     /// K block (KC): one kc × NR panel of B̂ stays in L1 (32 KiB for AVX-512).
