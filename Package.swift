@@ -28,6 +28,7 @@ let package = Package(
         .library(name: "GREval", targets: ["GREval"]),
         .library(name: "GRModels", targets: ["GRModels"]),
         .library(name: "GRTrain", targets: ["GRTrain"]),
+        .library(name: "GRCUDA", targets: ["GRCUDA"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -41,6 +42,16 @@ let package = Package(
         .target(name: "GRCPUAVX512", dependencies: ["_GRCPUShims"], swiftSettings: avx512Flags),
         // C shim: run-time CPU feature detection (`__builtin_cpu_supports`).
         .target(name: "_GRCPUShims"),
+        // The CUDA backend: driver API, NVRTC and cuBLASLt loaded at run time with dlopen (no CUDA
+        // headers or libraries at build time); kernel sources embedded in the binary.
+        .target(name: "GRCUDA", dependencies: ["GRCore", "GRCPU"],
+                resources: [
+                    .embedInCode("Kernels/Common.cu"), .embedInCode("Kernels/Elementwise.cu"),
+                    .embedInCode("Kernels/Norm.cu"), .embedInCode("Kernels/Embedding.cu"),
+                    .embedInCode("Kernels/Loss.cu"), .embedInCode("Kernels/Optimizer.cu"),
+                    .embedInCode("Kernels/Retrieval.cu"), .embedInCode("Kernels/Attention.cu"),
+                ],
+                swiftSettings: common),
         // Dataset recipes, the binary sequence store, synthetic data, batches.
         .target(name: "GRData", dependencies: ["GRCore"], swiftSettings: common),
         // Full-corpus top-K and HR/NDCG/MRR.
@@ -52,7 +63,7 @@ let package = Package(
                 swiftSettings: common),
         // The `gr` subcommands (kept in a library so tests can drive them).
         .target(name: "GRCLI", dependencies: [
-            "GRCore", "GRCPU", "GRData", "GREval", "GRModels", "GRTrain",
+            "GRCore", "GRCPU", "GRData", "GREval", "GRModels", "GRTrain", "GRCUDA",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: common),
         .executableTarget(name: "gr", dependencies: ["GRCLI"], swiftSettings: common),
@@ -64,6 +75,7 @@ let package = Package(
         .testTarget(name: "GRDataTests", dependencies: ["GRData", "GRCLI", "GRTestSupport"], swiftSettings: common),
         .testTarget(name: "GREvalTests", dependencies: ["GREval", "GRTestSupport"], swiftSettings: common),
         .testTarget(name: "GRModelsTests", dependencies: ["GRModels", "GRCPU", "GRTestSupport"], swiftSettings: common),
+        .testTarget(name: "GRCUDATests", dependencies: ["GRCUDA", "GRCPU", "GRTestSupport"], swiftSettings: common),
         .testTarget(name: "GRTrainTests", dependencies: ["GRTrain", "GRCLI", "GRTestSupport"], swiftSettings: common),
     ]
 )

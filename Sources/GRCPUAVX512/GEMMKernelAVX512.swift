@@ -16,24 +16,27 @@ public enum GEMMKernelAVX512 {
     ///
     /// Â (mc × kc) is read through strides: row tile t (rows t·MR ..< t·MR + MR) starts at
     /// `a + t·tileStrideA`, and its element (r, p) is at `[r·rowStrideA + p·colStrideA]`; rows past `mc`
-    /// are never read. B̂ (kc × nc) is packed: ceil(nc / NR) panels of kc × NR floats, panel j at
-    /// `b + j·kc·NR`, element (p, c) of a panel at `[p·NR + c]`, zero-padded past nc.
+    /// are never read. B̂ (kc × nc) is ceil(nc / NR) panels, panel j at `b + j·bPanelStride`, its
+    /// element (p, c) at `[p·bRowStride + c]`: either packed (bRowStride NR, bPanelStride kc·NR,
+    /// zero-padded past nc) or row-major B read in place (bRowStride ldb, bPanelStride NR; then nc
+    /// must be a multiple of NR, since a panel always reads NR columns).
     /// C is row-major with row stride `ldc`.
     @inline(never)
     public static func macroKernel(mc: Int, nc: Int, kc: Int,
                                    a: UnsafePointer<Float>, tileStrideA: Int, rowStrideA: Int, colStrideA: Int,
-                                   b: UnsafePointer<Float>,
+                                   b: UnsafePointer<Float>, bRowStride: Int, bPanelStride: Int,
                                    c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float) {
         let mr = 6, nr = 32
         var j = 0
         while j < nc {
             let cols = min(nr, nc - j)
-            let panel = b + (j / nr) * kc * nr
+            let panel = b + (j / nr) * bPanelStride
             var i = 0
             while i < mc {
                 let rows = min(mr, mc - i)
                 microKernel(kc: kc, a: a + (i / mr) * tileStrideA, rowStrideA: rowStrideA, colStrideA: colStrideA,
-                            rows: rows, b: panel, c: c + i * ldc + j, ldc: ldc, cols: cols,
+                            rows: rows, b: panel, bRowBytes: bRowStride * 4, c: c + i * ldc + j, ldc: ldc,
+                            cols: cols,
                             alpha: alpha, beta: beta)
                 i += mr
             }
@@ -43,7 +46,7 @@ public enum GEMMKernelAVX512 {
 
     @inline(__always)
     static func microKernel(kc: Int, a: UnsafePointer<Float>, rowStrideA: Int, colStrideA: Int, rows: Int,
-                            b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int, cols: Int,
+                            b: UnsafePointer<Float>, bRowBytes: Int, c: UnsafeMutablePointer<Float>, ldc: Int, cols: Int,
                             alpha: Float, beta: Float) {
         typealias V = SIMD16<Float>
         // Rows past `rows` re-read the last valid row; their results are discarded.
@@ -73,7 +76,7 @@ public enum GEMMKernelAVX512 {
             c40 = c40.addingProduct(x, b0); c41 = c41.addingProduct(x, b1)
             x = V(repeating: a5[pa])
             c50 = c50.addingProduct(x, b0); c51 = c51.addingProduct(x, b1)
-            pb += 128
+            pb += bRowBytes
             pa &+= colStrideA
         }
         storeRow(c00, c01, c, cols, alpha, beta)
@@ -87,22 +90,23 @@ public enum GEMMKernelAVX512 {
     /// Rows of the register tile of the packed-A kernel.
     public static let packedMR = 12
 
-    /// Like `macroKernel` but Â is packed: ceil(mc / 12) tiles of kc × 12 floats, tile t at
+    /// Like `macroKernel` (same B̂ layouts) but Â is packed: ceil(mc / 12) tiles of kc × 12 floats, tile t at
     /// `a + t·kc·12`, element (r, p) at `[p·12 + r]` (zero rows past mc). 12 × 32 register tile
     /// (24 zmm accumulators), so each k step does 24 FMAs for 2 loads of B̂ and 12 broadcasts of Â.
     @inline(never)
     public static func macroKernelPacked(mc: Int, nc: Int, kc: Int, a: UnsafePointer<Float>,
-                                         b: UnsafePointer<Float>,
+                                         b: UnsafePointer<Float>, bRowStride: Int, bPanelStride: Int,
                                          c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float) {
         let mr = 12, nr = 32
         var j = 0
         while j < nc {
             let cols = min(nr, nc - j)
-            let panel = b + (j / nr) * kc * nr
+            let panel = b + (j / nr) * bPanelStride
             var i = 0
             while i < mc {
                 let rows = min(mr, mc - i)
-                microKernelPacked(kc: kc, a: a + (i / mr) * kc * mr, rows: rows, b: panel, c: c + i * ldc + j,
+                microKernelPacked(kc: kc, a: a + (i / mr) * kc * mr, rows: rows, b: panel, bRowBytes: bRowStride * 4,
+                                  c: c + i * ldc + j,
                                   ldc: ldc, cols: cols, alpha: alpha, beta: beta)
                 i += mr
             }
@@ -112,7 +116,8 @@ public enum GEMMKernelAVX512 {
 
     @inline(__always)
     static func microKernelPacked(kc: Int, a: UnsafePointer<Float>, rows: Int,
-                                  b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int, cols: Int,
+                                  b: UnsafePointer<Float>, bRowBytes: Int, c: UnsafeMutablePointer<Float>, ldc: Int,
+                                  cols: Int,
                                   alpha: Float, beta: Float) {
         typealias V = SIMD16<Float>
         var c00 = V(), c01 = V(), c10 = V(), c11 = V(), c20 = V(), c21 = V()
@@ -149,7 +154,7 @@ public enum GEMMKernelAVX512 {
             cA0 = cA0.addingProduct(x, b0); cA1 = cA1.addingProduct(x, b1)
             x = V(repeating: pa[11])
             cB0 = cB0.addingProduct(x, b0); cB1 = cB1.addingProduct(x, b1)
-            pb += 128
+            pb += bRowBytes
             pa += 12
         }
         storeRow(c00, c01, c, cols, alpha, beta)

@@ -1,4 +1,5 @@
 import GRCore
+import GRCPU
 
 /// Exact full-corpus ranking with seen-item filtering: the reference eval of spec §6.1
 /// (`get_top_k_outputs` + `eval_metrics_v2_from_tensors`, brute-force MIPS), including the
@@ -88,6 +89,13 @@ public struct RankingEvaluator {
     /// As `ranks(...)`, also returning the filtered top-k ids and scores.
     public func rank(userVectors: Tensor, itemVectors: Tensor, targets: [Int32], seen: [[Int32]],
                      backend: any Backend, seenWidth: Int? = nil) -> Result {
+        if userVectors.device != .cpu || itemVectors.device != .cpu {
+            // The selection merge reads scores on the host: a device backend's vectors are copied
+            // back and ranked with the CPU backend (same order and ties).
+            return rank(userVectors: Tensor(backend.download(userVectors), shape: userVectors.shape),
+                        itemVectors: Tensor(backend.download(itemVectors), shape: itemVectors.shape),
+                        targets: targets, seen: seen, backend: CPUBackend(), seenWidth: seenWidth)
+        }
         let B = targets.count
         precondition(seen.count == B, "seen lists: \(seen.count) for \(B) targets")
         precondition(userVectors.shape.count == 2 && userVectors.shape[0] == B,

@@ -38,7 +38,7 @@ final class GEMMTests: XCTestCase {
         let c0 = c
         CPUGEMM.sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
                       b: b, ldb: ldb, beta: beta, c: &c, ldc: ldc)
-        let what = "\(CPUGEMM.kernel) directMaxN \(CPUGEMM.directMaxN) \(transA ? "T" : "N")\(transB ? "T" : "N") m\(m) n\(n) k\(k) "
+        let what = "\(CPUGEMM.kernel) directMaxN \(CPUGEMM.directMaxN) directBMaxM \(CPUGEMM.directBMaxM) \(transA ? "T" : "N")\(transB ? "T" : "N") m\(m) n\(n) k\(k) "
             + "alpha \(alpha) beta \(beta) pads \(padA)/\(padB)/\(padC)"
         var failures = 0
         for i in 0..<m {
@@ -72,14 +72,21 @@ final class GEMMTests: XCTestCase {
     }
 
     /// Runs `body` once per kernel this CPU supports, each with A read in place where the driver
-    /// chooses to and with A always packed; restores the defaults afterwards.
+    /// chooses to and with A always packed, all small products multi-threaded; restores the
+    /// defaults afterwards.
     func forEachKernel(_ body: () -> Void) {
-        let saved = CPUGEMM.kernel, savedMaxN = CPUGEMM.directMaxN
-        defer { CPUGEMM.kernel = saved; CPUGEMM.directMaxN = savedMaxN }
+        let saved = CPUGEMM.kernel, savedMaxN = CPUGEMM.directMaxN, savedMinFlops = CPUGEMM.minParallelFlops
+        let savedMaxM = CPUGEMM.directBMaxM
+        defer {
+            CPUGEMM.kernel = saved; CPUGEMM.directMaxN = savedMaxN; CPUGEMM.minParallelFlops = savedMinFlops
+            CPUGEMM.directBMaxM = savedMaxM
+        }
+        CPUGEMM.minParallelFlops = 0
         for kern in GEMMKernel.allCases where kern.isSupported {
-            for maxN in [savedMaxN, 0] {
+            for (maxN, maxM) in [(savedMaxN, savedMaxM), (0, savedMaxM), (savedMaxN, 0), (0, 0)] {
                 CPUGEMM.kernel = kern
                 CPUGEMM.directMaxN = maxN
+                CPUGEMM.directBMaxM = maxM
                 body()
             }
         }
@@ -166,6 +173,43 @@ final class GEMMTests: XCTestCase {
             check(transA: false, transB: false, m: 2, n: kern.nc + 19, k: 2, alpha: 1, beta: 0, nanInC: true, rng: &rng)
             check(transA: true, transB: true, m: 2, n: kern.nc + 3, k: 3, alpha: 1, beta: 0, rng: &rng)
         }
+    }
+
+    /// Thread counts that split M unevenly (both the shared-B̂ path and the private-B̂ path of large
+    /// products) give the same results, bit for bit, as one thread.
+    func testThreadCountsAgree() {
+        var rng = SplitMix(state: 6)
+        let savedThreads = Parallel.threads, savedMaxN = CPUGEMM.directMaxN
+        let savedMinFlops = CPUGEMM.minParallelFlops
+        defer {
+            Parallel.threads = savedThreads; CPUGEMM.directMaxN = savedMaxN
+            CPUGEMM.minParallelFlops = savedMinFlops
+        }
+        CPUGEMM.minParallelFlops = 0  // parallelise even these small test products
+        let m = 5 * CPUGEMM.kernel.mc + 7, n = 37, k = 19
+        let a = (0..<m * k).map { _ in rng.float() }, b = (0..<k * n).map { _ in rng.float() }
+        for maxN in [savedMaxN, 0] {
+            CPUGEMM.directMaxN = maxN
+            var results: [[Float]] = []
+            for threads in [1, 2, 3] {
+                Parallel.threads = threads
+                var c = [Float](repeating: .nan, count: m * n)
+                CPUGEMM.sgemm(transA: false, transB: true, m: m, n: n, k: k, alpha: 1, a: a, lda: k, b: b, ldb: k,
+                              beta: 0, c: &c, ldc: n)
+                results.append(c)
+            }
+            XCTAssertEqual(results[0], results[1], "1 vs 2 threads, directMaxN \(maxN)")
+            XCTAssertEqual(results[0], results[2], "1 vs 3 threads, directMaxN \(maxN)")
+            XCTAssertFalse(results[0].contains { $0.isNaN })
+        }
+        Parallel.threads = 3
+        // Short M, long K: the weight-gradient shape (D × T)·(T × D); threads split B̂ panels.
+        check(transA: true, transB: false, m: 13, n: 70, k: 600, alpha: 1, beta: 1, padC: 2, rng: &rng)
+        check(transA: true, transB: false, m: 7 * CPUGEMM.kernel.mc + 1, n: 9, k: 300, alpha: 1, beta: 0.5,
+              rng: &rng)
+        CPUGEMM.directMaxN = 0
+        check(transA: false, transB: false, m: 7 * CPUGEMM.kernel.mc + 1, n: 9, k: 300, alpha: 1, beta: 0.5,
+              rng: &rng)
     }
 
     /// The backend entry point forwards to `CPUGEMM.sgemm` on tensor views.

@@ -298,7 +298,11 @@ final class HSTUAttentionTests: XCTestCase {
                     for i in 0..<l { for j in 0...i {
                         XCTAssertEqual(tile[i * 32 + j], rab[(b * n + i) * n + j], accuracy: 1e-15, "bias tile b\(b) i\(i) j\(j)")
                     } }
-                    kernel.biasTileTransposed(b, i0: 0, nq: l, j0: 0, nk: l, chronological: chronological, tile, bucketsT)
+                    let reversed = Array(wPos.reversed())
+                    reversed.withUnsafeBufferPointer { rev in
+                        kernel.biasTileTransposed(b, i0: 0, nq: l, j0: 0, nk: l, chronological: chronological,
+                                                  positionWeightsReversed: rev.baseAddress!, tile, bucketsT)
+                    }
                     for i in 0..<l { for j in 0...i {
                         XCTAssertEqual(tile[j * 32 + i], rab[(b * n + i) * n + j], accuracy: 1e-15, "bias tileᵀ b\(b) i\(i) j\(j)")
                     } }

@@ -15,8 +15,15 @@ extension KernelBenchmark {
                 rows.append(gemm(transA: transA, transB: transB, m: s.m, n: s.n, k: s.k, openBLAS: openBLAS))
             }
         }
+        // Weight gradients of the projections: dW = Xᵀ·dY, (D_in × T)·(T × D_out).
+        for s in gradientShapes {
+            rows.append(gemm(transA: true, transB: false, m: s.m, n: s.n, k: s.k, openBLAS: openBLAS))
+        }
         return rows
     }
+
+    /// The weight-gradient shapes (TN with K = T = 25600), beyond the brief's list.
+    static let gradientShapes: [(m: Int, n: Int, k: Int)] = [(50, 200, 25600), (200, 50, 25600)]
 
     /// C (M, N) = op(A) (M, K) · op(B) (K, N), beta = 0, random inputs in [-1, 1).
     static func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, openBLAS: OpenBLAS?) -> KernelBenchmark {

@@ -52,6 +52,8 @@ struct KernelsCommand: ParsableCommand {
             var object: [String: Any] = [
                 "op": row.op, "shape": row.shape, "gflops": gflops, "ms": t.seconds * 1e3,
                 "threads": threads, "kernel": CPUGEMM.kernel.rawValue,
+                "statistic": best ? "best" : "median", "samples": repeats,
+                "clock": cpuTime ? "thread_cpu" : "wall",
             ]
             if row.reference != nil || row.op.hasPrefix("gemm") {
                 object["openblas_gflops"] = refGflops ?? NSNull()

@@ -31,6 +31,9 @@ public struct EvalCommand: ParsableCommand {
     @Option(name: .customLong("ranks-out"), help: "Write per-user ranks (CSV user,target,rank) here.")
     var ranksOut: String?
 
+    @Option(name: .long, help: "auto (CUDA when it loads, else CPU), cpu or cuda.")
+    var device: DeviceChoice = .auto
+
     @Option(name: .long, help: "CPU threads.")
     var threads: Int?
 
@@ -43,7 +46,8 @@ public struct EvalCommand: ParsableCommand {
         }
         do {
             let store = try SequenceStore.open(directory: data)
-            let backend = CPUBackend()
+            let (backend, deviceMessage) = try device.makeBackend()
+            print(deviceMessage)
             let (model, ckpt) = try loadModel(checkpoint: checkpoint, store: store, backend: backend)
             let view = split == .test ? Trainer.testView : Trainer.validationView
             let t0 = Date()

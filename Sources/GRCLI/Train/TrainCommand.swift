@@ -38,6 +38,9 @@ public struct TrainCommand: ParsableCommand {
     @Option(name: .long, help: "CPU threads (default: GR_THREADS or every core). Results are deterministic per thread count.")
     var threads: Int?
 
+    @Option(name: .long, help: "auto (CUDA when it loads, else CPU), cpu or cuda.")
+    var device: DeviceChoice = .auto
+
     @Flag(name: .long, help: "No live progress line on stderr.")
     var quiet = false
 
@@ -62,7 +65,8 @@ public struct TrainCommand: ParsableCommand {
         var options = TrainOptions(outDirectory: out)
         options.resume = resume
         options.progress = !quiet
-        let backend = CPUBackend()
+        let (backend, deviceMessage) = try device.makeBackend()
+        print(deviceMessage)
         print("gr train: \(cfg.name.isEmpty ? config : cfg.name) on \(data) (\(store.userCount) users, "
               + "max item id \(store.maxItemId), corpus \(store.corpus.count)), \(backend.name), seed \(cfg.seed)")
         if resume && !FileManager.default.fileExists(atPath: (out as NSString).appendingPathComponent("latest.safetensors")) {

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Building blocks shared by the attention kernels: a tile is `AttentionTile.size` queries ×
 /// `AttentionTile.size` keys; operands are packed into 64-byte aligned scratch whose rows are
 /// padded to a multiple of 8 elements (`padded(_:)`), so every SIMD8 access is in bounds.
@@ -235,18 +237,19 @@ enum AttentionTile {
     }
 }
 
-/// One 64-byte aligned scratch allocation carved into named regions.
+/// One 64-byte aligned scratch allocation carved into named regions, taken from `ScratchPool`.
 struct AttentionScratch<S: AttentionScalar> {
     let base: UnsafeMutablePointer<S>
     private var used = 0
     private let capacity: Int
+    private let block: ScratchPool.Block
 
     /// Uninitialised unless `zeroed` (every user writes a region before reading it, or zeroes it).
     init(capacity: Int, zeroed: Bool = false) {
         self.capacity = capacity
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(capacity, 8) * MemoryLayout<S>.stride, alignment: 64)
-        base = raw.bindMemory(to: S.self, capacity: max(capacity, 8))
-        if zeroed { base.initialize(repeating: 0, count: max(capacity, 8)) }
+        block = ScratchPool.shared.acquire(max(capacity, 8) * MemoryLayout<S>.stride)
+        base = block.pointer.bindMemory(to: S.self, capacity: max(capacity, 8))
+        if zeroed { base.update(repeating: 0, count: max(capacity, 8)) }
     }
 
     /// The next `count` elements (rounded up to 8 so regions stay 32/64-byte aligned).
@@ -259,5 +262,48 @@ struct AttentionScratch<S: AttentionScalar> {
 
     static func size(_ counts: [Int]) -> Int { counts.reduce(0) { $0 + AttentionTile.padded($1) } }
 
-    func free() { base.deallocate() }
+    func free() { ScratchPool.shared.release(block) }
+}
+
+/// Scratch memory kept between calls. The attention ops run thousands of work items per training
+/// step; fresh allocations of a few hundred KiB (and the forward's packed operands, several MiB)
+/// come back from the OS as new pages each time (page faults and zero-fill, measured at ~10% of
+/// the op). Released blocks are kept (at most `limit`, the largest ones) and handed out again,
+/// best fit first.
+final class ScratchPool: @unchecked Sendable {
+    struct Block {
+        let pointer: UnsafeMutableRawPointer
+        let bytes: Int
+    }
+
+    static let shared = ScratchPool()
+    /// Blocks kept at most (a few per thread are live at a time).
+    static let limit = 64
+
+    private let lock = NSLock()
+    private var blocks: [Block] = []
+
+    func acquire(_ bytes: Int) -> Block {
+        lock.lock()
+        var best = -1
+        for (x, b) in blocks.enumerated() where b.bytes >= bytes && (best < 0 || b.bytes < blocks[best].bytes) { best = x }
+        if best >= 0 {
+            let b = blocks.remove(at: best)
+            lock.unlock()
+            return b
+        }
+        lock.unlock()
+        return Block(pointer: UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64), bytes: bytes)
+    }
+
+    func release(_ block: Block) {
+        lock.lock()
+        blocks.append(block)
+        var evicted: Block?
+        if blocks.count > Self.limit, let smallest = blocks.indices.min(by: { blocks[$0].bytes < blocks[$1].bytes }) {
+            evicted = blocks.remove(at: smallest)
+        }
+        lock.unlock()
+        evicted?.pointer.deallocate()
+    }
 }

@@ -133,11 +133,11 @@ struct HSTUAttentionKernel<S: AttentionScalar> {
         let t = Self.tile, L = length(b), base = offsets[b]
         let i0 = block * t, nq = min(t, L - i0)
         let dvPad = self.dvPad, ktSize = heads * dqk * t, vpSize = heads * t * dvPad
-        var scratch = AttentionScratch<S>(capacity: AttentionScratch<S>.size([t * t, t * t, t * t, heads * t * dvPad]),
-                                          zeroed: true)
+        var scratch = AttentionScratch<S>(capacity: AttentionScratch<S>.size([t * t, t * t, t * t, heads * t * dvPad]))
         defer { scratch.free() }
         let bias = scratch.take(t * t), sTile = scratch.take(t * t), aTile = scratch.take(t * t)
         let oAcc = scratch.take(heads * t * dvPad)
+        oAcc.update(repeating: 0, count: heads * t * dvPad)
         let invN = 1 / S(n)
         let chronological = self.chronological(b)
 
@@ -174,7 +174,9 @@ struct HSTUAttentionKernel<S: AttentionScalar> {
     /// The transposed bias tile: biasT[c·32 + r] = bias of query i = i0 + r (r < nq) and key
     /// j = j0 + c (c < nk) when j ≤ i, else 0; bucketsT the bucket index at the same places.
     @inline(__always)
+    /// positionWeightsReversed: wPos reversed (2N − 1), so that a row of fixed key reads it forwards.
     func biasTileTransposed(_ b: Int, i0: Int, nq: Int, j0: Int, nk: Int, chronological: Bool,
+                            positionWeightsReversed: UnsafePointer<S>,
                             _ biasT: UnsafeMutablePointer<S>, _ bucketsT: UnsafeMutablePointer<Int32>) {
         let ts = timestamps + b &* n, table = self.table, thresholds = self.thresholds, wTs = timeWeights
         let last = n &- 1
@@ -184,8 +186,8 @@ struct HSTUAttentionKernel<S: AttentionScalar> {
             let rStart = min(max(j &- i0, 0), nq)   // queries i ≥ j
             for r in 0..<rStart { row[r] = 0 }
             if rStart < nq {
-                // pos[−r] = wPos[N − 1 + j − i0 − r]
-                let pos = positionWeights + (last &+ j &- i0)
+                // pos[r] = wPos[N − 1 + j − i0 − r] = wPosReversed[N − 1 − j + i0 + r]
+                let pos = positionWeightsReversed + (last &- j &+ i0)
                 var bucket = TimeBucket.fastBucket(ts[min(i0 &+ rStart &+ 1, last)] &- tk, table)
                 if chronological {
                     // Δ_r = T'[i0 + r + 1] − tk grows with r: the bucket stays while Δ < thresholds[bucket + 1].
@@ -199,7 +201,7 @@ struct HSTUAttentionKernel<S: AttentionScalar> {
                         }
                         let w = wTs[bucket], index = Int32(truncatingIfNeeded: bucket)
                         for x in r..<e {
-                            row[x] = (pos - x)[0] + w
+                            row[x] = pos[x] + w
                             bucketRow[x] = index
                         }
                         r = e
@@ -208,7 +210,7 @@ struct HSTUAttentionKernel<S: AttentionScalar> {
                 } else {
                     for r in rStart..<nq {
                         bucket = TimeBucket.bucket(ts[min(i0 &+ r &+ 1, last)] &- tk, from: bucket, thresholds)
-                        row[r] = (pos - r)[0] + wTs[bucket]
+                        row[r] = pos[r] + wTs[bucket]
                         bucketRow[r] = Int32(truncatingIfNeeded: bucket)
                     }
                 }
@@ -222,15 +224,18 @@ struct HSTUAttentionKernel<S: AttentionScalar> {
                   dV: UnsafeMutablePointer<S>, dPositionWeights: UnsafeMutablePointer<S>,
                   dTimeWeights: UnsafeMutablePointer<S>) {
         let biasCount = 2 * n - 1 + TimeBucket.count
-        let partials = UnsafeMutablePointer<S>.allocate(capacity: max(batch * biasCount, 1))
-        partials.initialize(repeating: 0, count: max(batch * biasCount, 1))
-        defer { partials.deallocate() }
+        var partialsScratch = AttentionScratch<S>(capacity: AttentionScratch<S>.size([max(batch * biasCount, 1)]), zeroed: true)
+        defer { partialsScratch.free() }
+        let partials = partialsScratch.take(max(batch * biasCount, 1))
         let order = (0..<batch).sorted { (length($0), $1) > (length($1), $0) }   // longest first
         let maskT = AttentionTile.causalMask(S.self, transposed: true)
         defer { maskT.deallocate() }
+        let wPosReversed = UnsafeMutablePointer<S>.allocate(capacity: 2 * n - 1)
+        defer { wPosReversed.deallocate() }
+        for x in 0..<(2 * n - 1) { wPosReversed[x] = positionWeights[2 * n - 2 - x] }
         Parallel.forEach(order.count) { idx in
             let b = order[idx]
-            backwardSequence(b, dOut: dOut, dq: dq, dk: dk, dV: dV, maskT: maskT,
+            backwardSequence(b, dOut: dOut, dq: dq, dk: dk, dV: dV, maskT: maskT, wPosReversed: wPosReversed,
                              dPos: partials + b * biasCount, dTs: partials + b * biasCount + 2 * n - 1)
         }
         for b in 0..<batch {   // fixed order: deterministic
@@ -245,6 +250,7 @@ struct HSTUAttentionKernel<S: AttentionScalar> {
     /// transposed dQ that is written out once at the end; no per-tile transposes.
     private func backwardSequence(_ b: Int, dOut: UnsafePointer<S>, dq: UnsafeMutablePointer<S>,
                                   dk: UnsafeMutablePointer<S>, dV: UnsafeMutablePointer<S>, maskT: UnsafePointer<S>,
+                                  wPosReversed: UnsafePointer<S>,
                                   dPos: UnsafeMutablePointer<S>, dTs: UnsafeMutablePointer<S>) {
         let t = Self.tile, L = length(b), base = offsets[b]
         if L == 0 { return }
@@ -263,17 +269,14 @@ struct HSTUAttentionKernel<S: AttentionScalar> {
         let qtAll = scratch.take(blocks * H * dqk * t), dotAll = scratch.take(blocks * H * dv * t)
         let dkAcc = scratch.take(H * t * dqkPad), dvAcc = scratch.take(H * t * dvPad)
         let dqT = scratch.take(blocks * H * dqk * t)   // dQᵀ per query tile (H, Dqk, 32)
-        dqT.initialize(repeating: 0, count: blocks * H * dqk * t)
+        dqT.update(repeating: 0, count: blocks * H * dqk * t)
         let bucketsT = UnsafeMutablePointer<Int32>.allocate(capacity: t * t)
         defer { bucketsT.deallocate() }
-        let stride129 = AttentionTile.padded(TimeBucket.count)
-        let dTs4 = UnsafeMutablePointer<S>.allocate(capacity: 4 * stride129)
-        dTs4.initialize(repeating: 0, count: 4 * stride129)
+        let dPosRev = UnsafeMutablePointer<S>.allocate(capacity: 2 * n - 1)
+        dPosRev.initialize(repeating: 0, count: 2 * n - 1)
         defer {
-            for x in 0..<TimeBucket.count {
-                dTs[x] += (dTs4[x] + dTs4[stride129 + x]) + (dTs4[2 * stride129 + x] + dTs4[3 * stride129 + x])
-            }
-            dTs4.deallocate()
+            for x in 0..<(2 * n - 1) { dPos[x] += dPosRev[2 * n - 2 - x] }
+            dPosRev.deallocate()
         }
         let invN = 1 / S(n)
         let outStride = H * dv
@@ -302,7 +305,8 @@ struct HSTUAttentionKernel<S: AttentionScalar> {
             dvAcc.update(repeating: 0, count: H * t * dvPad)
             for qb in kb..<blocks {
                 let i0 = qb * t, nq = min(t, L - i0)
-                biasTileTransposed(b, i0: i0, nq: nq, j0: j0, nk: nk, chronological: chronological, biasT, bucketsT)
+                biasTileTransposed(b, i0: i0, nq: nq, j0: j0, nk: nk, chronological: chronological,
+                                   positionWeightsReversed: wPosReversed, biasT, bucketsT)
                 gT.update(repeating: 0, count: nk * t)
                 for h in 0..<H {
                     // Sᵀ = K_J·Q_Iᵀ and dAᵀ = V_J·dO_Iᵀ (queries beyond L are zero columns)
@@ -331,23 +335,22 @@ struct HSTUAttentionKernel<S: AttentionScalar> {
                     AttentionTile.dotRows(kt + h * dqk * t, xStride: t, rows: dqk, d: nk, dsT,
                                           dqT + (qb * H + h) * dqk * t, accumulate: true)
                 }
-                // dwPos[N − 1 + j − i] and dwTs[bucket] += Σ_h dS (j ≤ i < L only)
+                // dwPos[N − 1 + j − i] and dwTs[bucket] += Σ_h dS (j ≤ i < L only). dwPos is summed
+                // reversed (dPosRev[N − 1 − j + i]: contiguous in i), dwTs once per run of equal
+                // buckets along the row (runs are long for chronological timestamps).
                 for c in 0..<nk {
                     let j = j0 &+ c, rStart = min(max(j &- i0, 0), nq)
                     let gRow = gT + c &* t, bRow = bucketsT + c &* t
-                    let pos = dPos + (n &- 1 &+ j &- i0)
-                    for r in rStart..<nq { (pos - r)[0] += gRow[r] }
-                    // Four interleaved copies of the 129 time-bias sums: neighbouring queries often
-                    // share a bucket, and one table would serialise on its store-to-load chain.
+                    let rev = dPosRev + (n &- 1 &- j &+ i0)
+                    for r in rStart..<nq { rev[r] += gRow[r] }
                     var r = rStart
-                    while r &+ 4 <= nq {
-                        dTs4[Int(bRow[r])] += gRow[r]
-                        dTs4[stride129 &+ Int(bRow[r &+ 1])] += gRow[r &+ 1]
-                        dTs4[2 &* stride129 &+ Int(bRow[r &+ 2])] += gRow[r &+ 2]
-                        dTs4[3 &* stride129 &+ Int(bRow[r &+ 3])] += gRow[r &+ 3]
-                        r &+= 4
+                    while r < nq {
+                        let bucket = bRow[r]
+                        var sum = gRow[r]
+                        r &+= 1
+                        while r < nq && bRow[r] == bucket { sum += gRow[r]; r &+= 1 }
+                        dTs[Int(bucket)] += sum
                     }
-                    while r < nq { dTs4[Int(bRow[r])] += gRow[r]; r &+= 1 }
                 }
             }
             for h in 0..<H {

@@ -1,13 +1,14 @@
+import Foundation
 import GRCore
 
 /// Single-precision GEMM on raw host pointers: C = alpha · op(A) · op(B) + beta · C, row-major
 /// (see `GEMMOps.gemm` for the contract; beta == 0 never reads C, so NaN there is ignored).
 ///
-/// Shapes: op(A) (M, K), op(B) (K, N), C (M, N). Design (docs/cpu-gemm.md): BLIS-style loops
-/// NC → KC → (pack B̂ once, in parallel) → MC blocks shared out to threads → register tiles.
-/// B̂ is always packed into kc × NR panels; A is packed into kc × MR tiles when it is stored
-/// transposed or when the problem is large, else read in place through strides (the tall-skinny
-/// (T × D) projections, where packing A would cost as much as the multiply).
+/// Shapes: op(A) (M, K), op(B) (K, N), C (M, N). Design (docs/cpu-gemm.md): BLIS-style cache
+/// blocking (NC, KC, MC) around register-tile micro-kernels. B̂ is always packed into kc × NR
+/// panels; A is read in place through strides when N ≤ `directMaxN` (the tall-skinny (T × D)
+/// projections and their gradients, where packing A would cost as much as the multiply), else
+/// packed into kc × MR tiles. Threads split M blocks (and B̂ panels when M is short).
 public enum CPUGEMM {
     /// The kernel used by `sgemm` (settable so tests can exercise every supported kernel).
     nonisolated(unsafe) public static var kernel: GEMMKernel = .best
@@ -16,6 +17,14 @@ public enum CPUGEMM {
     /// and packing it would cost about as much as the multiply (measured: docs/cpu-gemm.md).
     /// Settable so tests can force the packed path.
     nonisolated(unsafe) static var directMaxN = 512
+
+    /// B is read in place (no packing) when it is row-major and M ≤ this (see `sgemm`). Settable
+    /// so tests can force either path.
+    nonisolated(unsafe) static var directBMaxM = 256
+
+    /// Products of fewer flops (2·M·N·K) than this run single-threaded: ≈ 40 µs on one core, about
+    /// what waking a worker thread can cost on a busy or virtual machine. Settable for tests.
+    nonisolated(unsafe) static var minParallelFlops: Double = 4_000_000
 
     public static func sgemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
                              a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
@@ -37,34 +46,140 @@ public enum CPUGEMM {
         let directA = GEMMTuningOverrides.direct.map { $0 == 2 || ($0 != 0 && !transA) } ?? (n <= directMaxN)
         let mr = directA ? kern.directMR : kern.packedMR
         let mcMax = kern.mc
-        let threads = Parallel.threads
+        // Small products run on the calling thread: waking a worker costs more than it saves.
+        let threads = 2 * Double(m) * Double(n) * Double(k) < minParallelFlops ? 1 : Parallel.threads
+        // Large products (A packed): each thread runs the whole blocked loop on its own share of M
+        // with a private copy of B̂: no barrier and one parallel region per call, which measured
+        // steadier than sharing B̂ on a busy or virtualised machine (docs/cpu-gemm.md).
+        if !directA, threads > 1, (m + mcMax - 1) / mcMax >= 2 * threads {
+            sgemmPrivate(kern: kern, threads: threads, directA: directA, mr: mr, transA: transA, transB: transB,
+                         m: m, n: n, k: k,
+                         alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+            return
+        }
+        // B read in place when M is short, so each element of B is used by few rows and packing it
+        // would cost as much as the multiply (weight gradients dW = Xᵀ·dY, K = T tokens). Only
+        // full NR-wide panels: the last n mod NR columns go through the packed path.
+        let directB = !transB && m <= directBMaxM && n >= nr
+        if directB && n % nr != 0 {
+            let nFull = n - n % nr
+            sgemm(transA: transA, transB: transB, m: m, n: n - nFull, k: k, alpha: alpha, a: a, lda: lda,
+                  b: b + nFull, ldb: ldb, beta: beta, c: c + nFull, ldc: ldc)
+            sgemm(transA: transA, transB: transB, m: m, n: nFull, k: k, alpha: alpha, a: a, lda: lda,
+                  b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+            return
+        }
+        let kBlocks = (k + kcMax - 1) / kcMax
         let ncFirst = min(ncMax, n)
-        let bPanelsMax = (ncFirst + nr - 1) / nr
-        let bPack = allocateFloats(kcMax * bPanelsMax * nr)
-        defer { bPack.deallocate() }
-        // Blocks of M (multiples of MR) handed out dynamically; the split depends only on sizes.
+        let panelsMax = (ncFirst + nr - 1) / nr
+        // Packed B̂ of one NC block, all K blocks: K block q (kc rows) starts at q·KC·NR·panels.
+        let bPack = GEMMBufferCache.shared.take(directB ? 0 : k * panelsMax * nr)
+        defer { GEMMBufferCache.shared.give(bPack) }
+        let bRowStride = directB ? ldb : nr
+        func bPanelStride(_ kc: Int) -> Int { directB ? nr : kc * nr }
         let mBlocks = (m + mcMax - 1) / mcMax
 
         var jc = 0
         while jc < n {
             let nc = min(ncMax, n - jc)
             let panels = (nc + nr - 1) / nr
-            var pc = 0
-            while pc < k {
-                let kc = min(kcMax, k - pc)
-                let betaBlock: Float = pc == 0 ? beta : 1
-                // Pack B̂ (kc × nc), split over threads by panels when it is big enough.
-                let packParts = kc * nc >= 1 << 16 ? min(threads, panels) : 1
-                Parallel.forEach(packParts) { part in
-                    let lo = panels * part / packParts, hi = panels * (part + 1) / packParts
-                    GEMMPacking.packB(transB: transB, b: b, ldb: ldb, p0: pc, j0: jc, kc: kc, nc: nc,
-                                      nr: nr, panels: lo..<hi, dst: bPack)
+            // 1. Pack B̂ for every K block of this NC block; threads split (K block, panel) pairs
+            //    when it is big enough to be worth waking them.
+            let packUnits = kBlocks * panels
+            let packParts = directB ? 0 : k * nc >= 1 << 16 ? min(threads, packUnits) : 1
+            Parallel.forEach(packParts) { part in
+                for unit in (packUnits * part / packParts)..<(packUnits * (part + 1) / packParts) {
+                    let q = unit / panels, panel = unit % panels
+                    let pc = q * kcMax, kc = min(kcMax, k - pc)
+                    GEMMPacking.packB(transB: transB, b: b, ldb: ldb, p0: pc, j0: jc, kc: kc, nc: nc, nr: nr,
+                                      panels: panel..<(panel + 1), dst: bPack + pc * panels * nr)
                 }
-                let chunks = threads == 1 ? 1 : min(mBlocks, threads * 8)
-                Parallel.forEach(chunks) { chunk in
-                    let blo = mBlocks * chunk / chunks, bhi = mBlocks * (chunk + 1) / chunks
-                    let aPack: UnsafeMutablePointer<Float>? = directA ? nil : allocateFloats(mcMax * kc)
-                    defer { aPack?.deallocate() }
+            }
+            // 2. Exactly `workers` threads (never more than GR_THREADS, whatever the dispatch pool's
+            //    width) take chunks of work units from a shared counter, each unit running all K
+            //    blocks in order (so one parallel region per NC block: waking threads is slow on a
+            //    busy or virtualised machine). A unit is one MC block of rows × one group of B̂
+            //    panels: when M has too few blocks to keep the threads busy (e.g. a weight gradient
+            //    (D × T)·(T × D) with M = D), the panels are split too. Dynamic balance; each C
+            //    element is computed the same way whichever thread takes it.
+            let nGroups = threads > 1 && mBlocks < 2 * threads ? min(panels, 2 * threads) : 1
+            let units = mBlocks * nGroups
+            let workers = min(threads, units)
+            let chunks = workers == 1 ? 1 : min(units, workers * 8)
+            let queue = GEMMChunkQueue(count: chunks)
+            Parallel.forEach(workers) { _ in
+                let aPack: UnsafeMutablePointer<Float>? = directA ? nil : allocateFloats(mcMax * min(kcMax, k))
+                defer { aPack?.deallocate() }
+                while let chunk = queue.next() {
+                    for unit in (units * chunk / chunks)..<(units * (chunk + 1) / chunks) {
+                        let blk = unit / nGroups, group = unit % nGroups
+                        let p0 = panels * group / nGroups, p1 = panels * (group + 1) / nGroups
+                        if p0 == p1 { continue }
+                        let col0 = p0 * nr, cols = min(nc, p1 * nr) - col0
+                        let ic = blk * mcMax
+                        let mc = min(mcMax, m - ic)
+                        let cBlock = c + ic * ldc + jc + col0
+                        var pc = 0
+                        while pc < k {
+                            let kc = min(kcMax, k - pc)
+                            let betaBlock: Float = pc == 0 ? beta : 1
+                            let bBlock: UnsafePointer<Float>
+                            if directB {
+                                bBlock = b + (pc * ldb + jc + col0)
+                            } else {
+                                bBlock = UnsafePointer(bPack + (pc * panels * nr + p0 * kc * nr))
+                            }
+                            if let aPack {
+                                GEMMPacking.packA(transA: transA, a: a, lda: lda, i0: ic, p0: pc, mc: mc, kc: kc,
+                                                  mr: mr, dst: aPack)
+                                kern.macroKernelPacked(mc: mc, nc: cols, kc: kc, a: aPack,
+                                                       b: bBlock, bRowStride: bRowStride, bPanelStride: bPanelStride(kc),
+                                                       c: cBlock, ldc: ldc, alpha: alpha, beta: betaBlock)
+                            } else {
+                                kern.macroKernelDirect(mc: mc, nc: cols, kc: kc,
+                                                       a: transA ? a + pc * lda + ic : a + ic * lda + pc,
+                                                       tileStrideA: transA ? mr : mr * lda,
+                                                       rowStrideA: transA ? 1 : lda, colStrideA: transA ? lda : 1,
+                                                       b: bBlock, bRowStride: bRowStride, bPanelStride: bPanelStride(kc),
+                                                       c: cBlock, ldc: ldc, alpha: alpha, beta: betaBlock)
+                            }
+                            pc += kc
+                        }
+                    }
+                }
+            }
+            jc += nc
+        }
+    }
+
+    /// The large-product path: each of the `threads` workers owns a contiguous range of
+    /// MC blocks of M and runs the whole blocked loop (NC → KC → pack B̂ → its MC blocks) on it with
+    /// its own packed copy of B̂ (no barriers, one parallel region per call). Packing B̂ once per
+    /// thread costs K·N copies each, small next to the (M/threads)·N·K multiply-adds.
+    static func sgemmPrivate(kern: GEMMKernel, threads: Int, directA: Bool, mr: Int, transA: Bool, transB: Bool,
+                             m: Int, n: Int, k: Int, alpha: Float,
+                             a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                             beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        let nr = kern.nr, kcMax = kern.kc, ncMax = kern.nc, mcMax = kern.mc
+        let mBlocks = (m + mcMax - 1) / mcMax
+        let workers = min(threads, mBlocks)
+        Parallel.forEach(workers) { w in
+            let blo = mBlocks * w / workers, bhi = mBlocks * (w + 1) / workers
+            let panelsMax = (min(ncMax, n) + nr - 1) / nr
+            let bPack = allocateFloats(min(kcMax, k) * panelsMax * nr)
+            defer { bPack.deallocate() }
+            let aPack: UnsafeMutablePointer<Float>? = directA ? nil : allocateFloats(mcMax * min(kcMax, k))
+            defer { aPack?.deallocate() }
+            var jc = 0
+            while jc < n {
+                let nc = min(ncMax, n - jc)
+                let panels = (nc + nr - 1) / nr
+                var pc = 0
+                while pc < k {
+                    let kc = min(kcMax, k - pc)
+                    let betaBlock: Float = pc == 0 ? beta : 1
+                    GEMMPacking.packB(transB: transB, b: b, ldb: ldb, p0: pc, j0: jc, kc: kc, nc: nc, nr: nr,
+                                      panels: 0..<panels, dst: bPack)
                     for blk in blo..<bhi {
                         let ic = blk * mcMax
                         let mc = min(mcMax, m - ic)
@@ -72,20 +187,22 @@ public enum CPUGEMM {
                         if let aPack {
                             GEMMPacking.packA(transA: transA, a: a, lda: lda, i0: ic, p0: pc, mc: mc, kc: kc,
                                               mr: mr, dst: aPack)
-                            kern.macroKernelPacked(mc: mc, nc: nc, kc: kc, a: aPack, b: bPack,
+                            kern.macroKernelPacked(mc: mc, nc: nc, kc: kc, a: aPack,
+                                                   b: bPack, bRowStride: nr, bPanelStride: kc * nr,
                                                    c: cBlock, ldc: ldc, alpha: alpha, beta: betaBlock)
                         } else {
                             kern.macroKernelDirect(mc: mc, nc: nc, kc: kc,
                                                    a: transA ? a + pc * lda + ic : a + ic * lda + pc,
                                                    tileStrideA: transA ? mr : mr * lda,
-                                                   rowStrideA: transA ? 1 : lda, colStrideA: transA ? lda : 1, b: bPack,
+                                                   rowStrideA: transA ? 1 : lda, colStrideA: transA ? lda : 1,
+                                                   b: bPack, bRowStride: nr, bPanelStride: kc * nr,
                                                    c: cBlock, ldc: ldc, alpha: alpha, beta: betaBlock)
                         }
                     }
+                    pc += kc
                 }
-                pc += kc
+                jc += nc
             }
-            jc += nc
         }
     }
 
@@ -104,6 +221,66 @@ public enum CPUGEMM {
             } else if beta != 1 {
                 for j in 0..<n { row[j] *= beta }
             }
+        }
+    }
+}
+
+/// Hands out chunk indices 0..<count, each once, to the GEMM worker threads.
+final class GEMMChunkQueue: @unchecked Sendable {
+    private let lock = NSLock()
+    private var nextIndex = 0
+    private let count: Int
+
+    init(count: Int) { self.count = count }
+
+    func next() -> Int? {
+        lock.lock()
+        defer { lock.unlock() }
+        guard nextIndex < count else { return nil }
+        nextIndex += 1
+        return nextIndex - 1
+    }
+}
+
+/// Keeps the largest packed-B̂ buffer between GEMM calls, so repeated large GEMMs do not pay for
+/// fresh pages (an `mmap` and a page fault per 4 KiB) each call. Concurrent callers that find it
+/// taken simply allocate their own.
+final class GEMMBufferCache: @unchecked Sendable {
+    static let shared = GEMMBufferCache()
+    private let lock = NSLock()
+    private var buffer: UnsafeMutablePointer<Float>?
+    private var capacity = 0
+    private var capacities: [UnsafeMutablePointer<Float>: Int] = [:]
+
+    /// A buffer of at least `count` floats (64-byte aligned, uninitialised).
+    func take(_ count: Int) -> UnsafeMutablePointer<Float> {
+        lock.lock()
+        defer { lock.unlock() }
+        if let b = buffer, capacity >= count {
+            buffer = nil
+            return b
+        }
+        let b = CPUGEMM.allocateFloats(count)
+        capacities[b] = max(count, 16)
+        return b
+    }
+
+    /// Returns a buffer from `take`; keeps it if it is the largest seen, frees it otherwise.
+    func give(_ b: UnsafeMutablePointer<Float>) {
+        lock.lock()
+        defer { lock.unlock() }
+        let cap = capacities[b] ?? 0
+        if buffer == nil {
+            buffer = b
+            capacity = cap
+        } else if cap > capacity, let old = buffer {
+            capacities[old] = nil
+            old.deallocate()
+            buffer = b
+            capacity = cap
+        } else {
+            capacities[b] = nil
+            b.deallocate()
         }
     }
 }

@@ -41,7 +41,13 @@ public enum GEMMKernel: String, Sendable, CaseIterable {
     /// Register tile rows (MR) of the kernel that reads A in place.
     var directMR: Int { 6 }
     /// Register tile rows (MR) of the kernel that reads packed Â.
-    var packedMR: Int { self == .avx512 ? GEMMKernelAVX512.packedMR : 6 }
+    var packedMR: Int {
+        #if arch(x86_64)
+        return self == .avx512 ? GEMMKernelAVX512.packedMR : 6
+        #else
+        return 6
+        #endif
+    }
     /// Register tile columns (NR).
     var nr: Int { self == .avx512 ? 32 : 16 }
     /// K block (KC): one kc × NR panel of B̂ stays in L1 (32 KiB for AVX-512).
@@ -54,16 +60,19 @@ public enum GEMMKernel: String, Sendable, CaseIterable {
     /// Runs the macro-kernel on packed Â (`packedMR`-row tiles; see
     /// `GEMMKernelAVX512.macroKernelPacked` for the contract).
     @inline(__always)
-    func macroKernelPacked(mc: Int, nc: Int, kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
+    func macroKernelPacked(mc: Int, nc: Int, kc: Int, a: UnsafePointer<Float>,
+                           b: UnsafePointer<Float>, bRowStride: Int, bPanelStride: Int,
                            c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float) {
         switch self {
         case .avx2:
             GEMMKernelAVX2.macroKernel(mc: mc, nc: nc, kc: kc, a: a, tileStrideA: 6 * kc,
-                                       rowStrideA: 1, colStrideA: 6, b: b,
+                                       rowStrideA: 1, colStrideA: 6,
+                                       b: b, bRowStride: bRowStride, bPanelStride: bPanelStride,
                                        c: c, ldc: ldc, alpha: alpha, beta: beta)
         case .avx512:
             #if arch(x86_64)
-            GEMMKernelAVX512.macroKernelPacked(mc: mc, nc: nc, kc: kc, a: a, b: b,
+            GEMMKernelAVX512.macroKernelPacked(mc: mc, nc: nc, kc: kc, a: a,
+                                               b: b, bRowStride: bRowStride, bPanelStride: bPanelStride,
                                                c: c, ldc: ldc, alpha: alpha, beta: beta)
             #else
             preconditionFailure("the AVX-512 GEMM kernel exists only on x86-64")
@@ -75,18 +84,20 @@ public enum GEMMKernel: String, Sendable, CaseIterable {
     /// `GEMMKernelAVX512.macroKernel` for the contract).
     @inline(__always)
     func macroKernelDirect(mc: Int, nc: Int, kc: Int,
-                     a: UnsafePointer<Float>, tileStrideA: Int, rowStrideA: Int, colStrideA: Int,
-                     b: UnsafePointer<Float>,
-                     c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float) {
+                           a: UnsafePointer<Float>, tileStrideA: Int, rowStrideA: Int, colStrideA: Int,
+                           b: UnsafePointer<Float>, bRowStride: Int, bPanelStride: Int,
+                           c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float) {
         switch self {
         case .avx2:
             GEMMKernelAVX2.macroKernel(mc: mc, nc: nc, kc: kc, a: a, tileStrideA: tileStrideA,
-                                       rowStrideA: rowStrideA, colStrideA: colStrideA, b: b,
+                                       rowStrideA: rowStrideA, colStrideA: colStrideA,
+                                       b: b, bRowStride: bRowStride, bPanelStride: bPanelStride,
                                        c: c, ldc: ldc, alpha: alpha, beta: beta)
         case .avx512:
             #if arch(x86_64)
             GEMMKernelAVX512.macroKernel(mc: mc, nc: nc, kc: kc, a: a, tileStrideA: tileStrideA,
-                                         rowStrideA: rowStrideA, colStrideA: colStrideA, b: b,
+                                         rowStrideA: rowStrideA, colStrideA: colStrideA,
+                                         b: b, bRowStride: bRowStride, bPanelStride: bPanelStride,
                                          c: c, ldc: ldc, alpha: alpha, beta: beta)
             #else
             preconditionFailure("the AVX-512 GEMM kernel exists only on x86-64")

@@ -12,22 +12,23 @@ enum GEMMKernelAVX2 {
 
     /// C[0..<mc, 0..<nc] = alpha · Â · B̂ + beta · C (beta == 0: C is not read); Â read through
     /// strides (tile t at `a + t·tileStrideA`, element (r, p) at `[r·rowStrideA + p·colStrideA]`),
-    /// B̂ packed in kc × NR panels.
+    /// B̂ in NR-wide panels (panel j at `b + j·bPanelStride`, rows `bRowStride` apart).
     @inline(never)
     static func macroKernel(mc: Int, nc: Int, kc: Int,
                             a: UnsafePointer<Float>, tileStrideA: Int, rowStrideA: Int, colStrideA: Int,
-                            b: UnsafePointer<Float>,
+                            b: UnsafePointer<Float>, bRowStride: Int, bPanelStride: Int,
                             c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float) {
         let mr = 6, nr = 16
         var j = 0
         while j < nc {
             let cols = min(nr, nc - j)
-            let panel = b + (j / nr) * kc * nr
+            let panel = b + (j / nr) * bPanelStride
             var i = 0
             while i < mc {
                 let rows = min(mr, mc - i)
                 microKernel(kc: kc, a: a + (i / mr) * tileStrideA, rowStrideA: rowStrideA, colStrideA: colStrideA,
-                            rows: rows, b: panel, c: c + i * ldc + j, ldc: ldc, cols: cols,
+                            rows: rows, b: panel, bRowBytes: bRowStride * 4, c: c + i * ldc + j, ldc: ldc,
+                            cols: cols,
                             alpha: alpha, beta: beta)
                 i += mr
             }
@@ -37,7 +38,7 @@ enum GEMMKernelAVX2 {
 
     @inline(__always)
     static func microKernel(kc: Int, a: UnsafePointer<Float>, rowStrideA: Int, colStrideA: Int, rows: Int,
-                            b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int, cols: Int,
+                            b: UnsafePointer<Float>, bRowBytes: Int, c: UnsafeMutablePointer<Float>, ldc: Int, cols: Int,
                             alpha: Float, beta: Float) {
         typealias V = SIMD8<Float>
         // Rows past `rows` re-read the last valid row; their results are discarded.
@@ -67,7 +68,7 @@ enum GEMMKernelAVX2 {
             c40 = c40.addingProduct(x, b0); c41 = c41.addingProduct(x, b1)
             x = V(repeating: a5[pa])
             c50 = c50.addingProduct(x, b0); c51 = c51.addingProduct(x, b1)
-            pb += 64
+            pb += bRowBytes
             pa &+= colStrideA
         }
         storeRow(c00, c01, c, cols, alpha, beta)

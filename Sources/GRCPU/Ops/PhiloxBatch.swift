@@ -4,13 +4,12 @@ import GRCore
 /// (so the 32×32→64 multiplies map to vector instructions). Bit-identical to
 /// `PhiloxStream.block(_:)` (tested); used by dropout and negative sampling, which draw millions of
 /// words per step.
-@usableFromInline
-struct PhiloxBatch {
+public struct PhiloxBatch {
     @usableFromInline let k0: UInt32, k1: UInt32
     @usableFromInline let c2: SIMD8<UInt64>, c3: SIMD8<UInt64>
 
     @inlinable
-    init(_ s: PhiloxStream) {
+    public init(_ s: PhiloxStream) {
         k0 = UInt32(truncatingIfNeeded: s.seed)
         k1 = UInt32(truncatingIfNeeded: s.seed >> 32)
         c2 = SIMD8(repeating: s.stream & 0xFFFF_FFFF)
@@ -19,7 +18,7 @@ struct PhiloxBatch {
 
     /// Words 0..3 of blocks first ..< first + 8: lane i of `w.j` is word j of block first + i.
     @inlinable @inline(__always)
-    func blocks8(_ first: UInt64) -> (SIMD8<UInt64>, SIMD8<UInt64>, SIMD8<UInt64>, SIMD8<UInt64>) {
+    public func blocks8(_ first: UInt64) -> (SIMD8<UInt64>, SIMD8<UInt64>, SIMD8<UInt64>, SIMD8<UInt64>) {
         let mask = SIMD8<UInt64>(repeating: 0xFFFF_FFFF)
         let idx = SIMD8<UInt64>(repeating: first) &+ SIMD8(0, 1, 2, 3, 4, 5, 6, 7)
         var x0 = idx & mask, x1 = idx &>> 32, x2 = c2, x3 = c3
@@ -43,7 +42,7 @@ struct PhiloxBatch {
     /// word j) is at out[8·j + b] (stored as whole vectors, which avoids lane shuffles; read it
     /// through `PhiloxBatch.index`).
     @inlinable @inline(__always)
-    func words32LaneMajor(_ group: Int, into out: UnsafeMutablePointer<UInt64>) {
+    public func words32LaneMajor(_ group: Int, into out: UnsafeMutablePointer<UInt64>) {
         let (w0, w1, w2, w3) = blocks8(UInt64(group) &* 8)
         let raw = UnsafeMutableRawPointer(out)
         raw.storeBytes(of: w0, as: SIMD8<UInt64>.self)
@@ -54,7 +53,7 @@ struct PhiloxBatch {
 
     /// Position in the `words32LaneMajor` buffer of number k of the group (0 ≤ k < 32).
     @inlinable @inline(__always)
-    static func index(_ k: Int) -> Int { (k & 3) << 3 | k >> 2 }
+    public static func index(_ k: Int) -> Int { (k & 3) << 3 | k >> 2 }
 
     /// For every group of 32 numbers overlapping `range`: body(lo, hi, g, words) with the part
     /// lo..<hi of the group g inside `range`; number i's word is
@@ -73,7 +72,7 @@ struct PhiloxBatch {
 
     /// The 32 words of numbers 32·group ..< 32·group + 32 in index order (word i = number i).
     @inlinable @inline(__always)
-    func words32(_ group: Int, into out: UnsafeMutablePointer<UInt32>) {
+    public func words32(_ group: Int, into out: UnsafeMutablePointer<UInt32>) {
         let (w0, w1, w2, w3) = blocks8(UInt64(group) &* 8)
         for b in 0..<8 {
             out[4 * b] = UInt32(truncatingIfNeeded: w0[b])

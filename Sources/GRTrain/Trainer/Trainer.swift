@@ -111,7 +111,15 @@ public final class Trainer {
         guard ckpt.maxItemId == store.maxItemId else {
             throw TrainError.resumeMismatch(path: path, message: "max item id \(ckpt.maxItemId) ≠ the data's \(store.maxItemId)")
         }
-        try Checkpoint.load(file, entries: model.parameters.entries, values: model.parameters.values, adamM: adamM, adamV: adamV)
+        if backend.device == .cpu {
+            try Checkpoint.load(file, entries: model.parameters.entries, values: model.parameters.values, adamM: adamM, adamV: adamV)
+        } else {   // a device backend: load into host tensors, then copy up
+            let hv = Tensor(zeros: model.parameters.values.shape), hm = Tensor(zeros: adamM.shape), hs = Tensor(zeros: adamV.shape)
+            try Checkpoint.load(file, entries: model.parameters.entries, values: hv, adamM: hm, adamV: hs)
+            backend.copy(hv, to: model.parameters.values)
+            backend.copy(hm, to: adamM)
+            backend.copy(hs, to: adamV)
+        }
         step = ckpt.step
         epoch = ckpt.epoch
         history = ckpt.history
@@ -231,7 +239,10 @@ public final class Trainer {
     func saveCheckpoint(_ path: String) throws {
         let ckpt = Checkpoint(config: config, step: step, epoch: epoch, history: history, maxItemId: store.maxItemId)
         backend.synchronize()
-        try ckpt.write(to: path, entries: model.parameters.entries, values: model.parameters.values, adamM: adamM, adamV: adamV)
+        // A device backend's tensors are copied to the host first (the writer reads host floats).
+        let onHost: (Tensor) -> Tensor = { t in t.device == .cpu ? t : Tensor(self.backend.download(t), shape: t.shape) }
+        try ckpt.write(to: path, entries: model.parameters.entries, values: onHost(model.parameters.values),
+                       adamM: onHost(adamM), adamV: onHost(adamV))
     }
 
     func writeConfigCopy() throws {

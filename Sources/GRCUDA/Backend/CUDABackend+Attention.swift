@@ -1,0 +1,109 @@
+import GRCore
+
+extension CUDABackend {
+    /// Threads per block of the attention kernels (keys per chunk).
+    static let attentionThreads = 128
+
+    /// TimeBucket.table as u64 (64 × (base, t1, t2, t3)) on the device, built once.
+    func timeBucketTable() -> Tensor {
+        if let t = bucketTable { return t }
+        var words: [UInt64] = []
+        for e in TimeBucket.table { words += [UInt64(e.base), e.t1, e.t2, e.t3] }
+        let t = empty([words.count], .i64)
+        words.withUnsafeBytes { context.copyToDevice(t.devicePointer, $0.baseAddress!, $0.count) }
+        bucketTable = t
+        return t
+    }
+
+    /// The offsets (B + 1) and timestamps (B, N) on the device (uploaded into scratch buffers).
+    func attentionIndex(_ layout: JaggedLayout, _ timestamps: Tensor) -> (Tensor, Tensor) {
+        let offsets = scratchTensor("attn.offsets", layout.offsets.count, .i32)
+        layout.offsets.withUnsafeBytes { context.copyToDevice(offsets.devicePointer, $0.baseAddress!, $0.count) }
+        let ts: Tensor
+        if timestamps.device == .cuda {
+            ts = timestamps
+        } else {
+            ts = scratchTensor("attn.timestamps", timestamps.count, .i64)
+            context.copyToDevice(ts.devicePointer, timestamps.rawPointer, timestamps.count * 8)
+        }
+        return (offsets, ts)
+    }
+
+    func checkAttention(_ q: Tensor, _ layout: JaggedLayout, _ n: Int) {
+        precondition(q.dtype == .f32, "CUDA hstuAttention: f32 only, got \(q.dtype)")
+        for b in 0..<layout.batchSize {
+            precondition(layout.length(b) <= n, "hstuAttention: sequence \(b) has length \(layout.length(b)) > paddedWidth \(n)")
+        }
+    }
+
+    public func hstuAttentionForward(q: Tensor, k: Tensor, v: Tensor, rowStride: Int, layout: JaggedLayout,
+                                     timestamps: Tensor, positionWeights: Tensor, timeWeights: Tensor,
+                                     heads: Int, dqk: Int, dv: Int, paddedWidth: Int, out: Tensor) {
+        checkAttention(q, layout, paddedWidth)
+        let t = layout.totalTokens
+        if t == 0 { return }
+        let (offsets, ts) = attentionIndex(layout, timestamps)
+        let threads = Self.attentionThreads
+        context.launch("gr_hstu_fwd", grid: (t, heads, 1), block: threads, shared: (dqk + dv + threads) * 4,
+                       [.ptr(q), .ptr(k), .ptr(v), .i(rowStride), .ptr(offsets), .i(layout.batchSize), .ptr(ts),
+                        .ptr(positionWeights), .ptr(timeWeights), .ptr(timeBucketTable()), .i(heads), .i(dqk), .i(dv),
+                        .i(paddedWidth), .ptr(out)])
+    }
+
+    public func hstuAttentionBackward(dOut: Tensor, q: Tensor, k: Tensor, v: Tensor, rowStride: Int,
+                                      layout: JaggedLayout, timestamps: Tensor, positionWeights: Tensor,
+                                      timeWeights: Tensor, heads: Int, dqk: Int, dv: Int, paddedWidth: Int,
+                                      dq: Tensor, dk: Tensor, dv dV: Tensor,
+                                      dPositionWeights: Tensor, dTimeWeights: Tensor) {
+        checkAttention(q, layout, paddedWidth)
+        let t = layout.totalTokens
+        if t == 0 { return }
+        let (offsets, ts) = attentionIndex(layout, timestamps)
+        let threads = Self.attentionThreads
+        let common: [KernelArg] = [.ptr(dOut), .ptr(q), .ptr(k), .ptr(v), .i(rowStride), .ptr(offsets), .i(layout.batchSize),
+                                   .ptr(ts), .ptr(positionWeights), .ptr(timeWeights), .ptr(timeBucketTable()),
+                                   .i(heads), .i(dqk), .i(dv), .i(paddedWidth)]
+        context.launch("gr_hstu_bwd_q", grid: (t, heads, 1), block: threads,
+                       shared: (2 * dqk + dv + threads + TimeBucket.count) * 4,
+                       common + [.ptr(dq), .ptr(dPositionWeights), .ptr(dTimeWeights)])
+        context.launch("gr_hstu_bwd_kv", grid: (t, heads, 1), block: threads, shared: (2 * dqk + 2 * dv + 2 * threads) * 4,
+                       common + [.ptr(dk), .ptr(dV)])
+    }
+
+    func softmaxDropout(_ dropout: Float, _ stream: PhiloxStream?) -> [KernelArg] {
+        guard let stream, dropout > 0 else { return [.u(0), .f(1), .u(0), .u(0), .i(0)] }
+        let th = UInt64((Double(dropout) * 16_777_216).rounded(.up))
+        return [.u(th), .f(1 / (1 - dropout)), .u(stream.seed), .u(stream.stream), .i(1)]
+    }
+
+    public func softmaxAttentionForward(q: Tensor, k: Tensor, v: Tensor, rowStride: Int,
+                                        batch: Int, width: Int, dim: Int, heads: Int,
+                                        dropout: Float, dropoutStream: PhiloxStream?,
+                                        probs: Tensor, out: Tensor) {
+        precondition(dim % heads == 0, "softmaxAttention: dim \(dim) must be a multiple of heads \(heads)")
+        let dh = dim / heads
+        let scale = 1 / Float(dh).squareRoot()
+        context.launch("gr_softmax_attn_fwd", grid: (batch * width, heads, 1), block: Self.attentionThreads,
+                       shared: (dh + width) * 4,
+                       [.ptr(q), .ptr(k), .ptr(v), .i(rowStride), .i(width), .i(dim), .i(heads), .f(scale)]
+                           + softmaxDropout(dropout, dropoutStream) + [.ptr(probs), .ptr(out)])
+    }
+
+    public func softmaxAttentionBackward(dOut: Tensor, q: Tensor, k: Tensor, v: Tensor, rowStride: Int,
+                                         batch: Int, width: Int, dim: Int, heads: Int,
+                                         dropout: Float, dropoutStream: PhiloxStream?, probs: Tensor,
+                                         dq: Tensor, dk: Tensor, dv dV: Tensor) {
+        precondition(dim % heads == 0, "softmaxAttention: dim \(dim) must be a multiple of heads \(heads)")
+        let dh = dim / heads
+        let scale = 1 / Float(dh).squareRoot()
+        let dz = scratchTensor("attn.dz", batch * heads * width * width, .f32)
+        let drop = softmaxDropout(dropout, dropoutStream)
+        context.launch("gr_softmax_attn_bwd_q", grid: (batch * width, heads, 1), block: Self.attentionThreads,
+                       shared: (dh + width) * 4,
+                       [.ptr(dOut), .ptr(k), .ptr(v), .i(rowStride), .i(width), .i(dim), .i(heads), .f(scale)]
+                           + drop + [.ptr(probs), .ptr(dz), .ptr(dq)])
+        context.launch("gr_softmax_attn_bwd_kv", grid: (batch * width, heads, 1), block: 64,
+                       [.ptr(dOut), .ptr(q), .i(rowStride), .i(width), .i(dim), .i(heads)]
+                           + drop + [.ptr(probs), .ptr(dz), .ptr(dk), .ptr(dV)])
+    }
+}

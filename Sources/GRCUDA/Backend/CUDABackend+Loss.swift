@@ -1,0 +1,74 @@
+import GRCore
+import GRCPU
+
+extension CUDABackend {
+    public func sampleNegatives(corpus: Tensor, stream: PhiloxStream, out: Tensor, positions: Int, negatives: Int) {
+        let count = positions * negatives
+        precondition(corpus.count > 0 || count == 0, "cannot sample negatives from an empty corpus")
+        context.launch("gr_sample_negatives", blocks: blocks(count),
+                       [.ptr(corpus), .i(corpus.count), .ptr(out), .i(count), .u(stream.seed), .u(stream.stream)])
+    }
+
+    /// Per-row 1/max(‖E_v‖, eps) and the clamp flags (V) in scratch buffers.
+    func rowInverseNorms(_ table: Tensor, vocab: Int, dim: Int, eps: Float) -> (Tensor, Tensor) {
+        let inv = scratchTensor("loss.inv", vocab, .f32), clamped = scratchTensor("loss.clamped", vocab, .f32)
+        context.launch("gr_row_inv_norms", blocks: (vocab * 32 + 255) / 256, block: 256,
+                       [.ptr(table), .i(vocab), .i(dim), .f(eps), .ptr(inv), .ptr(clamped)])
+        return (inv, clamped)
+    }
+
+    /// Σ losses in f32 in position order (as the CPU), after a download (synchronises).
+    func sumLosses(_ losses: Tensor) -> Float {
+        var total: Float = 0
+        for x in download(losses) { total += x }
+        return total
+    }
+
+    public func sampledSoftmaxLoss(queries: Tensor, positiveIds: Tensor, negativeIds: Tensor, itemTable: Tensor,
+                                   positions: Int, negatives: Int, dim: Int, temperature: Float, l2Eps: Float,
+                                   dQueries: Tensor?, dItemTable: Tensor?, cosines: Tensor?) -> Float {
+        let P = positions, R = negatives, C = R + 1
+        if P == 0 { return 0 }
+        let vocab = itemTable.count / max(dim, 1)
+        let (inv, clamped) = rowInverseNorms(itemTable, vocab: vocab, dim: dim, eps: l2Eps)
+        let losses = scratchTensor("loss.losses", P, .f32)
+        let wantGrad = dQueries != nil || dItemTable != nil
+        let coefA = dItemTable != nil ? scratchTensor("loss.coefA", P * C, .f32) : nil
+        let coefB = dItemTable != nil ? scratchTensor("loss.coefB", P * C, .f32) : nil
+        let invP = 1 / Float(P)
+        context.launch("gr_ssm_fwd", blocks: P, block: 128, shared: 4 * C * 4,
+                       [.ptr(queries), .ptr(positiveIds), .ptr(negativeIds), .ptr(itemTable), .ptr(inv), .ptr(clamped),
+                        .i(P), .i(R), .i(dim), .f(1 / temperature), .f(invP), .f(Float(LossKernels.collisionLogit)),
+                        .ptr(losses), .ptr(coefA), .ptr(coefB), .ptr(dQueries), .ptr(cosines), .i(wantGrad ? 1 : 0)])
+        if let dItemTable, let coefA, let coefB {
+            context.launch("gr_loss_scatter", blocks: blocks(P * C * dim),
+                           [.ptr(queries), .ptr(positiveIds), .ptr(negativeIds), .ptr(itemTable), .ptr(coefA), .ptr(coefB),
+                            .ptr(dItemTable), .i(P), .i(R), .i(dim)])
+        }
+        return sumLosses(losses) * invP
+    }
+
+    public func bceLoss(queries: Tensor, positiveIds: Tensor, negativeIds: Tensor, itemTable: Tensor,
+                        positions: Int, dim: Int, temperature: Float, l2Eps: Float,
+                        dQueries: Tensor?, dItemTable: Tensor?) -> Float {
+        let P = positions
+        if P == 0 { return 0 }
+        let pos = downloadInt32(positiveIds.view(0, [P])), neg = downloadInt32(negativeIds.view(0, [P]))
+        var wsum = 0
+        for p in 0..<P where neg[p] != pos[p] { wsum += 1 }
+        if wsum == 0 { return 0 }
+        let invW = 1 / Float(wsum)
+        let losses = scratchTensor("loss.losses", P, .f32)
+        let coefA = dItemTable != nil ? scratchTensor("loss.coefA", P * 2, .f32) : nil
+        let coefB = dItemTable != nil ? scratchTensor("loss.coefB", P * 2, .f32) : nil
+        context.launch("gr_bce_fwd", blocks: blocks(P),
+                       [.ptr(queries), .ptr(positiveIds), .ptr(negativeIds), .ptr(itemTable), .i(P), .i(dim),
+                        .f(1 / temperature), .f(invW), .f(l2Eps), .ptr(losses), .ptr(coefA), .ptr(coefB), .ptr(dQueries)])
+        if let dItemTable, let coefA, let coefB {
+            context.launch("gr_loss_scatter", blocks: blocks(P * 2 * dim),
+                           [.ptr(queries), .ptr(positiveIds), .ptr(negativeIds), .ptr(itemTable), .ptr(coefA), .ptr(coefB),
+                            .ptr(dItemTable), .i(P), .i(1), .i(dim)])
+        }
+        return sumLosses(losses) * invW
+    }
+}

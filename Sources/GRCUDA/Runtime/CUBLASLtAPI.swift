@@ -1,0 +1,48 @@
+/// cuBLASLt entry points (`cublasLt.h`) and the enum values the backend passes.
+struct CUBLASLtAPI {
+    typealias FCreate = @convention(c) (UnsafeMutablePointer<OpaquePointer?>) -> Int32
+    typealias FDescCreate = @convention(c) (UnsafeMutablePointer<OpaquePointer?>, Int32, Int32) -> Int32
+    typealias FDescSetAttribute = @convention(c) (OpaquePointer?, Int32, UnsafeRawPointer, Int) -> Int32
+    typealias FDestroy = @convention(c) (OpaquePointer?) -> Int32
+    typealias FLayoutCreate = @convention(c) (UnsafeMutablePointer<OpaquePointer?>, Int32, UInt64, UInt64, Int64) -> Int32
+    typealias FMatmul = @convention(c) (OpaquePointer?, OpaquePointer?, UnsafeRawPointer,
+                                        UnsafeRawPointer?, OpaquePointer?, UnsafeRawPointer?, OpaquePointer?,
+                                        UnsafeRawPointer, UnsafeRawPointer?, OpaquePointer?,
+                                        UnsafeMutableRawPointer?, OpaquePointer?,
+                                        UnsafeRawPointer?, UnsafeMutableRawPointer?, Int, OpaquePointer?) -> Int32
+    typealias FGetVersion = @convention(c) () -> Int
+
+    let cublasLtCreate: FCreate
+    let cublasLtMatmulDescCreate: FDescCreate
+    let cublasLtMatmulDescSetAttribute: FDescSetAttribute
+    let cublasLtMatmulDescDestroy: FDestroy
+    let cublasLtMatrixLayoutCreate: FLayoutCreate
+    let cublasLtMatrixLayoutDestroy: FDestroy
+    let cublasLtMatmul: FMatmul
+    let cublasLtGetVersion: FGetVersion
+
+    // cublasComputeType_t / cudaDataType_t / attributes / cublasOperation_t (cublas_api.h, library_types.h)
+    static let computeF32: Int32 = 68
+    static let computeF32FastTF32: Int32 = 77
+    static let dataF32: Int32 = 0
+    static let descTransA: Int32 = 3
+    static let descTransB: Int32 = 4
+    static let opN: Int32 = 0
+    static let opT: Int32 = 1
+
+    init(_ h: UnsafeMutableRawPointer) throws {
+        func s<T>(_ name: String, _ t: T.Type) throws -> T { try CUDALibraries.symbol(h, "cuBLASLt", name, as: t) }
+        cublasLtCreate = try s("cublasLtCreate", FCreate.self)
+        cublasLtMatmulDescCreate = try s("cublasLtMatmulDescCreate", FDescCreate.self)
+        cublasLtMatmulDescSetAttribute = try s("cublasLtMatmulDescSetAttribute", FDescSetAttribute.self)
+        cublasLtMatmulDescDestroy = try s("cublasLtMatmulDescDestroy", FDestroy.self)
+        cublasLtMatrixLayoutCreate = try s("cublasLtMatrixLayoutCreate", FLayoutCreate.self)
+        cublasLtMatrixLayoutDestroy = try s("cublasLtMatrixLayoutDestroy", FDestroy.self)
+        cublasLtMatmul = try s("cublasLtMatmul", FMatmul.self)
+        cublasLtGetVersion = try s("cublasLtGetVersion", FGetVersion.self)
+    }
+
+    func check(_ status: Int32, _ call: String) throws {
+        if status != 0 { throw CUDAError.cublas(call: call, status: status) }
+    }
+}

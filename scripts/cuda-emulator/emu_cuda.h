@@ -1,0 +1,49 @@
+// Host emulation of the CUDA features the GR kernels use: each block runs its threads as host
+// threads (blocks one after another), __syncthreads is a barrier, warp shuffles go through a
+// block-wide exchange buffer (every shuffle in the kernels is block-uniform), atomics are host
+// atomics. Only for checking kernel logic where no GPU is available.
+#pragma once
+#include <barrier>
+#include <cmath>
+#include <cstring>
+#include <cstdint>
+#include <atomic>
+
+#define __global__
+#define __device__
+#define __forceinline__ inline
+#define __shared__ static
+
+struct uint4 { unsigned x, y, z, w; };
+inline uint4 make_uint4(unsigned a, unsigned b, unsigned c, unsigned d) { return {a, b, c, d}; }
+struct dim3 { unsigned x = 1, y = 1, z = 1; };
+extern thread_local dim3 threadIdx;
+extern dim3 blockIdx, blockDim, gridDim;
+extern std::barrier<>* emu_barrier;
+extern char emu_dynamic_shared[];
+extern unsigned long long emu_exchange[1024];
+
+inline unsigned __umulhi(unsigned a, unsigned b) { return (unsigned)(((unsigned long long)a * b) >> 32); }
+inline int __clzll(long long x) { return x == 0 ? 64 : __builtin_clzll((unsigned long long)x); }
+inline float __int_as_float(int i) { float f; std::memcpy(&f, &i, 4); return f; }
+inline unsigned __float_as_uint(float f) { unsigned u; std::memcpy(&u, &f, 4); return u; }
+inline void __syncthreads() { emu_barrier->arrive_and_wait(); }
+template <typename T> inline T __shfl_xor_sync(unsigned, T v, int o) {
+    unsigned t = threadIdx.x;
+    unsigned long long bits = 0; std::memcpy(&bits, &v, sizeof(T));
+    emu_barrier->arrive_and_wait();
+    emu_exchange[t] = bits;
+    emu_barrier->arrive_and_wait();
+    unsigned long long r = emu_exchange[t ^ (unsigned)o];
+    emu_barrier->arrive_and_wait();
+    T out; std::memcpy(&out, &r, sizeof(T));
+    return out;
+}
+inline float atomicAdd(float* p, float v) {
+    std::atomic_ref<float> a(*p);
+    float old = a.load();
+    while (!a.compare_exchange_weak(old, old + v)) {}
+    return old;
+}
+inline unsigned atomicAdd(unsigned* p, unsigned v) { return std::atomic_ref<unsigned>(*p).fetch_add(v); }
+#include <math.h>

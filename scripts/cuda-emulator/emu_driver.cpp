@@ -1,0 +1,120 @@
+// A stand-in for libcuda.so.1, libnvrtc and libcublasLt that runs the GR kernels on the host
+// (see emu_cuda.h): device memory is host memory, "compilation" returns a token, cuLaunchKernel
+// runs the named kernel block by block, cublasLtMatmul is a naive column-major GEMM.
+#include "emu_cuda.h"
+#include <cstdio>
+#include <cstdlib>
+#include <thread>
+#include <vector>
+#include <string>
+
+thread_local dim3 threadIdx;
+dim3 blockIdx, blockDim, gridDim;
+std::barrier<>* emu_barrier = nullptr;
+alignas(64) char emu_dynamic_shared[1 << 20];
+unsigned long long emu_exchange[1024];
+struct EmuKernel { const char* name; void (*fn)(void**); };
+extern const EmuKernel emu_kernels[];
+
+typedef int CUresult;
+typedef unsigned long long CUdeviceptr;
+extern "C" {
+CUresult cuInit(unsigned) { return 0; }
+CUresult cuDriverGetVersion(int* v) { *v = 13000; return 0; }
+CUresult cuDeviceGetCount(int* c) { *c = 1; return 0; }
+CUresult cuDeviceGet(int* d, int) { *d = 0; return 0; }
+CUresult cuDeviceGetName(char* n, int len, int) { snprintf(n, len, "host emulator"); return 0; }
+CUresult cuDeviceGetAttribute(int* v, int attr, int) { *v = attr == 75 ? 9 : attr == 76 ? 0 : 1; return 0; }
+CUresult cuDeviceTotalMem_v2(size_t* b, int) { *b = 1ull << 32; return 0; }
+CUresult cuDevicePrimaryCtxRetain(void** c, int) { static int ctx; *c = &ctx; return 0; }
+static void* current = nullptr;
+CUresult cuCtxSetCurrent(void* c) { current = c; return 0; }
+CUresult cuCtxGetCurrent(void** c) { *c = current; return 0; }
+CUresult cuStreamCreate(void** s, unsigned) { static int st; *s = &st; return 0; }
+CUresult cuStreamSynchronize(void*) { return 0; }
+CUresult cuMemAlloc_v2(CUdeviceptr* p, size_t n) {
+    void* m = aligned_alloc(256, (n + 255) / 256 * 256);
+    memset(m, 0xCD, n);   // garbage, as device memory
+    *p = (CUdeviceptr)m; return m ? 0 : 2;
+}
+CUresult cuMemFree_v2(CUdeviceptr p) { free((void*)p); return 0; }
+CUresult cuMemGetInfo_v2(size_t* f, size_t* t) { *f = 1ull << 31; *t = 1ull << 32; return 0; }
+CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr d, const void* s, size_t n, void*) { memcpy((void*)d, s, n); return 0; }
+CUresult cuMemcpyDtoHAsync_v2(void* d, CUdeviceptr s, size_t n, void*) { memcpy(d, (void*)s, n); return 0; }
+CUresult cuMemcpyDtoDAsync_v2(CUdeviceptr d, CUdeviceptr s, size_t n, void*) { memmove((void*)d, (void*)s, n); return 0; }
+CUresult cuMemsetD32Async(CUdeviceptr d, unsigned v, size_t n, void*) {
+    unsigned* p = (unsigned*)d; for (size_t i = 0; i < n; i++) p[i] = v; return 0;
+}
+CUresult cuModuleLoadData(void** m, const void*) { static int mod; *m = &mod; return 0; }
+CUresult cuModuleGetFunction(void** f, void*, const char* name) {
+    for (const EmuKernel* k = emu_kernels; k->name; k++) if (!strcmp(k->name, name)) { *f = (void*)k; return 0; }
+    return 500;   // CUDA_ERROR_NOT_FOUND
+}
+CUresult cuLaunchKernel(void* f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
+                        unsigned shared, void*, void** params, void**) {
+    const EmuKernel* k = (const EmuKernel*)f;
+    if (by != 1 || bz != 1 || bx > 1024 || shared > sizeof(emu_dynamic_shared)) return 1;
+    gridDim = {gx, gy, gz}; blockDim = {bx, 1, 1};
+    for (unsigned z = 0; z < gz; z++) for (unsigned y = 0; y < gy; y++) for (unsigned x = 0; x < gx; x++) {
+        blockIdx = {x, y, z};
+        std::barrier<> bar((std::ptrdiff_t)bx);
+        emu_barrier = &bar;
+        std::vector<std::thread> threads;
+        for (unsigned t = 0; t < bx; t++) threads.emplace_back([=, &bar] {
+            threadIdx = {t, 0, 0};
+            k->fn(params);
+            bar.arrive_and_drop();
+        });
+        for (auto& th : threads) th.join();
+    }
+    return 0;
+}
+CUresult cuGetErrorName(CUresult, const char** s) { *s = "EMU_ERROR"; return 0; }
+CUresult cuGetErrorString(CUresult, const char** s) { *s = "emulator error"; return 0; }
+
+// NVRTC
+int nvrtcCreateProgram(void** p, const char*, const char*, int, const char**, const char**) { static int prog; *p = &prog; return 0; }
+int nvrtcCompileProgram(void*, int, const char**) { return 0; }
+int nvrtcGetProgramLogSize(void*, size_t* n) { *n = 1; return 0; }
+int nvrtcGetProgramLog(void*, char* s) { s[0] = 0; return 0; }
+int nvrtcGetCUBINSize(void*, size_t* n) { *n = 4; return 0; }
+int nvrtcGetCUBIN(void*, char* s) { memcpy(s, "EMU", 4); return 0; }
+int nvrtcDestroyProgram(void**) { return 0; }
+const char* nvrtcGetErrorString(int) { return "nvrtc emulator error"; }
+int nvrtcVersion(int* a, int* b) { *a = 0; *b = 0; return 0; }
+
+// cuBLASLt (column-major, D = alpha·op(A)·op(B) + beta·C; beta == 0 does not read C)
+struct Desc { int transA = 0, transB = 0; };
+struct Layout { unsigned long long rows, cols; long long ld; };
+int cublasLtCreate(void** h) { static int handle; *h = &handle; return 0; }
+int cublasLtMatmulDescCreate(Desc** d, int, int) { *d = new Desc(); return 0; }
+int cublasLtMatmulDescSetAttribute(Desc* d, int attr, const void* v, size_t) {
+    if (attr == 3) d->transA = *(const int*)v; else if (attr == 4) d->transB = *(const int*)v; else return 7;
+    return 0;
+}
+int cublasLtMatmulDescDestroy(Desc* d) { delete d; return 0; }
+int cublasLtMatrixLayoutCreate(Layout** l, int, unsigned long long r, unsigned long long c, long long ld) {
+    if (ld < (long long)r) return 7;
+    *l = new Layout{r, c, ld}; return 0;
+}
+int cublasLtMatrixLayoutDestroy(Layout* l) { delete l; return 0; }
+int cublasLtMatmul(void*, Desc* d, const float* alpha, const float* A, Layout* la, const float* B, Layout* lb,
+                   const float* beta, const float* C, Layout* lc, float* D, Layout* ld, const void*, void*, size_t, void*) {
+    long long m = ld->rows, n = ld->cols, k = d->transA ? la->rows : la->cols;
+    long long am = d->transA ? la->cols : la->rows, bk = d->transB ? lb->cols : lb->rows, bn = d->transB ? lb->rows : lb->cols;
+    if (am != m || bk != k || bn != n || lc->rows != (unsigned long long)m || lc->cols != (unsigned long long)n) return 7;
+    for (long long j = 0; j < n; j++) for (long long i = 0; i < m; i++) {
+        double s = 0;
+        for (long long p = 0; p < k; p++) {
+            float a = d->transA ? A[i * la->ld + p] : A[p * la->ld + i];
+            float b = d->transB ? B[p * lb->ld + j] : B[j * lb->ld + p];
+            s += (double)a * b;
+        }
+        float r = *alpha * (float)s;
+        if (*beta != 0) r += *beta * C[j * lc->ld + i];
+        D[j * ld->ld + i] = r;
+    }
+    return 0;
+}
+size_t cublasLtGetVersion() { return 0; }
+}

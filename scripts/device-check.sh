@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# CUDA backend check on the lent GPU machine, in two halves.
+#
+# Here (no GPU needed):   scripts/device-check.sh
+#   builds the static release binary and copies it, this script and configs/ into the ignored
+#   folder .device/cuda of the checkout the device tool sends (the main worktree: the first line
+#   of `git worktree list`, or $GR_DEVICE_ROOT), prepares ml-1m-u2999 into .device/cuda/data, and
+#   prints the one device `run` call to make (carry: [".device/cuda"]).
+# There (on the GPU):     bash .device/cuda/device-check.sh --device-side
+#   gr cuda info, the op-by-op CPU-vs-GPU parity self-test, 20 training steps CPU vs GPU from the
+#   same seed, one epoch (with its full evaluation) of each ML-1M preset, the GPU benchmarks,
+#   and a table of everything last. Logs go to $OUT when set.
+set -uo pipefail
+
+if [[ "${1:-}" != "--device-side" ]]; then
+    set -e
+    cd "$(dirname "$0")/.."
+    SHARED="${GR_SHARED:-../shared}"
+    [[ -d "$SHARED/data/ml-1m-u2999" ]] || SHARED=/work/shared
+    grep -qx '/.device/' .git/info/exclude 2>/dev/null || echo '/.device/' >> "$(git rev-parse --git-path info/exclude)"
+    ROOT="${GR_DEVICE_ROOT:-$(git worktree list | head -1 | awk '{print $1}')}"
+    DEV="$ROOT/.device/cuda"
+    swift build -c release --static-swift-stdlib --product gr
+    mkdir -p "$DEV"
+    # stripped and gzipped: the whole carried folder must stay under the 64 MiB transfer limit
+    strip -o "$DEV/gr" .build/release/gr
+    rm -f "$DEV/gr.gz" && gzip -6 "$DEV/gr"
+    cp scripts/device-check.sh "$DEV/device-check.sh"
+    rm -rf "$DEV/configs" && cp -r configs "$DEV/configs"
+    if [[ ! -f "$DEV/data/ml-1m-u2999/.complete" ]]; then
+        rm -rf "$DEV/data/ml-1m-u2999"
+        .build/release/gr data prepare --dataset ml-1m --source "$SHARED/data/ml-1m-u2999" --out "$DEV/data/ml-1m-u2999"
+        touch "$DEV/data/ml-1m-u2999/.complete"
+    fi
+    du -sh "$DEV"
+    echo
+    echo 'device run: command "bash .device/cuda/device-check.sh --device-side", carry [".device/cuda"], timeout_s 560'
+    exit 0
+fi
+
+DEV=.device/cuda
+GR=/tmp/gr-cuda-check
+gunzip -c "$DEV/gr.gz" > "$GR" && chmod +x "$GR"
+DATA=$DEV/data/ml-1m-u2999
+LOG="${OUT:-/tmp}"
+export GR_CUDA_CACHE=/tmp/gr-cuda-cache
+summary=()
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
+
+step() {   # step NAME CMD...: runs, tees to $LOG/NAME.log, records status and wall time
+    local name=$1; shift
+    local t0=$(date +%s.%N)
+    "$@" 2>&1 | tee "$LOG/$name.log"
+    local rc=${PIPESTATUS[0]}
+    local t1=$(date +%s.%N)
+    summary+=("$(printf '| %-28s | %-4s | %8.2f s |' "$name" "$([[ $rc == 0 ]] && echo ok || echo FAIL)" "$(awk "BEGIN{print $t1 - $t0}")")")
+}
+
+step info "$GR" cuda info
+step selftest "$GR" cuda selftest
+step train-parity-hstu-large "$GR" cuda train-parity --config $DEV/configs/ml-1m/hstu-large.yaml --data "$DATA" --steps 20
+step train-parity-sasrec "$GR" cuda train-parity --config $DEV/configs/ml-1m/sasrec.yaml --data "$DATA" --steps 20
+for preset in hstu-large sasrec hstu; do
+    step "epoch-$preset" "$GR" train --device cuda --quiet --config "$DEV/configs/ml-1m/$preset.yaml" --data "$DATA" \
+        --out "/tmp/gr-runs/$preset" --set epochs=1
+done
+step bench "$GR" cuda bench
+
+echo
+echo "## device-check summary ($(date -u +%Y-%m-%dT%H:%MZ))"
+grep -h "selftest:\|worst relative" "$LOG"/selftest.log "$LOG"/train-parity-*.log 2>/dev/null
+grep -h "^| gemm\|^| hstu" "$LOG"/bench.log 2>/dev/null
+for preset in sasrec hstu hstu-large; do grep -h "epoch\|hr@10" "$LOG/epoch-$preset.log" | tail -3; done
+echo "| step | status | wall |"
+echo "|---|---|---|"
+printf '%s\n' "${summary[@]}"
