@@ -1,5 +1,6 @@
-// Host emulation of the CUDA features the GR kernels use: each block runs its threads as host
-// threads (blocks one after another), __syncthreads is a barrier, warp shuffles go through a
+// Host emulation of the CUDA features the GR kernels use: a launch runs blockDim.x host threads
+// that walk the blocks in sequence together (a block-end barrier keeps them in step, so the
+// static "shared memory" is reused safely), __syncthreads is a barrier, warp shuffles go through a
 // block-wide exchange buffer (every shuffle in the kernels is block-uniform), atomics are host
 // atomics. Only for checking kernel logic where no GPU is available.
 #pragma once
@@ -17,9 +18,9 @@
 struct uint4 { unsigned x, y, z, w; };
 inline uint4 make_uint4(unsigned a, unsigned b, unsigned c, unsigned d) { return {a, b, c, d}; }
 struct dim3 { unsigned x = 1, y = 1, z = 1; };
-extern thread_local dim3 threadIdx;
-extern dim3 blockIdx, blockDim, gridDim;
-extern std::barrier<>* emu_barrier;
+extern thread_local dim3 threadIdx, blockIdx;
+extern dim3 blockDim, gridDim;
+extern thread_local std::barrier<>* emu_barrier;
 extern char emu_dynamic_shared[];
 extern unsigned long long emu_exchange[1024];
 

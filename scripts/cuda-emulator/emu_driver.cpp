@@ -7,10 +7,11 @@
 #include <thread>
 #include <vector>
 #include <string>
+#include <memory>
 
-thread_local dim3 threadIdx;
-dim3 blockIdx, blockDim, gridDim;
-std::barrier<>* emu_barrier = nullptr;
+thread_local dim3 threadIdx, blockIdx;
+dim3 blockDim, gridDim;
+thread_local std::barrier<>* emu_barrier = nullptr;
 alignas(64) char emu_dynamic_shared[1 << 20];
 unsigned long long emu_exchange[1024];
 struct EmuKernel { const char* name; void (*fn)(void**); };
@@ -55,18 +56,26 @@ CUresult cuLaunchKernel(void* f, unsigned gx, unsigned gy, unsigned gz, unsigned
     const EmuKernel* k = (const EmuKernel*)f;
     if (by != 1 || bz != 1 || bx > 1024 || shared > sizeof(emu_dynamic_shared)) return 1;
     gridDim = {gx, gy, gz}; blockDim = {bx, 1, 1};
-    for (unsigned z = 0; z < gz; z++) for (unsigned y = 0; y < gy; y++) for (unsigned x = 0; x < gx; x++) {
-        blockIdx = {x, y, z};
-        std::barrier<> bar((std::ptrdiff_t)bx);
-        emu_barrier = &bar;
-        std::vector<std::thread> threads;
-        for (unsigned t = 0; t < bx; t++) threads.emplace_back([=, &bar] {
-            threadIdx = {t, 0, 0};
+    size_t blocks = (size_t)gx * gy * gz;
+    // one __syncthreads barrier per block (a thread that returns early drops out of its block's
+    // barrier only), one barrier that ends every block for all threads
+    std::vector<std::unique_ptr<std::barrier<>>> bars;
+    bars.reserve(blocks);
+    for (size_t b = 0; b < blocks; b++) bars.emplace_back(new std::barrier<>((std::ptrdiff_t)bx));
+    std::barrier<> endBar((std::ptrdiff_t)bx);
+    std::vector<std::thread> threads;
+    for (unsigned t = 0; t < bx; t++) threads.emplace_back([&, t] {
+        threadIdx = {t, 0, 0};
+        size_t b = 0;
+        for (unsigned z = 0; z < gz; z++) for (unsigned y = 0; y < gy; y++) for (unsigned x = 0; x < gx; x++, b++) {
+            blockIdx = {x, y, z};
+            emu_barrier = bars[b].get();
             k->fn(params);
-            bar.arrive_and_drop();
-        });
-        for (auto& th : threads) th.join();
-    }
+            emu_barrier->arrive_and_drop();
+            endBar.arrive_and_wait();
+        }
+    });
+    for (auto& th : threads) th.join();
     return 0;
 }
 CUresult cuGetErrorName(CUresult, const char** s) { *s = "EMU_ERROR"; return 0; }
