@@ -15,6 +15,13 @@ public func loadModel(checkpoint path: String, store: SequenceStore,
     }
     let model = makeModel(ckpt.config.modelConfig, maxItemId: store.maxItemId, corpus: store.corpus, backend: backend,
                           seed: ckpt.config.seed)
-    try Checkpoint.load(file, entries: model.parameters.entries, values: model.parameters.values, adamM: nil, adamV: nil)
+    let values = model.parameters.values
+    if values.device == .cpu {
+        try Checkpoint.load(file, entries: model.parameters.entries, values: values, adamM: nil, adamV: nil)
+    } else {   // a device backend: load into a host tensor, then copy up
+        let host = Tensor(zeros: values.shape)
+        try Checkpoint.load(file, entries: model.parameters.entries, values: host, adamM: nil, adamV: nil)
+        backend.copy(host, to: values)
+    }
     return (model, ckpt)
 }
