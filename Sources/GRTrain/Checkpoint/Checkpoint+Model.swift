@@ -18,7 +18,7 @@ public func loadModel(checkpoint path: String, store: SequenceStore,
     let values = model.parameters.values
     if values.device == .cpu {
         try Checkpoint.load(file, entries: model.parameters.entries, values: values, adamM: nil, adamV: nil)
-    } else {   // a device backend: load into a host tensor, then copy up
+    } else {  // a device backend: load into host memory, then copy up
         let host = Tensor(zeros: values.shape)
         try Checkpoint.load(file, entries: model.parameters.entries, values: host, adamM: nil, adamV: nil)
         backend.copy(host, to: values)
