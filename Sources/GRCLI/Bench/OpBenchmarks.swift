@@ -7,11 +7,11 @@ import GRCPU
 /// (multiply-add = 2; exp, rsqrt and divisions count 1), which makes rows comparable over time,
 /// not across ops.
 extension KernelBenchmark {
-    static let opBatch = 128, opLength = 200, opDim = 50, opHeads = 2, opHeadDim = 25, opNegatives = 128
+    static let opBatch = 128, opLength = 200, opDim = 50, opNegatives = 128
 
     static func opBenchmarks(backend: CPUBackend) -> [KernelBenchmark] {
-        layerNormBenchmarks(backend: backend) + hstuAttentionBenchmarks(backend: backend)
-            + lossBenchmarks(backend: backend)
+        // (The attention rows live in AttentionBenchmarks.swift, with their owner.)
+        layerNormBenchmarks(backend: backend) + lossBenchmarks(backend: backend)
     }
 
     /// Layer norm over (T, D) rows: forward ≈ 7 flops per element, backward ≈ 9.
@@ -30,45 +30,6 @@ extension KernelBenchmark {
             }, reference: nil),
             KernelBenchmark(op: "layernorm_bwd", shape: shape, flops: 9 * Double(rows * cols), run: {
                 backend.layerNormBackward(dOut: dOut, x: x, mean: mean, rstd: rstd, dx: dx, rows: rows, cols: cols)
-            }, reference: nil),
-        ]
-    }
-
-    /// Jagged HSTU attention (spec §2.2 steps 3-4) on the UVQK projection layout; flops count the
-    /// causal pairs: forward 2·(Dqk + Dv) per (query, key ≤ query, head), backward twice that.
-    static func hstuAttentionBenchmarks(backend: CPUBackend) -> [KernelBenchmark] {
-        let b = opBatch, l = opLength, h = opHeads, d = opHeadDim
-        let n = l + 11  // padded width N = max length + gr_output_length 10 + 1 (spec §1.4)
-        let t = b * l
-        let width = 4 * h * d  // U, V, Q, K blocks of the UVQK output
-        let layout = JaggedLayout(lengths: [Int](repeating: l, count: b))
-        let uvqk = Tensor(randomValues(t * width, seed: 5).map { $0 * 0.5 }, shape: [t, width])
-        let v = uvqk.view(h * d, [t * width - h * d])
-        let q = uvqk.view(2 * h * d, [t * width - 2 * h * d])
-        let k = uvqk.view(3 * h * d, [t * width - 3 * h * d])
-        let grads = Tensor(zeros: [t, width])
-        let dV = grads.view(h * d, [t * width - h * d])
-        let dq = grads.view(2 * h * d, [t * width - 2 * h * d])
-        let dk = grads.view(3 * h * d, [t * width - 3 * h * d])
-        let ts = Tensor(zeros: [b, n], dtype: .i64)
-        for row in 0..<b { for j in 0..<n { ts.int64s[row * n + j] = Int64(1_000_000 + 3600 * j * (row % 7 + 1)) } }
-        let pos = Tensor(randomValues(2 * n - 1, seed: 6).map { $0 * 0.1 }, shape: [2 * n - 1])
-        let time = Tensor(randomValues(TimeBucket.count, seed: 7).map { $0 * 0.1 }, shape: [TimeBucket.count])
-        let dPos = Tensor(zeros: [2 * n - 1]), dTime = Tensor(zeros: [TimeBucket.count])
-        let out = Tensor(zeros: [t, h * d]), dOut = Tensor(randomValues(t * h * d, seed: 8), shape: [t, h * d])
-        let pairs = Double(b) * Double(l * (l + 1) / 2) * Double(h)
-        let shape = "B=\(b) L=\(l) H=\(h) D=\(d)"
-        return [
-            KernelBenchmark(op: "hstu_attn_fwd", shape: shape, flops: pairs * 2 * Double(2 * d), run: {
-                backend.hstuAttentionForward(q: q, k: k, v: v, rowStride: width, layout: layout, timestamps: ts,
-                                             positionWeights: pos, timeWeights: time, heads: h, dqk: d, dv: d,
-                                             paddedWidth: n, out: out)
-            }, reference: nil),
-            KernelBenchmark(op: "hstu_attn_bwd", shape: shape, flops: pairs * 4 * Double(2 * d), run: {
-                backend.hstuAttentionBackward(dOut: dOut, q: q, k: k, v: v, rowStride: width, layout: layout,
-                                              timestamps: ts, positionWeights: pos, timeWeights: time, heads: h,
-                                              dqk: d, dv: d, paddedWidth: n, dq: dq, dk: dk, dv: dV,
-                                              dPositionWeights: dPos, dTimeWeights: dTime)
             }, reference: nil),
         ]
     }

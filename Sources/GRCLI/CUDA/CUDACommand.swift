@@ -55,6 +55,7 @@ public struct CUDACommand: ParsableCommand {
     struct Bench: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "GEMM (TF32) and HSTU attention timings on the GPU.")
         @Option(help: "Timed repetitions.") var reps = 5
+        @Flag(help: "Tiny sizes (checks the command itself, e.g. under the emulator).") var quick = false
         func run() throws {
             let b = try CUDACommand.backend()
             print(b.context.describe)
@@ -67,13 +68,13 @@ public struct CUDACommand: ParsableCommand {
             }
             print("| op | size | time | rate |")
             print("|---|---|---|---|")
-            for n in [1024, 4096, 8192] {
+            for n in quick ? [64] : [1024, 4096, 8192] {
                 let x = b.zeros([n * n], .f32), y = b.zeros([n * n], .f32), z = b.zeros([n * n], .f32)
                 b.fill(x, 0.5); b.fill(y, 0.25)
                 let s = time { b.gemm(transA: false, transB: true, m: n, n: n, k: n, alpha: 1, a: x, lda: n, b: y, ldb: n, beta: 0, c: z, ldc: n) }
                 print("| gemm tf32 | \(n)³ | \(String(format: "%.3f ms", s * 1e3)) | \(String(format: "%.1f TFLOP/s", 2 * pow(Double(n), 3) / s / 1e12)) |")
             }
-            for (B, N, H, D) in [(32, 1024, 4, 128), (8, 4096, 4, 128)] {
+            for (B, N, H, D) in quick ? [(2, 64, 2, 16)] : [(32, 1024, 4, 128), (8, 4096, 4, 128)] {
                 let layout = JaggedLayout(lengths: Array(repeating: N, count: B))
                 let t = B * N, w = 4 * H * D
                 let uvqk = b.zeros([t * w], .f32)

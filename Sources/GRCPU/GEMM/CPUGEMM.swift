@@ -59,24 +59,15 @@ public enum CPUGEMM {
         }
         // B read in place when M is short, so each element of B is used by few rows and packing it
         // would cost as much as the multiply (weight gradients dW = Xᵀ·dY, K = T tokens). Only
-        // full NR-wide panels: the last n mod NR columns go through the packed path.
+        // full NR-wide panels: a last partial panel (N mod NR columns) is packed, all K blocks,
+        // into kc × NR tiles at pc·NR.
         let directB = !transB && m <= directBMaxM && n >= nr
-        if directB && n % nr != 0 {
-            let nFull = n - n % nr
-            sgemm(transA: transA, transB: transB, m: m, n: n - nFull, k: k, alpha: alpha, a: a, lda: lda,
-                  b: b + nFull, ldb: ldb, beta: beta, c: c + nFull, ldc: ldc)
-            sgemm(transA: transA, transB: transB, m: m, n: nFull, k: k, alpha: alpha, a: a, lda: lda,
-                  b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
-            return
-        }
         let kBlocks = (k + kcMax - 1) / kcMax
         let ncFirst = min(ncMax, n)
         let panelsMax = (ncFirst + nr - 1) / nr
         // Packed B̂ of one NC block, all K blocks: K block q (kc rows) starts at q·KC·NR·panels.
-        let bPack = GEMMBufferCache.shared.take(directB ? 0 : k * panelsMax * nr)
+        let bPack = GEMMBufferCache.shared.take(directB ? k * nr : k * panelsMax * nr)
         defer { GEMMBufferCache.shared.give(bPack) }
-        let bRowStride = directB ? ldb : nr
-        func bPanelStride(_ kc: Int) -> Int { directB ? nr : kc * nr }
         let mBlocks = (m + mcMax - 1) / mcMax
 
         var jc = 0
@@ -85,6 +76,14 @@ public enum CPUGEMM {
             let panels = (nc + nr - 1) / nr
             // 1. Pack B̂ for every K block of this NC block; threads split (K block, panel) pairs
             //    when it is big enough to be worth waking them.
+            let nFull = nc - nc % nr  // columns read in place when directB
+            if directB && nFull < nc {
+                for q in 0..<kBlocks {
+                    let pc = q * kcMax, kc = min(kcMax, k - pc)
+                    GEMMPacking.packB(transB: transB, b: b, ldb: ldb, p0: pc, j0: jc + nFull, kc: kc, nc: nc - nFull,
+                                      nr: nr, panels: 0..<1, dst: bPack + pc * nr)
+                }
+            }
             let packUnits = kBlocks * panels
             let packParts = directB ? 0 : k * nc >= 1 << 16 ? min(threads, packUnits) : 1
             Parallel.forEach(packParts) { part in
@@ -123,25 +122,35 @@ public enum CPUGEMM {
                         while pc < k {
                             let kc = min(kcMax, k - pc)
                             let betaBlock: Float = pc == 0 ? beta : 1
-                            let bBlock: UnsafePointer<Float>
-                            if directB {
-                                bBlock = b + (pc * ldb + jc + col0)
-                            } else {
-                                bBlock = UnsafePointer(bPack + (pc * panels * nr + p0 * kc * nr))
-                            }
+                            let aBlock = transA ? a + pc * lda + ic : a + ic * lda + pc
                             if let aPack {
                                 GEMMPacking.packA(transA: transA, a: a, lda: lda, i0: ic, p0: pc, mc: mc, kc: kc,
                                                   mr: mr, dst: aPack)
-                                kern.macroKernelPacked(mc: mc, nc: cols, kc: kc, a: aPack,
-                                                       b: bBlock, bRowStride: bRowStride, bPanelStride: bPanelStride(kc),
-                                                       c: cBlock, ldc: ldc, alpha: alpha, beta: betaBlock)
+                            }
+                            // Columns [offset, offset + width) of this unit against a B̂ block with
+                            // the given row and panel strides.
+                            func run(_ offset: Int, _ width: Int, _ bBlock: UnsafePointer<Float>,
+                                     _ bRow: Int, _ bPanel: Int) {
+                                if let aPack {
+                                    kern.macroKernelPacked(mc: mc, nc: width, kc: kc, a: aPack,
+                                                           b: bBlock, bRowStride: bRow, bPanelStride: bPanel,
+                                                           c: cBlock + offset, ldc: ldc, alpha: alpha, beta: betaBlock)
+                                } else {
+                                    kern.macroKernelDirect(mc: mc, nc: width, kc: kc, a: aBlock,
+                                                           tileStrideA: transA ? mr : mr * lda,
+                                                           rowStrideA: transA ? 1 : lda, colStrideA: transA ? lda : 1,
+                                                           b: bBlock, bRowStride: bRow, bPanelStride: bPanel,
+                                                           c: cBlock + offset, ldc: ldc, alpha: alpha, beta: betaBlock)
+                                }
+                            }
+                            if !directB {
+                                run(0, cols, UnsafePointer(bPack + (pc * panels * nr + p0 * kc * nr)), nr, kc * nr)
                             } else {
-                                kern.macroKernelDirect(mc: mc, nc: cols, kc: kc,
-                                                       a: transA ? a + pc * lda + ic : a + ic * lda + pc,
-                                                       tileStrideA: transA ? mr : mr * lda,
-                                                       rowStrideA: transA ? 1 : lda, colStrideA: transA ? lda : 1,
-                                                       b: bBlock, bRowStride: bRowStride, bPanelStride: bPanelStride(kc),
-                                                       c: cBlock, ldc: ldc, alpha: alpha, beta: betaBlock)
+                                let fullEnd = max(col0, min(col0 + cols, nFull))
+                                if fullEnd > col0 { run(0, fullEnd - col0, b + (pc * ldb + jc + col0), ldb, nr) }
+                                if col0 + cols > fullEnd {
+                                    run(fullEnd - col0, col0 + cols - fullEnd, UnsafePointer(bPack + pc * nr), nr, kc * nr)
+                                }
                             }
                             pc += kc
                         }

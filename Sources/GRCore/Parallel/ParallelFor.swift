@@ -18,8 +18,18 @@ public enum Parallel {
             for i in 0..<count { body(i) }
             return
         }
+        let workers = min(count, threads)
         withoutActuallyEscaping(body) { body in
-            DispatchQueue.concurrentPerform(iterations: count, execute: body)
+            if workers == count {
+                DispatchQueue.concurrentPerform(iterations: count, execute: body)
+                return
+            }
+            // More items than threads: `workers` threads pull the next index from a shared
+            // counter, so at most `threads` run at once and uneven items still balance.
+            let next = WorkCounter()
+            DispatchQueue.concurrentPerform(iterations: workers) { _ in
+                while case let i = next.take(), i < count { body(i) }
+            }
         }
     }
 
@@ -32,5 +42,19 @@ public enum Parallel {
             let lo = n * p / parts, hi = n * (p + 1) / parts
             if lo < hi { body(lo..<hi) }
         }
+    }
+}
+
+/// A lock-protected counter handing out work-item indices (items are coarse, so a lock is cheap).
+public final class WorkCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = 0
+    public init() {}
+    /// Returns the next index, starting at 0.
+    public func take() -> Int {
+        lock.lock()
+        defer { lock.unlock() }
+        value += 1
+        return value - 1
     }
 }
