@@ -21,11 +21,24 @@ public final class CPUBackend: Backend {
 
     public func download(_ t: Tensor) -> [Float] { t.toArray() }
 
-    public func fill(_ t: Tensor, _ value: Float) { t.floats.update(repeating: value, count: t.count) }
+    /// Elements per thread below which `fill`/`copy` stay on one thread (a memset of 64 KiB costs
+    /// about as much as waking a worker).
+    static let bulkMinChunk = 1 << 14
+
+    /// Split over threads by contiguous ranges (large per-step gradient and scratch buffers).
+    public func fill(_ t: Tensor, _ value: Float) {
+        let p = t.floats
+        Parallel.forRanges(t.count, minChunk: Self.bulkMinChunk) { r in
+            (p + r.lowerBound).update(repeating: value, count: r.count)
+        }
+    }
 
     public func copy(_ src: Tensor, to dst: Tensor) {
         precondition(src.count == dst.count && src.dtype == dst.dtype, "copy \(src.shape) to \(dst.shape)")
-        dst.rawPointer.copyMemory(from: src.rawPointer, byteCount: src.count * src.dtype.size)
+        let size = src.dtype.size, from = src.rawPointer, to = dst.rawPointer
+        Parallel.forRanges(src.count, minChunk: Self.bulkMinChunk) { r in
+            (to + r.lowerBound * size).copyMemory(from: from + r.lowerBound * size, byteCount: r.count * size)
+        }
     }
 
     public func synchronize() {}

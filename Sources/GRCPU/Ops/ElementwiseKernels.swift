@@ -157,9 +157,34 @@ public enum ElementwiseKernels {
             return
         }
         let s = T(1 / (1 - Double(p)))
+        if T.self == Float.self {
+            // Same values as the generic loop below, 8 lanes at a time.
+            let xf = UnsafeMutableRawPointer(x).assumingMemoryBound(to: Float.self)
+            let of = UnsafeMutableRawPointer(out).assumingMemoryBound(to: Float.self)
+            let sf = Float(1 / (1 - Double(p)))
+            forMaskGroups(n, p, stream) { lo, hi, w, threshold in
+                var i = lo
+                while i + 8 <= hi {
+                    var v = Vec.load(xf, i) * sf
+                    v.replace(with: 0, where: .!keepMask8(w, i, threshold))
+                    Vec.store(v, of, i)
+                    i += 8
+                }
+                while i < hi { of[i] = (w[i] >> 8) >= threshold ? xf[i] * sf : 0; i += 1 }
+            }
+            return
+        }
         forMaskGroups(n, p, stream) { lo, hi, w, threshold in
             for i in lo..<hi { out[i] = (w[i] >> 8) >= threshold ? x[i] * s : 0 }
         }
+    }
+
+    /// Lanes i ..< i + 8 kept by the dropout mask: (words[i + l] >> 8) ≥ threshold (both < 2²⁴, so
+    /// the signed 32-bit compare is exact).
+    @inlinable @inline(__always)
+    static func keepMask8(_ w: UnsafeMutablePointer<UInt32>, _ i: Int, _ threshold: UInt32) -> SIMDMask<SIMD8<Int32>> {
+        let words = UnsafeRawPointer(w + i).loadUnaligned(as: SIMD8<UInt32>.self)
+        return unsafeBitCast(words &>> 8, to: SIMD8<Int32>.self) .>= SIMD8<Int32>(repeating: Int32(threshold))
     }
 
     /// dx[i] += dOut[i]/(1−p) where the forward kept element i.

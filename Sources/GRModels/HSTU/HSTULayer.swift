@@ -9,13 +9,17 @@ import GRCore
 ///     Y = G · W_oᵀ + b_o + X                     (T, D)
 ///
 /// Activations are kept in the model's workspace under `hstu.<index>.*` for the backward (X̂, its
-/// mean/rstd, the UVQK pre-activation, O, its mean/rstd, G); the SiLU output lives in one scratch
-/// buffer shared by all layers and is recomputed in the backward.
+/// mean/rstd, the UVQK pre-activation, O, its mean/rstd, G). The SiLU outputs [U|V|Q|K] of all
+/// layers share one workspace buffer `hstu.uvqk` of `layerCount`·T·(2·H·Dv + 2·H·Dqk) floats, layer
+/// l at offset l·T·(2·H·Dv + 2·H·Dqk), and are kept for the backward (not recomputed: costs one SiLU
+/// pass over (T, 2·H·Dv + 2·H·Dqk) per layer and step, for T·(2·H·Dv + 2·H·Dqk) floats per layer).
 struct HSTULayer {
     /// LayerNorm eps of both HSTU norms (spec §2.2 steps 1 and 5).
     static let layerNormEps: Float = 1e-6
 
     let index: Int
+    /// Number of layers sharing the `hstu.uvqk` buffer (the model's `blocks`).
+    let layerCount: Int
     let dim: Int, heads: Int, dqk: Int, dv: Int
     /// N, the padded width: attention normaliser and bias-table size.
     let paddedWidth: Int
@@ -32,16 +36,18 @@ struct HSTULayer {
 
     init(index: Int, config c: ModelConfig, arena: ParameterArena, backend: any Backend) {
         typealias P = ParameterNames.HSTU
-        self.init(index: index, dim: c.itemDim, heads: c.heads, dqk: c.dqk, dv: c.dv, paddedWidth: c.paddedWidth,
+        self.init(index: index, layerCount: c.blocks, dim: c.itemDim, heads: c.heads, dqk: c.dqk, dv: c.dv, paddedWidth: c.paddedWidth,
                   dropout: c.blockDropout, backend: backend, arena: arena,
                   names: (P.uvqk(index), P.timeWeights(index), P.positionWeights(index), P.outWeight(index),
                           P.outBias(index)))
     }
 
     /// `names`: arena names of (W_uvqk, w_ts, w_pos, f2 weight, f2 bias).
-    init(index: Int, dim: Int, heads: Int, dqk: Int, dv: Int, paddedWidth: Int, dropout: Float, backend: any Backend,
+    init(index: Int, layerCount: Int = 1, dim: Int, heads: Int, dqk: Int, dv: Int, paddedWidth: Int, dropout: Float, backend: any Backend,
          arena: ParameterArena, names: (String, String, String, String, String)) {
+        precondition(index >= 0 && index < layerCount, "HSTU layer \(index) of \(layerCount)")
         self.index = index
+        self.layerCount = layerCount
         self.dim = dim; self.heads = heads; self.dqk = dqk; self.dv = dv
         self.paddedWidth = paddedWidth
         self.dropout = dropout
@@ -57,6 +63,11 @@ struct HSTULayer {
         ws.tensor("hstu.\(index).\(name)", shape)
     }
 
+    /// This layer's SiLU output [U|V|Q|K] (T, 2·H·Dv + 2·H·Dqk): its slice of the shared `hstu.uvqk`.
+    private func activations(_ ws: Workspace, tokens t: Int) -> Tensor {
+        ws.tensor("hstu.uvqk", [layerCount * t * uvqkWidth]).view(index * t * uvqkWidth, [t, uvqkWidth])
+    }
+
     /// Column block of the UVQK activations: U at 0, V at H·Dv, Q at 2·H·Dv, K at 2·H·Dv + H·Dqk.
     private func block(_ t: Tensor, _ column: Int, tokens: Int) -> Tensor {
         t.view(column, [max(tokens * uvqkWidth - column, 0)])
@@ -68,7 +79,7 @@ struct HSTULayer {
                  workspace ws: Workspace) {
         let t = layout.totalTokens, d = dim, w = uvqkWidth, hv = valueWidth
         let xn = buffer(ws, "xn", [t, d]), mean = buffer(ws, "mean", [t]), rstd = buffer(ws, "rstd", [t])
-        let pre = buffer(ws, "uvqkPre", [t, w]), act = ws.tensor("hstu.uvqk", [t, w])
+        let pre = buffer(ws, "uvqkPre", [t, w]), act = activations(ws, tokens: t)
         let o = buffer(ws, "attn", [t, hv]), oMean = buffer(ws, "attnMean", [t]), oRstd = buffer(ws, "attnRstd", [t])
         let g = buffer(ws, "gated", [t, hv])
         if t == 0 { return }
@@ -100,14 +111,11 @@ struct HSTULayer {
         let t = layout.totalTokens, d = dim, w = uvqkWidth, hv = valueWidth
         if t == 0 { return }
         let xn = buffer(ws, "xn", [t, d]), mean = buffer(ws, "mean", [t]), rstd = buffer(ws, "rstd", [t])
-        let pre = buffer(ws, "uvqkPre", [t, w]), act = ws.tensor("hstu.uvqk", [t, w])
+        let pre = buffer(ws, "uvqkPre", [t, w]), act = activations(ws, tokens: t)
         let o = buffer(ws, "attn", [t, hv]), oMean = buffer(ws, "attnMean", [t]), oRstd = buffer(ws, "attnRstd", [t])
         let g = buffer(ws, "gated", [t, hv])
-        // Only the pre-activation is kept per layer: recompute [U|V|Q|K] = SiLU(pre) (one pass; halves
-        // the largest activation).
-        backend.siluForward(x: pre, out: act, count: t * w)
         // Scratch shared by all layers.
-        let dg = ws.tensor("hstu.dGated", [t, hv]), dgKept = ws.tensor("hstu.dGatedKept", [t, hv])
+        let dg = ws.tensor("hstu.dGated", [t, hv])
         let dO = ws.tensor("hstu.dAttn", [t, hv]), dAct = ws.tensor("hstu.dUvqk", [t, w])
         let dPre = ws.tensor("hstu.dUvqkPre", [t, w]), dXn = ws.tensor("hstu.dXn", [t, d])
         // Y = G·W_oᵀ + b_o + X
@@ -117,15 +125,12 @@ struct HSTULayer {
         backend.gemm(transA: false, transB: false, m: t, n: hv, k: d, alpha: 1, a: dy, lda: d, b: outWeight, ldb: hv,
                      beta: 0, c: dg, ldc: hv)
         // G = Dropout(U ⊙ LN(O))
-        var dGate = dg
-        if let s = stream {
-            backend.fill(dgKept, 0)
-            backend.dropoutBackward(dOut: dg, dx: dgKept, count: t * hv, p: dropout, stream: s)
-            dGate = dgKept
-        }
+        // The dropout backward, dG·mask/(1−p), is the dropout forward applied to dG with the same
+        // stream (same mask, same scale, bit for bit), done in place instead of zero-fill + accumulate.
+        if let s = stream { backend.dropoutForward(x: dg, out: dg, count: t * hv, p: dropout, stream: s) }
         backend.fill(dAct, 0)
         backend.fill(dO, 0)
-        backend.layerNormMulBackward(dOut: dGate, x: o, u: act, ldu: w, mean: oMean, rstd: oRstd, dx: dO, du: dAct,
+        backend.layerNormMulBackward(dOut: dg, x: o, u: act, ldu: w, mean: oMean, rstd: oRstd, dx: dO, du: dAct,
                                      rows: t, cols: hv)
         // O = attention(Q, K, V): dQ, dK, dV overwrite their column blocks of dAct.
         backend.hstuAttentionBackward(dOut: dO, q: block(act, 2 * hv, tokens: t),

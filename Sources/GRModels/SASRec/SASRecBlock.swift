@@ -121,7 +121,6 @@ struct SASRecBlock {
         let dSum = ws.tensor("sasrec.dSum", [r, d]), dF2 = ws.tensor("sasrec.dF2", [r, d])
         let dh = ws.tensor("sasrec.dh", [r, d]), dHpre = ws.tensor("sasrec.dHpre", [r, d])
         let dF1 = ws.tensor("sasrec.dF1", [r, hidden]), dF1Relu = ws.tensor("sasrec.dF1Relu", [r, hidden])
-        let dF1Kept = ws.tensor("sasrec.dF1Kept", [r, hidden])
         let dCore = ws.tensor("sasrec.dCore", [r, d]), dQn = ws.tensor("sasrec.dQn", [r, d])
         let dQkv = ws.tensor("sasrec.dQkv", [r, 3 * d])
         // x' = (f + h) ⊙ mask
@@ -129,21 +128,20 @@ struct SASRecBlock {
         backend.maskRowsBackward(dOut: dy, ids: ids, dx: dSum, rows: r, cols: d)
         backend.copy(dSum, to: dh)
         // f = Dropout(Dropout(ReLU(h·W_1ᵀ + b_1))·W_2ᵀ + b_2)
+        // A dropout's backward, dOut·mask/(1−p), is its forward applied to dOut with the same stream
+        // (same mask and scale, bit for bit): written directly instead of zero-fill + accumulate.
         var dF = dSum
         if let s = streams.ffnOut {
-            backend.fill(dF2, 0)
-            backend.dropoutBackward(dOut: dSum, dx: dF2, count: r * d, p: dropout, stream: s)
+            backend.dropoutForward(x: dSum, out: dF2, count: r * d, p: dropout, stream: s)
             dF = dF2
         }
         linearBackward(dF, f1, w2, dW2, dB2, dF1, rows: r, cin: hidden, cout: d, accumulate: false)
         // f1 (after dropout) is positive exactly where ReLU passed and dropout kept.
         backend.fill(dF1Relu, 0)
         backend.reluBackward(dOut: dF1, y: f1, dx: dF1Relu, count: r * hidden)
-        var dHidden = dF1Relu
+        let dHidden = dF1Relu
         if let s = streams.ffnHidden {
-            backend.fill(dF1Kept, 0)
-            backend.dropoutBackward(dOut: dF1Relu, dx: dF1Kept, count: r * hidden, p: dropout, stream: s)
-            dHidden = dF1Kept
+            backend.dropoutForward(x: dF1Relu, out: dF1Relu, count: r * hidden, p: dropout, stream: s)
         }
         linearBackward(dHidden, h, w1, dW1, dB1, dh, rows: r, cin: d, cout: hidden, accumulate: true)
         // h = LN(Qn + a)
