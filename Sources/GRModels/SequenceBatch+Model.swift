@@ -2,11 +2,27 @@ import GRCore
 import GRData
 
 extension ModelInput {
-    /// The model input of a `SequenceBatch` (spec §1.4): ids (B, N) with — in training only — the
-    /// target id written at index L_b; timestamps (B, N) with the target's timestamp at L_b always.
-    public init(batch: SequenceBatch, training: Bool) {
-        self.init(layout: batch.layout, paddedWidth: batch.paddedWidth, ids: batch.paddedIds(includeTarget: training),
-                  timestamps: batch.paddedTimestamps())
+    /// The model input of a `SequenceBatch` (spec §1.4), padded to width N = `paddedWidth`
+    /// (default: the batch's maxLength + 11; a config with another `output_length` passes its own):
+    /// ids (B, N) = history oldest first, then — in training only — the target id at index L_b;
+    /// timestamps (B, N) = history timestamps, the target's timestamp at index L_b (train and eval),
+    /// zeros after.
+    public init(batch: SequenceBatch, paddedWidth: Int? = nil, training: Bool) {
+        let layout = batch.layout
+        let B = layout.batchSize, N = paddedWidth ?? batch.paddedWidth
+        var ids = [Int32](repeating: 0, count: B * N)
+        var ts = [Int64](repeating: 0, count: B * N)
+        for b in 0..<B {
+            let s = layout.start(b), L = layout.length(b)
+            precondition(L < N, "history length \(L) leaves no room for the target in N = \(N)")
+            for t in 0..<L {
+                ids[b * N + t] = batch.historyIds[s + t]
+                ts[b * N + t] = batch.historyTimestamps[s + t]
+            }
+            if training { ids[b * N + L] = batch.targetIds[b] }
+            ts[b * N + L] = batch.targetTimestamps[b]
+        }
+        self.init(layout: layout, paddedWidth: N, ids: ids, timestamps: ts)
     }
 }
 

@@ -136,7 +136,7 @@ public struct CUDACommand: ParsableCommand {
             var worst = 0.0
             for step in 0..<min(steps, sampler.batchCount) {
                 let batch = sampler.batch(step, epoch: 0)
-                let input = ModelInput.from(batch, paddedWidth: cfg.paddedWidth, training: true)
+                let input = ModelInput(batch: batch, paddedWidth: cfg.paddedWidth, training: true)
                 var losses: [Float] = [], times: [Double] = []
                 for (i, m) in models.enumerated() {
                     let t0 = Date()

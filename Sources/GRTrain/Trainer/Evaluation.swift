@@ -49,7 +49,7 @@ public func evaluateRanking(model: any SequentialRecommender, store: SequenceSto
 /// Ranks of the targets of one batch (eval forward: no dropout, target id not in the input).
 func rankBatch(_ batch: SequenceBatch, model: any SequentialRecommender, store: SequenceStore, view: SampleView,
                config: TrainConfig, evaluator: RankingEvaluator, itemVectors: Tensor, backend: any Backend) -> [Int] {
-    let input = ModelInput.from(batch, paddedWidth: config.paddedWidth, training: false)
+    let input = ModelInput(batch: batch, paddedWidth: config.paddedWidth, training: false)
     let userVectors = model.userEmbeddings(input)
     let seen = seenLists(batch, store: store, view: view, filter: config.seenFilter)
     return evaluator.ranks(userVectors: userVectors, itemVectors: itemVectors, targets: batch.targetIds,

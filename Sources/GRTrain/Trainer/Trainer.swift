@@ -182,7 +182,7 @@ public final class Trainer {
             }
             options.beforeStep?(step, model)
             arena.zeroGrads()
-            let input = ModelInput.from(batch, paddedWidth: config.paddedWidth, training: true)
+            let input = ModelInput(batch: batch, paddedWidth: config.paddedWidth, training: true)
             let loss = model.trainStep(input, step: step, seed: config.seed)
             guard loss.isFinite else {
                 runLog.flush()
