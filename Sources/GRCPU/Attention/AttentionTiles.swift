@@ -1,4 +1,8 @@
 import Foundation
+import _GRCPUShims
+#if arch(x86_64)
+import GRCPUAVX512
+#endif
 
 /// Building blocks shared by the attention kernels: a tile is `AttentionTile.size` queries ×
 /// `AttentionTile.size` keys; operands are packed into 64-byte aligned scratch whose rows are
@@ -9,6 +13,17 @@ import Foundation
 enum AttentionTile {
     /// Tile edge (queries and keys). A 32×32 f32 tile is 4 KiB, a few of them fit L1 with the operands.
     static let size = 32
+
+    /// Whether f32 `dotRows` / `axpyRows` run the AVX-512 copies (`AttentionTileAVX512`, module
+    /// GRCPUAVX512): when the CPU supports them, unless `GR_ATTENTION_KERNEL=avx2`. Both give
+    /// bit-identical results (every output element is the same FMA chain); tests switch it.
+    nonisolated(unsafe) public static var useAVX512: Bool = {
+        #if arch(x86_64)
+        return gr_cpu_supports_avx512() != 0 && ProcessInfo.processInfo.environment["GR_ATTENTION_KERNEL"] != "avx2"
+        #else
+        return false
+        #endif
+    }()
 
     /// n rounded up to a multiple of 8 (one SIMD8 register).
     @inline(__always) static func padded(_ n: Int) -> Int { (n + 7) & ~7 }
@@ -71,6 +86,15 @@ enum AttentionTile {
     static func dotRows<S: AttentionScalar>(_ x: UnsafePointer<S>, xStride: Int, rows: Int, d: Int,
                                             _ bt: UnsafePointer<S>, _ out: UnsafeMutablePointer<S>,
                                             outStride: Int = 32, accumulate: Bool = false) {
+        #if arch(x86_64)
+        if S.self == Float.self && useAVX512 {
+            AttentionTileAVX512.dotRows(UnsafeRawPointer(x).assumingMemoryBound(to: Float.self), xStride: xStride,
+                                        rows: rows, d: d, UnsafeRawPointer(bt).assumingMemoryBound(to: Float.self),
+                                        UnsafeMutableRawPointer(out).assumingMemoryBound(to: Float.self),
+                                        outStride: outStride, accumulate: accumulate)
+            return
+        }
+        #endif
         var r = 0
         while r + 1 < rows {
             dotRows2(x + r * xStride, x + (r + 1) * xStride, d: d, bt, out + r * outStride, out + (r + 1) * outStride,
@@ -151,6 +175,16 @@ enum AttentionTile {
                                              _ p: UnsafePointer<S>, dPad: Int, pStride: Int? = nil,
                                              _ acc: UnsafeMutablePointer<S>, accStride: Int) {
         let pStride = pStride ?? dPad
+        #if arch(x86_64)
+        if S.self == Float.self && useAVX512 {
+            AttentionTileAVX512.axpyRows(UnsafeRawPointer(coeff).assumingMemoryBound(to: Float.self),
+                                         coeffStride: coeffStride, rows: rows, count: count,
+                                         UnsafeRawPointer(p).assumingMemoryBound(to: Float.self), dPad: dPad,
+                                         pStride: pStride, UnsafeMutableRawPointer(acc).assumingMemoryBound(to: Float.self),
+                                         accStride: accStride)
+            return
+        }
+        #endif
         let columns32 = dPad & ~31
         if columns32 > 0 {
             var r = 0
@@ -227,6 +261,59 @@ enum AttentionTile {
         for o in stride(from: 0, to: rows * size, by: 8) { store(load(dst + o) + load(src + o), dst + o) }
     }
 
+    /// The 0/1 lane masks of `addMasked` / `keepLanes` / `accumulateMasked`: entry k (k = 0...8)
+    /// has ones in lanes < k (9 vectors; deallocate when done).
+    static func laneMasks<S: AttentionScalar>(_: S.Type) -> UnsafeMutablePointer<SIMD8<S>> {
+        let masks = UnsafeMutablePointer<SIMD8<S>>.allocate(capacity: 9)
+        for k in 0...8 {
+            var v = SIMD8<S>()
+            for x in 0..<k { v[x] = 1 }
+            masks[k] = v
+        }
+        return masks
+    }
+
+    /// Ones in lanes base + l ∈ [lo, hi) of the 8-lane chunk starting at `base`, zeros elsewhere.
+    @inline(__always)
+    static func chunkMask<S: AttentionScalar>(base: Int, lo: Int, hi: Int, _ lanes: UnsafePointer<SIMD8<S>>) -> SIMD8<S> {
+        lanes[min(max(hi &- base, 0), 8)] - lanes[min(max(lo &- base, 0), 8)]
+    }
+
+    /// row[lo..<hi] += w (0 ≤ lo < hi ≤ 32), as masked SIMD adds over the chunks the range touches
+    /// (the values outside the range are unchanged: + 0).
+    @inline(__always)
+    static func addMasked<S: AttentionScalar>(_ w: S, to row: UnsafeMutablePointer<S>, from lo: Int, to hi: Int,
+                                              lanes: UnsafePointer<SIMD8<S>>) {
+        var base = lo & ~7
+        while base < hi {
+            let p = row + base
+            store(load(p).addingProduct(chunkMask(base: base, lo: lo, hi: hi, lanes), SIMD8(repeating: w)), p)
+            base &+= 8
+        }
+    }
+
+    /// acc[0..<8] += Σ over chunks of row[x]·[lo ≤ x < hi] (lane-wise partial sums; lo < hi ≤ 32).
+    @inline(__always)
+    static func accumulateMasked<S: AttentionScalar>(_ row: UnsafePointer<S>, from lo: Int, to hi: Int,
+                                                     lanes: UnsafePointer<SIMD8<S>>, into acc: UnsafeMutablePointer<S>) {
+        var sum = load(acc)
+        var base = lo & ~7
+        while base < hi {
+            sum = sum.addingProduct(load(row + base), chunkMask(base: base, lo: lo, hi: hi, lanes))
+            base &+= 8
+        }
+        store(sum, acc)
+    }
+
+    /// row[x] for x ∉ [lo, hi) (x < 32) set to 0 (multiplied by a 0/1 mask: row entries are finite).
+    @inline(__always)
+    static func keepLanes<S: AttentionScalar>(_ row: UnsafeMutablePointer<S>, from lo: Int, to hi: Int,
+                                              lanes: UnsafePointer<SIMD8<S>>) {
+        for base in stride(from: 0, to: 32, by: 8) {
+            store(load(row + base) * chunkMask(base: base, lo: lo, hi: hi, lanes), row + base)
+        }
+    }
+
     /// prefix[k] (k = 0...8): SIMD8 with ones in lanes < k, zeros after.
     static func prefixMasks<S: AttentionScalar>(_: S.Type) -> [SIMD8<S>] {
         (0...8).map { k in
@@ -234,6 +321,25 @@ enum AttentionTile {
             for x in 0..<k { v[x] = 1 }
             return v
         }
+    }
+}
+
+/// The runs of equal time buckets along the rows of a transposed bias tile (filled by
+/// `HSTUAttentionKernel.biasTileTransposed`, read by the bias gradient): row c (a key) has
+/// counts[c] runs; run k covers queries starts[c·33 + k] ..< starts[c·33 + k + 1] with bucket
+/// buckets[c·32 + k]. Views into scratch memory of `size` elements.
+struct BiasRuns {
+    let starts: UnsafeMutablePointer<Int32>    // 32 × 33
+    let buckets: UnsafeMutablePointer<Int32>   // 32 × 32
+    let counts: UnsafeMutablePointer<Int32>    // 32
+    /// Scratch elements (4 bytes or more each) that hold the three arrays.
+    static let size = 32 * 33 + 32 * 32 + 32
+
+    init(_ memory: UnsafeMutableRawPointer) {
+        let all = memory.bindMemory(to: Int32.self, capacity: Self.size)
+        starts = all
+        buckets = all + 32 * 33
+        counts = all + 32 * 33 + 32 * 32
     }
 }
 

@@ -45,68 +45,100 @@ struct HSTUAttentionKernel<S: AttentionScalar> {
         return true
     }
 
-    /// bias[r·32 + c] = wPos[N−1+j−i] + wTs[bucket] for i = i0+r (r < nq), j = j0+c (c < nk), j ≤ i;
-    /// 0 elsewhere.
+    /// Zero entries on each side of the reversed position-weight tables (`PositionTable`), so that a
+    /// bias row can read (and a gradient row add to) 32 consecutive entries without bounds checks.
+    static var positionPad: Int { AttentionTile.size }
+
+    /// T'[b, i0 + r + 1] for r < 32 (T' repeats the last column: T'[N] = T[N − 1]; rows past the
+    /// block repeat the clamp and are never used unmasked).
+    func queryTimes(_ b: Int, i0: Int, _ tq: UnsafeMutablePointer<Int64>) {
+        let ts = timestamps + b &* n, last = n &- 1
+        for r in 0..<32 { tq[r] = ts[min(i0 &+ r &+ 1, last)] }
+    }
+
+    /// The transposed bias tile of query block i0 (nq queries) and key tile j0 (nk keys):
+    /// biasT[c·32 + r] = wPos[N − 1 + j − i] + wTs[bucket(T'[i+1] − T[j])] for i = i0 + r (r < nq),
+    /// j = j0 + c (c < nk), j ≤ i; 0 elsewhere in rows c < nk (rows ≥ nk are not written).
+    /// positionsReversed: wPos reversed, padded (`PositionTable`), so a row reads it forwards;
+    /// tq: `queryTimes` of the block. Along a row (fixed key) Δ grows with r for chronological
+    /// sequences, so the buckets come in runs: each run adds its wTs entry to a copy of the
+    /// position row through 0/1 lane masks (SIMD, no per-element stores); other input takes runs of
+    /// length one from the per-element threshold walk, with the same result. With `runs`, the runs
+    /// are recorded for the bias gradient.
     @inline(__always)
-    func biasTile(_ b: Int, i0: Int, nq: Int, j0: Int, nk: Int, chronological: Bool, _ bias: UnsafeMutablePointer<S>) {
+    func biasTileTransposed(_ b: Int, i0: Int, nq: Int, j0: Int, nk: Int, chronological: Bool,
+                            positionsReversed: UnsafePointer<S>, tq: UnsafePointer<Int64>,
+                            lanes: UnsafePointer<SIMD8<S>>, _ biasT: UnsafeMutablePointer<S>, runs: BiasRuns?) {
         let ts = timestamps + b &* n, table = self.table, thresholds = self.thresholds, wTs = timeWeights
-        for r in 0..<nq {
-            let i = i0 &+ r
-            let tq = ts[min(i &+ 1, n &- 1)]   // T' repeats the last column: T'[N] = T[N − 1]
-            let row = bias + r &* 32
-            let jEnd = max(min(nk, i &- j0 &+ 1), 0)   // keys j ≤ i
-            let pos = positionWeights + (n &- 1 &- i &+ j0)
-            let keys = ts + j0
-            if jEnd > 0 {
-                var bucket = TimeBucket.fastBucket(tq &- keys[0], table)
-                if chronological {
-                    // Δ_c = tq − keys[c] falls with c: the bucket stays while Δ ≥ thresholds[bucket].
-                    var c = 0
-                    while c < jEnd {
-                        let limit = tq &- Int64(truncatingIfNeeded: thresholds[bucket])
-                        var e = c &+ 1
-                        while e < jEnd && keys[e] <= limit { e &+= 1 }
-                        let w = wTs[bucket]
-                        for x in c..<e { row[x] = pos[x] + w }
-                        c = e
-                        if c < jEnd { bucket = TimeBucket.bucket(tq &- keys[c], from: bucket, thresholds) }
+        let posBase = positionsReversed + (Self.positionPad &+ n &- 1 &+ i0)
+        for c in 0..<nk {
+            let j = j0 &+ c, tk = ts[j]
+            let row = biasT + c &* 32
+            let rStart = min(max(j &- i0, 0), nq)   // queries i ≥ j
+            // pos[r] = wPos[N − 1 + j − i0 − r] = wPosReversed[N − 1 − j + i0 + r]
+            let pos = posBase - j
+            for x in stride(from: 0, to: 32, by: 8) { AttentionTile.store(AttentionTile.load(pos + x), row + x) }
+            var count = 0
+            if rStart < nq {
+                var bucket = TimeBucket.fastBucket(tq[rStart] &- tk, table)
+                var r = rStart
+                while r < nq {
+                    var e = r &+ 1
+                    if chronological {
+                        // Δ_r = tq[r] − tk grows with r: the bucket stays while Δ < thresholds[bucket + 1].
+                        if bucket < TimeBucket.maxBucket {
+                            let limit = tk &+ Int64(truncatingIfNeeded: thresholds[bucket &+ 1])
+                            while e < nq && tq[e] < limit { e &+= 1 }
+                        } else {
+                            e = nq
+                        }
                     }
-                } else {
-                    // The first key by the table, the rest by walking the thresholds from the
-                    // neighbour's bucket.
-                    for c in 0..<jEnd {
-                        bucket = TimeBucket.bucket(tq &- keys[c], from: bucket, thresholds)
-                        row[c] = pos[c] + wTs[bucket]
+                    AttentionTile.addMasked(wTs[bucket], to: row, from: r, to: e, lanes: lanes)
+                    if let runs {
+                        runs.starts[c &* 33 &+ count] = Int32(truncatingIfNeeded: r)
+                        runs.buckets[c &* 32 &+ count] = Int32(truncatingIfNeeded: bucket)
                     }
+                    count &+= 1
+                    r = e
+                    if r < nq { bucket = TimeBucket.bucket(tq[r] &- tk, from: bucket, thresholds) }
                 }
+                if let runs { runs.starts[c &* 33 &+ count] = Int32(truncatingIfNeeded: nq) }
             }
-            for c in jEnd..<32 { row[c] = 0 }
+            if let runs { runs.counts[c] = Int32(truncatingIfNeeded: count) }
+            AttentionTile.keepLanes(row, from: rStart, to: nq, lanes: lanes)
         }
+    }
+
+    /// wPos reversed into a padded table: table[positionPad + x] = wPos[2N − 2 − x], zeros around.
+    func reversedPositions(_ weights: UnsafePointer<S>) -> UnsafeMutablePointer<S> {
+        let pad = Self.positionPad, count = 2 * n - 1
+        let table = UnsafeMutablePointer<S>.allocate(capacity: count + 2 * pad)
+        table.initialize(repeating: 0, count: count + 2 * pad)
+        for x in 0..<count { table[pad + x] = weights[count - 1 - x] }
+        return table
     }
 
     // MARK: forward
 
     func forward(out: UnsafeMutablePointer<S>) {
         let t = Self.tile
-        // Pass 1: pack Kᵀ (Dqk, 32) and V (32, DvPad) of every key tile of every sequence and head
-        // once, so that query blocks share them.
+        // Pass 1: pack Vᵀ (Dv, 32) of every key tile of every sequence and head once, so that query
+        // blocks share them (K is read in place).
         var tileStart = [Int](repeating: 0, count: batch + 1)
         for b in 0..<batch { tileStart[b + 1] = tileStart[b] + (length(b) + t - 1) / t }
         let tiles = tileStart[batch]
-        let ktSize = heads * dqk * t, vpSize = heads * t * dvPad
-        var packed = AttentionScratch<S>(capacity: max(tiles, 1) * (ktSize + vpSize) + 8)
+        let vtSize = heads * dv * t
+        var packed = AttentionScratch<S>(capacity: max(tiles, 1) * vtSize + 8)
         defer { packed.free() }
-        let ktAll = packed.take(tiles * ktSize), vpAll = packed.take(tiles * vpSize)
+        let vtAll = packed.take(tiles * vtSize)
         let starts = tileStart
         Parallel.forEach(batch) { b in
             let base = offsets[b], L = length(b)
             for kb in 0..<(starts[b + 1] - starts[b]) {
                 let j0 = kb * t, nk = min(t, L - j0), tileIndex = starts[b] + kb
                 for h in 0..<heads {
-                    AttentionTile.packTransposed(k + (base + j0) * rowStride + h * dqk, stride: rowStride,
-                                                 count: nk, d: dqk, ktAll + tileIndex * ktSize + h * dqk * t)
-                    AttentionTile.packRows(v + (base + j0) * rowStride + h * dv, stride: rowStride, count: nk,
-                                           d: dv, dPad: dvPad, rows: t, vpAll + tileIndex * vpSize + h * t * dvPad)
+                    AttentionTile.packTransposed(v + (base + j0) * rowStride + h * dv, stride: rowStride,
+                                                 count: nk, d: dv, vtAll + tileIndex * vtSize + h * dv * t)
                 }
             }
         }
@@ -118,106 +150,71 @@ struct HSTUAttentionKernel<S: AttentionScalar> {
         }
         items.sort { ($0.block, $1.b) > ($1.block, $0.b) }
         let list = items
-        let mask = AttentionTile.causalMask(S.self)
-        defer { mask.deallocate() }
+        let maskT = AttentionTile.causalMask(S.self, transposed: true)
+        let lanes = AttentionTile.laneMasks(S.self)
+        let wPosReversed = reversedPositions(positionWeights)
+        defer { maskT.deallocate(); lanes.deallocate(); wPosReversed.deallocate() }
         Parallel.forEach(list.count) { idx in
             let (b, block) = list[idx]
-            forwardBlock(b, block, kt: ktAll + starts[b] * ktSize, vp: vpAll + starts[b] * vpSize,
-                         mask: mask, out: out)
+            forwardBlock(b, block, vt: vtAll + starts[b] * vtSize, maskT: maskT, lanes: lanes,
+                         wPosReversed: wPosReversed, out: out)
         }
     }
 
-    /// Query block `block` of sequence b; kt / vp: that sequence's packed key tiles.
-    private func forwardBlock(_ b: Int, _ block: Int, kt: UnsafePointer<S>, vp: UnsafePointer<S>,
-                              mask: UnsafePointer<S>, out: UnsafeMutablePointer<S>) {
+    /// Query block `block` of sequence b, transposed (rows = keys, columns = queries):
+    /// Sᵀ = K_J·Q_Iᵀ, Aᵀ = SiLU(Sᵀ + biasᵀ)/N, Oᵀ += V_Jᵀ·Aᵀ for key tiles J ≤ I, so both products
+    /// are `dotRows` with the 32 queries as SIMD lanes (no Dv padding); vt: the sequence's packed Vᵀ.
+    private func forwardBlock(_ b: Int, _ block: Int, vt: UnsafePointer<S>, maskT: UnsafePointer<S>,
+                              lanes: UnsafePointer<SIMD8<S>>, wPosReversed: UnsafePointer<S>,
+                              out: UnsafeMutablePointer<S>) {
         let t = Self.tile, L = length(b), base = offsets[b]
         let i0 = block * t, nq = min(t, L - i0)
-        let dvPad = self.dvPad, ktSize = heads * dqk * t, vpSize = heads * t * dvPad
-        var scratch = AttentionScratch<S>(capacity: AttentionScratch<S>.size([t * t, t * t, t * t, heads * t * dvPad]))
+        let vtSize = heads * dv * t
+        var scratch = AttentionScratch<S>(capacity: AttentionScratch<S>.size(
+            [t * t, t * t, t * t, heads * dqk * t, heads * dv * t, t * 2]))
         defer { scratch.free() }
-        let bias = scratch.take(t * t), sTile = scratch.take(t * t), aTile = scratch.take(t * t)
-        let oAcc = scratch.take(heads * t * dvPad)
-        oAcc.update(repeating: 0, count: heads * t * dvPad)
+        let biasT = scratch.take(t * t), sT = scratch.take(t * t), aT = scratch.take(t * t)
+        let qT = scratch.take(heads * dqk * t), oT = scratch.take(heads * dv * t)
+        let tq = UnsafeMutableRawPointer(scratch.take(t * 2)).bindMemory(to: Int64.self, capacity: t)
+        oT.update(repeating: 0, count: heads * dv * t)
+        for h in 0..<heads {
+            AttentionTile.packTransposed(q + (base + i0) * rowStride + h * dqk, stride: rowStride, count: nq,
+                                         d: dqk, qT + h * dqk * t)
+        }
+        queryTimes(b, i0: i0, tq)
         let invN = 1 / S(n)
         let chronological = self.chronological(b)
 
         for kb in 0...block {
-            let j0 = kb * t, nk = min(t, i0 + nq - j0)
-            biasTile(b, i0: i0, nq: nq, j0: j0, nk: nk, chronological: chronological, bias)
+            let j0 = kb * t, nk = min(t, L - j0)
+            biasTileTransposed(b, i0: i0, nq: nq, j0: j0, nk: nk, chronological: chronological,
+                               positionsReversed: wPosReversed, tq: tq, lanes: lanes, biasT, runs: nil)
             for h in 0..<heads {
-                AttentionTile.dotRows(q + (base + i0) * rowStride + h * dqk, xStride: rowStride, rows: nq,
-                                      d: dqk, kt + kb * ktSize + h * dqk * t, sTile)
-                for r in 0..<nq {
-                    for c in stride(from: 0, to: t, by: 8) {
-                        let s = AttentionTile.load(sTile + r * t + c) + AttentionTile.load(bias + r * t + c)
-                        AttentionTile.store(s * S.sigmoid(s) * invN, aTile + r * t + c)
-                    }
+                AttentionTile.dotRows(k + (base + j0) * rowStride + h * dqk, xStride: rowStride, rows: nk,
+                                      d: dqk, qT + h * dqk * t, sT)
+                for o in stride(from: 0, to: nk * t, by: 8) {
+                    let s = AttentionTile.load(sT + o) + AttentionTile.load(biasT + o)
+                    AttentionTile.store(s * S.sigmoid(s) * invN, aT + o)
                 }
-                if kb == block {   // diagonal tile (j0 == i0): causal mask, key j > query i → 0
-                    AttentionTile.multiply(aTile, by: mask, rows: nq)
+                if kb == block {   // diagonal tile (j0 == i0): causal mask, query i < key j → 0
+                    AttentionTile.multiply(aT, by: maskT, rows: nk)
                 }
-                AttentionTile.axpyRows(aTile, coeffStride: t, rows: nq, count: nk, vp + kb * vpSize + h * t * dvPad,
-                                       dPad: dvPad, oAcc + h * t * dvPad, accStride: dvPad)
+                AttentionTile.dotRows(vt + kb * vtSize + h * dv * t, xStride: t, rows: dv, d: nk, aT,
+                                      oT + h * dv * t, accumulate: true)
             }
         }
         let outStride = heads * dv
         for h in 0..<heads {
-            for r in 0..<nq {
-                let row = out + ((base &+ i0 &+ r) &* outStride &+ h &* dv), from = oAcc + (h &* t &+ r) &* dvPad
-                for x in 0..<dv { row[x] = from[x] }
+            let tile = oT + h &* dv &* t
+            let rows = out + ((base &+ i0) &* outStride &+ h &* dv)
+            for x in 0..<dv {
+                let from = tile + x &* t
+                for r in 0..<nq { rows[r &* outStride &+ x] = from[r] }
             }
         }
     }
 
     // MARK: backward
-
-    /// The transposed bias tile: biasT[c·32 + r] = bias of query i = i0 + r (r < nq) and key
-    /// j = j0 + c (c < nk) when j ≤ i, else 0; bucketsT the bucket index at the same places.
-    @inline(__always)
-    /// positionWeightsReversed: wPos reversed (2N − 1), so that a row of fixed key reads it forwards.
-    func biasTileTransposed(_ b: Int, i0: Int, nq: Int, j0: Int, nk: Int, chronological: Bool,
-                            positionWeightsReversed: UnsafePointer<S>,
-                            _ biasT: UnsafeMutablePointer<S>, _ bucketsT: UnsafeMutablePointer<Int32>) {
-        let ts = timestamps + b &* n, table = self.table, thresholds = self.thresholds, wTs = timeWeights
-        let last = n &- 1
-        for c in 0..<nk {
-            let j = j0 &+ c, tk = ts[j]
-            let row = biasT + c &* 32, bucketRow = bucketsT + c &* 32
-            let rStart = min(max(j &- i0, 0), nq)   // queries i ≥ j
-            for r in 0..<rStart { row[r] = 0 }
-            if rStart < nq {
-                // pos[r] = wPos[N − 1 + j − i0 − r] = wPosReversed[N − 1 − j + i0 + r]
-                let pos = positionWeightsReversed + (last &- j &+ i0)
-                var bucket = TimeBucket.fastBucket(ts[min(i0 &+ rStart &+ 1, last)] &- tk, table)
-                if chronological {
-                    // Δ_r = T'[i0 + r + 1] − tk grows with r: the bucket stays while Δ < thresholds[bucket + 1].
-                    var r = rStart
-                    while r < nq {
-                        var e = nq
-                        if bucket < TimeBucket.maxBucket {
-                            let limit = tk &+ Int64(truncatingIfNeeded: thresholds[bucket &+ 1])
-                            e = r &+ 1
-                            while e < nq && ts[min(i0 &+ e &+ 1, last)] < limit { e &+= 1 }
-                        }
-                        let w = wTs[bucket], index = Int32(truncatingIfNeeded: bucket)
-                        for x in r..<e {
-                            row[x] = pos[x] + w
-                            bucketRow[x] = index
-                        }
-                        r = e
-                        if r < nq { bucket = TimeBucket.bucket(ts[min(i0 &+ r &+ 1, last)] &- tk, from: bucket, thresholds) }
-                    }
-                } else {
-                    for r in rStart..<nq {
-                        bucket = TimeBucket.bucket(ts[min(i0 &+ r &+ 1, last)] &- tk, from: bucket, thresholds)
-                        row[r] = pos[r] + wTs[bucket]
-                        bucketRow[r] = Int32(truncatingIfNeeded: bucket)
-                    }
-                }
-            }
-            for r in nq..<32 { row[r] = 0 }
-        }
-    }
 
     /// dq, dk, dV: strided like q, k, v, overwritten. dPositionWeights (2N − 1), dTimeWeights (129): +=.
     func backward(dOut: UnsafePointer<S>, dq: UnsafeMutablePointer<S>, dk: UnsafeMutablePointer<S>,
@@ -229,13 +226,13 @@ struct HSTUAttentionKernel<S: AttentionScalar> {
         let partials = partialsScratch.take(max(batch * biasCount, 1))
         let order = (0..<batch).sorted { (length($0), $1) > (length($1), $0) }   // longest first
         let maskT = AttentionTile.causalMask(S.self, transposed: true)
-        defer { maskT.deallocate() }
-        let wPosReversed = UnsafeMutablePointer<S>.allocate(capacity: 2 * n - 1)
-        defer { wPosReversed.deallocate() }
-        for x in 0..<(2 * n - 1) { wPosReversed[x] = positionWeights[2 * n - 2 - x] }
+        let lanes = AttentionTile.laneMasks(S.self)
+        let wPosReversed = reversedPositions(positionWeights)
+        defer { maskT.deallocate(); lanes.deallocate(); wPosReversed.deallocate() }
         Parallel.forEach(order.count) { idx in
             let b = order[idx]
-            backwardSequence(b, dOut: dOut, dq: dq, dk: dk, dV: dV, maskT: maskT, wPosReversed: wPosReversed,
+            backwardSequence(b, dOut: dOut, dq: dq, dk: dk, dV: dV, maskT: maskT, lanes: lanes,
+                             wPosReversed: wPosReversed,
                              dPos: partials + b * biasCount, dTs: partials + b * biasCount + 2 * n - 1)
         }
         for b in 0..<batch {   // fixed order: deterministic
@@ -250,7 +247,7 @@ struct HSTUAttentionKernel<S: AttentionScalar> {
     /// transposed dQ that is written out once at the end; no per-tile transposes.
     private func backwardSequence(_ b: Int, dOut: UnsafePointer<S>, dq: UnsafeMutablePointer<S>,
                                   dk: UnsafeMutablePointer<S>, dV: UnsafeMutablePointer<S>, maskT: UnsafePointer<S>,
-                                  wPosReversed: UnsafePointer<S>,
+                                  lanes: UnsafePointer<SIMD8<S>>, wPosReversed: UnsafePointer<S>,
                                   dPos: UnsafeMutablePointer<S>, dTs: UnsafeMutablePointer<S>) {
         let t = Self.tile, L = length(b), base = offsets[b]
         if L == 0 { return }
@@ -259,7 +256,8 @@ struct HSTUAttentionKernel<S: AttentionScalar> {
         var scratch = AttentionScratch<S>(capacity: AttentionScratch<S>.size(
             [t * t, t * t, t * t, t * t, t * t, t * t, H * dqk * t,
              rowsPadded * H * dqkPad, rowsPadded * H * dvPad, blocks * H * dqk * t, blocks * H * dv * t,
-             H * t * dqkPad, H * t * dvPad, blocks * H * dqk * t]))
+             H * t * dqkPad, H * t * dvPad, blocks * H * dqk * t, TimeBucket.count * 8, 2 * n - 1 + 2 * Self.positionPad,
+             t * 2, BiasRuns.size]))
         defer { scratch.free() }
         let biasT = scratch.take(t * t), sT = scratch.take(t * t), daT = scratch.take(t * t)
         let aT = scratch.take(t * t), dsT = scratch.take(t * t), gT = scratch.take(t * t)
@@ -270,13 +268,22 @@ struct HSTUAttentionKernel<S: AttentionScalar> {
         let dkAcc = scratch.take(H * t * dqkPad), dvAcc = scratch.take(H * t * dvPad)
         let dqT = scratch.take(blocks * H * dqk * t)   // dQᵀ per query tile (H, Dqk, 32)
         dqT.update(repeating: 0, count: blocks * H * dqk * t)
-        let bucketsT = UnsafeMutablePointer<Int32>.allocate(capacity: t * t)
-        defer { bucketsT.deallocate() }
-        let dPosRev = UnsafeMutablePointer<S>.allocate(capacity: 2 * n - 1)
-        dPosRev.initialize(repeating: 0, count: 2 * n - 1)
+        // dwTs: one 8-lane partial sum per bucket (SIMD adds of masked gradient chunks), reduced at
+        // the end; dwPos: reversed and padded like wPosReversed, so rows add 32 lanes at once (the
+        // gradient tile is zero outside the causal part).
+        let tsAcc = scratch.take(TimeBucket.count * 8), pad = Self.positionPad
+        tsAcc.update(repeating: 0, count: TimeBucket.count * 8)
+        let dPosRev = scratch.take(2 * n - 1 + 2 * pad)
+        dPosRev.update(repeating: 0, count: 2 * n - 1 + 2 * pad)
+        let tq = UnsafeMutableRawPointer(scratch.take(t * 2)).bindMemory(to: Int64.self, capacity: t)
+        let runs = BiasRuns(UnsafeMutableRawPointer(scratch.take(BiasRuns.size)))
         defer {
-            for x in 0..<(2 * n - 1) { dPos[x] += dPosRev[2 * n - 2 - x] }
-            dPosRev.deallocate()
+            for x in 0..<(2 * n - 1) { dPos[x] += dPosRev[pad + 2 * n - 2 - x] }
+            for x in 0..<TimeBucket.count {
+                var sum = S(0)
+                for l in 0..<8 { sum += tsAcc[x * 8 + l] }
+                dTs[x] += sum
+            }
         }
         let invN = 1 / S(n)
         let outStride = H * dv
@@ -305,9 +312,12 @@ struct HSTUAttentionKernel<S: AttentionScalar> {
             dvAcc.update(repeating: 0, count: H * t * dvPad)
             for qb in kb..<blocks {
                 let i0 = qb * t, nq = min(t, L - i0)
+                queryTimes(b, i0: i0, tq)
                 biasTileTransposed(b, i0: i0, nq: nq, j0: j0, nk: nk, chronological: chronological,
-                                   positionWeightsReversed: wPosReversed, biasT, bucketsT)
-                gT.update(repeating: 0, count: nk * t)
+                                   positionsReversed: wPosReversed, tq: tq, lanes: lanes, biasT, runs: runs)
+                // Σ_h dSᵀ (one head: dSᵀ itself)
+                let g = H == 1 ? dsT : gT
+                if H > 1 { gT.update(repeating: 0, count: nk * t) }
                 for h in 0..<H {
                     // Sᵀ = K_J·Q_Iᵀ and dAᵀ = V_J·dO_Iᵀ (queries beyond L are zero columns)
                     AttentionTile.dotRows(k + (base + j0) * rowStride + h * dqk, xStride: rowStride, rows: nk,
@@ -324,7 +334,7 @@ struct HSTUAttentionKernel<S: AttentionScalar> {
                         AttentionTile.multiply(aT, by: maskT, rows: nk)
                         AttentionTile.multiply(dsT, by: maskT, rows: nk)
                     }
-                    AttentionTile.add(dsT, to: gT, rows: nk)
+                    if H > 1 { AttentionTile.add(dsT, to: gT, rows: nk) }
                     // dV_J += Aᵀ·dO_I,  dK_J += dSᵀ·Q_I,  dQ_Iᵀ += K_Jᵀ·dSᵀ
                     AttentionTile.axpyRows(aT, coeffStride: t, rows: nk, count: nq,
                                            dopAll + i0 * H * dvPad + h * dvPad, dPad: dvPad, pStride: H * dvPad,
@@ -335,21 +345,19 @@ struct HSTUAttentionKernel<S: AttentionScalar> {
                     AttentionTile.dotRows(kt + h * dqk * t, xStride: t, rows: dqk, d: nk, dsT,
                                           dqT + (qb * H + h) * dqk * t, accumulate: true)
                 }
-                // dwPos[N − 1 + j − i] and dwTs[bucket] += Σ_h dS (j ≤ i < L only). dwPos is summed
-                // reversed (dPosRev[N − 1 − j + i]: contiguous in i), dwTs once per run of equal
-                // buckets along the row (runs are long for chronological timestamps).
+                // dwPos[N − 1 + j − i] and dwTs[bucket] += Σ_h dS (j ≤ i < L only: gT is 0 elsewhere).
+                // dwPos is summed reversed (dPosRev[N − 1 − j + i]: contiguous in i), dwTs by runs.
                 for c in 0..<nk {
-                    let j = j0 &+ c, rStart = min(max(j &- i0, 0), nq)
-                    let gRow = gT + c &* t, bRow = bucketsT + c &* t
-                    let rev = dPosRev + (n &- 1 &- j &+ i0)
-                    for r in rStart..<nq { rev[r] += gRow[r] }
-                    var r = rStart
-                    while r < nq {
-                        let bucket = bRow[r]
-                        var sum = gRow[r]
-                        r &+= 1
-                        while r < nq && bRow[r] == bucket { sum += gRow[r]; r &+= 1 }
-                        dTs[Int(bucket)] += sum
+                    let gRow = g + c &* t
+                    let rev = dPosRev + (pad &+ n &- 1 &- (j0 &+ c) &+ i0)
+                    for x in stride(from: 0, to: 32, by: 8) {
+                        AttentionTile.store(AttentionTile.load(rev + x) + AttentionTile.load(gRow + x), rev + x)
+                    }
+                    let count = Int(runs.counts[c])
+                    for k in 0..<count {
+                        AttentionTile.accumulateMasked(gRow, from: Int(runs.starts[c &* 33 &+ k]),
+                                                       to: Int(runs.starts[c &* 33 &+ k &+ 1]), lanes: lanes,
+                                                       into: tsAcc + Int(runs.buckets[c &* 32 &+ k]) &* 8)
                     }
                 }
             }

@@ -1,0 +1,293 @@
+// The AVX-512 copies of the attention micro-kernels (`AttentionTile.dotRows` / `axpyRows` in
+// GRCPU, see docs/attention.md), for Float. This module is compiled with
+// `-target-cpu skylake-avx512`; GRCPU calls these only after `gr_cpu_supports_avx512()` said yes.
+// Same contracts as the portable kernels; results may differ from them only in the order of the
+// floating-point additions inside a dot product (FMA chains of 16 instead of 8 lanes are the same
+// per lane: every output element is still one sequential FMA chain over the reduction index).
+
+#if arch(x86_64)
+/// AVX-512 `SIMD16<Float>` attention micro-kernels (tile width 32 = two registers).
+public enum AttentionTileAVX512 {
+    typealias V = SIMD16<Float>
+    typealias H = SIMD8<Float>
+
+    @inline(__always) static func load(_ p: UnsafePointer<Float>) -> V {
+        UnsafeRawPointer(p).loadUnaligned(as: V.self)
+    }
+    @inline(__always) static func store(_ v: V, _ p: UnsafeMutablePointer<Float>) {
+        UnsafeMutableRawPointer(p).storeBytes(of: v, as: V.self)
+    }
+    @inline(__always) static func loadH(_ p: UnsafePointer<Float>) -> H {
+        UnsafeRawPointer(p).loadUnaligned(as: H.self)
+    }
+    @inline(__always) static func storeH(_ v: H, _ p: UnsafeMutablePointer<Float>) {
+        UnsafeMutableRawPointer(p).storeBytes(of: v, as: H.self)
+    }
+
+    // MARK: dotRows
+
+    /// out[r·outStride + 0..<32] (= or +=) Σ_{t<d} x[r·xStride + t] · bt[t·32 + 0..<32], r < rows.
+    @inline(never)
+    public static func dotRows(_ x: UnsafePointer<Float>, xStride: Int, rows: Int, d: Int,
+                               _ bt: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
+                               outStride: Int, accumulate: Bool) {
+        var r = 0
+        while r + 8 <= rows {
+            dot8(x + r * xStride, xStride: xStride, d: d, bt, out + r * outStride, outStride: outStride,
+                 accumulate: accumulate)
+            r += 8
+        }
+        while r + 4 <= rows {
+            dot4(x + r * xStride, xStride: xStride, d: d, bt, out + r * outStride, outStride: outStride,
+                 accumulate: accumulate)
+            r += 4
+        }
+        while r < rows {
+            dot1(x + r * xStride, d: d, bt, out + r * outStride, accumulate: accumulate)
+            r += 1
+        }
+    }
+
+    /// Eight rows × 32 columns: 16 accumulators; per reduction step 2 loads and 8 broadcasts.
+    @inline(__always)
+    static func dot8(_ x: UnsafePointer<Float>, xStride: Int, d: Int, _ bt: UnsafePointer<Float>,
+                     _ out: UnsafeMutablePointer<Float>, outStride: Int, accumulate: Bool) {
+        let x0 = x, x1 = x + xStride, x2 = x + 2 * xStride, x3 = x + 3 * xStride
+        let x4 = x + 4 * xStride, x5 = x + 5 * xStride, x6 = x + 6 * xStride, x7 = x + 7 * xStride
+        let o0 = out, o1 = out + outStride, o2 = out + 2 * outStride, o3 = out + 3 * outStride
+        let o4 = out + 4 * outStride, o5 = out + 5 * outStride, o6 = out + 6 * outStride, o7 = out + 7 * outStride
+        var a0 = V(), b0 = V(), a1 = V(), b1 = V(), a2 = V(), b2 = V(), a3 = V(), b3 = V()
+        var a4 = V(), b4 = V(), a5 = V(), b5 = V(), a6 = V(), b6 = V(), a7 = V(), b7 = V()
+        if accumulate {
+            a0 = load(o0); b0 = load(o0 + 16); a1 = load(o1); b1 = load(o1 + 16)
+            a2 = load(o2); b2 = load(o2 + 16); a3 = load(o3); b3 = load(o3 + 16)
+            a4 = load(o4); b4 = load(o4 + 16); a5 = load(o5); b5 = load(o5 + 16)
+            a6 = load(o6); b6 = load(o6 + 16); a7 = load(o7); b7 = load(o7 + 16)
+        }
+        var p = bt
+        for t in 0..<d {
+            let k0 = load(p), k1 = load(p + 16)
+            var u = V(repeating: x0[t])
+            a0 = a0.addingProduct(u, k0); b0 = b0.addingProduct(u, k1)
+            u = V(repeating: x1[t])
+            a1 = a1.addingProduct(u, k0); b1 = b1.addingProduct(u, k1)
+            u = V(repeating: x2[t])
+            a2 = a2.addingProduct(u, k0); b2 = b2.addingProduct(u, k1)
+            u = V(repeating: x3[t])
+            a3 = a3.addingProduct(u, k0); b3 = b3.addingProduct(u, k1)
+            u = V(repeating: x4[t])
+            a4 = a4.addingProduct(u, k0); b4 = b4.addingProduct(u, k1)
+            u = V(repeating: x5[t])
+            a5 = a5.addingProduct(u, k0); b5 = b5.addingProduct(u, k1)
+            u = V(repeating: x6[t])
+            a6 = a6.addingProduct(u, k0); b6 = b6.addingProduct(u, k1)
+            u = V(repeating: x7[t])
+            a7 = a7.addingProduct(u, k0); b7 = b7.addingProduct(u, k1)
+            p += 32
+        }
+        store(a0, o0); store(b0, o0 + 16); store(a1, o1); store(b1, o1 + 16)
+        store(a2, o2); store(b2, o2 + 16); store(a3, o3); store(b3, o3 + 16)
+        store(a4, o4); store(b4, o4 + 16); store(a5, o5); store(b5, o5 + 16)
+        store(a6, o6); store(b6, o6 + 16); store(a7, o7); store(b7, o7 + 16)
+    }
+
+    /// Four rows × 32 columns.
+    @inline(__always)
+    static func dot4(_ x: UnsafePointer<Float>, xStride: Int, d: Int, _ bt: UnsafePointer<Float>,
+                     _ out: UnsafeMutablePointer<Float>, outStride: Int, accumulate: Bool) {
+        let x0 = x, x1 = x + xStride, x2 = x + 2 * xStride, x3 = x + 3 * xStride
+        let o0 = out, o1 = out + outStride, o2 = out + 2 * outStride, o3 = out + 3 * outStride
+        var a0 = V(), b0 = V(), a1 = V(), b1 = V(), a2 = V(), b2 = V(), a3 = V(), b3 = V()
+        if accumulate {
+            a0 = load(o0); b0 = load(o0 + 16); a1 = load(o1); b1 = load(o1 + 16)
+            a2 = load(o2); b2 = load(o2 + 16); a3 = load(o3); b3 = load(o3 + 16)
+        }
+        var p = bt
+        for t in 0..<d {
+            let k0 = load(p), k1 = load(p + 16)
+            var u = V(repeating: x0[t])
+            a0 = a0.addingProduct(u, k0); b0 = b0.addingProduct(u, k1)
+            u = V(repeating: x1[t])
+            a1 = a1.addingProduct(u, k0); b1 = b1.addingProduct(u, k1)
+            u = V(repeating: x2[t])
+            a2 = a2.addingProduct(u, k0); b2 = b2.addingProduct(u, k1)
+            u = V(repeating: x3[t])
+            a3 = a3.addingProduct(u, k0); b3 = b3.addingProduct(u, k1)
+            p += 32
+        }
+        store(a0, o0); store(b0, o0 + 16); store(a1, o1); store(b1, o1 + 16)
+        store(a2, o2); store(b2, o2 + 16); store(a3, o3); store(b3, o3 + 16)
+    }
+
+    /// One row × 32 columns.
+    @inline(__always)
+    static func dot1(_ x: UnsafePointer<Float>, d: Int, _ bt: UnsafePointer<Float>,
+                     _ out: UnsafeMutablePointer<Float>, accumulate: Bool) {
+        var a0 = V(), b0 = V()
+        if accumulate { a0 = load(out); b0 = load(out + 16) }
+        var p = bt
+        for t in 0..<d {
+            let u = V(repeating: x[t])
+            a0 = a0.addingProduct(u, load(p)); b0 = b0.addingProduct(u, load(p + 16))
+            p += 32
+        }
+        store(a0, out); store(b0, out + 16)
+    }
+
+    // MARK: axpyRows
+
+    /// acc[r·accStride + 0..<dPad] += Σ_{c<count} coeff[r·coeffStride + c] · p[c·pStride + 0..<dPad],
+    /// r < rows; dPad a multiple of 8. Columns go in passes of up to 64 (four registers, the last
+    /// one 8 or 16 lanes wide), rows in groups of four (up to 16 accumulators).
+    @inline(never)
+    public static func axpyRows(_ coeff: UnsafePointer<Float>, coeffStride: Int, rows: Int, count: Int,
+                                _ p: UnsafePointer<Float>, dPad: Int, pStride: Int,
+                                _ acc: UnsafeMutablePointer<Float>, accStride: Int) {
+        var v = 0
+        while v < dPad {
+            let width = min(64, dPad - v)
+            var r = 0
+            while r + 4 <= rows {
+                axpy4(coeff + r * coeffStride, coeffStride: coeffStride, count: count, p + v, pStride: pStride,
+                      width: width, acc + r * accStride + v, accStride: accStride)
+                r += 4
+            }
+            while r < rows {
+                axpy1(coeff + r * coeffStride, count: count, p + v, pStride: pStride, width: width,
+                      acc + r * accStride + v)
+                r += 1
+            }
+            v += width
+        }
+    }
+
+    /// Four rows × `width` (8...64, a multiple of 8) columns. Registers past `width` are neither
+    /// loaded nor stored (the branches on `width` are loop-invariant).
+    @inline(__always)
+    static func axpy4(_ coeff: UnsafePointer<Float>, coeffStride: Int, count: Int, _ p: UnsafePointer<Float>,
+                      pStride: Int, width: Int, _ acc: UnsafeMutablePointer<Float>, accStride: Int) {
+        switch width {
+        case 64: axpy4Full(coeff, coeffStride: coeffStride, count: count, p, pStride: pStride, chunks: 4,
+                           acc, accStride: accStride)
+        case 48: axpy4Full(coeff, coeffStride: coeffStride, count: count, p, pStride: pStride, chunks: 3,
+                           acc, accStride: accStride)
+        case 32: axpy4Full(coeff, coeffStride: coeffStride, count: count, p, pStride: pStride, chunks: 2,
+                           acc, accStride: accStride)
+        case 16: axpy4Full(coeff, coeffStride: coeffStride, count: count, p, pStride: pStride, chunks: 1,
+                           acc, accStride: accStride)
+        case 56: axpy4Half(coeff, coeffStride: coeffStride, count: count, p, pStride: pStride, chunks: 3,
+                           acc, accStride: accStride)
+        case 40: axpy4Half(coeff, coeffStride: coeffStride, count: count, p, pStride: pStride, chunks: 2,
+                           acc, accStride: accStride)
+        case 24: axpy4Half(coeff, coeffStride: coeffStride, count: count, p, pStride: pStride, chunks: 1,
+                           acc, accStride: accStride)
+        default: axpy4Half(coeff, coeffStride: coeffStride, count: count, p, pStride: pStride, chunks: 0,
+                           acc, accStride: accStride)
+        }
+    }
+
+    /// Four rows × 16·chunks columns (chunks 1...4, a constant after inlining).
+    @inline(__always)
+    static func axpy4Full(_ coeff: UnsafePointer<Float>, coeffStride: Int, count: Int, _ p: UnsafePointer<Float>,
+                          pStride: Int, chunks: Int, _ acc: UnsafeMutablePointer<Float>, accStride: Int) {
+        let c0 = coeff, c1 = coeff + coeffStride, c2 = coeff + 2 * coeffStride, c3 = coeff + 3 * coeffStride
+        let r0 = acc, r1 = acc + accStride, r2 = acc + 2 * accStride, r3 = acc + 3 * accStride
+        var a00 = load(r0), a10 = load(r1), a20 = load(r2), a30 = load(r3)
+        var a01 = V(), a11 = V(), a21 = V(), a31 = V(), a02 = V(), a12 = V(), a22 = V(), a32 = V()
+        var a03 = V(), a13 = V(), a23 = V(), a33 = V()
+        if chunks > 1 { a01 = load(r0 + 16); a11 = load(r1 + 16); a21 = load(r2 + 16); a31 = load(r3 + 16) }
+        if chunks > 2 { a02 = load(r0 + 32); a12 = load(r1 + 32); a22 = load(r2 + 32); a32 = load(r3 + 32) }
+        if chunks > 3 { a03 = load(r0 + 48); a13 = load(r1 + 48); a23 = load(r2 + 48); a33 = load(r3 + 48) }
+        var q = p
+        for c in 0..<count {
+            let u0 = V(repeating: c0[c]), u1 = V(repeating: c1[c]), u2 = V(repeating: c2[c]), u3 = V(repeating: c3[c])
+            let k0 = load(q)
+            a00 = a00.addingProduct(u0, k0); a10 = a10.addingProduct(u1, k0)
+            a20 = a20.addingProduct(u2, k0); a30 = a30.addingProduct(u3, k0)
+            if chunks > 1 {
+                let k1 = load(q + 16)
+                a01 = a01.addingProduct(u0, k1); a11 = a11.addingProduct(u1, k1)
+                a21 = a21.addingProduct(u2, k1); a31 = a31.addingProduct(u3, k1)
+            }
+            if chunks > 2 {
+                let k2 = load(q + 32)
+                a02 = a02.addingProduct(u0, k2); a12 = a12.addingProduct(u1, k2)
+                a22 = a22.addingProduct(u2, k2); a32 = a32.addingProduct(u3, k2)
+            }
+            if chunks > 3 {
+                let k3 = load(q + 48)
+                a03 = a03.addingProduct(u0, k3); a13 = a13.addingProduct(u1, k3)
+                a23 = a23.addingProduct(u2, k3); a33 = a33.addingProduct(u3, k3)
+            }
+            q += pStride
+        }
+        store(a00, r0); store(a10, r1); store(a20, r2); store(a30, r3)
+        if chunks > 1 { store(a01, r0 + 16); store(a11, r1 + 16); store(a21, r2 + 16); store(a31, r3 + 16) }
+        if chunks > 2 { store(a02, r0 + 32); store(a12, r1 + 32); store(a22, r2 + 32); store(a32, r3 + 32) }
+        if chunks > 3 { store(a03, r0 + 48); store(a13, r1 + 48); store(a23, r2 + 48); store(a33, r3 + 48) }
+    }
+
+    /// Four rows × (16·chunks + 8) columns (chunks 0...3): full registers and one 8-lane tail.
+    @inline(__always)
+    static func axpy4Half(_ coeff: UnsafePointer<Float>, coeffStride: Int, count: Int, _ p: UnsafePointer<Float>,
+                          pStride: Int, chunks: Int, _ acc: UnsafeMutablePointer<Float>, accStride: Int) {
+        let c0 = coeff, c1 = coeff + coeffStride, c2 = coeff + 2 * coeffStride, c3 = coeff + 3 * coeffStride
+        let r0 = acc, r1 = acc + accStride, r2 = acc + 2 * accStride, r3 = acc + 3 * accStride
+        let tail = 16 * chunks
+        var a00 = V(), a10 = V(), a20 = V(), a30 = V(), a01 = V(), a11 = V(), a21 = V(), a31 = V()
+        var a02 = V(), a12 = V(), a22 = V(), a32 = V()
+        var h0 = loadH(r0 + tail), h1 = loadH(r1 + tail), h2 = loadH(r2 + tail), h3 = loadH(r3 + tail)
+        if chunks > 0 { a00 = load(r0); a10 = load(r1); a20 = load(r2); a30 = load(r3) }
+        if chunks > 1 { a01 = load(r0 + 16); a11 = load(r1 + 16); a21 = load(r2 + 16); a31 = load(r3 + 16) }
+        if chunks > 2 { a02 = load(r0 + 32); a12 = load(r1 + 32); a22 = load(r2 + 32); a32 = load(r3 + 32) }
+        var q = p
+        for c in 0..<count {
+            let s0 = c0[c], s1 = c1[c], s2 = c2[c], s3 = c3[c]
+            let kt = loadH(q + tail)
+            h0 = h0.addingProduct(H(repeating: s0), kt); h1 = h1.addingProduct(H(repeating: s1), kt)
+            h2 = h2.addingProduct(H(repeating: s2), kt); h3 = h3.addingProduct(H(repeating: s3), kt)
+            if chunks > 0 {
+                let u0 = V(repeating: s0), u1 = V(repeating: s1), u2 = V(repeating: s2), u3 = V(repeating: s3)
+                let k0 = load(q)
+                a00 = a00.addingProduct(u0, k0); a10 = a10.addingProduct(u1, k0)
+                a20 = a20.addingProduct(u2, k0); a30 = a30.addingProduct(u3, k0)
+                if chunks > 1 {
+                    let k1 = load(q + 16)
+                    a01 = a01.addingProduct(u0, k1); a11 = a11.addingProduct(u1, k1)
+                    a21 = a21.addingProduct(u2, k1); a31 = a31.addingProduct(u3, k1)
+                }
+                if chunks > 2 {
+                    let k2 = load(q + 32)
+                    a02 = a02.addingProduct(u0, k2); a12 = a12.addingProduct(u1, k2)
+                    a22 = a22.addingProduct(u2, k2); a32 = a32.addingProduct(u3, k2)
+                }
+            }
+            q += pStride
+        }
+        storeH(h0, r0 + tail); storeH(h1, r1 + tail); storeH(h2, r2 + tail); storeH(h3, r3 + tail)
+        if chunks > 0 { store(a00, r0); store(a10, r1); store(a20, r2); store(a30, r3) }
+        if chunks > 1 { store(a01, r0 + 16); store(a11, r1 + 16); store(a21, r2 + 16); store(a31, r3 + 16) }
+        if chunks > 2 { store(a02, r0 + 32); store(a12, r1 + 32); store(a22, r2 + 32); store(a32, r3 + 32) }
+    }
+
+    /// One row × `width` columns, 8 lanes at a time (tails of the row groups only).
+    @inline(__always)
+    static func axpy1(_ c0: UnsafePointer<Float>, count: Int, _ p: UnsafePointer<Float>, pStride: Int, width: Int,
+                      _ acc: UnsafeMutablePointer<Float>) {
+        var v = 0
+        while v + 16 <= width {
+            var a = load(acc + v)
+            var q = p + v
+            for c in 0..<count { a = a.addingProduct(V(repeating: c0[c]), load(q)); q += pStride }
+            store(a, acc + v)
+            v += 16
+        }
+        if v < width {
+            var a = loadH(acc + v)
+            var q = p + v
+            for c in 0..<count { a = a.addingProduct(H(repeating: c0[c]), loadH(q)); q += pStride }
+            storeH(a, acc + v)
+        }
+    }
+}
+#endif
