@@ -289,5 +289,120 @@ public enum AttentionTileAVX512 {
             storeH(a, acc + v)
         }
     }
+
+    // MARK: elementwise tiles
+
+    /// e^x lane-wise: the same operations, in the same order, as `Float.exp` of GRCPU's
+    /// `AttentionScalar` (Cephes scheme), so both paths give identical results.
+    @inline(__always)
+    static func exp(_ x: V) -> V {
+        let lo = V(repeating: -87.3), hi = V(repeating: 88.3)
+        let x = x.replacing(with: lo, where: x .< lo).replacing(with: hi, where: x .> hi)
+        let magic = V(repeating: 12_582_912)
+        let shifted = x * 1.442_695_04 + magic
+        let n = shifted - magic
+        var r = x.addingProduct(n, V(repeating: -0.693_359_375))
+        r = r.addingProduct(n, V(repeating: 2.121_944_4e-4))
+        var p = V(repeating: 1.987_569_15e-4)
+        p = p * r + 1.398_199_95e-3
+        p = p * r + 8.333_451_9e-3
+        p = p * r + 4.166_579_6e-2
+        p = p * r + 1.666_666_55e-1
+        p = p * r + 5.000_000_1e-1
+        p = (p * r) * r + r + 1
+        let bits = (unsafeBitCast(shifted, to: SIMD16<Int32>.self) &- 0x4B40_0000 &+ 127) &<< 23
+        return p * unsafeBitCast(bits, to: V.self)
+    }
+
+    /// a[o] = SiLU(s[o] + bias[o])·scale for o < count (a multiple of 16).
+    @inline(never)
+    public static func siluForward(_ s: UnsafePointer<Float>, _ bias: UnsafePointer<Float>, count: Int, scale: Float,
+                                   _ a: UnsafeMutablePointer<Float>) {
+        var o = 0
+        while o < count {
+            let x = load(s + o) + load(bias + o)
+            store(x * (1 / (1 + exp(-x))) * scale, a + o)
+            o &+= 16
+        }
+    }
+
+    /// With x = s + bias and σ = sigmoid(x): a = x·σ·scale and ds = dA·σ·(1 + x·(1 − σ))·scale,
+    /// for o < count (a multiple of 16).
+    @inline(never)
+    public static func siluBackward(_ s: UnsafePointer<Float>, _ bias: UnsafePointer<Float>,
+                                    _ dA: UnsafePointer<Float>, count: Int, scale: Float,
+                                    _ a: UnsafeMutablePointer<Float>, _ ds: UnsafeMutablePointer<Float>) {
+        var o = 0
+        while o < count {
+            let x = load(s + o) + load(bias + o)
+            let sg = 1 / (1 + exp(-x))
+            store(x * sg * scale, a + o)
+            store(load(dA + o) * sg * (1 + x * (1 - sg)) * scale, ds + o)
+            o &+= 16
+        }
+    }
+
+    // MARK: relative bias rows
+
+    static let iota0: V = V(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
+
+    /// One row (fixed key, time tk) of a transposed bias tile over queries r < 32, for
+    /// chronological timestamps (tq non-decreasing over r < nq): row[r] = pos[r] + wTs[bucket(tq[r] −
+    /// tk)] for rStart ≤ r < nq, 0 elsewhere. firstBucket = bucket(tq[rStart] − tk) (rStart < nq);
+    /// thresholds: `TimeBucket.thresholds` (130). The time part is built by runs: one blend per
+    /// bucket change, the run end found by the thresholds. Records the runs (start, bucket) in
+    /// runStarts / runBuckets (runStarts gets count + 1 entries, the last nq); returns their count.
+    @inline(never)
+    public static func biasRow(tq: UnsafePointer<Int64>, nq: Int, rStart: Int, tk: Int64, firstBucket: Int,
+                               maxBucket: Int, thresholds: UnsafePointer<UInt64>, timeWeights: UnsafePointer<Float>,
+                               pos: UnsafePointer<Float>, _ row: UnsafeMutablePointer<Float>,
+                               runStarts: UnsafeMutablePointer<Int32>, runBuckets: UnsafeMutablePointer<Int32>) -> Int {
+        let iota1 = iota0 + 16
+        var bucket = firstBucket
+        var t0 = V(repeating: timeWeights[bucket]), t1 = t0
+        runStarts[0] = Int32(truncatingIfNeeded: rStart)
+        runBuckets[0] = Int32(truncatingIfNeeded: bucket)
+        var count = 1
+        var r = rStart
+        while bucket < maxBucket {
+            // The bucket stays while Δ = tq[e] − tk < thresholds[bucket + 1].
+            let limit = tk &+ Int64(truncatingIfNeeded: thresholds[bucket &+ 1])
+            var e = r &+ 1
+            while e < nq && tq[e] < limit { e &+= 1 }
+            if e >= nq { break }
+            let delta = (tq[e] &- tk).magnitude
+            bucket &+= 1
+            while delta >= thresholds[bucket &+ 1] { bucket &+= 1 }   // thresholds[129] = UInt64.max
+            let w = V(repeating: timeWeights[bucket]), start = V(repeating: Float(e))
+            t0 = t0.replacing(with: w, where: iota0 .>= start)
+            t1 = t1.replacing(with: w, where: iota1 .>= start)
+            runStarts[count] = Int32(truncatingIfNeeded: e)
+            runBuckets[count] = Int32(truncatingIfNeeded: bucket)
+            count &+= 1
+            r = e
+        }
+        runStarts[count] = Int32(truncatingIfNeeded: nq)
+        let lo = V(repeating: Float(rStart)), hi = V(repeating: Float(nq)), zero = V()
+        let r0 = load(pos) + t0, r1 = load(pos + 16) + t1
+        store(r0.replacing(with: zero, where: (iota0 .< lo) .| (iota0 .>= hi)), row)
+        store(r1.replacing(with: zero, where: (iota1 .< lo) .| (iota1 .>= hi)), row + 16)
+        return count
+    }
+
+    /// acc[0..<16] += Σ_k Σ_{starts[k] ≤ r < starts[k+1]} g[r] for the runs k < count of bucket b:
+    /// for every run, acc_{buckets[k]} (at acc + 16·bucket) gets the masked row halves, lane-wise.
+    @inline(never)
+    public static func accumulateRuns(_ g: UnsafePointer<Float>, starts: UnsafePointer<Int32>,
+                                      buckets: UnsafePointer<Int32>, count: Int, _ acc: UnsafeMutablePointer<Float>) {
+        let iota1 = iota0 + 16, zero = V()
+        let g0 = load(g), g1 = load(g + 16)
+        for k in 0..<count {
+            let lo = V(repeating: Float(starts[k])), hi = V(repeating: Float(starts[k &+ 1]))
+            let p = acc + Int(buckets[k]) &* 16
+            let m0 = g0.replacing(with: zero, where: (iota0 .< lo) .| (iota0 .>= hi))
+            let m1 = g1.replacing(with: zero, where: (iota1 .< lo) .| (iota1 .>= hi))
+            store(load(p) + m0 + m1, p)
+        }
+    }
 }
 #endif

@@ -288,21 +288,23 @@ final class HSTUAttentionTests: XCTestCase {
                 table: tp.baseAddress!, thresholds: thr.baseAddress!)
             let tile = UnsafeMutablePointer<Double>.allocate(capacity: 32 * 32)
             defer { tile.deallocate() }
-            let bucketsT = UnsafeMutablePointer<Int32>.allocate(capacity: 32 * 32)
-            defer { bucketsT.deallocate() }
+            let runMemory = UnsafeMutableRawPointer.allocate(byteCount: BiasRuns.size * 4, alignment: 64)
+            defer { runMemory.deallocate() }
+            let lanes = AttentionTile.laneMasks(Double.self), reversed = kernel.reversedPositions(wPosT.doubles)
+            let tq = UnsafeMutablePointer<Int64>.allocate(capacity: 32)
+            defer { lanes.deallocate(); reversed.deallocate(); tq.deallocate() }
             for b in 0..<batch where lengths[b] > 0 {
                 XCTAssertTrue(kernel.chronological(b))
                 for chronological in [true, false] {   // run-by-run fill and per-element walk
                     let l = lengths[b]
-                    kernel.biasTile(b, i0: 0, nq: l, j0: 0, nk: l, chronological: chronological, tile)
-                    for i in 0..<l { for j in 0...i {
-                        XCTAssertEqual(tile[i * 32 + j], rab[(b * n + i) * n + j], accuracy: 1e-15, "bias tile b\(b) i\(i) j\(j)")
+                    kernel.queryTimes(b, i0: 0, tq)
+                    tile.update(repeating: .nan, count: 32 * 32)
+                    kernel.biasTileTransposed(b, i0: 0, nq: l, j0: 0, nk: l, chronological: chronological,
+                                              positionsReversed: reversed, tq: tq, lanes: lanes, tile,
+                                              runs: BiasRuns(runMemory))
+                    for c in 0..<l { for r in 0..<32 where r < c || r >= l {
+                        XCTAssertEqual(tile[c * 32 + r], 0, "bias tileᵀ outside the causal part b\(b) c\(c) r\(r)")
                     } }
-                    let reversed = Array(wPos.reversed())
-                    reversed.withUnsafeBufferPointer { rev in
-                        kernel.biasTileTransposed(b, i0: 0, nq: l, j0: 0, nk: l, chronological: chronological,
-                                                  positionWeightsReversed: rev.baseAddress!, tile, bucketsT)
-                    }
                     for i in 0..<l { for j in 0...i {
                         XCTAssertEqual(tile[j * 32 + i], rab[(b * n + i) * n + j], accuracy: 1e-15, "bias tileᵀ b\(b) i\(i) j\(j)")
                     } }

@@ -305,6 +305,69 @@ enum AttentionTile {
         store(sum, acc)
     }
 
+    /// acc[16·bucket_k + 0..<16] += the gradient row g (32 lanes) restricted to run k, for every run
+    /// k of row `row` of `runs` (lane-wise partial sums, reduced by the caller; the portable path
+    /// uses lanes 0..<8 of each 16).
+    @inline(__always)
+    static func accumulateRuns<S: AttentionScalar>(_ g: UnsafePointer<S>, runs: BiasRuns, row c: Int,
+                                                   lanes: UnsafePointer<SIMD8<S>>, into acc: UnsafeMutablePointer<S>) {
+        let count = Int(runs.counts[c]), starts = runs.starts + c &* 33, buckets = runs.buckets + c &* 32
+        #if arch(x86_64)
+        if S.self == Float.self && useAVX512 {
+            AttentionTileAVX512.accumulateRuns(UnsafeRawPointer(g).assumingMemoryBound(to: Float.self), starts: starts,
+                                               buckets: buckets, count: count,
+                                               UnsafeMutableRawPointer(acc).assumingMemoryBound(to: Float.self))
+            return
+        }
+        #endif
+        for k in 0..<count {
+            accumulateMasked(g, from: Int(starts[k]), to: Int(starts[k &+ 1]), lanes: lanes,
+                             into: acc + Int(buckets[k]) &* 16)
+        }
+    }
+
+    /// a[o] = SiLU(s[o] + bias[o])·scale for o < count (a multiple of 8).
+    @inline(__always)
+    static func siluForward<S: AttentionScalar>(_ s: UnsafePointer<S>, _ bias: UnsafePointer<S>, count: Int, scale: S,
+                                                _ a: UnsafeMutablePointer<S>) {
+        #if arch(x86_64)
+        if S.self == Float.self && useAVX512 && count % 16 == 0 {
+            AttentionTileAVX512.siluForward(UnsafeRawPointer(s).assumingMemoryBound(to: Float.self),
+                                            UnsafeRawPointer(bias).assumingMemoryBound(to: Float.self), count: count,
+                                            scale: Float(scale), UnsafeMutableRawPointer(a).assumingMemoryBound(to: Float.self))
+            return
+        }
+        #endif
+        for o in stride(from: 0, to: count, by: 8) {
+            let x = load(s + o) + load(bias + o)
+            store(x * S.sigmoid(x) * scale, a + o)
+        }
+    }
+
+    /// With x = s + bias, σ = sigmoid(x): a = x·σ·scale, ds = dA·σ·(1 + x·(1 − σ))·scale (SiLU and its
+    /// derivative), o < count (a multiple of 8).
+    @inline(__always)
+    static func siluBackward<S: AttentionScalar>(_ s: UnsafePointer<S>, _ bias: UnsafePointer<S>, _ dA: UnsafePointer<S>,
+                                                 count: Int, scale: S, _ a: UnsafeMutablePointer<S>,
+                                                 _ ds: UnsafeMutablePointer<S>) {
+        #if arch(x86_64)
+        if S.self == Float.self && useAVX512 && count % 16 == 0 {
+            AttentionTileAVX512.siluBackward(UnsafeRawPointer(s).assumingMemoryBound(to: Float.self),
+                                             UnsafeRawPointer(bias).assumingMemoryBound(to: Float.self),
+                                             UnsafeRawPointer(dA).assumingMemoryBound(to: Float.self), count: count,
+                                             scale: Float(scale), UnsafeMutableRawPointer(a).assumingMemoryBound(to: Float.self),
+                                             UnsafeMutableRawPointer(ds).assumingMemoryBound(to: Float.self))
+            return
+        }
+        #endif
+        for o in stride(from: 0, to: count, by: 8) {
+            let x = load(s + o) + load(bias + o)
+            let sg = S.sigmoid(x)
+            store(x * sg * scale, a + o)
+            store(load(dA + o) * sg * (1 + x * (1 - sg)) * scale, ds + o)
+        }
+    }
+
     /// row[x] for x ∉ [lo, hi) (x < 32) set to 0 (multiplied by a 0/1 mask: row entries are finite).
     @inline(__always)
     static func keepLanes<S: AttentionScalar>(_ row: UnsafeMutablePointer<S>, from lo: Int, to hi: Int,

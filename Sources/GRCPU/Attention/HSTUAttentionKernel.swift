@@ -1,4 +1,7 @@
 import GRCore
+#if arch(x86_64)
+import GRCPUAVX512
+#endif
 
 /// Fused jagged HSTU attention (spec §2.2 steps 3-4, relative bias §2.3), FlashAttention style:
 /// scores exist only as one 32×32 tile (queries × keys) at a time, the bias is computed inside the
@@ -63,12 +66,13 @@ struct HSTUAttentionKernel<S: AttentionScalar> {
     /// tq: `queryTimes` of the block. Along a row (fixed key) Δ grows with r for chronological
     /// sequences, so the buckets come in runs: each run adds its wTs entry to a copy of the
     /// position row through 0/1 lane masks (SIMD, no per-element stores); other input takes runs of
-    /// length one from the per-element threshold walk, with the same result. With `runs`, the runs
-    /// are recorded for the bias gradient.
+    /// length one from the per-element threshold walk, with the same result. The runs are recorded
+    /// in `runs` (for the bias gradient). f32 with AVX-512: `AttentionTileAVX512.biasRow` does the
+    /// chronological rows (blends instead of masked adds; same values).
     @inline(__always)
     func biasTileTransposed(_ b: Int, i0: Int, nq: Int, j0: Int, nk: Int, chronological: Bool,
                             positionsReversed: UnsafePointer<S>, tq: UnsafePointer<Int64>,
-                            lanes: UnsafePointer<SIMD8<S>>, _ biasT: UnsafeMutablePointer<S>, runs: BiasRuns?) {
+                            lanes: UnsafePointer<SIMD8<S>>, _ biasT: UnsafeMutablePointer<S>, runs: BiasRuns) {
         let ts = timestamps + b &* n, table = self.table, thresholds = self.thresholds, wTs = timeWeights
         let posBase = positionsReversed + (Self.positionPad &+ n &- 1 &+ i0)
         for c in 0..<nk {
@@ -77,6 +81,24 @@ struct HSTUAttentionKernel<S: AttentionScalar> {
             let rStart = min(max(j &- i0, 0), nq)   // queries i ≥ j
             // pos[r] = wPos[N − 1 + j − i0 − r] = wPosReversed[N − 1 − j + i0 + r]
             let pos = posBase - j
+            #if arch(x86_64)
+            if S.self == Float.self && AttentionTile.useAVX512 && chronological {
+                var count = 0
+                if rStart < nq {
+                    count = AttentionTileAVX512.biasRow(
+                        tq: tq, nq: nq, rStart: rStart, tk: tk, firstBucket: TimeBucket.fastBucket(tq[rStart] &- tk, table),
+                        maxBucket: TimeBucket.maxBucket, thresholds: thresholds,
+                        timeWeights: UnsafeRawPointer(wTs).assumingMemoryBound(to: Float.self),
+                        pos: UnsafeRawPointer(pos).assumingMemoryBound(to: Float.self),
+                        UnsafeMutableRawPointer(row).assumingMemoryBound(to: Float.self),
+                        runStarts: runs.starts + c &* 33, runBuckets: runs.buckets + c &* 32)
+                } else {
+                    row.update(repeating: 0, count: 32)
+                }
+                runs.counts[c] = Int32(truncatingIfNeeded: count)
+                continue
+            }
+            #endif
             for x in stride(from: 0, to: 32, by: 8) { AttentionTile.store(AttentionTile.load(pos + x), row + x) }
             var count = 0
             if rStart < nq {
@@ -94,17 +116,15 @@ struct HSTUAttentionKernel<S: AttentionScalar> {
                         }
                     }
                     AttentionTile.addMasked(wTs[bucket], to: row, from: r, to: e, lanes: lanes)
-                    if let runs {
-                        runs.starts[c &* 33 &+ count] = Int32(truncatingIfNeeded: r)
-                        runs.buckets[c &* 32 &+ count] = Int32(truncatingIfNeeded: bucket)
-                    }
+                    runs.starts[c &* 33 &+ count] = Int32(truncatingIfNeeded: r)
+                    runs.buckets[c &* 32 &+ count] = Int32(truncatingIfNeeded: bucket)
                     count &+= 1
                     r = e
                     if r < nq { bucket = TimeBucket.bucket(tq[r] &- tk, from: bucket, thresholds) }
                 }
-                if let runs { runs.starts[c &* 33 &+ count] = Int32(truncatingIfNeeded: nq) }
+                runs.starts[c &* 33 &+ count] = Int32(truncatingIfNeeded: nq)
             }
-            if let runs { runs.counts[c] = Int32(truncatingIfNeeded: count) }
+            runs.counts[c] = Int32(truncatingIfNeeded: count)
             AttentionTile.keepLanes(row, from: rStart, to: nq, lanes: lanes)
         }
     }
@@ -171,11 +191,12 @@ struct HSTUAttentionKernel<S: AttentionScalar> {
         let i0 = block * t, nq = min(t, L - i0)
         let vtSize = heads * dv * t
         var scratch = AttentionScratch<S>(capacity: AttentionScratch<S>.size(
-            [t * t, t * t, t * t, heads * dqk * t, heads * dv * t, t * 2]))
+            [t * t, t * t, t * t, heads * dqk * t, heads * dv * t, t * 2, BiasRuns.size]))
         defer { scratch.free() }
         let biasT = scratch.take(t * t), sT = scratch.take(t * t), aT = scratch.take(t * t)
         let qT = scratch.take(heads * dqk * t), oT = scratch.take(heads * dv * t)
         let tq = UnsafeMutableRawPointer(scratch.take(t * 2)).bindMemory(to: Int64.self, capacity: t)
+        let runs = BiasRuns(UnsafeMutableRawPointer(scratch.take(BiasRuns.size)))
         oT.update(repeating: 0, count: heads * dv * t)
         for h in 0..<heads {
             AttentionTile.packTransposed(q + (base + i0) * rowStride + h * dqk, stride: rowStride, count: nq,
@@ -188,14 +209,11 @@ struct HSTUAttentionKernel<S: AttentionScalar> {
         for kb in 0...block {
             let j0 = kb * t, nk = min(t, L - j0)
             biasTileTransposed(b, i0: i0, nq: nq, j0: j0, nk: nk, chronological: chronological,
-                               positionsReversed: wPosReversed, tq: tq, lanes: lanes, biasT, runs: nil)
+                               positionsReversed: wPosReversed, tq: tq, lanes: lanes, biasT, runs: runs)
             for h in 0..<heads {
                 AttentionTile.dotRows(k + (base + j0) * rowStride + h * dqk, xStride: rowStride, rows: nk,
                                       d: dqk, qT + h * dqk * t, sT)
-                for o in stride(from: 0, to: nk * t, by: 8) {
-                    let s = AttentionTile.load(sT + o) + AttentionTile.load(biasT + o)
-                    AttentionTile.store(s * S.sigmoid(s) * invN, aT + o)
-                }
+                AttentionTile.siluForward(sT, biasT, count: nk * t, scale: invN, aT)
                 if kb == block {   // diagonal tile (j0 == i0): causal mask, query i < key j → 0
                     AttentionTile.multiply(aT, by: maskT, rows: nk)
                 }
@@ -256,7 +274,7 @@ struct HSTUAttentionKernel<S: AttentionScalar> {
         var scratch = AttentionScratch<S>(capacity: AttentionScratch<S>.size(
             [t * t, t * t, t * t, t * t, t * t, t * t, H * dqk * t,
              rowsPadded * H * dqkPad, rowsPadded * H * dvPad, blocks * H * dqk * t, blocks * H * dv * t,
-             H * t * dqkPad, H * t * dvPad, blocks * H * dqk * t, TimeBucket.count * 8, 2 * n - 1 + 2 * Self.positionPad,
+             H * t * dqkPad, H * t * dvPad, blocks * H * dqk * t, TimeBucket.count * 16, 2 * n - 1 + 2 * Self.positionPad,
              t * 2, BiasRuns.size]))
         defer { scratch.free() }
         let biasT = scratch.take(t * t), sT = scratch.take(t * t), daT = scratch.take(t * t)
@@ -268,11 +286,11 @@ struct HSTUAttentionKernel<S: AttentionScalar> {
         let dkAcc = scratch.take(H * t * dqkPad), dvAcc = scratch.take(H * t * dvPad)
         let dqT = scratch.take(blocks * H * dqk * t)   // dQᵀ per query tile (H, Dqk, 32)
         dqT.update(repeating: 0, count: blocks * H * dqk * t)
-        // dwTs: one 8-lane partial sum per bucket (SIMD adds of masked gradient chunks), reduced at
+        // dwTs: one 16-lane partial sum per bucket (SIMD adds of masked gradient chunks), reduced at
         // the end; dwPos: reversed and padded like wPosReversed, so rows add 32 lanes at once (the
         // gradient tile is zero outside the causal part).
-        let tsAcc = scratch.take(TimeBucket.count * 8), pad = Self.positionPad
-        tsAcc.update(repeating: 0, count: TimeBucket.count * 8)
+        let tsAcc = scratch.take(TimeBucket.count * 16), pad = Self.positionPad
+        tsAcc.update(repeating: 0, count: TimeBucket.count * 16)
         let dPosRev = scratch.take(2 * n - 1 + 2 * pad)
         dPosRev.update(repeating: 0, count: 2 * n - 1 + 2 * pad)
         let tq = UnsafeMutableRawPointer(scratch.take(t * 2)).bindMemory(to: Int64.self, capacity: t)
@@ -281,7 +299,7 @@ struct HSTUAttentionKernel<S: AttentionScalar> {
             for x in 0..<(2 * n - 1) { dPos[x] += dPosRev[pad + 2 * n - 2 - x] }
             for x in 0..<TimeBucket.count {
                 var sum = S(0)
-                for l in 0..<8 { sum += tsAcc[x * 8 + l] }
+                for l in 0..<16 { sum += tsAcc[x * 16 + l] }
                 dTs[x] += sum
             }
         }
@@ -324,12 +342,7 @@ struct HSTUAttentionKernel<S: AttentionScalar> {
                                           d: dqk, qtAll + (qb * H + h) * dqk * t, sT)
                     AttentionTile.dotRows(v + (base + j0) * rowStride + h * dv, xStride: rowStride, rows: nk,
                                           d: dv, dotAll + (qb * H + h) * dv * t, daT)
-                    for o in stride(from: 0, to: nk * t, by: 8) {
-                        let s = AttentionTile.load(sT + o) + AttentionTile.load(biasT + o)
-                        let sg = S.sigmoid(s)
-                        AttentionTile.store(s * sg * invN, aT + o)
-                        AttentionTile.store(AttentionTile.load(daT + o) * sg * (1 + s * (1 - sg)) * invN, dsT + o)
-                    }
+                    AttentionTile.siluBackward(sT, biasT, daT, count: nk * t, scale: invN, aT, dsT)
                     if qb == kb {   // diagonal tile: causal mask, query i < key j → 0
                         AttentionTile.multiply(aT, by: maskT, rows: nk)
                         AttentionTile.multiply(dsT, by: maskT, rows: nk)
@@ -353,12 +366,7 @@ struct HSTUAttentionKernel<S: AttentionScalar> {
                     for x in stride(from: 0, to: 32, by: 8) {
                         AttentionTile.store(AttentionTile.load(rev + x) + AttentionTile.load(gRow + x), rev + x)
                     }
-                    let count = Int(runs.counts[c])
-                    for k in 0..<count {
-                        AttentionTile.accumulateMasked(gRow, from: Int(runs.starts[c &* 33 &+ k]),
-                                                       to: Int(runs.starts[c &* 33 &+ k &+ 1]), lanes: lanes,
-                                                       into: tsAcc + Int(runs.buckets[c &* 32 &+ k]) &* 8)
-                    }
+                    AttentionTile.accumulateRuns(gRow, runs: runs, row: c, lanes: lanes, into: tsAcc)
                 }
             }
             for h in 0..<H {
