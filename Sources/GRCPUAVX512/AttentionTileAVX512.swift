@@ -26,34 +26,35 @@ public enum AttentionTileAVX512 {
 
     // MARK: dotRows
 
-    /// out[r·outStride + 0..<32] (= or +=) Σ_{t<d} x[r·xStride + t] · bt[t·32 + 0..<32], r < rows.
+    /// out[r·outStride + 0..<32] (= or +=) Σ_{t<d} x[r·xStride + t·xColStride] · bt[t·32 + 0..<32],
+    /// r < rows.
     @inline(never)
-    public static func dotRows(_ x: UnsafePointer<Float>, xStride: Int, rows: Int, d: Int,
+    public static func dotRows(_ x: UnsafePointer<Float>, xStride: Int, xColStride: Int, rows: Int, d: Int,
                                _ bt: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
                                outStride: Int, accumulate: Bool) {
         var r = 0
         while r + 8 <= rows {
-            dot8(x + r * xStride, xStride: xStride, d: d, bt, out + r * outStride, outStride: outStride,
-                 accumulate: accumulate)
+            dot8(x + r * xStride, xStride: xStride, xColStride: xColStride, d: d, bt, out + r * outStride,
+                 outStride: outStride, accumulate: accumulate)
             r += 8
         }
         while r + 4 <= rows {
-            dot4(x + r * xStride, xStride: xStride, d: d, bt, out + r * outStride, outStride: outStride,
-                 accumulate: accumulate)
+            dot4(x + r * xStride, xStride: xStride, xColStride: xColStride, d: d, bt, out + r * outStride,
+                 outStride: outStride, accumulate: accumulate)
             r += 4
         }
         while r < rows {
-            dot1(x + r * xStride, d: d, bt, out + r * outStride, accumulate: accumulate)
+            dot1(x + r * xStride, xColStride: xColStride, d: d, bt, out + r * outStride, accumulate: accumulate)
             r += 1
         }
     }
 
     /// Eight rows × 32 columns: 16 accumulators; per reduction step 2 loads and 8 broadcasts.
     @inline(__always)
-    static func dot8(_ x: UnsafePointer<Float>, xStride: Int, d: Int, _ bt: UnsafePointer<Float>,
+    static func dot8(_ x: UnsafePointer<Float>, xStride: Int, xColStride: Int, d: Int, _ bt: UnsafePointer<Float>,
                      _ out: UnsafeMutablePointer<Float>, outStride: Int, accumulate: Bool) {
-        let x0 = x, x1 = x + xStride, x2 = x + 2 * xStride, x3 = x + 3 * xStride
-        let x4 = x + 4 * xStride, x5 = x + 5 * xStride, x6 = x + 6 * xStride, x7 = x + 7 * xStride
+        let s1 = xStride, s2 = 2 * xStride, s3 = 3 * xStride, s4 = 4 * xStride, s5 = 5 * xStride
+        let s6 = 6 * xStride, s7 = 7 * xStride
         let o0 = out, o1 = out + outStride, o2 = out + 2 * outStride, o3 = out + 3 * outStride
         let o4 = out + 4 * outStride, o5 = out + 5 * outStride, o6 = out + 6 * outStride, o7 = out + 7 * outStride
         var a0 = V(), b0 = V(), a1 = V(), b1 = V(), a2 = V(), b2 = V(), a3 = V(), b3 = V()
@@ -64,26 +65,27 @@ public enum AttentionTileAVX512 {
             a4 = load(o4); b4 = load(o4 + 16); a5 = load(o5); b5 = load(o5 + 16)
             a6 = load(o6); b6 = load(o6 + 16); a7 = load(o7); b7 = load(o7 + 16)
         }
-        var p = bt
-        for t in 0..<d {
+        var p = bt, xp = x
+        for _ in 0..<d {
             let k0 = load(p), k1 = load(p + 16)
-            var u = V(repeating: x0[t])
+            var u = V(repeating: xp[0])
             a0 = a0.addingProduct(u, k0); b0 = b0.addingProduct(u, k1)
-            u = V(repeating: x1[t])
+            u = V(repeating: xp[s1])
             a1 = a1.addingProduct(u, k0); b1 = b1.addingProduct(u, k1)
-            u = V(repeating: x2[t])
+            u = V(repeating: xp[s2])
             a2 = a2.addingProduct(u, k0); b2 = b2.addingProduct(u, k1)
-            u = V(repeating: x3[t])
+            u = V(repeating: xp[s3])
             a3 = a3.addingProduct(u, k0); b3 = b3.addingProduct(u, k1)
-            u = V(repeating: x4[t])
+            u = V(repeating: xp[s4])
             a4 = a4.addingProduct(u, k0); b4 = b4.addingProduct(u, k1)
-            u = V(repeating: x5[t])
+            u = V(repeating: xp[s5])
             a5 = a5.addingProduct(u, k0); b5 = b5.addingProduct(u, k1)
-            u = V(repeating: x6[t])
+            u = V(repeating: xp[s6])
             a6 = a6.addingProduct(u, k0); b6 = b6.addingProduct(u, k1)
-            u = V(repeating: x7[t])
+            u = V(repeating: xp[s7])
             a7 = a7.addingProduct(u, k0); b7 = b7.addingProduct(u, k1)
             p += 32
+            xp += xColStride
         }
         store(a0, o0); store(b0, o0 + 16); store(a1, o1); store(b1, o1 + 16)
         store(a2, o2); store(b2, o2 + 16); store(a3, o3); store(b3, o3 + 16)
@@ -93,27 +95,28 @@ public enum AttentionTileAVX512 {
 
     /// Four rows × 32 columns.
     @inline(__always)
-    static func dot4(_ x: UnsafePointer<Float>, xStride: Int, d: Int, _ bt: UnsafePointer<Float>,
+    static func dot4(_ x: UnsafePointer<Float>, xStride: Int, xColStride: Int, d: Int, _ bt: UnsafePointer<Float>,
                      _ out: UnsafeMutablePointer<Float>, outStride: Int, accumulate: Bool) {
-        let x0 = x, x1 = x + xStride, x2 = x + 2 * xStride, x3 = x + 3 * xStride
+        let s1 = xStride, s2 = 2 * xStride, s3 = 3 * xStride
         let o0 = out, o1 = out + outStride, o2 = out + 2 * outStride, o3 = out + 3 * outStride
         var a0 = V(), b0 = V(), a1 = V(), b1 = V(), a2 = V(), b2 = V(), a3 = V(), b3 = V()
         if accumulate {
             a0 = load(o0); b0 = load(o0 + 16); a1 = load(o1); b1 = load(o1 + 16)
             a2 = load(o2); b2 = load(o2 + 16); a3 = load(o3); b3 = load(o3 + 16)
         }
-        var p = bt
-        for t in 0..<d {
+        var p = bt, xp = x
+        for _ in 0..<d {
             let k0 = load(p), k1 = load(p + 16)
-            var u = V(repeating: x0[t])
+            var u = V(repeating: xp[0])
             a0 = a0.addingProduct(u, k0); b0 = b0.addingProduct(u, k1)
-            u = V(repeating: x1[t])
+            u = V(repeating: xp[s1])
             a1 = a1.addingProduct(u, k0); b1 = b1.addingProduct(u, k1)
-            u = V(repeating: x2[t])
+            u = V(repeating: xp[s2])
             a2 = a2.addingProduct(u, k0); b2 = b2.addingProduct(u, k1)
-            u = V(repeating: x3[t])
+            u = V(repeating: xp[s3])
             a3 = a3.addingProduct(u, k0); b3 = b3.addingProduct(u, k1)
             p += 32
+            xp += xColStride
         }
         store(a0, o0); store(b0, o0 + 16); store(a1, o1); store(b1, o1 + 16)
         store(a2, o2); store(b2, o2 + 16); store(a3, o3); store(b3, o3 + 16)
@@ -121,15 +124,16 @@ public enum AttentionTileAVX512 {
 
     /// One row × 32 columns.
     @inline(__always)
-    static func dot1(_ x: UnsafePointer<Float>, d: Int, _ bt: UnsafePointer<Float>,
+    static func dot1(_ x: UnsafePointer<Float>, xColStride: Int, d: Int, _ bt: UnsafePointer<Float>,
                      _ out: UnsafeMutablePointer<Float>, accumulate: Bool) {
         var a0 = V(), b0 = V()
         if accumulate { a0 = load(out); b0 = load(out + 16) }
-        var p = bt
-        for t in 0..<d {
-            let u = V(repeating: x[t])
+        var p = bt, xp = x
+        for _ in 0..<d {
+            let u = V(repeating: xp[0])
             a0 = a0.addingProduct(u, load(p)); b0 = b0.addingProduct(u, load(p + 16))
             p += 32
+            xp += xColStride
         }
         store(a0, out); store(b0, out + 16)
     }
@@ -344,49 +348,77 @@ public enum AttentionTileAVX512 {
 
     // MARK: relative bias rows
 
-    static let iota0: V = V(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
-
-    /// One row (fixed key, time tk) of a transposed bias tile over queries r < 32, for
-    /// chronological timestamps (tq non-decreasing over r < nq): row[r] = pos[r] + wTs[bucket(tq[r] −
-    /// tk)] for rStart ≤ r < nq, 0 elsewhere. firstBucket = bucket(tq[rStart] − tk) (rStart < nq);
-    /// thresholds: `TimeBucket.thresholds` (130). The time part is built by runs: one blend per
-    /// bucket change, the run end found by the thresholds. Records the runs (start, bucket) in
-    /// runStarts / runBuckets (runStarts gets count + 1 entries, the last nq); returns their count.
+    /// Rows c < nk (keys, times tk[c]) of a transposed bias tile over queries r < 32, for
+    /// chronological timestamps: row c = biasT[c·32 ..< c·32 + 32] gets pos_c[r] + wTs[bucket(tq[r] −
+    /// tk[c])] for rStart_c = clamp(firstKey + c − firstQuery, 0, nq) ≤ r < nq (the causal part:
+    /// query i0 + r ≥ key j0 + c), 0 elsewhere; pos_c = posBase − c (the reversed position weights,
+    /// readable 32 ahead). tq: 32 query times, non-decreasing for r < nq and Int64.max for r ≥ nq;
+    /// thresholds: `TimeBucket.thresholds` (130, thresholds[0] = 0, thresholds[129] = UInt64.max).
+    /// The time part is built run by run of equal buckets: the run end is the number of queries
+    /// whose Δ is below the next threshold (a SIMD compare over the 32 query times, no branches per
+    /// element), then one blend. The runs are recorded per row (starts: 33 per row, the last one nq;
+    /// buckets: 32 per row; counts: 1 per row) for the bias gradient.
     @inline(never)
-    public static func biasRow(tq: UnsafePointer<Int64>, nq: Int, rStart: Int, tk: Int64, firstBucket: Int,
-                               maxBucket: Int, thresholds: UnsafePointer<UInt64>, timeWeights: UnsafePointer<Float>,
-                               pos: UnsafePointer<Float>, _ row: UnsafeMutablePointer<Float>,
-                               runStarts: UnsafeMutablePointer<Int32>, runBuckets: UnsafeMutablePointer<Int32>) -> Int {
-        let iota1 = iota0 + 16
-        var bucket = firstBucket
-        var t0 = V(repeating: timeWeights[bucket]), t1 = t0
-        runStarts[0] = Int32(truncatingIfNeeded: rStart)
-        runBuckets[0] = Int32(truncatingIfNeeded: bucket)
-        var count = 1
-        var r = rStart
-        while bucket < maxBucket {
-            // The bucket stays while Δ = tq[e] − tk < thresholds[bucket + 1].
-            let limit = tk &+ Int64(truncatingIfNeeded: thresholds[bucket &+ 1])
-            var e = r &+ 1
-            while e < nq && tq[e] < limit { e &+= 1 }
-            if e >= nq { break }
-            let delta = (tq[e] &- tk).magnitude
-            bucket &+= 1
-            while delta >= thresholds[bucket &+ 1] { bucket &+= 1 }   // thresholds[129] = UInt64.max
-            let w = V(repeating: timeWeights[bucket]), start = V(repeating: Float(e))
-            t0 = t0.replacing(with: w, where: iota0 .>= start)
-            t1 = t1.replacing(with: w, where: iota1 .>= start)
-            runStarts[count] = Int32(truncatingIfNeeded: e)
-            runBuckets[count] = Int32(truncatingIfNeeded: bucket)
-            count &+= 1
-            r = e
+    public static func biasTile(tq: UnsafePointer<Int64>, nq: Int, keyTimes tk: UnsafePointer<Int64>, nk: Int,
+                                keyOffset: Int, maxBucket: Int, thresholds: UnsafePointer<UInt64>,
+                                timeWeights: UnsafePointer<Float>, posBase: UnsafePointer<Float>,
+                                _ biasT: UnsafeMutablePointer<Float>, runStarts: UnsafeMutablePointer<Int32>,
+                                runBuckets: UnsafeMutablePointer<Int32>, runCounts: UnsafeMutablePointer<Int32>) {
+        typealias Q = SIMD8<Int64>
+        let iota0 = V(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), iota1 = iota0 + 16
+        let raw = UnsafeRawPointer(tq)
+        let q0 = raw.loadUnaligned(as: Q.self), q1 = raw.loadUnaligned(fromByteOffset: 64, as: Q.self)
+        let q2 = raw.loadUnaligned(fromByteOffset: 128, as: Q.self), q3 = raw.loadUnaligned(fromByteOffset: 192, as: Q.self)
+        let one = Q(repeating: 1), none = Q()
+        let hi = V(repeating: Float(nq)), zero = V()
+        for c in 0..<nk {
+            let row = biasT + c &* 32, key = tk[c]
+            let rStart = min(max(keyOffset &+ c, 0), nq)
+            let starts = runStarts + c &* 33, buckets = runBuckets + c &* 32
+            if rStart >= nq {
+                store(zero, row); store(zero, row + 16)
+                runCounts[c] = 0
+                continue
+            }
+            // First bucket: binary search for the largest k with thresholds[k] ≤ Δ.
+            let delta0 = (tq[rStart] &- key).magnitude
+            var bucket = 0
+            var step = 128
+            while step > 0 {
+                let probe = bucket &+ step
+                if probe <= maxBucket && thresholds[probe] <= delta0 { bucket = probe }
+                step &>>= 1
+            }
+            var t0 = V(repeating: timeWeights[bucket]), t1 = t0
+            starts[0] = Int32(truncatingIfNeeded: rStart)
+            buckets[0] = Int32(truncatingIfNeeded: bucket)
+            var count = 1
+            while bucket < maxBucket {
+                // e = #queries with Δ < thresholds[bucket + 1] (a prefix: tq is sorted, Int64.max past nq).
+                let limit = Q(repeating: key &+ Int64(truncatingIfNeeded: thresholds[bucket &+ 1]))
+                let below = one.replacing(with: none, where: q0 .>= limit)
+                    &+ one.replacing(with: none, where: q1 .>= limit)
+                    &+ one.replacing(with: none, where: q2 .>= limit)
+                    &+ one.replacing(with: none, where: q3 .>= limit)
+                let e = Int(below.wrappedSum())
+                if e >= nq { break }
+                let delta = (tq[e] &- key).magnitude
+                bucket &+= 1
+                while delta >= thresholds[bucket &+ 1] { bucket &+= 1 }
+                let w = V(repeating: timeWeights[bucket]), start = V(repeating: Float(e))
+                t0 = t0.replacing(with: w, where: iota0 .>= start)
+                t1 = t1.replacing(with: w, where: iota1 .>= start)
+                starts[count] = Int32(truncatingIfNeeded: e)
+                buckets[count] = Int32(truncatingIfNeeded: bucket)
+                count &+= 1
+            }
+            starts[count] = Int32(truncatingIfNeeded: nq)
+            runCounts[c] = Int32(truncatingIfNeeded: count)
+            let lo = V(repeating: Float(rStart)), pos = posBase - c
+            let r0 = load(pos) + t0, r1 = load(pos + 16) + t1
+            store(r0.replacing(with: zero, where: (iota0 .< lo) .| (iota0 .>= hi)), row)
+            store(r1.replacing(with: zero, where: (iota1 .< lo) .| (iota1 .>= hi)), row + 16)
         }
-        runStarts[count] = Int32(truncatingIfNeeded: nq)
-        let lo = V(repeating: Float(rStart)), hi = V(repeating: Float(nq)), zero = V()
-        let r0 = load(pos) + t0, r1 = load(pos + 16) + t1
-        store(r0.replacing(with: zero, where: (iota0 .< lo) .| (iota0 .>= hi)), row)
-        store(r1.replacing(with: zero, where: (iota1 .< lo) .| (iota1 .>= hi)), row + 16)
-        return count
     }
 
     /// acc[0..<16] += Σ_k Σ_{starts[k] ≤ r < starts[k+1]} g[r] for the runs k < count of bucket b:
@@ -394,7 +426,7 @@ public enum AttentionTileAVX512 {
     @inline(never)
     public static func accumulateRuns(_ g: UnsafePointer<Float>, starts: UnsafePointer<Int32>,
                                       buckets: UnsafePointer<Int32>, count: Int, _ acc: UnsafeMutablePointer<Float>) {
-        let iota1 = iota0 + 16, zero = V()
+        let iota0 = V(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), iota1 = iota0 + 16, zero = V()
         let g0 = load(g), g1 = load(g + 16)
         for k in 0..<count {
             let lo = V(repeating: Float(starts[k])), hi = V(repeating: Float(starts[k &+ 1]))

@@ -297,7 +297,7 @@ final class HSTUAttentionTests: XCTestCase {
                 XCTAssertTrue(kernel.chronological(b))
                 for chronological in [true, false] {   // run-by-run fill and per-element walk
                     let l = lengths[b]
-                    kernel.queryTimes(b, i0: 0, tq)
+                    kernel.queryTimes(b, i0: 0, nq: l, tq)
                     tile.update(repeating: .nan, count: 32 * 32)
                     kernel.biasTileTransposed(b, i0: 0, nq: l, j0: 0, nk: l, chronological: chronological,
                                               positionsReversed: reversed, tq: tq, lanes: lanes, tile,

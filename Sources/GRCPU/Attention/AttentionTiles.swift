@@ -41,7 +41,7 @@ enum AttentionTile {
     /// out0[0..<32] = Σ_d x0[d]·bt[d·32 ..< d·32+32], and the same for x1 → out1 (two rows share
     /// the loads of bt). bt: (d, 32) contiguous.
     @inline(__always)
-    static func dotRows2<S: AttentionScalar>(_ x0: UnsafePointer<S>, _ x1: UnsafePointer<S>, d: Int,
+    static func dotRows2<S: AttentionScalar>(_ x0: UnsafePointer<S>, _ x1: UnsafePointer<S>, xColStride: Int, d: Int,
                                              _ bt: UnsafePointer<S>,
                                              _ out0: UnsafeMutablePointer<S>, _ out1: UnsafeMutablePointer<S>,
                                              accumulate: Bool) {
@@ -54,7 +54,7 @@ enum AttentionTile {
         var p = bt
         for t in 0..<d {
             let k0 = load(p), k1 = load(p + 8), k2 = load(p + 16), k3 = load(p + 24)
-            let u = SIMD8(repeating: x0[t]), w = SIMD8(repeating: x1[t])
+            let u = SIMD8(repeating: x0[t &* xColStride]), w = SIMD8(repeating: x1[t &* xColStride])
             a0 = a0.addingProduct(u, k0); a1 = a1.addingProduct(u, k1)
             a2 = a2.addingProduct(u, k2); a3 = a3.addingProduct(u, k3)
             b0 = b0.addingProduct(w, k0); b1 = b1.addingProduct(w, k1)
@@ -67,13 +67,13 @@ enum AttentionTile {
 
     /// Single-row `dotRows2`.
     @inline(__always)
-    static func dotRow<S: AttentionScalar>(_ x0: UnsafePointer<S>, d: Int, _ bt: UnsafePointer<S>,
+    static func dotRow<S: AttentionScalar>(_ x0: UnsafePointer<S>, xColStride: Int, d: Int, _ bt: UnsafePointer<S>,
                                            _ out0: UnsafeMutablePointer<S>, accumulate: Bool) {
         var a0 = SIMD8<S>(), a1 = SIMD8<S>(), a2 = SIMD8<S>(), a3 = SIMD8<S>()
         if accumulate { a0 = load(out0); a1 = load(out0 + 8); a2 = load(out0 + 16); a3 = load(out0 + 24) }
         var p = bt
         for t in 0..<d {
-            let u = SIMD8(repeating: x0[t])
+            let u = SIMD8(repeating: x0[t &* xColStride])
             a0 = a0.addingProduct(u, load(p)); a1 = a1.addingProduct(u, load(p + 8))
             a2 = a2.addingProduct(u, load(p + 16)); a3 = a3.addingProduct(u, load(p + 24))
             p += 32
@@ -81,15 +81,16 @@ enum AttentionTile {
         store(a0, out0); store(a1, out0 + 8); store(a2, out0 + 16); store(a3, out0 + 24)
     }
 
-    /// rows x_r (r < rows, row stride xStride) times bt (d, 32) into out (rows, 32), row stride
-    /// outStride; `accumulate`: out += instead of out =.
-    static func dotRows<S: AttentionScalar>(_ x: UnsafePointer<S>, xStride: Int, rows: Int, d: Int,
+    /// rows x_r (r < rows, row stride xStride, element stride xColStride) times bt (d, 32) into out
+    /// (rows, 32), row stride outStride; `accumulate`: out += instead of out =. With xStride 1 and
+    /// xColStride a row stride, x is read transposed in place (x_r = column r of a row-major matrix).
+    static func dotRows<S: AttentionScalar>(_ x: UnsafePointer<S>, xStride: Int, xColStride: Int = 1, rows: Int, d: Int,
                                             _ bt: UnsafePointer<S>, _ out: UnsafeMutablePointer<S>,
                                             outStride: Int = 32, accumulate: Bool = false) {
         #if arch(x86_64)
         if S.self == Float.self && useAVX512 {
             AttentionTileAVX512.dotRows(UnsafeRawPointer(x).assumingMemoryBound(to: Float.self), xStride: xStride,
-                                        rows: rows, d: d, UnsafeRawPointer(bt).assumingMemoryBound(to: Float.self),
+                                        xColStride: xColStride, rows: rows, d: d, UnsafeRawPointer(bt).assumingMemoryBound(to: Float.self),
                                         UnsafeMutableRawPointer(out).assumingMemoryBound(to: Float.self),
                                         outStride: outStride, accumulate: accumulate)
             return
@@ -97,11 +98,11 @@ enum AttentionTile {
         #endif
         var r = 0
         while r + 1 < rows {
-            dotRows2(x + r * xStride, x + (r + 1) * xStride, d: d, bt, out + r * outStride, out + (r + 1) * outStride,
-                     accumulate: accumulate)
+            dotRows2(x + r * xStride, x + (r + 1) * xStride, xColStride: xColStride, d: d, bt, out + r * outStride,
+                     out + (r + 1) * outStride, accumulate: accumulate)
             r += 2
         }
-        if r < rows { dotRow(x + r * xStride, d: d, bt, out + r * outStride, accumulate: accumulate) }
+        if r < rows { dotRow(x + r * xStride, xColStride: xColStride, d: d, bt, out + r * outStride, accumulate: accumulate) }
     }
 
     /// acc_r[0..<32·chunks] += Σ_{c < count} coeff_r[c] · p_c[0..<32·chunks] for two rows r

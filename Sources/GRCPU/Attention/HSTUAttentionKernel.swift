@@ -52,11 +52,11 @@ struct HSTUAttentionKernel<S: AttentionScalar> {
     /// bias row can read (and a gradient row add to) 32 consecutive entries without bounds checks.
     static var positionPad: Int { AttentionTile.size }
 
-    /// T'[b, i0 + r + 1] for r < 32 (T' repeats the last column: T'[N] = T[N − 1]; rows past the
-    /// block repeat the clamp and are never used unmasked).
-    func queryTimes(_ b: Int, i0: Int, _ tq: UnsafeMutablePointer<Int64>) {
+    /// tq[r] = T'[b, i0 + r + 1] for r < nq (T' repeats the last column: T'[N] = T[N − 1]),
+    /// Int64.max for nq ≤ r < 32 (so that counting the queries below a time limit stops at nq).
+    func queryTimes(_ b: Int, i0: Int, nq: Int, _ tq: UnsafeMutablePointer<Int64>) {
         let ts = timestamps + b &* n, last = n &- 1
-        for r in 0..<32 { tq[r] = ts[min(i0 &+ r &+ 1, last)] }
+        for r in 0..<32 { tq[r] = r < nq ? ts[min(i0 &+ r &+ 1, last)] : .max }
     }
 
     /// The transposed bias tile of query block i0 (nq queries) and key tile j0 (nk keys):
@@ -68,37 +68,30 @@ struct HSTUAttentionKernel<S: AttentionScalar> {
     /// position row through 0/1 lane masks (SIMD, no per-element stores); other input takes runs of
     /// length one from the per-element threshold walk, with the same result. The runs are recorded
     /// in `runs` (for the bias gradient). f32 with AVX-512: `AttentionTileAVX512.biasRow` does the
-    /// chronological rows (blends instead of masked adds; same values).
+    /// chronological tiles (`biasTile`: SIMD compares find the run ends, blends fill them; same values).
     @inline(__always)
     func biasTileTransposed(_ b: Int, i0: Int, nq: Int, j0: Int, nk: Int, chronological: Bool,
                             positionsReversed: UnsafePointer<S>, tq: UnsafePointer<Int64>,
                             lanes: UnsafePointer<SIMD8<S>>, _ biasT: UnsafeMutablePointer<S>, runs: BiasRuns) {
         let ts = timestamps + b &* n, table = self.table, thresholds = self.thresholds, wTs = timeWeights
         let posBase = positionsReversed + (Self.positionPad &+ n &- 1 &+ i0)
+        #if arch(x86_64)
+        if S.self == Float.self && AttentionTile.useAVX512 && chronological {
+            AttentionTileAVX512.biasTile(
+                tq: tq, nq: nq, keyTimes: ts + j0, nk: nk, keyOffset: j0 &- i0, maxBucket: TimeBucket.maxBucket,
+                thresholds: thresholds, timeWeights: UnsafeRawPointer(wTs).assumingMemoryBound(to: Float.self),
+                posBase: UnsafeRawPointer(posBase - j0).assumingMemoryBound(to: Float.self),
+                UnsafeMutableRawPointer(biasT).assumingMemoryBound(to: Float.self),
+                runStarts: runs.starts, runBuckets: runs.buckets, runCounts: runs.counts)
+            return
+        }
+        #endif
         for c in 0..<nk {
             let j = j0 &+ c, tk = ts[j]
             let row = biasT + c &* 32
             let rStart = min(max(j &- i0, 0), nq)   // queries i ≥ j
             // pos[r] = wPos[N − 1 + j − i0 − r] = wPosReversed[N − 1 − j + i0 + r]
             let pos = posBase - j
-            #if arch(x86_64)
-            if S.self == Float.self && AttentionTile.useAVX512 && chronological {
-                var count = 0
-                if rStart < nq {
-                    count = AttentionTileAVX512.biasRow(
-                        tq: tq, nq: nq, rStart: rStart, tk: tk, firstBucket: TimeBucket.fastBucket(tq[rStart] &- tk, table),
-                        maxBucket: TimeBucket.maxBucket, thresholds: thresholds,
-                        timeWeights: UnsafeRawPointer(wTs).assumingMemoryBound(to: Float.self),
-                        pos: UnsafeRawPointer(pos).assumingMemoryBound(to: Float.self),
-                        UnsafeMutableRawPointer(row).assumingMemoryBound(to: Float.self),
-                        runStarts: runs.starts + c &* 33, runBuckets: runs.buckets + c &* 32)
-                } else {
-                    row.update(repeating: 0, count: 32)
-                }
-                runs.counts[c] = Int32(truncatingIfNeeded: count)
-                continue
-            }
-            #endif
             for x in stride(from: 0, to: 32, by: 8) { AttentionTile.store(AttentionTile.load(pos + x), row + x) }
             var count = 0
             if rStart < nq {
@@ -142,27 +135,9 @@ struct HSTUAttentionKernel<S: AttentionScalar> {
 
     func forward(out: UnsafeMutablePointer<S>) {
         let t = Self.tile
-        // Pass 1: pack Vᵀ (Dv, 32) of every key tile of every sequence and head once, so that query
-        // blocks share them (K is read in place).
         var tileStart = [Int](repeating: 0, count: batch + 1)
         for b in 0..<batch { tileStart[b + 1] = tileStart[b] + (length(b) + t - 1) / t }
-        let tiles = tileStart[batch]
-        let vtSize = heads * dv * t
-        var packed = AttentionScratch<S>(capacity: max(tiles, 1) * vtSize + 8)
-        defer { packed.free() }
-        let vtAll = packed.take(tiles * vtSize)
-        let starts = tileStart
-        Parallel.forEach(batch) { b in
-            let base = offsets[b], L = length(b)
-            for kb in 0..<(starts[b + 1] - starts[b]) {
-                let j0 = kb * t, nk = min(t, L - j0), tileIndex = starts[b] + kb
-                for h in 0..<heads {
-                    AttentionTile.packTransposed(v + (base + j0) * rowStride + h * dv, stride: rowStride,
-                                                 count: nk, d: dv, vtAll + tileIndex * vtSize + h * dv * t)
-                }
-            }
-        }
-        // Pass 2: one item per (sequence, query block); causal: block I visits I + 1 key tiles,
+        // One item per (sequence, query block); causal: block I visits I + 1 key tiles,
         // so the expensive ones start first.
         var items: [(b: Int, block: Int)] = []
         for b in 0..<batch {
@@ -176,20 +151,20 @@ struct HSTUAttentionKernel<S: AttentionScalar> {
         defer { maskT.deallocate(); lanes.deallocate(); wPosReversed.deallocate() }
         Parallel.forEach(list.count) { idx in
             let (b, block) = list[idx]
-            forwardBlock(b, block, vt: vtAll + starts[b] * vtSize, maskT: maskT, lanes: lanes,
+            forwardBlock(b, block, maskT: maskT, lanes: lanes,
                          wPosReversed: wPosReversed, out: out)
         }
     }
 
     /// Query block `block` of sequence b, transposed (rows = keys, columns = queries):
     /// Sᵀ = K_J·Q_Iᵀ, Aᵀ = SiLU(Sᵀ + biasᵀ)/N, Oᵀ += V_Jᵀ·Aᵀ for key tiles J ≤ I, so both products
-    /// are `dotRows` with the 32 queries as SIMD lanes (no Dv padding); vt: the sequence's packed Vᵀ.
-    private func forwardBlock(_ b: Int, _ block: Int, vt: UnsafePointer<S>, maskT: UnsafePointer<S>,
+    /// are `dotRows` with the 32 queries as SIMD lanes (no Dv padding); K and V are read in place
+    /// (V transposed: column x of the key tile is row x of V_Jᵀ), only Q_Iᵀ is packed.
+    private func forwardBlock(_ b: Int, _ block: Int, maskT: UnsafePointer<S>,
                               lanes: UnsafePointer<SIMD8<S>>, wPosReversed: UnsafePointer<S>,
                               out: UnsafeMutablePointer<S>) {
         let t = Self.tile, L = length(b), base = offsets[b]
         let i0 = block * t, nq = min(t, L - i0)
-        let vtSize = heads * dv * t
         var scratch = AttentionScratch<S>(capacity: AttentionScratch<S>.size(
             [t * t, t * t, t * t, heads * dqk * t, heads * dv * t, t * 2, BiasRuns.size]))
         defer { scratch.free() }
@@ -202,7 +177,7 @@ struct HSTUAttentionKernel<S: AttentionScalar> {
             AttentionTile.packTransposed(q + (base + i0) * rowStride + h * dqk, stride: rowStride, count: nq,
                                          d: dqk, qT + h * dqk * t)
         }
-        queryTimes(b, i0: i0, tq)
+        queryTimes(b, i0: i0, nq: nq, tq)
         let invN = 1 / S(n)
         let chronological = self.chronological(b)
 
@@ -217,8 +192,8 @@ struct HSTUAttentionKernel<S: AttentionScalar> {
                 if kb == block {   // diagonal tile (j0 == i0): causal mask, query i < key j → 0
                     AttentionTile.multiply(aT, by: maskT, rows: nk)
                 }
-                AttentionTile.dotRows(vt + kb * vtSize + h * dv * t, xStride: t, rows: dv, d: nk, aT,
-                                      oT + h * dv * t, accumulate: true)
+                AttentionTile.dotRows(v + (base + j0) * rowStride + h * dv, xStride: 1, xColStride: rowStride,
+                                      rows: dv, d: nk, aT, oT + h * dv * t, accumulate: true)
             }
         }
         let outStride = heads * dv
@@ -272,14 +247,13 @@ struct HSTUAttentionKernel<S: AttentionScalar> {
         let dqkPad = self.dqkPad, dvPad = self.dvPad, H = heads
         let blocks = (L + t - 1) / t, rowsPadded = blocks * t
         var scratch = AttentionScratch<S>(capacity: AttentionScratch<S>.size(
-            [t * t, t * t, t * t, t * t, t * t, t * t, H * dqk * t,
+            [t * t, t * t, t * t, t * t, t * t, t * t,
              rowsPadded * H * dqkPad, rowsPadded * H * dvPad, blocks * H * dqk * t, blocks * H * dv * t,
              H * t * dqkPad, H * t * dvPad, blocks * H * dqk * t, TimeBucket.count * 16, 2 * n - 1 + 2 * Self.positionPad,
              t * 2, BiasRuns.size]))
         defer { scratch.free() }
         let biasT = scratch.take(t * t), sT = scratch.take(t * t), daT = scratch.take(t * t)
         let aT = scratch.take(t * t), dsT = scratch.take(t * t), gT = scratch.take(t * t)
-        let kt = scratch.take(H * dqk * t)
         // Whole-sequence packs: Q and dO as rows (L, H, DPad); Qᵀ and dOᵀ per query tile (H, D, 32).
         let qpAll = scratch.take(rowsPadded * H * dqkPad), dopAll = scratch.take(rowsPadded * H * dvPad)
         let qtAll = scratch.take(blocks * H * dqk * t), dotAll = scratch.take(blocks * H * dv * t)
@@ -322,15 +296,11 @@ struct HSTUAttentionKernel<S: AttentionScalar> {
 
         for kb in 0..<blocks {
             let j0 = kb * t, nk = min(t, L - j0)
-            for h in 0..<H {
-                AttentionTile.packTransposed(k + (base + j0) * rowStride + h * dqk, stride: rowStride, count: nk,
-                                             d: dqk, kt + h * dqk * t)
-            }
             dkAcc.update(repeating: 0, count: H * t * dqkPad)
             dvAcc.update(repeating: 0, count: H * t * dvPad)
             for qb in kb..<blocks {
                 let i0 = qb * t, nq = min(t, L - i0)
-                queryTimes(b, i0: i0, tq)
+                queryTimes(b, i0: i0, nq: nq, tq)
                 biasTileTransposed(b, i0: i0, nq: nq, j0: j0, nk: nk, chronological: chronological,
                                    positionsReversed: wPosReversed, tq: tq, lanes: lanes, biasT, runs: runs)
                 // Σ_h dSᵀ (one head: dSᵀ itself)
@@ -355,7 +325,8 @@ struct HSTUAttentionKernel<S: AttentionScalar> {
                     AttentionTile.axpyRows(dsT, coeffStride: t, rows: nk, count: nq,
                                            qpAll + i0 * H * dqkPad + h * dqkPad, dPad: dqkPad, pStride: H * dqkPad,
                                            dkAcc + h * t * dqkPad, accStride: dqkPad)
-                    AttentionTile.dotRows(kt + h * dqk * t, xStride: t, rows: dqk, d: nk, dsT,
+                    AttentionTile.dotRows(k + (base + j0) * rowStride + h * dqk, xStride: 1, xColStride: rowStride,
+                                          rows: dqk, d: nk, dsT,
                                           dqT + (qb * H + h) * dqk * t, accumulate: true)
                 }
                 // dwPos[N − 1 + j − i] and dwTs[bucket] += Σ_h dS (j ≤ i < L only: gT is 0 elsewhere).
