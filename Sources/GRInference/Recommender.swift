@@ -180,6 +180,15 @@ public final class Recommender: RecommendationEngine, @unchecked Sendable {
 
     // MARK: cached state
 
+    /// The L2-normalised user vector (D) of one history, through the K/V cache when `userKey` is
+    /// given, else one eval forward (benchmarks, diagnostics; no validation).
+    public func userVector(history: [Int32], timestamps: [Int64]?, userKey: String?) -> [Float] {
+        let w = window(history, timestamps)
+        guard let userKey else { return userVectors([w]) }
+        lock.lock(); defer { lock.unlock() }
+        return userState(w, key: userKey).userVector
+    }
+
     /// The K/V state of `w` (call with `lock` held). With a `key` whose cached window is a prefix
     /// of `w` (same ids and timestamps at the same positions), only the new events run: for HSTU
     /// also the cached last row, whose query used the target-slot timestamp and now uses the next
@@ -240,7 +249,7 @@ public final class Recommender: RecommendationEngine, @unchecked Sendable {
     /// The reference for `score` (tests): each candidate c in its own sequence history + c (target
     /// slot = last history timestamp), batched `scoreMicroBatch` sequences per eval forward; the
     /// L2-normalised output at c's position dotted with c's L2-normalised item vector.
-    func separateScores(_ q: ScoreQuery) -> [Float] {
+    public func separateScores(_ q: ScoreQuery) -> [Float] {
         let w = window(q.history, q.timestamps), d = config.itemDim
         var scores: [Float] = []
         for start in stride(from: 0, to: q.candidates.count, by: Self.scoreMicroBatch) {

@@ -77,47 +77,51 @@ struct IncrementalHSTU: IncrementalEncoder {
     /// Per new token m: the time buckets (spec §2.3) of its keys — the stored rows it sees, then
     /// (candidates) itself. Shared by every layer and head.
     func timeBuckets(_ tokens: NewTokens, state: KVState, mode: AttentionMode, prefix: Int) -> [[Int32]] {
-        (0..<tokens.count).map { m in
-            let (stored, selfKey) = EncoderMath.keyRange(mode, prefix: prefix, token: m)
-            let tq = tokens.queryTimestamps[m]
-            var b = (0..<stored).map { Int32(TimeBucket.bucket(tq &- state.timestamps[$0])) }
-            if selfKey { b.append(Int32(TimeBucket.bucket(tq &- tokens.keyTimestamps[m]))) }
-            return b
+        TimeBucket.table.withUnsafeBufferPointer { table in
+            let table = table.baseAddress!
+            return (0..<tokens.count).map { m in
+                let (stored, selfKey) = EncoderMath.keyRange(mode, prefix: prefix, token: m)
+                let tq = tokens.queryTimestamps[m]
+                var b = (0..<stored).map { Int32(TimeBucket.fastBucket(tq &- state.timestamps[$0], table)) }
+                if selfKey { b.append(Int32(TimeBucket.fastBucket(tq &- tokens.keyTimestamps[m], table))) }
+                return b
+            }
         }
     }
 
     /// O (M, H·Dv) of one layer; Q, K, V of the new tokens are column blocks of `act` (stride W).
+    /// Rows run in parallel when there is enough work (≥ 8192 scores a part).
     func attention(_ tokens: NewTokens, state: KVState, layer l: Int, mode: AttentionMode, prefix: Int,
                    act: UnsafeMutablePointer<Float>, buckets: [[Int32]], positionWeights: UnsafeMutablePointer<Float>,
                    timeWeights: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>) {
-        let w = uvqkWidth, hv = valueWidth, kw = keyWidth, n = paddedWidth
-        let invN = 1 / Float(n)
+        let w = uvqkWidth, hv = valueWidth, kw = keyWidth, n = paddedWidth, dqk = dqk, dv = dv, heads = heads
+        let invN = 1 / Float(n), keysMax = prefix + tokens.count + 1
         state.keys[l].withUnsafeBufferPointer { keys in
         state.values[l].withUnsafeBufferPointer { values in
             let keys = keys.baseAddress, values = values.baseAddress
-            Parallel.forRanges(tokens.count) { rows in
-                var acc = [Float](repeating: 0, count: dv)
+            Parallel.forRanges(tokens.count, minChunk: max(1, 8192 / (keysMax * heads))) { rows in
+                let a = UnsafeMutablePointer<Float>.allocate(capacity: keysMax)
+                defer { a.deallocate() }
                 for m in rows {
                     let (stored, selfKey) = EncoderMath.keyRange(mode, prefix: prefix, token: m)
-                    let pm = tokens.positions[m], bm = buckets[m]
+                    let count = stored + (selfKey ? 1 : 0)
+                    let pm = tokens.positions[m], bm = buckets[m], row = act + m * w
                     for h in 0..<heads {
-                        let q = act + m * w + 2 * hv + h * dqk
-                        for c in 0..<dv { acc[c] = 0 }
-                        func add(_ k: UnsafePointer<Float>, _ v: UnsafePointer<Float>, position: Int, bucket: Int32) {
-                            var s: Float = 0
-                            for c in 0..<dqk { s += q[c] * k[c] }
-                            s += positionWeights[n - 1 + position - pm] + timeWeights[Int(bucket)]
-                            let a = s / (1 + Foundation.exp(-s)) * invN
-                            for c in 0..<dv { acc[c] += a * v[c] }
-                        }
+                        let q = row + 2 * hv + h * dqk
+                        // a_j = SiLU(q·k_j + w_pos[N − 1 + j − pos_m] + w_ts[bucket_j]) / N
                         for j in 0..<stored {
-                            add(keys! + j * kw + h * dqk, values! + j * hv + h * dv, position: j, bucket: bm[j])
+                            a[j] = InferenceKernels.dot(q, keys! + j * kw + h * dqk, dqk)
+                                + positionWeights[n - 1 + j - pm] + timeWeights[Int(bm[j])]
                         }
                         if selfKey {
-                            add(act + m * w + 2 * hv + kw + h * dqk, act + m * w + hv + h * dv, position: pm,
-                                bucket: bm[stored])
+                            a[stored] = InferenceKernels.dot(q, row + 2 * hv + kw + h * dqk, dqk)
+                                + positionWeights[n - 1] + timeWeights[Int(bm[stored])]
                         }
-                        for c in 0..<dv { out[m * hv + h * dv + c] = acc[c] }
+                        InferenceKernels.siluScaled(a, count, scale: invN)
+                        let o = out + m * hv + h * dv
+                        o.initialize(repeating: 0, count: dv)
+                        for j in 0..<stored { InferenceKernels.axpy(a[j], values! + j * hv + h * dv, o, dv) }
+                        if selfKey { InferenceKernels.axpy(a[stored], row + hv + h * dv, o, dv) }
                     }
                 }
             }

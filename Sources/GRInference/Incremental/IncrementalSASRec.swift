@@ -76,40 +76,28 @@ struct IncrementalSASRec: IncrementalEncoder {
     }
 
     /// c (M, D): causal softmax attention of the new tokens' queries (column block 0 of `qkv`,
-    /// stride 3D) over the keys they see.
+    /// stride 3D) over the keys they see. Rows run in parallel when there is enough work.
     func attention(_ count: Int, state: KVState, layer l: Int, mode: AttentionMode, prefix: Int,
                    qkv: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>) {
-        let d = dim, dh = d / heads, scale = 1 / Float(dh).squareRoot()
+        let d = dim, heads = heads, dh = d / heads, scale = 1 / Float(dh).squareRoot(), keysMax = prefix + count + 1
         state.keys[l].withUnsafeBufferPointer { keys in
         state.values[l].withUnsafeBufferPointer { values in
             let keys = keys.baseAddress, values = values.baseAddress
-            Parallel.forRanges(count) { rows in
-                var scores: [Float] = []
+            Parallel.forRanges(count, minChunk: max(1, 8192 / (keysMax * heads))) { rows in
+                let a = UnsafeMutablePointer<Float>.allocate(capacity: keysMax)
+                defer { a.deallocate() }
                 for m in rows {
                     let (stored, selfKey) = EncoderMath.keyRange(mode, prefix: prefix, token: m)
-                    for hd in 0..<heads {
-                        let q = qkv + m * 3 * d + hd * dh
-                        func dot(_ k: UnsafePointer<Float>) -> Float {
-                            var s: Float = 0
-                            for c in 0..<dh { s += q[c] * k[c] }
-                            return s * scale
-                        }
-                        scores.removeAll(keepingCapacity: true)
-                        for j in 0..<stored { scores.append(dot(keys! + j * d + hd * dh)) }
-                        if selfKey { scores.append(dot(qkv + m * 3 * d + d + hd * dh)) }
-                        let top = scores.max() ?? 0
-                        var total: Float = 0
-                        for j in scores.indices { scores[j] = Foundation.exp(scores[j] - top); total += scores[j] }
-                        let o = out + m * d + hd * dh
-                        for c in 0..<dh { o[c] = 0 }
-                        for j in scores.indices {
-                            let v: UnsafePointer<Float>
-                            if j < stored { v = values! + (j * d + hd * dh) } else {
-                                v = UnsafePointer(qkv + (m * 3 * d + 2 * d + hd * dh))
-                            }
-                            let a = scores[j] / total
-                            for c in 0..<dh { o[c] += a * v[c] }
-                        }
+                    let n = stored + (selfKey ? 1 : 0), row = qkv + m * 3 * d
+                    for h in 0..<heads {
+                        let q = row + h * dh
+                        for j in 0..<stored { a[j] = InferenceKernels.dot(q, keys! + j * d + h * dh, dh) * scale }
+                        if selfKey { a[stored] = InferenceKernels.dot(q, row + d + h * dh, dh) * scale }
+                        InferenceKernels.softmax(a, n)
+                        let o = out + m * d + h * dh
+                        o.initialize(repeating: 0, count: dh)
+                        for j in 0..<stored { InferenceKernels.axpy(a[j], values! + j * d + h * dh, o, dh) }
+                        if selfKey { InferenceKernels.axpy(a[stored], row + 2 * d + h * dh, o, dh) }
                     }
                 }
             }
