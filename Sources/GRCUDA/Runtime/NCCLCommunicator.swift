@@ -26,6 +26,9 @@ public final class NCCLCommunicator: @unchecked Sendable {
     let context: CUDAContext
     private var comm: OpaquePointer?
 
+    /// Size of the id the rendezvous passes around (`ncclUniqueId`).
+    public static let uniqueIdBytes = NCCLAPI.uniqueIdBytes
+
     /// Sets NCCL_NVLS_ENABLE=0 (always, overriding any other value) and loads NCCL.
     static func load() throws -> NCCLAPI {
         setenv("NCCL_NVLS_ENABLE", "0", 1)
