@@ -192,7 +192,7 @@ struct MultiGPUCommand: ParsableCommand {
         let m = backend.zeros([arena.count], .f32), v = backend.zeros([arena.count], .f32)
         if rank == 0 {
             print("\(phase): \(mc.kind.rawValue) D \(mc.itemDim) blocks \(mc.blocks) heads \(mc.heads), params \(arena.count) "
-                  + "(\(arena.count * 4 >> 20) MiB of gradients per all-reduce), global B \(b), \(backend.name)")
+                  + "(\((arena.count * 4) >> 20) MiB of gradients per all-reduce), global B \(b), \(backend.name)")
         }
         var losses: [Float] = [], times: [Double] = [], tokens = 0
         for s in 0..<(warmup + steps) {
