@@ -72,6 +72,8 @@ public final class Trainer {
     /// Epochs completed.
     public private(set) var epoch = 0
     public private(set) var history: [EpochRecord] = []
+    /// Per-phase wall time (`GR_PROFILE=1`; see `PhaseProfile`).
+    public let profile: PhaseProfile
 
     public var trainView: SampleView { SampleView(ignoreLastN: config.validation ? 2 : 1) }
     public static let testView = SampleView(ignoreLastN: 0)
@@ -89,6 +91,7 @@ public final class Trainer {
         self.store = store
         self.backend = backend
         self.options = options
+        self.profile = PhaseProfile(backend: backend)
         self.model = makeModel(config.modelConfig, maxItemId: store.maxItemId, corpus: store.corpus, backend: backend,
                                seed: config.seed)
         let p = model.parameters.values.count
@@ -152,7 +155,7 @@ public final class Trainer {
             runLog.epoch(record)
             options.log(consoleLine(record))
             guard isLeader else { continue }
-            try saveCheckpoint(latestPath)
+            try profile.measure("checkpoint") { try saveCheckpoint(latestPath) }
             let isLast = epoch == config.epochs
             if isLast || (record.epoch > 0 && record.epoch % config.saveCkptEveryN == 0) {
                 try saveCheckpoint(path("epoch-\(record.epoch).safetensors"))
@@ -183,28 +186,34 @@ public final class Trainer {
         var windowLoss = 0.0, windowCount = 0
         let arena = model.parameters
         for i in 0..<batches {
-            let batch = sampler.batch(i, epoch: e)
+            let batch = profile.measure("train: batch (host)") { sampler.batch(i, epoch: e) }
             if config.evalInterval > 0 && step % config.evalInterval == 0 && isLeader {
-                monitor(batch, runLog: runLog, windowLoss: windowCount > 0 ? windowLoss / Double(windowCount) : nil)
+                profile.measure("train: in-loop monitor") {
+                    monitor(batch, runLog: runLog, windowLoss: windowCount > 0 ? windowLoss / Double(windowCount) : nil)
+                }
                 windowLoss = 0
                 windowCount = 0
             }
             options.beforeStep?(step, model)
-            let input = ModelInput(batch: batch, paddedWidth: config.paddedWidth, training: true)
-            let loss: Float
-            if let dp = options.dataParallel {
-                loss = try dp.trainStep(model: model, global: input, step: step, seed: config.seed)
-            } else {
+            let input = profile.measure("train: model input (host)") {
+                ModelInput(batch: batch, paddedWidth: config.paddedWidth, training: true)
+            }
+            let loss = try profile.measure("train: forward + backward + loss") { () throws -> Float in
+                if let dp = options.dataParallel {
+                    return try dp.trainStep(model: model, global: input, step: step, seed: config.seed)
+                }
                 arena.zeroGrads()
-                loss = model.trainStep(input, step: step, seed: config.seed)
+                return model.trainStep(input, step: step, seed: config.seed)
             }
             guard loss.isFinite else {
                 runLog.flush()
                 throw TrainError.nonFiniteLoss(epoch: e, step: step, batch: i, loss: loss)
             }
-            backend.adamwStep(params: arena.values, grads: arena.grads, m: adamM, v: adamV, step: step + 1,
-                              lr: Float(learningRate(step: step)), beta1: Float(config.beta1), beta2: Float(config.beta2),
-                              eps: Float(config.eps), weightDecay: Float(config.weightDecay))
+            profile.measure("train: AdamW") {
+                backend.adamwStep(params: arena.values, grads: arena.grads, m: adamM, v: adamV, step: step + 1,
+                                  lr: Float(learningRate(step: step)), beta1: Float(config.beta1), beta2: Float(config.beta2),
+                                  eps: Float(config.eps), weightDecay: Float(config.weightDecay))
+            }
             runLog.scalar(LogTags.arLoss, Double(loss), step: step)
             step += 1
             lossSum += Double(loss)
@@ -221,11 +230,11 @@ public final class Trainer {
         // Ranks other than 0 do not evaluate (an empty record; they never write it).
         let limit = !isLeader ? 0 : full ? nil : config.partialEvalNumIters
         let test = evaluateRanking(model: model, store: store, view: Self.testView, config: config, epoch: e,
-                                   maxBatches: limit, backend: backend)
+                                   maxBatches: limit, backend: backend, profile: profile)
         var validation: EvaluationResult? = nil
         if config.validation && isLeader {
             validation = evaluateRanking(model: model, store: store, view: Self.validationView, config: config, epoch: e,
-                                         maxBatches: limit, backend: backend)
+                                         maxBatches: limit, backend: backend, profile: profile)
         }
         return EpochRecord(epoch: e, step: step, trainLoss: batches > 0 ? lossSum / Double(batches) : 0, fullEval: full,
                            test: test.means, validation: validation?.means, evalUsers: test.users,
