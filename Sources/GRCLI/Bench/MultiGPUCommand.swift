@@ -145,13 +145,15 @@ struct MultiGPUCommand: ParsableCommand {
             let seqs = Double(r.batch) / t
             var speed = "-", eff = "-", diff = "-"
             if let base {
-                let s = seqs / (Double(base.batch) / median(base.stepSeconds))
-                speed = String(format: "%.2f×", s)
-                eff = String(format: "%.0f%%", 100 * s / Double(r.gpus))
                 if r.batch == base.batch {
                     let d = zip(r.losses, base.losses).map { abs(Double($0) - Double($1)) / max(abs(Double($1)), 1e-12) }.max() ?? 0
                     diff = String(format: "%.2e", d)
                 } else { diff = "(other batches)" }
+                if !r.phase.hasPrefix("simulated") {   // simulated ranks: equality only
+                    let s = seqs / (Double(base.batch) / median(base.stepSeconds))
+                    speed = String(format: "%.2f×", s)
+                    eff = String(format: "%.0f%%", 100 * s / Double(r.gpus))
+                }
             }
             print(String(format: "| %@ | %d | %d | %d | %.1f | %.2f | %.0f | %@ | %@ | %@ | ok |", r.phase, r.gpus, r.batch,
                          r.tokensPerStep, t * 1e3, 1 / t, seqs, speed, eff, diff))
