@@ -29,6 +29,7 @@ let package = Package(
         .library(name: "GRModels", targets: ["GRModels"]),
         .library(name: "GRTrain", targets: ["GRTrain"]),
         .library(name: "GRCUDA", targets: ["GRCUDA"]),
+        .library(name: "GRInference", targets: ["GRInference"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -44,7 +45,7 @@ let package = Package(
         .target(name: "_GRCPUShims"),
         // The CUDA backend: driver API, NVRTC and cuBLASLt loaded at run time with dlopen (no CUDA
         // headers or libraries at build time); kernel sources embedded in the binary.
-        .target(name: "GRCUDA", dependencies: ["GRCore", "GRCPU"],
+        .target(name: "GRCUDA", dependencies: ["GRCore", "GRCPU", "_GRNCCLShim"],
                 resources: [
                     .embedInCode("Kernels/Common.cu"), .embedInCode("Kernels/Elementwise.cu"),
                     .embedInCode("Kernels/Norm.cu"), .embedInCode("Kernels/Embedding.cu"),
@@ -52,6 +53,8 @@ let package = Package(
                     .embedInCode("Kernels/Retrieval.cu"), .embedInCode("Kernels/Attention.cu"),
                 ],
                 swiftSettings: common),
+        // C shim: calls ncclCommInitRank, whose ncclUniqueId argument is a 128-byte struct by value.
+        .target(name: "_GRNCCLShim"),
         // Dataset recipes, the binary sequence store, synthetic data, batches.
         .target(name: "GRData", dependencies: ["GRCore"], swiftSettings: common),
         // Full-corpus top-K and HR/NDCG/MRR.
@@ -61,9 +64,13 @@ let package = Package(
         // Configs, the training loop, checkpoints, logs.
         .target(name: "GRTrain", dependencies: ["GRCore", "GRCPU", "GRData", "GREval", "GRModels"],
                 swiftSettings: common),
+        // Serving-side inference: checkpoint loading, batched recommend, M-FALCON scoring, the
+        // retrieval index and the per-user K/V cache (no networking).
+        .target(name: "GRInference", dependencies: ["GRCore", "GRCPU", "GRData", "GREval", "GRModels", "GRTrain"],
+                swiftSettings: common),
         // The `gr` subcommands (kept in a library so tests can drive them).
         .target(name: "GRCLI", dependencies: [
-            "GRCore", "GRCPU", "GRData", "GREval", "GRModels", "GRTrain", "GRCUDA",
+            "GRCore", "GRCPU", "GRData", "GREval", "GRModels", "GRTrain", "GRCUDA", "GRInference",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: common),
         .executableTarget(name: "gr", dependencies: ["GRCLI"], swiftSettings: common),
@@ -76,6 +83,8 @@ let package = Package(
         .testTarget(name: "GREvalTests", dependencies: ["GREval", "GRTestSupport"], swiftSettings: common),
         .testTarget(name: "GRModelsTests", dependencies: ["GRModels", "GRCPU", "GRTestSupport"], swiftSettings: common),
         .testTarget(name: "GRCUDATests", dependencies: ["GRCUDA", "GRCPU", "GRTestSupport"], swiftSettings: common),
+        .testTarget(name: "GRInferenceTests", dependencies: ["GRInference", "GRCLI", "GRTestSupport"],
+                    swiftSettings: common),
         .testTarget(name: "GRTrainTests", dependencies: ["GRTrain", "GRCLI", "GRTestSupport"], swiftSettings: common),
     ]
 )
