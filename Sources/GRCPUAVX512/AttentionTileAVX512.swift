@@ -348,72 +348,63 @@ public enum AttentionTileAVX512 {
 
     // MARK: relative bias rows
 
+    /// Largest k ≤ maxBucket with thresholds[k] ≤ delta (branch-free binary search; thresholds[0] = 0).
+    @inline(__always)
+    static func bucketOf(_ delta: UInt64, maxBucket: Int, _ thresholds: UnsafePointer<UInt64>) -> Int {
+        var bucket = 0, step = 128
+        while step > 0 {
+            let probe = bucket &+ step
+            if probe <= maxBucket && thresholds[probe] <= delta { bucket = probe }
+            step &>>= 1
+        }
+        return bucket
+    }
+
     /// Rows c < nk (keys, times tk[c]) of a transposed bias tile over queries r < 32, for
-    /// chronological timestamps: row c = biasT[c·32 ..< c·32 + 32] gets pos_c[r] + wTs[bucket(tq[r] −
-    /// tk[c])] for rStart_c = clamp(firstKey + c − firstQuery, 0, nq) ≤ r < nq (the causal part:
-    /// query i0 + r ≥ key j0 + c), 0 elsewhere; pos_c = posBase − c (the reversed position weights,
-    /// readable 32 ahead). tq: 32 query times, non-decreasing for r < nq and Int64.max for r ≥ nq;
-    /// thresholds: `TimeBucket.thresholds` (130, thresholds[0] = 0, thresholds[129] = UInt64.max).
-    /// The time part is built run by run of equal buckets: the run end is the number of queries
-    /// whose Δ is below the next threshold (a SIMD compare over the 32 query times, no branches per
-    /// element), then one blend. The runs are recorded per row (starts: 33 per row, the last one nq;
-    /// buckets: 32 per row; counts: 1 per row) for the bias gradient.
+    /// chronological timestamps whose deltas in the tile stay below 2³¹ − 1 (`tq[nq − 1] − tk[0]`):
+    /// row c = biasT[c·32 ..< c·32 + 32] gets pos_c[r] + wTs[bucket(tq[r] − tk[c])] for
+    /// rStart_c = clamp(keyOffset + c, 0, nq) ≤ r < nq (query i0 + r ≥ key j0 + c), 0 elsewhere;
+    /// pos_c = posBase − c (the reversed position weights, readable 32 ahead). tq: 32 query times,
+    /// non-decreasing for r < nq. thresholds: `TimeBucket.thresholds` (130).
+    /// Per row, the first and last bucket come from binary searches; every threshold k in between
+    /// is one SIMD compare of the 32 (Int32) deltas and one blend, in increasing k, so each lane
+    /// ends with the weight of the largest k it reaches (no branches per element or per run).
+    /// spans[2c], spans[2c + 1]: the first and last bucket of row c (first > last: no queries),
+    /// for `accumulateSpans`.
     @inline(never)
-    public static func biasTile(tq: UnsafePointer<Int64>, nq: Int, keyTimes tk: UnsafePointer<Int64>, nk: Int,
-                                keyOffset: Int, maxBucket: Int, thresholds: UnsafePointer<UInt64>,
-                                timeWeights: UnsafePointer<Float>, posBase: UnsafePointer<Float>,
-                                _ biasT: UnsafeMutablePointer<Float>, runStarts: UnsafeMutablePointer<Int32>,
-                                runBuckets: UnsafeMutablePointer<Int32>, runCounts: UnsafeMutablePointer<Int32>) {
-        typealias Q = SIMD8<Int64>
+    public static func biasTileSpans(tq: UnsafePointer<Int64>, nq: Int, keyTimes tk: UnsafePointer<Int64>, nk: Int,
+                                     keyOffset: Int, maxBucket: Int, thresholds: UnsafePointer<UInt64>,
+                                     timeWeights: UnsafePointer<Float>, posBase: UnsafePointer<Float>,
+                                     _ biasT: UnsafeMutablePointer<Float>, spans: UnsafeMutablePointer<Int32>) {
+        typealias I = SIMD16<Int32>
         let iota0 = V(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), iota1 = iota0 + 16
-        let raw = UnsafeRawPointer(tq)
-        let q0 = raw.loadUnaligned(as: Q.self), q1 = raw.loadUnaligned(fromByteOffset: 64, as: Q.self)
-        let q2 = raw.loadUnaligned(fromByteOffset: 128, as: Q.self), q3 = raw.loadUnaligned(fromByteOffset: 192, as: Q.self)
-        let one = Q(repeating: 1), none = Q()
+        let base = tk[0]
+        var rel0 = I(), rel1 = I()   // tq − tk[0] (fits Int32 for r < nq; lanes ≥ nq are masked out)
+        for r in 0..<16 { rel0[r] = Int32(truncatingIfNeeded: tq[min(r, nq &- 1)] &- base) }
+        for r in 0..<16 { rel1[r] = Int32(truncatingIfNeeded: tq[min(r &+ 16, nq &- 1)] &- base) }
         let hi = V(repeating: Float(nq)), zero = V()
+        let lastQuery = tq[nq &- 1]
         for c in 0..<nk {
             let row = biasT + c &* 32, key = tk[c]
             let rStart = min(max(keyOffset &+ c, 0), nq)
-            let starts = runStarts + c &* 33, buckets = runBuckets + c &* 32
             if rStart >= nq {
                 store(zero, row); store(zero, row + 16)
-                runCounts[c] = 0
+                spans[2 &* c] = 1; spans[2 &* c &+ 1] = 0
                 continue
             }
-            // First bucket: binary search for the largest k with thresholds[k] ≤ Δ.
-            let delta0 = (tq[rStart] &- key).magnitude
-            var bucket = 0
-            var step = 128
-            while step > 0 {
-                let probe = bucket &+ step
-                if probe <= maxBucket && thresholds[probe] <= delta0 { bucket = probe }
-                step &>>= 1
+            let first = bucketOf((tq[rStart] &- key).magnitude, maxBucket: maxBucket, thresholds)
+            let last = bucketOf((lastQuery &- key).magnitude, maxBucket: maxBucket, thresholds)
+            spans[2 &* c] = Int32(truncatingIfNeeded: first); spans[2 &* c &+ 1] = Int32(truncatingIfNeeded: last)
+            let keyRel = I(repeating: Int32(truncatingIfNeeded: key &- base))
+            let d0 = rel0 &- keyRel, d1 = rel1 &- keyRel
+            var t0 = V(repeating: timeWeights[first]), t1 = t0
+            var k = first &+ 1
+            while k <= last {
+                let limit = I(repeating: Int32(truncatingIfNeeded: thresholds[k])), w = V(repeating: timeWeights[k])
+                t0 = t0.replacing(with: w, where: d0 .>= limit)
+                t1 = t1.replacing(with: w, where: d1 .>= limit)
+                k &+= 1
             }
-            var t0 = V(repeating: timeWeights[bucket]), t1 = t0
-            starts[0] = Int32(truncatingIfNeeded: rStart)
-            buckets[0] = Int32(truncatingIfNeeded: bucket)
-            var count = 1
-            while bucket < maxBucket {
-                // e = #queries with Δ < thresholds[bucket + 1] (a prefix: tq is sorted, Int64.max past nq).
-                let limit = Q(repeating: key &+ Int64(truncatingIfNeeded: thresholds[bucket &+ 1]))
-                let below = one.replacing(with: none, where: q0 .>= limit)
-                    &+ one.replacing(with: none, where: q1 .>= limit)
-                    &+ one.replacing(with: none, where: q2 .>= limit)
-                    &+ one.replacing(with: none, where: q3 .>= limit)
-                let e = Int(below.wrappedSum())
-                if e >= nq { break }
-                let delta = (tq[e] &- key).magnitude
-                bucket &+= 1
-                while delta >= thresholds[bucket &+ 1] { bucket &+= 1 }
-                let w = V(repeating: timeWeights[bucket]), start = V(repeating: Float(e))
-                t0 = t0.replacing(with: w, where: iota0 .>= start)
-                t1 = t1.replacing(with: w, where: iota1 .>= start)
-                starts[count] = Int32(truncatingIfNeeded: e)
-                buckets[count] = Int32(truncatingIfNeeded: bucket)
-                count &+= 1
-            }
-            starts[count] = Int32(truncatingIfNeeded: nq)
-            runCounts[c] = Int32(truncatingIfNeeded: count)
             let lo = V(repeating: Float(rStart)), pos = posBase - c
             let r0 = load(pos) + t0, r1 = load(pos + 16) + t1
             store(r0.replacing(with: zero, where: (iota0 .< lo) .| (iota0 .>= hi)), row)
@@ -421,19 +412,43 @@ public enum AttentionTileAVX512 {
         }
     }
 
-    /// acc[0..<16] += Σ_k Σ_{starts[k] ≤ r < starts[k+1]} g[r] for the runs k < count of bucket b:
-    /// for every run, acc_{buckets[k]} (at acc + 16·bucket) gets the masked row halves, lane-wise.
+    /// The bias-table gradient of a `biasTileSpans` tile: for row c (gradient row g_c = g + 32c,
+    /// zero outside the causal part) and every bucket k of its span, acc[16k ..< 16k + 16] += the
+    /// lanes of g_c whose delta has bucket k (both 16-lane halves, lane-wise partial sums).
     @inline(never)
-    public static func accumulateRuns(_ g: UnsafePointer<Float>, starts: UnsafePointer<Int32>,
-                                      buckets: UnsafePointer<Int32>, count: Int, _ acc: UnsafeMutablePointer<Float>) {
-        let iota0 = V(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), iota1 = iota0 + 16, zero = V()
-        let g0 = load(g), g1 = load(g + 16)
-        for k in 0..<count {
-            let lo = V(repeating: Float(starts[k])), hi = V(repeating: Float(starts[k &+ 1]))
-            let p = acc + Int(buckets[k]) &* 16
-            let m0 = g0.replacing(with: zero, where: (iota0 .< lo) .| (iota0 .>= hi))
-            let m1 = g1.replacing(with: zero, where: (iota1 .< lo) .| (iota1 .>= hi))
-            store(load(p) + m0 + m1, p)
+    public static func accumulateSpans(_ g: UnsafePointer<Float>, tq: UnsafePointer<Int64>, nq: Int,
+                                       keyTimes tk: UnsafePointer<Int64>, nk: Int, thresholds: UnsafePointer<UInt64>,
+                                       spans: UnsafePointer<Int32>, _ acc: UnsafeMutablePointer<Float>) {
+        typealias I = SIMD16<Int32>
+        let base = tk[0]
+        var rel0 = I(), rel1 = I()
+        for r in 0..<16 { rel0[r] = Int32(truncatingIfNeeded: tq[min(r, nq &- 1)] &- base) }
+        for r in 0..<16 { rel1[r] = Int32(truncatingIfNeeded: tq[min(r &+ 16, nq &- 1)] &- base) }
+        let zero = V()
+        for c in 0..<nk {
+            let first = Int(spans[2 &* c]), last = Int(spans[2 &* c &+ 1])
+            if first > last { continue }
+            let row = g + c &* 32
+            let g0 = load(row), g1 = load(row + 16)
+            if first == last {
+                let p = acc + first &* 16
+                store(load(p) + g0 + g1, p)
+                continue
+            }
+            let keyRel = I(repeating: Int32(truncatingIfNeeded: tk[c] &- base))
+            let d0 = rel0 &- keyRel, d1 = rel1 &- keyRel
+            // Lanes below thresholds[first + 1] (and those before the causal part, which are 0)
+            // go to `first`; then each k takes the lanes in [thresholds[k], thresholds[k + 1]).
+            var k = first
+            while k <= last {
+                let upper = k < last ? I(repeating: Int32(truncatingIfNeeded: thresholds[k &+ 1])) : I(repeating: .max)
+                let lower = I(repeating: k == first ? .min : Int32(truncatingIfNeeded: thresholds[k]))
+                let m0 = g0.replacing(with: zero, where: (d0 .< lower) .| (d0 .>= upper))
+                let m1 = g1.replacing(with: zero, where: (d1 .< lower) .| (d1 .>= upper))
+                let p = acc + k &* 16
+                store(load(p) + m0 + m1, p)
+                k &+= 1
+            }
         }
     }
 }

@@ -307,20 +307,12 @@ enum AttentionTile {
     }
 
     /// acc[16·bucket_k + 0..<16] += the gradient row g (32 lanes) restricted to run k, for every run
-    /// k of row `row` of `runs` (lane-wise partial sums, reduced by the caller; the portable path
-    /// uses lanes 0..<8 of each 16).
+    /// k of row `row` of `runs` (lane-wise partial sums in lanes 0..<8 of each 16, reduced by the
+    /// caller; the AVX-512 span tiles use all 16).
     @inline(__always)
     static func accumulateRuns<S: AttentionScalar>(_ g: UnsafePointer<S>, runs: BiasRuns, row c: Int,
                                                    lanes: UnsafePointer<SIMD8<S>>, into acc: UnsafeMutablePointer<S>) {
         let count = Int(runs.counts[c]), starts = runs.starts + c &* 33, buckets = runs.buckets + c &* 32
-        #if arch(x86_64)
-        if S.self == Float.self && useAVX512 {
-            AttentionTileAVX512.accumulateRuns(UnsafeRawPointer(g).assumingMemoryBound(to: Float.self), starts: starts,
-                                               buckets: buckets, count: count,
-                                               UnsafeMutableRawPointer(acc).assumingMemoryBound(to: Float.self))
-            return
-        }
-        #endif
         for k in 0..<count {
             accumulateMasked(g, from: Int(starts[k]), to: Int(starts[k &+ 1]), lanes: lanes,
                              into: acc + Int(buckets[k]) &* 16)
@@ -391,19 +383,23 @@ enum AttentionTile {
 /// The runs of equal time buckets along the rows of a transposed bias tile (filled by
 /// `HSTUAttentionKernel.biasTileTransposed`, read by the bias gradient): row c (a key) has
 /// counts[c] runs; run k covers queries starts[c·33 + k] ..< starts[c·33 + k + 1] with bucket
-/// buckets[c·32 + k]. Views into scratch memory of `size` elements.
+/// buckets[c·32 + k]. When spans.pointee = 1 (f32 AVX-512 tiles, `AttentionTileAVX512.biasTileSpans`)
+/// the tile holds bucket spans instead: buckets[2c], buckets[2c + 1] = first and last bucket of row
+/// c. Views into scratch memory of `size` elements.
 struct BiasRuns {
     let starts: UnsafeMutablePointer<Int32>    // 32 × 33
     let buckets: UnsafeMutablePointer<Int32>   // 32 × 32
     let counts: UnsafeMutablePointer<Int32>    // 32
-    /// Scratch elements (4 bytes or more each) that hold the three arrays.
-    static let size = 32 * 33 + 32 * 32 + 32
+    let spans: UnsafeMutablePointer<Int32>     // 1
+    /// Scratch elements (4 bytes or more each) that hold the arrays.
+    static let size = 32 * 33 + 32 * 32 + 32 + 1
 
     init(_ memory: UnsafeMutableRawPointer) {
         let all = memory.bindMemory(to: Int32.self, capacity: Self.size)
         starts = all
         buckets = all + 32 * 33
         counts = all + 32 * 33 + 32 * 32
+        spans = all + 32 * 33 + 32 * 32 + 32
     }
 }
 

@@ -68,21 +68,25 @@ struct HSTUAttentionKernel<S: AttentionScalar> {
     /// position row through 0/1 lane masks (SIMD, no per-element stores); other input takes runs of
     /// length one from the per-element threshold walk, with the same result. The runs are recorded
     /// in `runs` (for the bias gradient). f32 with AVX-512: `AttentionTileAVX512.biasRow` does the
-    /// chronological tiles (`biasTile`: SIMD compares find the run ends, blends fill them; same values).
+    /// chronological tiles whose time deltas fit in Int32 (`biasTileSpans`: one SIMD compare and blend
+    /// per bucket threshold a row crosses, no per-run branches; same values; the rows' bucket spans
+    /// are recorded instead of runs, `runs.spans` = 1).
     @inline(__always)
     func biasTileTransposed(_ b: Int, i0: Int, nq: Int, j0: Int, nk: Int, chronological: Bool,
                             positionsReversed: UnsafePointer<S>, tq: UnsafePointer<Int64>,
                             lanes: UnsafePointer<SIMD8<S>>, _ biasT: UnsafeMutablePointer<S>, runs: BiasRuns) {
         let ts = timestamps + b &* n, table = self.table, thresholds = self.thresholds, wTs = timeWeights
         let posBase = positionsReversed + (Self.positionPad &+ n &- 1 &+ i0)
+        runs.spans.pointee = 0
         #if arch(x86_64)
-        if S.self == Float.self && AttentionTile.useAVX512 && chronological {
-            AttentionTileAVX512.biasTile(
+        if S.self == Float.self && AttentionTile.useAVX512 && chronological && nq > 0
+            && tq[nq &- 1] &- ts[j0] < Int64(Int32.max) {
+            runs.spans.pointee = 1
+            AttentionTileAVX512.biasTileSpans(
                 tq: tq, nq: nq, keyTimes: ts + j0, nk: nk, keyOffset: j0 &- i0, maxBucket: TimeBucket.maxBucket,
                 thresholds: thresholds, timeWeights: UnsafeRawPointer(wTs).assumingMemoryBound(to: Float.self),
                 posBase: UnsafeRawPointer(posBase - j0).assumingMemoryBound(to: Float.self),
-                UnsafeMutableRawPointer(biasT).assumingMemoryBound(to: Float.self),
-                runStarts: runs.starts, runBuckets: runs.buckets, runCounts: runs.counts)
+                UnsafeMutableRawPointer(biasT).assumingMemoryBound(to: Float.self), spans: runs.buckets)
             return
         }
         #endif
@@ -337,8 +341,18 @@ struct HSTUAttentionKernel<S: AttentionScalar> {
                     for x in stride(from: 0, to: 32, by: 8) {
                         AttentionTile.store(AttentionTile.load(rev + x) + AttentionTile.load(gRow + x), rev + x)
                     }
-                    AttentionTile.accumulateRuns(gRow, runs: runs, row: c, lanes: lanes, into: tsAcc)
+                    if runs.spans.pointee == 0 {
+                        AttentionTile.accumulateRuns(gRow, runs: runs, row: c, lanes: lanes, into: tsAcc)
+                    }
                 }
+                #if arch(x86_64)
+                if runs.spans.pointee != 0 {
+                    AttentionTileAVX512.accumulateSpans(
+                        UnsafeRawPointer(g).assumingMemoryBound(to: Float.self), tq: tq, nq: nq,
+                        keyTimes: timestamps + b * n + j0, nk: nk, thresholds: thresholds, spans: runs.buckets,
+                        UnsafeMutableRawPointer(tsAcc).assumingMemoryBound(to: Float.self))
+                }
+                #endif
             }
             for h in 0..<H {
                 for c in 0..<nk {
