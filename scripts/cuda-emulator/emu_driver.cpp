@@ -39,6 +39,7 @@ CUresult cuMemAlloc_v2(CUdeviceptr* p, size_t n) {
     *p = (CUdeviceptr)m; return m ? 0 : 2;
 }
 CUresult cuMemFree_v2(CUdeviceptr p) { free((void*)p); return 0; }
+CUresult cuMemHostAlloc(void** p, size_t n, unsigned) { *p = malloc(n); return *p ? 0 : 2; }
 CUresult cuMemGetInfo_v2(size_t* f, size_t* t) { *f = 1ull << 31; *t = 1ull << 32; return 0; }
 CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr d, const void* s, size_t n, void*) { memcpy((void*)d, s, n); return 0; }
 CUresult cuMemcpyDtoHAsync_v2(void* d, CUdeviceptr s, size_t n, void*) { memcpy(d, (void*)s, n); return 0; }

@@ -1,4 +1,30 @@
+import Foundation
 import GRCore
+
+/// The tensor-core precision of the model's GEMMs (f32 storage, f32 accumulation throughout).
+public enum GEMMPrecision: String, Sendable, CaseIterable {
+    /// CUBLAS_COMPUTE_32F_FAST_TF32: inputs rounded to TF32 (10-bit mantissa), the reference's
+    /// setting and the default.
+    case tf32
+    /// CUBLAS_COMPUTE_32F_FAST_16BF: inputs rounded to bf16 (7-bit mantissa) inside cuBLASLt,
+    /// opt-in (`GR_CUDA_GEMM=bf16`).
+    case bf16
+    /// CUBLAS_COMPUTE_32F: plain f32 (no tensor cores), for comparisons with the CPU.
+    case f32
+
+    var computeType: Int32 {
+        switch self {
+        case .tf32: return CUBLASLtAPI.computeF32FastTF32
+        case .bf16: return CUBLASLtAPI.computeF32FastBF16
+        case .f32: return CUBLASLtAPI.computeF32
+        }
+    }
+
+    /// `GR_CUDA_GEMM` (tf32, bf16 or f32; unset or unknown: tf32).
+    static var fromEnvironment: GEMMPrecision {
+        ProcessInfo.processInfo.environment["GR_CUDA_GEMM"].flatMap { GEMMPrecision(rawValue: $0.lowercased()) } ?? .tf32
+    }
+}
 
 extension CUDABackend {
     /// Bytes of cuBLASLt workspace.
@@ -11,7 +37,7 @@ extension CUDABackend {
     public func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
                      a: Tensor, lda: Int, b: Tensor, ldb: Int, beta: Float, c: Tensor, ldc: Int) {
         gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta,
-             c: c, ldc: ldc, compute: CUBLASLtAPI.computeF32FastTF32)
+             c: c, ldc: ldc, compute: gemmPrecision.computeType)
     }
 
     /// As `gemm(...)` with an explicit cuBLASLt compute type (`CUBLASLtAPI.computeF32`: plain f32,

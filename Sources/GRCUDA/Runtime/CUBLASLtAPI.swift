@@ -24,6 +24,7 @@ struct CUBLASLtAPI {
     // cublasComputeType_t / cudaDataType_t / attributes / cublasOperation_t (cublas_api.h, library_types.h)
     static let computeF32: Int32 = 68
     static let computeF32FastTF32: Int32 = 77
+    static let computeF32FastBF16: Int32 = 75
     static let dataF32: Int32 = 0
     static let descTransA: Int32 = 3
     static let descTransB: Int32 = 4
