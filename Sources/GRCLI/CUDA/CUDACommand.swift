@@ -109,6 +109,7 @@ public struct CUDACommand: ParsableCommand {
                 print("| hstu attention fwd (simple kernel, f32) | B\(B) N\(N) H\(H) D\(D) | \(String(format: "%.3f ms", fwd * 1e3)) | \(String(format: "%.1f TFLOP/s", flops / fwd / 1e12)) |")
                 print("| hstu attention fwd+bwd | B\(B) N\(N) H\(H) D\(D) | \(String(format: "%.3f ms", (fwd + bwd) * 1e3)) | \(String(format: "%.1f TFLOP/s", 3.5 * flops / (fwd + bwd) / 1e12)) |")
             }
+            for line in HostOverheadBench.run(b, quick: quick) { print(line) }
             let mem = b.context.memoryInfo()
             print("device memory: peak in use by gr \(b.context.peakBytesInUse >> 20) MiB, reserved \(b.context.bytesReserved >> 20) MiB, "
                   + "free \(mem.free >> 20) of \(mem.total >> 20) MiB")

@@ -16,6 +16,8 @@ public final class CUDABackend: Backend {
     var scratch: [String: Tensor] = [:]
     /// DeferredLossOps state: on/off, the device list of deferred losses and how many it holds.
     var deferring = false
+    /// cuBLASLt configurations by GEMM shape (`gemmPlan`).
+    var gemmPlans: [GEMMKey: GEMMPlan] = [:]
     /// Precision of `gemm` (the model's GEMMs): TF32 unless `GR_CUDA_GEMM` says bf16 or f32.
     public var gemmPrecision: GEMMPrecision = .fromEnvironment
     var deferredLosses: Tensor? = nil
