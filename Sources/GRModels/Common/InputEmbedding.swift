@@ -14,6 +14,10 @@ struct EncoderRows {
 
     /// Jagged rows: sequence b contributes positions 0..<L_b.
     static func jagged(_ input: ModelInput, backend: any Backend) -> EncoderRows {
+        if let d = input.device {
+            precondition(d.rowCount == input.layout.totalTokens, "device batch: \(d.rowCount) rows, not the jagged T")
+            return EncoderRows(ids: d.ids, positions: d.positions, timestamps: d.timestamps, count: d.rowCount)
+        }
         let n = input.paddedWidth, t = input.layout.totalTokens
         var ids = [Int32](), positions = [Int32]()
         ids.reserveCapacity(t); positions.reserveCapacity(t)
@@ -26,6 +30,10 @@ struct EncoderRows {
 
     /// Dense rows: all B·N positions.
     static func dense(_ input: ModelInput, backend: any Backend) -> EncoderRows {
+        if let d = input.device {
+            precondition(d.rowCount == input.batchSize * input.paddedWidth, "device batch: \(d.rowCount) rows, not B·N")
+            return EncoderRows(ids: d.ids, positions: d.positions, timestamps: d.timestamps, count: d.rowCount)
+        }
         let n = input.paddedWidth, r = input.batchSize * n
         let positions = (0..<r).map { Int32($0 % n) }
         return EncoderRows(ids: backend.upload(input.ids, shape: [r]), positions: backend.upload(positions, shape: [r]),

@@ -217,19 +217,23 @@ public final class Trainer {
             pending.removeAll()
             for (k, p) in steps.enumerated() { try account(losses[k], step: p.step, batch: p.batch) }
         }
+        let source = deviceBatchSource
         for i in 0..<batches {
-            let batch = profile.measure("train: batch (host)") { sampler.batch(i, epoch: e) }
+            // Device-assembled batches need only the users; the host batch is built when needed.
+            let batch: SequenceBatch? = source != nil ? nil : profile.measure("train: batch (host)") { sampler.batch(i, epoch: e) }
+            let users = batch?.users ?? sampler.users(i, epoch: e)
             if config.evalInterval > 0 && step % config.evalInterval == 0 && isLeader {
                 try settle()
                 profile.measure("train: in-loop monitor") {
-                    monitor(batch, runLog: runLog, windowLoss: windowCount > 0 ? windowLoss / Double(windowCount) : nil)
+                    monitor(batch ?? sampler.batch(i, epoch: e), runLog: runLog,
+                            windowLoss: windowCount > 0 ? windowLoss / Double(windowCount) : nil)
                 }
                 windowLoss = 0
                 windowCount = 0
             }
             options.beforeStep?(step, model)
-            let input = profile.measure("train: model input (host)") {
-                ModelInput(batch: batch, paddedWidth: config.paddedWidth, training: true)
+            let input = profile.measure("train: model input") {
+                source?.input(users: users) ?? ModelInput(batch: batch!, paddedWidth: config.paddedWidth, training: true)
             }
             let loss = try profile.measure("train: forward + backward + loss") { () throws -> Float in
                 if let dp = options.dataParallel {
@@ -249,7 +253,7 @@ public final class Trainer {
                                   eps: Float(config.eps), weightDecay: Float(config.weightDecay))
             }
             step += 1
-            examples += batch.users.count
+            examples += users.count
             progress.update(epoch: e, epochs: config.epochs, batch: i + 1, batches: batches,
                             loss: lossSum / Double(max(lossCount, 1)), examples: examples,
                             elapsed: Date().timeIntervalSince(t0))
@@ -272,6 +276,13 @@ public final class Trainer {
                            test: test.means, validation: validation?.means, evalUsers: test.users,
                            trainSeconds: trainSeconds, evalSeconds: Date().timeIntervalSince(t1))
     }
+
+    /// Batches assembled on the device (nil: built on the host), made once per trainer.
+    lazy var deviceBatchSource: DeviceBatchSource? = {
+        guard DeviceBatchSource.enabledByEnvironment, options.dataParallel == nil else { return nil }
+        return DeviceBatchSource(store: store, backend: backend, view: trainView, maxLength: config.maxSequenceLength,
+                                 paddedWidth: config.paddedWidth, dense: config.modelConfig.kind == .sasrec)
+    }()
 
     /// False when the environment sets `GR_SYNC_LOSS=1`: every step's loss is then read (and
     /// checked) right after the step on every backend.
