@@ -26,10 +26,22 @@ struct IncrementalHSTU: IncrementalEncoder {
     var valueWidth: Int { heads * dv }
     var uvqkWidth: Int { 2 * heads * dv + 2 * heads * dqk }
 
+    /// Layer l's parameters (arena views, looked up once).
+    struct Layer {
+        let uvqk: Tensor, timeWeights: Tensor, positionWeights: Tensor, outWeight: Tensor, outBias: Tensor
+    }
+    let layers: [Layer]
+
     init(_ model: any SequentialRecommender) {
         self.model = model
         let c = model.config
         heads = c.heads; dqk = c.dqk; dv = c.dv; dim = c.itemDim; paddedWidth = c.paddedWidth
+        typealias P = ParameterNames.HSTU
+        let p = model.parameters
+        layers = (0..<c.blocks).map { l in
+            Layer(uvqk: p.value(P.uvqk(l)), timeWeights: p.value(P.timeWeights(l)), positionWeights: p.value(P.positionWeights(l)),
+                  outWeight: p.value(P.outWeight(l)), outBias: p.value(P.outBias(l)))
+        }
     }
 
     func forward(_ tokens: NewTokens, state: inout KVState, mode: AttentionMode) -> [Float] {
@@ -47,26 +59,23 @@ struct IncrementalHSTU: IncrementalEncoder {
         let xn = Tensor(zeros: [m, d]), mean = Tensor(zeros: [m]), rstd = Tensor(zeros: [m])
         let pre = Tensor(zeros: [m, w]), act = Tensor(zeros: [m, w])
         let o = Tensor(zeros: [m, hv]), g = Tensor(zeros: [m, hv])
-        for l in 0..<config.blocks {
-            typealias P = ParameterNames.HSTU
-            let p = model.parameters
+        for (l, p) in layers.enumerated() {
             backend.layerNormForward(x: x, out: xn, mean: mean, rstd: rstd, rows: m, cols: d, eps: Self.layerNormEps)
-            backend.gemm(transA: false, transB: false, m: m, n: w, k: d, alpha: 1, a: xn, lda: d, b: p.value(P.uvqk(l)),
-                         ldb: w, beta: 0, c: pre, ldc: w)
+            EncoderMath.gemm(backend, transB: false, m: m, n: w, k: d, a: xn, lda: d, b: p.uvqk, ldb: w, beta: 0, c: pre,
+                             ldc: w)
             backend.siluForward(x: pre, out: act, count: m * w)
             if mode == .append {
                 EncoderMath.appendRows(&state.keys[l], act.floats + 2 * hv + kw, rows: m, width: kw, stride: w)
                 EncoderMath.appendRows(&state.values[l], act.floats + hv, rows: m, width: hv, stride: w)
             }
             attention(tokens, state: state, layer: l, mode: mode, prefix: prefix, act: act.floats, buckets: buckets,
-                      positionWeights: p.value(P.positionWeights(l)).floats, timeWeights: p.value(P.timeWeights(l)).floats,
-                      out: o.floats)
+                      positionWeights: p.positionWeights.floats, timeWeights: p.timeWeights.floats, out: o.floats)
             backend.layerNormMulForward(x: o, u: act, ldu: w, out: g, mean: mean, rstd: rstd, rows: m, cols: hv,
                                         eps: Self.layerNormEps)
             backend.copy(x, to: y)
-            backend.gemm(transA: false, transB: true, m: m, n: d, k: hv, alpha: 1, a: g, lda: hv, b: p.value(P.outWeight(l)),
-                         ldb: hv, beta: 1, c: y, ldc: d)
-            backend.addBias(x: y, bias: p.value(P.outBias(l)), rows: m, cols: d)
+            EncoderMath.gemm(backend, transB: true, m: m, n: d, k: hv, a: g, lda: hv, b: p.outWeight, ldb: hv, beta: 1, c: y,
+                             ldc: d)
+            backend.addBias(x: y, bias: p.outBias, rows: m, cols: d)
             swap(&x, &y)
         }
         let out = EncoderMath.normalizedOutputs(x, rows: m, model: model)
