@@ -50,6 +50,7 @@ let package = Package(
                     .embedInCode("Kernels/Norm.cu"), .embedInCode("Kernels/Embedding.cu"),
                     .embedInCode("Kernels/Loss.cu"), .embedInCode("Kernels/Optimizer.cu"),
                     .embedInCode("Kernels/Retrieval.cu"), .embedInCode("Kernels/Attention.cu"),
+                    .embedInCode("Kernels/AttentionMMA.cu"),
                 ],
                 swiftSettings: common),
         // Dataset recipes, the binary sequence store, synthetic data, batches.
