@@ -45,9 +45,12 @@ extension CUDABackend {
         return d <= 32 ? 32 : d <= 64 ? 64 : d <= 128 ? 128 : nil
     }
 
-    static func tcForwardShared(_ dp: Int) -> Int { 5 * tcTile * dp * 2 + 2 * tcTile * 8 + 2 * 128 * 4 + 132 * 4 + 256 * 8 }
+    /// Shared bytes: GR_TC_FWD_SMEM / GR_TC_BWD_SMEM of AttentionMMA.cu.
+    static func tcForwardShared(_ dp: Int) -> Int {
+        5 * tcTile * dp * 2 + 2 * tcTile * 8 + 2 * 128 * 4 + 132 * 4 + 256 * 8 + 64 * 16
+    }
     static func tcBackwardShared(_ dp: Int) -> Int {
-        6 * tcTile * dp * 2 + tcTile * tcTile * 2 + 3 * tcTile * 8 + 2 * 128 * 4 + 132 * 4 + 256 * 8 + 132 * 4 + 256 * 4
+        6 * tcTile * dp * 2 + tcTile * tcTile * 2 + 3 * tcTile * 8 + 2 * 128 * 4 + 132 * 4 + 256 * 8 + 132 * 4 + 256 * 4 + 64 * 16
     }
 
     /// Device copies of the layout, timestamps (B, N) i64 (host or device) and the work lists.
@@ -63,12 +66,16 @@ extension CUDABackend {
         precondition(timestamps.dtype == .i64 && timestamps.count == layout.batchSize * paddedWidth,
                      "hstuAttention: timestamps must be i64 (B, N) = (\(layout.batchSize), \(paddedWidth)), got \(timestamps.shape)")
         let t = Self.tcTile
+        let hostTimestamps = toHost(timestamps)
         var fwd: [(b: Int, block: Int, work: Int)] = [], bwd: [(b: Int, block: Int, work: Int)] = []
         for b in 0..<layout.batchSize {
             let blocks = (layout.length(b) + t - 1) / t
+            // the 32-bit bucket path when T[b, 0...min(L, N − 1)] spans less than 2³¹
+            let fast = Self.timestampSpanFits(hostTimestamps.int64s + b * paddedWidth, count: min(layout.length(b), paddedWidth - 1) + 1)
+            let flag = fast ? 1 << 30 : 0
             for x in 0..<blocks {
-                fwd.append((b, x, x + 1))
-                bwd.append((b, x, blocks - x))
+                fwd.append((b, x | flag, x + 1))
+                bwd.append((b, x | flag, blocks - x))
             }
         }
         func upload(_ items: [(b: Int, block: Int, work: Int)], _ key: String) -> Tensor {
@@ -86,6 +93,15 @@ extension CUDABackend {
                                   offsets: offsets, timestamps: toDevice(timestamps),
                                   forwardItems: upload(fwd, "fwd"), backwardItems: upload(bwd, "bwd"),
                                   forwardCount: fwd.count, backwardCount: bwd.count)
+    }
+
+    /// Whether max − min of the `count` timestamps is below 2³¹ (then every gap the kernels take
+    /// is exact in 32 bits).
+    static func timestampSpanFits(_ ts: UnsafeMutablePointer<Int64>, count: Int) -> Bool {
+        var lo = Int64.max, hi = Int64.min
+        for x in 0..<count { lo = min(lo, ts[x]); hi = max(hi, ts[x]) }
+        let (span, overflow) = hi.subtractingReportingOverflow(lo)
+        return count == 0 || (!overflow && span < 1 << 31)
     }
 
     /// bf16 [H][T][DP] copy of the strided f32 operand `src` (T rows, `rowStride`, head h at

@@ -198,10 +198,53 @@ __device__ __forceinline__ bool gr_hstu_tile_full(i64 i0, i64 j0, i64 L, i64 his
     return ctx == 0 && j0 + GR_TC_TILE <= i0 && i0 + GR_TC_TILE <= hist && hist <= L;
 }
 
-// Shared-memory constants of a CTA: the bucket table (256 u64) and wTs (129 floats, padded to 132).
-__device__ __forceinline__ void gr_tc_load_bias_tables(u64* tableS, float* twS, const u64* table, const float* tw) {
+// Shared-memory constants of a CTA: the bucket table (256 u64), its u32 form for exponents
+// 0..30 (t32, below) and wTs (129 floats, padded to 132).
+__device__ __forceinline__ void gr_tc_load_bias_tables(u64* tableS, uint4* t32, float* twS, const u64* table,
+                                                       const float* tw) {
     for (int x = threadIdx.x; x < 256; x += GR_TC_THREADS) tableS[x] = table[x];
+    for (int x = threadIdx.x; x < 64; x += GR_TC_THREADS) {
+        const u64* t = table + 4 * x;
+        const u64 cap = 0xffffffffull;
+        t32[x] = make_uint4((u32)t[0], (u32)(t[1] < cap ? t[1] : cap), (u32)(t[2] < cap ? t[2] : cap),
+                            (u32)(t[3] < cap ? t[3] : cap));
+    }
     for (int x = threadIdx.x; x < 132; x += GR_TC_THREADS) twS[x] = x < 129 ? tw[x] : 0.0f;
+}
+
+__device__ __forceinline__ int gr_clz32(u32 x) {
+#ifdef __CUDA_ARCH__
+    return __clz((int)x);
+#else
+    return x == 0 ? 32 : __builtin_clz(x);
+#endif
+}
+
+// The time bucket of a gap |d| < 2³¹ from the u32 table: the same value as gr_time_bucket (the
+// thresholds of exponents ≤ 30 are < 2³¹; "none" is capped at 2³² − 1, above every such |d|).
+__device__ __forceinline__ int gr_time_bucket32(int d, const uint4* t32) {
+    u32 m = (u32)(d < 0 ? -d : d);
+    m = m < 1u ? 1u : m;
+    const uint4 t = t32[31 - gr_clz32(m)];
+    return (int)t.x + (m >= t.y ? 1 : 0) + (m >= t.z ? 1 : 0) + (m >= t.w ? 1 : 0);
+}
+
+// Bucket of T'q − T[key c] (tk: the tile's key timestamps). FAST: the sequence's timestamps span
+// less than 2³¹ (checked on the host), so the low 32 bits of the difference are exact.
+template <bool FAST>
+__device__ __forceinline__ int gr_tc_bucket(i64 tq, const i64* tk, int c, const u64* table, const uint4* t32) {
+    if (FAST) return gr_time_bucket32((int)((u32)tq - ((const u32*)tk)[2 * c]), t32);
+    return gr_time_bucket(tq - tk[c], table);
+}
+
+// p[0] += a, p[1] += b (8-byte aligned), one vector reduction on sm_90.
+__device__ __forceinline__ void gr_red_add2(float* p, float a, float b) {
+#ifdef __CUDA_ARCH__
+    asm volatile("red.global.add.v2.f32 [%0], {%1, %2};" :: "l"(p), "f"(a), "f"(b) : "memory");
+#else
+    atomicAdd(p, a);
+    atomicAdd(p + 1, b);
+#endif
 }
 
 // The position weights of a tile pair: pwS[x] = wPos[N − 1 + (j0 − i0) + x − 64] for x in
@@ -238,9 +281,32 @@ extern "C" __global__ void gr_hstu_tc_store_dq(const float* acc, i64 T, i64 H, i
 // ---- forward
 
 // Shared bytes of the forward kernel for head dim DP.
-#define GR_TC_FWD_SMEM(DP) (5 * GR_TC_TILE * (DP) * 2 + 2 * GR_TC_TILE * 8 + 2 * 128 * 4 + 132 * 4 + 256 * 8)
+#define GR_TC_FWD_SMEM(DP) (5 * GR_TC_TILE * (DP) * 2 + 2 * GR_TC_TILE * 8 + 2 * 128 * 4 + 132 * 4 + 256 * 8 + 64 * 16)
 
-// grid (items, H), block 128. items[2x] = sequence b, items[2x+1] = query block of work item x.
+// s (the warp's 16 × 64 scores) ← a = SiLU(s + bias)/N, 0 where masked.
+template <bool FAST>
+__device__ __forceinline__ void gr_tc_fwd_scores(float (&s)[8][4], bool full, const i64 (&rowI)[2], const i64 (&tq)[2],
+                                                 i64 j0, i64 L, i64 hist, i64 ctx, const i64* tk, const float* pws,
+                                                 const float* twS, const u64* tableS, const uint4* t32, float invN,
+                                                 int warp, int g, int tg) {
+    #pragma unroll
+    for (int n = 0; n < 8; n++) {
+        #pragma unroll
+        for (int e = 0; e < 4; e++) {
+            const int x = e >> 1, c = 8 * n + 2 * tg + (e & 1), r = 16 * warp + g + 8 * x;
+            const i64 i = rowI[x], j = j0 + c;
+            float a = 0.0f;
+            if (full || (i < L && j < L && gr_hstu_allowed(i, j, hist, ctx))) {
+                float v = s[n][e] + pws[c - r + 64] + twS[gr_tc_bucket<FAST>(tq[x], tk, c, tableS, t32)];
+                a = v * gr_fast_sigmoid(v) * invN;
+            }
+            s[n][e] = a;
+        }
+    }
+}
+
+// grid (items, H), block 128. items[2x] = sequence b, items[2x+1] = query block of work item x,
+// | 1 << 30 when the sequence's timestamps span less than 2³¹ (the 32-bit bucket path).
 // out (T, H·dv) f32: rows of the block overwritten (columns h·dv ..< h·dv + dv).
 template <int DP>
 __device__ __forceinline__ void gr_hstu_tc_fwd(const u16* qb, const u16* kb, const u16* vb, const int* offsets,
@@ -255,9 +321,11 @@ __device__ __forceinline__ void gr_hstu_tc_fwd(const u16* qb, const u16* kb, con
     float* pwS = (float*)(tsK + 2 * GR_TC_TILE);    // [2][128]
     float* twS = pwS + 256;                          // [132]
     u64* tableS = (u64*)(twS + 132);                 // [256]
+    uint4* t32 = (uint4*)(tableS + 256);             // [64]
 
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, tg = lane & 3;
-    const i64 b = items[2 * blockIdx.x], qblock = items[2 * blockIdx.x + 1], h = blockIdx.y;
+    const i64 b = items[2 * blockIdx.x], qblock = items[2 * blockIdx.x + 1] & 0x3fffffff, h = blockIdx.y;
+    const bool fast = (items[2 * blockIdx.x + 1] >> 30) != 0;
     const i64 base = offsets[b], L = offsets[b + 1] - base;
     const i64 nt = targets < 0 ? 0 : (targets > L ? L : targets), hist = L - nt;
     const i64 i0 = qblock * GR_TC_TILE;
@@ -270,7 +338,7 @@ __device__ __forceinline__ void gr_hstu_tc_fwd(const u16* qb, const u16* kb, con
     const i64* tsb = ts + b * N;
     const float invN = 1.0f / (float)N;
 
-    gr_tc_load_bias_tables(tableS, twS, table, tw);
+    gr_tc_load_bias_tables(tableS, t32, twS, table, tw);
     gr_tc_load_tile<DP>(sQ, qh, i0, L);
     gr_tc_load_tile<DP>(sK, kh, 0, L);
     gr_tc_load_tile<DP>(sV, vh, 0, L);
@@ -331,20 +399,8 @@ __device__ __forceinline__ void gr_hstu_tc_fwd(const u16* qb, const u16* kb, con
         const bool full = gr_hstu_tile_full(i0, j0, L, hist, ctx);
         const i64* tk = tsK + buf * GR_TC_TILE;
         const float* pws = pwS + buf * 128;
-        #pragma unroll
-        for (int n = 0; n < 8; n++) {
-            #pragma unroll
-            for (int e = 0; e < 4; e++) {
-                const int x = e >> 1, c = 8 * n + 2 * tg + (e & 1), r = 16 * warp + g + 8 * x;
-                const i64 i = rowI[x], j = j0 + c;
-                float a = 0.0f;
-                if (full || (i < L && j < L && gr_hstu_allowed(i, j, hist, ctx))) {
-                    float v = s[n][e] + pws[c - r + 64] + twS[gr_time_bucket(tq[x] - tk[c], tableS)];
-                    a = v * gr_fast_sigmoid(v) * invN;
-                }
-                s[n][e] = a;
-            }
-        }
+        if (fast) gr_tc_fwd_scores<true>(s, full, rowI, tq, j0, L, hist, ctx, tk, pws, twS, tableS, t32, invN, warp, g, tg);
+        else gr_tc_fwd_scores<false>(s, full, rowI, tq, j0, L, hist, ctx, tk, pws, twS, tableS, t32, invN, warp, g, tg);
         // O += P V
         #pragma unroll
         for (int kk = 0; kk < 4; kk++) {
@@ -385,7 +441,7 @@ extern "C" __global__ void gr_hstu_tc_fwd_d128(const u16* qb, const u16* kb, con
 
 // Shared bytes of the backward kernel for head dim DP.
 #define GR_TC_BWD_SMEM(DP) (6 * GR_TC_TILE * (DP) * 2 + GR_TC_TILE * GR_TC_TILE * 2 + 3 * GR_TC_TILE * 8 + 2 * 128 * 4 \
-                            + 132 * 4 + 256 * 8 + 132 * 4 + 256 * 4)
+                            + 132 * 4 + 256 * 8 + 132 * 4 + 256 * 4 + 64 * 16)
 
 // Adds the position-gradient ring entries of gaps lo..hi (gap = i − j, entry N − 1 − gap) to dpw
 // and clears them.
@@ -400,7 +456,56 @@ __device__ __forceinline__ void gr_tc_flush_ring(float* ring, i64 lo, i64 hi, i6
     }
 }
 
-// grid (items, H), block 128. items[2x] = sequence b, items[2x+1] = key block of work item x.
+// The warp's 16 keys × 64 queries: s ← a = SiLU(s + bias)/N, da ← ds = da·SiLU'(s + bias)/N (0 where
+// masked); ds summed into the wPos ring (per gap: the lane's 32 values fall on 18 gaps, summed in
+// registers first) and into dTsS (runs of equal buckets summed in curSum first).
+template <bool FAST>
+__device__ __forceinline__ void gr_tc_bwd_scores(float (&s)[8][4], float (&da)[8][4], bool full, const i64 (&rowJ)[2],
+                                                 i64 i0, i64 j0, i64 L, i64 hist, i64 ctx, const i64* tq, const i64* tsK,
+                                                 const float* pws, const float* twS, const u64* tableS, const uint4* t32,
+                                                 float invN, int warp, int g, int tg, float* ring, float* dTsS,
+                                                 int& curBucket, float& curSum) {
+    float gaps[9][2];
+    #pragma unroll
+    for (int u = 0; u < 9; u++) { gaps[u][0] = 0.0f; gaps[u][1] = 0.0f; }
+    #pragma unroll
+    for (int n = 0; n < 8; n++) {
+        #pragma unroll
+        for (int e = 0; e < 4; e++) {
+            const int x = e >> 1, c = 8 * n + 2 * tg + (e & 1), r = 16 * warp + g + 8 * x;
+            const i64 j = rowJ[x], i = i0 + c;
+            float a = 0.0f, ds = 0.0f;
+            if (full || (i < L && j < L && gr_hstu_allowed(i, j, hist, ctx))) {
+                const int bucket = gr_tc_bucket<FAST>(tsK[r], tq, c, tableS, t32);
+                const float v = s[n][e] + pws[r - c + 64] + twS[bucket];
+                const float sg = gr_fast_sigmoid(v);
+                a = v * sg * invN;
+                ds = da[n][e] * sg * (1.0f + v * (1.0f - sg)) * invN;
+                gaps[n - x + 1][e & 1] += ds;
+                if (bucket != curBucket) {
+                    if (curBucket >= 0) atomicAdd(dTsS + curBucket, curSum);
+                    curBucket = bucket;
+                    curSum = 0.0f;
+                }
+                curSum += ds;
+            }
+            s[n][e] = a;
+            da[n][e] = ds;
+        }
+    }
+    // gap i − j of (n, x, p) = i0 + 8n + 2tg + p − (j0 + 16·warp + g + 8x) = k + 8(n − x) + p
+    const i64 k = i0 + 2 * tg - (j0 + 16 * warp + g);
+    #pragma unroll
+    for (int u = 0; u < 9; u++) {
+        #pragma unroll
+        for (int p = 0; p < 2; p++) {
+            if (gaps[u][p] != 0.0f) atomicAdd(ring + ((k + 8 * (u - 1) + p) & 255), gaps[u][p]);
+        }
+    }
+}
+
+// grid (items, H), block 128. items[2x] = sequence b, items[2x+1] = key block of work item x
+// (| 1 << 30 for the 32-bit bucket path, as in the forward).
 // dk, dV (T rows, stride rs; head h at h·dqk / h·dv) overwritten for the block's keys;
 // dqAcc [H][T][DP] f32 += (zeroed by the caller); dpw (2N − 1), dtw (129) +=.
 template <int DP>
@@ -422,9 +527,11 @@ __device__ __forceinline__ void gr_hstu_tc_bwd(const u16* qb, const u16* kb, con
     u64* tableS = (u64*)(twS + 132);                        // [256]
     float* dTsS = (float*)(tableS + 256);                   // [132]
     float* ring = dTsS + 132;                               // [256] dPos by gap & 255
+    uint4* t32 = (uint4*)(ring + 256);                      // [64]
 
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, tg = lane & 3;
-    const i64 b = items[2 * blockIdx.x], kblock = items[2 * blockIdx.x + 1], h = blockIdx.y;
+    const i64 b = items[2 * blockIdx.x], kblock = items[2 * blockIdx.x + 1] & 0x3fffffff, h = blockIdx.y;
+    const bool fast = (items[2 * blockIdx.x + 1] >> 30) != 0;
     const i64 base = offsets[b], L = offsets[b + 1] - base;
     const i64 nt = targets < 0 ? 0 : (targets > L ? L : targets), hist = L - nt;
     const i64 j0 = kblock * GR_TC_TILE;
@@ -442,7 +549,7 @@ __device__ __forceinline__ void gr_hstu_tc_bwd(const u16* qb, const u16* kb, con
                                || (j0 >= hist && (qt) != kblock)))
     while (first < qtiles && !GR_TC_NEEDED(first)) first++;
 
-    gr_tc_load_bias_tables(tableS, twS, table, tw);
+    gr_tc_load_bias_tables(tableS, t32, twS, table, tw);
     for (int x = tid; x < 256; x += GR_TC_THREADS) ring[x] = 0.0f;
     for (int x = tid; x < 132; x += GR_TC_THREADS) dTsS[x] = 0.0f;
     for (int x = tid; x < GR_TC_TILE; x += GR_TC_THREADS) tsK[x] = j0 + x < L ? tsb[j0 + x] : 0;
@@ -523,31 +630,10 @@ __device__ __forceinline__ void gr_hstu_tc_bwd(const u16* qb, const u16* kb, con
         const bool full = gr_hstu_tile_full(i0, j0, L, hist, ctx);
         const i64* tq = tsQ + buf * GR_TC_TILE;
         const float* pws = pwS + buf * 128;
-        #pragma unroll
-        for (int n = 0; n < 8; n++) {
-            #pragma unroll
-            for (int e = 0; e < 4; e++) {
-                const int x = e >> 1, c = 8 * n + 2 * tg + (e & 1), r = 16 * warp + g + 8 * x;
-                const i64 j = rowJ[x], i = i0 + c;
-                float a = 0.0f, ds = 0.0f;
-                if (full || (i < L && j < L && gr_hstu_allowed(i, j, hist, ctx))) {
-                    const int bucket = gr_time_bucket(tq[c] - tsK[r], tableS);
-                    const float v = s[n][e] + pws[r - c + 64] + twS[bucket];
-                    const float sg = gr_fast_sigmoid(v);
-                    a = v * sg * invN;
-                    ds = da[n][e] * sg * (1.0f + v * (1.0f - sg)) * invN;
-                    atomicAdd(ring + ((i - j) & 255), ds);
-                    if (bucket != curBucket) {
-                        if (curBucket >= 0) atomicAdd(dTsS + curBucket, curSum);
-                        curBucket = bucket;
-                        curSum = 0.0f;
-                    }
-                    curSum += ds;
-                }
-                s[n][e] = a;
-                da[n][e] = ds;
-            }
-        }
+        if (fast) gr_tc_bwd_scores<true>(s, da, full, rowJ, i0, j0, L, hist, ctx, tq, tsK, pws, twS, tableS, t32, invN,
+                                         warp, g, tg, ring, dTsS, curBucket, curSum);
+        else gr_tc_bwd_scores<false>(s, da, full, rowJ, i0, j0, L, hist, ctx, tq, tsK, pws, twS, tableS, t32, invN,
+                                     warp, g, tg, ring, dTsS, curBucket, curSum);
         // dV += aᵀ dO, dK += dsᵀ Q (A operands from registers); dsᵀ to shared for dQ
         #pragma unroll
         for (int kk = 0; kk < 4; kk++) {
@@ -574,30 +660,38 @@ __device__ __forceinline__ void gr_hstu_tc_bwd(const u16* qb, const u16* kb, con
             }
         }
         __syncthreads();
-        // dQ (queries 16·warp .. +15 of the tile) += ds K, added to dqAcc with atomics
-        {
-            float dq[DP / 8][4];
+        // dQ (queries 16·warp .. +15 of the tile) += ds K, added to dqAcc with vector reductions;
+        // in two halves of the head dim (fewer live registers)
+        #pragma unroll
+        for (int half = 0; half < 2; half++) {
+            float dq[DP / 16][4];
             #pragma unroll
-            for (int n = 0; n < DP / 8; n++) for (int e = 0; e < 4; e++) dq[n][e] = 0.0f;
+            for (int n = 0; n < DP / 16; n++) for (int e = 0; e < 4; e++) dq[n][e] = 0.0f;
             #pragma unroll
             for (int kk = 0; kk < 4; kk++) {
                 u32 af[4];
                 const int krow = 16 * kk + (lane & 7) + ((lane >> 4) & 1) * 8, qch = 2 * warp + ((lane >> 3) & 1);
                 gr_ldmatrix<true>(af, sDS + krow * 64 + ((qch ^ (krow & 7)) << 3));
                 #pragma unroll
-                for (int dp = 0; dp < DP / 16; dp++) {
+                for (int dp = 0; dp < DP / 32; dp++) {
                     u32 r[4];
-                    gr_ldmatrix<true>(r, sK + gr_swz<DP>(16 * kk + (lane & 7) + ((lane >> 3) & 1) * 8, 2 * dp + (lane >> 4)));
+                    const int ch = 2 * (half * (DP / 32) + dp) + (lane >> 4);
+                    gr_ldmatrix<true>(r, sK + gr_swz<DP>(16 * kk + (lane & 7) + ((lane >> 3) & 1) * 8, ch));
                     gr_mma(dq[2 * dp], af, r);
                     gr_mma(dq[2 * dp + 1], af, r + 2);
                 }
             }
             #pragma unroll
-            for (int n = 0; n < DP / 8; n++) {
+            for (int n = 0; n < DP / 16; n++) {
                 #pragma unroll
-                for (int e = 0; e < 4; e++) {
-                    const i64 i = i0 + 16 * warp + g + 8 * (e >> 1), d = 8 * n + 2 * tg + (e & 1);
-                    if (i < L && d < dqk && dq[n][e] != 0.0f) atomicAdd(dqAcc + (h * T + base + i) * DP + d, dq[n][e]);
+                for (int x = 0; x < 2; x++) {
+                    const i64 i = i0 + 16 * warp + g + 8 * x, d = (half * (DP / 16) + n) * 8 + 2 * tg;
+                    const float v0 = dq[n][2 * x], v1 = dq[n][2 * x + 1];
+                    if (i < L && d < dqk && (v0 != 0.0f || v1 != 0.0f)) {
+                        float* dst = dqAcc + (h * T + base + i) * DP + d;
+                        if (d + 1 < dqk) gr_red_add2(dst, v0, v1);
+                        else atomicAdd(dst, v0);
+                    }
                 }
             }
         }

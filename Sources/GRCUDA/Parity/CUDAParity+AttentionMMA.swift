@@ -35,7 +35,8 @@ struct HSTUProblem {
 
 extension Harness {
     /// Random problem; timestamps non-decreasing with gaps up to ~2·10⁵ s and, at one key in 16, a
-    /// jump of up to ~2·10⁸ s (so buckets vary across a tile).
+    /// jump of up to ~2·10⁸ s (so buckets vary across a tile); every third sequence jumps up to
+    /// ~2·10¹⁴ s instead, so that its span exceeds 2³¹ and the kernels take the 64-bit bucket path.
     mutating func hstuProblem(lengths: [Int], heads: Int, dqk: Int, dv: Int, n: Int) -> HSTUProblem {
         let layout = JaggedLayout(lengths: lengths)
         let t = layout.totalTokens, w = 2 * heads * dv + 2 * heads * dqk
@@ -46,7 +47,8 @@ extension Harness {
             var clock: Int64 = 1_000_000_000
             for i in 0...min(lengths[b], n - 1) {
                 let r = UInt64(b * n + i)
-                clock += Int64(st.below(200_000, 2 * r)) * (st.below(16, 2 * r + 1) == 0 ? 1000 : 1)
+                let jump: Int64 = b % 3 == 2 ? 1_000_000_000 : 1000
+                clock += Int64(st.below(200_000, 2 * r)) * (st.below(16, 2 * r + 1) == 0 ? jump : 1)
                 ts.int64s[b * n + i] = clock
             }
         }
