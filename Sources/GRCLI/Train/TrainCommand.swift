@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import GRCore
 import GRCPU
+import GRCUDA
 import GRData
 import GRTrain
 
@@ -76,6 +77,8 @@ public struct TrainCommand: ParsableCommand {
             let trainer = try Trainer(config: cfg, store: store, backend: backend, options: options)
             print("parameters: \(trainer.model.parameters.entries.reduce(0) { $0 + $1.shape.reduce(1, *) })")
             try trainer.run()
+            if trainer.profile.enabled { print("profile (GR_PROFILE, synchronised phases):\n" + trainer.profile.report()) }
+            if let cuda = backend as? CUDABackend { print(cudaRunReport(cuda)) }
         } catch {
             throw CLIFailure("\(error)")
         }

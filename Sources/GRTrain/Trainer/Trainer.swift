@@ -67,6 +67,8 @@ public final class Trainer {
     /// Epochs completed.
     public private(set) var epoch = 0
     public private(set) var history: [EpochRecord] = []
+    /// Per-phase wall time (`GR_PROFILE=1`; see `PhaseProfile`).
+    public let profile: PhaseProfile
 
     public var trainView: SampleView { SampleView(ignoreLastN: config.validation ? 2 : 1) }
     public static let testView = SampleView(ignoreLastN: 0)
@@ -82,6 +84,7 @@ public final class Trainer {
         self.store = store
         self.backend = backend
         self.options = options
+        self.profile = PhaseProfile(backend: backend)
         self.model = makeModel(config.modelConfig, maxItemId: store.maxItemId, corpus: store.corpus, backend: backend,
                                seed: config.seed)
         let p = model.parameters.values.count
@@ -143,7 +146,7 @@ public final class Trainer {
             epochsThisRun += 1
             runLog.epoch(record)
             options.log(consoleLine(record))
-            try saveCheckpoint(latestPath)
+            try profile.measure("checkpoint") { try saveCheckpoint(latestPath) }
             let isLast = epoch == config.epochs
             if isLast || (record.epoch > 0 && record.epoch % config.saveCkptEveryN == 0) {
                 try saveCheckpoint(path("epoch-\(record.epoch).safetensors"))
@@ -174,23 +177,31 @@ public final class Trainer {
         var windowLoss = 0.0, windowCount = 0
         let arena = model.parameters
         for i in 0..<batches {
-            let batch = sampler.batch(i, epoch: e)
+            let batch = profile.measure("train: batch (host)") { sampler.batch(i, epoch: e) }
             if config.evalInterval > 0 && step % config.evalInterval == 0 {
-                monitor(batch, runLog: runLog, windowLoss: windowCount > 0 ? windowLoss / Double(windowCount) : nil)
+                profile.measure("train: in-loop monitor") {
+                    monitor(batch, runLog: runLog, windowLoss: windowCount > 0 ? windowLoss / Double(windowCount) : nil)
+                }
                 windowLoss = 0
                 windowCount = 0
             }
             options.beforeStep?(step, model)
-            arena.zeroGrads()
-            let input = ModelInput(batch: batch, paddedWidth: config.paddedWidth, training: true)
-            let loss = model.trainStep(input, step: step, seed: config.seed)
+            let input = profile.measure("train: model input (host)") {
+                ModelInput(batch: batch, paddedWidth: config.paddedWidth, training: true)
+            }
+            let loss = profile.measure("train: forward + backward + loss") {
+                arena.zeroGrads()
+                return model.trainStep(input, step: step, seed: config.seed)
+            }
             guard loss.isFinite else {
                 runLog.flush()
                 throw TrainError.nonFiniteLoss(epoch: e, step: step, batch: i, loss: loss)
             }
-            backend.adamwStep(params: arena.values, grads: arena.grads, m: adamM, v: adamV, step: step + 1,
-                              lr: Float(learningRate(step: step)), beta1: Float(config.beta1), beta2: Float(config.beta2),
-                              eps: Float(config.eps), weightDecay: Float(config.weightDecay))
+            profile.measure("train: AdamW") {
+                backend.adamwStep(params: arena.values, grads: arena.grads, m: adamM, v: adamV, step: step + 1,
+                                  lr: Float(learningRate(step: step)), beta1: Float(config.beta1), beta2: Float(config.beta2),
+                                  eps: Float(config.eps), weightDecay: Float(config.weightDecay))
+            }
             runLog.scalar(LogTags.arLoss, Double(loss), step: step)
             step += 1
             lossSum += Double(loss)
@@ -206,11 +217,11 @@ public final class Trainer {
         let full = e % config.fullEvalEveryN == 0 || e == config.epochs - 1
         let limit = full ? nil : config.partialEvalNumIters
         let test = evaluateRanking(model: model, store: store, view: Self.testView, config: config, epoch: e,
-                                   maxBatches: limit, backend: backend)
+                                   maxBatches: limit, backend: backend, profile: profile)
         var validation: EvaluationResult? = nil
         if config.validation {
             validation = evaluateRanking(model: model, store: store, view: Self.validationView, config: config, epoch: e,
-                                         maxBatches: limit, backend: backend)
+                                         maxBatches: limit, backend: backend, profile: profile)
         }
         return EpochRecord(epoch: e, step: step, trainLoss: batches > 0 ? lossSum / Double(batches) : 0, fullEval: full,
                            test: test.means, validation: validation?.means, evalUsers: test.users,
