@@ -15,6 +15,7 @@ struct CUDAAttentionBench: ParsableCommand {
     @Option(help: "Calls per timed round.") var reps = 20
     @Option(help: "Timed rounds (the median is reported).") var rounds = 5
     @Flag(help: "Tiny sizes (checks the command itself, e.g. under the emulator).") var quick = false
+    @Option(help: "Run only the shape with this index (0-based, in the table's order).") var shape: Int? = nil
 
     /// (label, lengths, N, H, D) of issue #5's table and the ML-1M presets.
     static func shapes(quick: Bool) -> [(String, [Int], Int, Int, Int)] {
@@ -57,7 +58,7 @@ struct CUDAAttentionBench: ParsableCommand {
         }
         print("| shape | fwd | fwd TFLOP/s | fwd+bwd | fwd+bwd TFLOP/s | fwd +pack | fwd+bwd +pack |")
         print("|---|---|---|---|---|---|---|")
-        for (label, lengths, n, heads, d) in Self.shapes(quick: quick) {
+        for (index, (label, lengths, n, heads, d)) in Self.shapes(quick: quick).enumerated() where shape == nil || shape == index {
             let layout = JaggedLayout(lengths: lengths)
             let t = layout.totalTokens, w = 4 * heads * d
             // random inputs (not zeros): uniform in ±0.5, from one Philox stream

@@ -95,6 +95,20 @@ extension CUDABackend {
                                   forwardCount: fwd.count, backwardCount: bwd.count)
     }
 
+    /// `TimeBucket.table` as u32 (64 × (base, t1, t2, t3), thresholds capped at 2³² − 1) for the
+    /// kernels' 32-bit bucket path (gaps < 2³¹ only, where every capped threshold is "none"), built once.
+    func timeBucketTable32() -> Tensor {
+        if let t = scratch["attn.tc.table32"] { return t }
+        var words: [Int32] = []
+        for e in TimeBucket.table {
+            words.append(e.base)
+            for x in [e.t1, e.t2, e.t3] { words.append(Int32(bitPattern: UInt32(min(x, UInt64(UInt32.max))))) }
+        }
+        let t = upload(words, shape: [words.count])
+        scratch["attn.tc.table32"] = t
+        return t
+    }
+
     /// Whether max − min of the `count` timestamps is below 2³¹ (then every gap the kernels take
     /// is exact in 32 bits).
     static func timestampSpanFits(_ ts: UnsafeMutablePointer<Int64>, count: Int) -> Bool {
@@ -138,7 +152,8 @@ extension CUDABackend {
         prepareTensorCoreKernel(name, shared: shared)
         context.launch(name, grid: (plan.forwardCount, heads, 1), block: Self.tcThreads, shared: shared,
                        [.ptr(q), .ptr(k), .ptr(v), .ptr(plan.offsets), .ptr(plan.forwardItems), .ptr(plan.timestamps),
-                        .ptr(positionWeights), .ptr(timeWeights), .ptr(timeBucketTable()), .i(plan.layout.totalTokens),
+                        .ptr(positionWeights), .ptr(timeWeights), .ptr(timeBucketTable()), .ptr(timeBucketTable32()),
+                        .i(plan.layout.totalTokens),
                         .i(heads), .i(dv), .i(plan.paddedWidth), .i(plan.options.targetCount),
                         .i(plan.options.contextualLength), .ptr(out)])
     }
@@ -158,7 +173,7 @@ extension CUDABackend {
         context.launch(name, grid: (plan.backwardCount, heads, 1), block: Self.tcThreads, shared: shared,
                        [.ptr(q), .ptr(k), .ptr(v), .ptr(dOut), .ptr(plan.offsets), .ptr(plan.backwardItems),
                         .ptr(plan.timestamps), .ptr(positionWeights), .ptr(timeWeights), .ptr(timeBucketTable()),
-                        .i(t), .i(heads), .i(dqk), .i(dv), .i(plan.paddedWidth), .i(plan.options.targetCount),
+                        .ptr(timeBucketTable32()), .i(t), .i(heads), .i(dqk), .i(dv), .i(plan.paddedWidth), .i(plan.options.targetCount),
                         .i(plan.options.contextualLength), .i(rowStride), .ptr(dk), .ptr(dV), .ptr(acc),
                         .ptr(dPositionWeights), .ptr(dTimeWeights)])
         context.launch("gr_hstu_tc_store_dq", blocks: blocks(t * heads * dqk), block: 256,

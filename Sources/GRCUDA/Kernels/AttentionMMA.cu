@@ -155,6 +155,17 @@ __device__ __forceinline__ void gr_cp_async16(u16* dst, const u16* src, bool val
 #endif
 }
 
+// 4 or 8 bytes global → shared (cp.async.ca), zero-filled when !valid.
+template <int BYTES>
+__device__ __forceinline__ void gr_cp_async_small(void* dst, const void* src, bool valid) {
+#ifdef __CUDA_ARCH__
+    asm volatile("cp.async.ca.shared.global [%0], [%1], %2, %3;"
+                 :: "r"(gr_smem_addr(dst)), "l"(src), "n"(BYTES), "r"(valid ? BYTES : 0));
+#else
+    if (valid) std::memcpy(dst, src, BYTES); else std::memset(dst, 0, BYTES);
+#endif
+}
+
 __device__ __forceinline__ void gr_cp_async_commit() {
 #ifdef __CUDA_ARCH__
     asm volatile("cp.async.commit_group;");
@@ -198,18 +209,30 @@ __device__ __forceinline__ bool gr_hstu_tile_full(i64 i0, i64 j0, i64 L, i64 his
     return ctx == 0 && j0 + GR_TC_TILE <= i0 && i0 + GR_TC_TILE <= hist && hist <= L;
 }
 
-// Shared-memory constants of a CTA: the bucket table (256 u64), its u32 form for exponents
-// 0..30 (t32, below) and wTs (129 floats, padded to 132).
+// Shared-memory constants of a CTA, by cp.async (part of the caller's first group): the bucket
+// table (256 u64), its u32 form for exponents 0..30 (table32: 64 × (base, t1, t2, t3), thresholds
+// capped at 2³² − 1, built on the host) and wTs (129 floats, padded to 132 with zeros).
 __device__ __forceinline__ void gr_tc_load_bias_tables(u64* tableS, uint4* t32, float* twS, const u64* table,
-                                                       const float* tw) {
-    for (int x = threadIdx.x; x < 256; x += GR_TC_THREADS) tableS[x] = table[x];
-    for (int x = threadIdx.x; x < 64; x += GR_TC_THREADS) {
-        const u64* t = table + 4 * x;
-        const u64 cap = 0xffffffffull;
-        t32[x] = make_uint4((u32)t[0], (u32)(t[1] < cap ? t[1] : cap), (u32)(t[2] < cap ? t[2] : cap),
-                            (u32)(t[3] < cap ? t[3] : cap));
+                                                       const uint4* table32, const float* tw) {
+    for (int x = threadIdx.x; x < 128; x += GR_TC_THREADS) gr_cp_async16((u16*)(tableS + 2 * x), (const u16*)(table + 2 * x), true);
+    for (int x = threadIdx.x; x < 64; x += GR_TC_THREADS) gr_cp_async16((u16*)(t32 + x), (const u16*)(table32 + x), true);
+    for (int x = threadIdx.x; x < 132; x += GR_TC_THREADS) gr_cp_async_small<4>(twS + x, tw + (x < 129 ? x : 0), x < 129);
+}
+
+// dst[x] = T[b, j0 + x] for j0 + x < L, else 0 (64 keys), by cp.async.
+__device__ __forceinline__ void gr_tc_load_key_ts(i64* dst, const i64* tsb, i64 j0, i64 L) {
+    for (int x = threadIdx.x; x < GR_TC_TILE; x += GR_TC_THREADS) {
+        const bool valid = j0 + x < L;
+        gr_cp_async_small<8>(dst + x, tsb + (valid ? j0 + x : 0), valid);
     }
-    for (int x = threadIdx.x; x < 132; x += GR_TC_THREADS) twS[x] = x < 129 ? tw[x] : 0.0f;
+}
+
+// dst[x] = T'[b, i0 + x + 1] = T[b, min(i0 + x + 1, N − 1)] for i0 + x < L, else 0 (64 queries).
+__device__ __forceinline__ void gr_tc_load_query_ts(i64* dst, const i64* tsb, i64 i0, i64 L, i64 N) {
+    for (int x = threadIdx.x; x < GR_TC_TILE; x += GR_TC_THREADS) {
+        const i64 i = i0 + x, nx = i + 1 < N ? i + 1 : N - 1;
+        gr_cp_async_small<8>(dst + x, tsb + (i < L ? nx : 0), i < L);
+    }
 }
 
 __device__ __forceinline__ int gr_clz32(u32 x) {
@@ -223,7 +246,7 @@ __device__ __forceinline__ int gr_clz32(u32 x) {
 // The time bucket of a gap |d| < 2³¹ from the u32 table: the same value as gr_time_bucket (the
 // thresholds of exponents ≤ 30 are < 2³¹; "none" is capped at 2³² − 1, above every such |d|).
 __device__ __forceinline__ int gr_time_bucket32(int d, const uint4* t32) {
-    u32 m = (u32)(d < 0 ? -d : d);
+    u32 m = d < 0 ? 0u - (u32)d : (u32)d;
     m = m < 1u ? 1u : m;
     const uint4 t = t32[31 - gr_clz32(m)];
     return (int)t.x + (m >= t.y ? 1 : 0) + (m >= t.z ? 1 : 0) + (m >= t.w ? 1 : 0);
@@ -247,12 +270,13 @@ __device__ __forceinline__ void gr_red_add2(float* p, float a, float b) {
 #endif
 }
 
-// The position weights of a tile pair: pwS[x] = wPos[N − 1 + (j0 − i0) + x − 64] for x in
+// The position weights of a tile pair (cp.async): pwS[x] = wPos[N − 1 + (j0 − i0) + x − 64] for x in
 // [1, 127] (gap j − i = (j0 − i0) + x − 64), 0 outside [0, 2N − 2].
 __device__ __forceinline__ void gr_tc_load_pos(float* pwS, const float* pw, i64 i0, i64 j0, i64 N) {
     for (int x = threadIdx.x; x < 128; x += GR_TC_THREADS) {
-        i64 idx = N - 1 + (j0 - i0) + x - 64;
-        pwS[x] = idx >= 0 && idx <= 2 * N - 2 ? pw[idx] : 0.0f;
+        const i64 idx = N - 1 + (j0 - i0) + x - 64;
+        const bool valid = idx >= 0 && idx <= 2 * N - 2;
+        gr_cp_async_small<4>(pwS + x, pw + (valid ? idx : 0), valid);
     }
 }
 
@@ -283,7 +307,10 @@ extern "C" __global__ void gr_hstu_tc_store_dq(const float* acc, i64 T, i64 H, i
 // Shared bytes of the forward kernel for head dim DP.
 #define GR_TC_FWD_SMEM(DP) (5 * GR_TC_TILE * (DP) * 2 + 2 * GR_TC_TILE * 8 + 2 * 128 * 4 + 132 * 4 + 256 * 8 + 64 * 16)
 
-// s (the warp's 16 × 64 scores) ← a = SiLU(s + bias)/N, 0 where masked.
+// s (the warp's 16 × 64 scores) ← a = SiLU(s + bias)/N, 0 where masked. Every element is computed
+// without a branch (all indices stay in range for masked elements too), so that the compiler can
+// interleave the 32 independent chains; the mask is applied afterwards, only in tiles that are
+// not entirely allowed.
 template <bool FAST>
 __device__ __forceinline__ void gr_tc_fwd_scores(float (&s)[8][4], bool full, const i64 (&rowI)[2], const i64 (&tq)[2],
                                                  i64 j0, i64 L, i64 hist, i64 ctx, const i64* tk, const float* pws,
@@ -294,13 +321,18 @@ __device__ __forceinline__ void gr_tc_fwd_scores(float (&s)[8][4], bool full, co
         #pragma unroll
         for (int e = 0; e < 4; e++) {
             const int x = e >> 1, c = 8 * n + 2 * tg + (e & 1), r = 16 * warp + g + 8 * x;
-            const i64 i = rowI[x], j = j0 + c;
-            float a = 0.0f;
-            if (full || (i < L && j < L && gr_hstu_allowed(i, j, hist, ctx))) {
-                float v = s[n][e] + pws[c - r + 64] + twS[gr_tc_bucket<FAST>(tq[x], tk, c, tableS, t32)];
-                a = v * gr_fast_sigmoid(v) * invN;
+            const float v = s[n][e] + pws[c - r + 64] + twS[gr_tc_bucket<FAST>(tq[x], tk, c, tableS, t32)];
+            s[n][e] = v * gr_fast_sigmoid(v) * invN;
+        }
+    }
+    if (!full) {
+        #pragma unroll
+        for (int n = 0; n < 8; n++) {
+            #pragma unroll
+            for (int e = 0; e < 4; e++) {
+                const i64 i = rowI[e >> 1], j = j0 + 8 * n + 2 * tg + (e & 1);
+                if (!(i < L && j < L && gr_hstu_allowed(i, j, hist, ctx))) s[n][e] = 0.0f;
             }
-            s[n][e] = a;
         }
     }
 }
@@ -311,8 +343,8 @@ __device__ __forceinline__ void gr_tc_fwd_scores(float (&s)[8][4], bool full, co
 template <int DP>
 __device__ __forceinline__ void gr_hstu_tc_fwd(const u16* qb, const u16* kb, const u16* vb, const int* offsets,
                                                const int* items, const i64* ts, const float* pw, const float* tw,
-                                               const u64* table, i64 T, i64 H, i64 dv, i64 N, i64 targets, i64 ctx,
-                                               float* out) {
+                                               const u64* table, const uint4* table32, i64 T, i64 H, i64 dv, i64 N, i64 targets,
+                                               i64 ctx, float* out) {
     extern __shared__ float smem[];
     u16* sQ = (u16*)smem;
     u16* sK = sQ + GR_TC_TILE * DP;          // [2][64][DP]
@@ -338,13 +370,13 @@ __device__ __forceinline__ void gr_hstu_tc_fwd(const u16* qb, const u16* kb, con
     const i64* tsb = ts + b * N;
     const float invN = 1.0f / (float)N;
 
-    gr_tc_load_bias_tables(tableS, t32, twS, table, tw);
+    gr_tc_load_bias_tables(tableS, t32, twS, table, table32, tw);
     gr_tc_load_tile<DP>(sQ, qh, i0, L);
     gr_tc_load_tile<DP>(sK, kh, 0, L);
     gr_tc_load_tile<DP>(sV, vh, 0, L);
-    gr_cp_async_commit();
-    for (int x = tid; x < GR_TC_TILE; x += GR_TC_THREADS) tsK[x] = x < L ? tsb[x] : 0;
+    gr_tc_load_key_ts(tsK, tsb, 0, L);
     gr_tc_load_pos(pwS, pw, i0, 0, N);
+    gr_cp_async_commit();
 
     // this lane's two query rows: i0 + 16·warp + g (+ 8)
     i64 rowI[2], tq[2];
@@ -366,9 +398,9 @@ __device__ __forceinline__ void gr_hstu_tc_fwd(const u16* qb, const u16* kb, con
             const i64 jn = j0 + GR_TC_TILE;
             gr_tc_load_tile<DP>(sK + (buf ^ 1) * GR_TC_TILE * DP, kh, jn, L);
             gr_tc_load_tile<DP>(sV + (buf ^ 1) * GR_TC_TILE * DP, vh, jn, L);
-            gr_cp_async_commit();
-            for (int x = tid; x < GR_TC_TILE; x += GR_TC_THREADS) tsK[(buf ^ 1) * GR_TC_TILE + x] = jn + x < L ? tsb[jn + x] : 0;
+            gr_tc_load_key_ts(tsK + (buf ^ 1) * GR_TC_TILE, tsb, jn, L);
             gr_tc_load_pos(pwS + (buf ^ 1) * 128, pw, i0, jn, N);
+            gr_cp_async_commit();
             gr_cp_async_wait<1>();
         } else {
             gr_cp_async_wait<0>();
@@ -427,14 +459,14 @@ __device__ __forceinline__ void gr_hstu_tc_fwd(const u16* qb, const u16* kb, con
     }
 }
 
-extern "C" __global__ void gr_hstu_tc_fwd_d32(const u16* qb, const u16* kb, const u16* vb, const int* offsets, const int* items, const i64* ts, const float* pw, const float* tw, const u64* table, i64 T, i64 H, i64 dv, i64 N, i64 targets, i64 ctx, float* out) {
-    gr_hstu_tc_fwd<32>(qb, kb, vb, offsets, items, ts, pw, tw, table, T, H, dv, N, targets, ctx, out);
+extern "C" __global__ void gr_hstu_tc_fwd_d32(const u16* qb, const u16* kb, const u16* vb, const int* offsets, const int* items, const i64* ts, const float* pw, const float* tw, const u64* table, const uint4* table32, i64 T, i64 H, i64 dv, i64 N, i64 targets, i64 ctx, float* out) {
+    gr_hstu_tc_fwd<32>(qb, kb, vb, offsets, items, ts, pw, tw, table, table32, T, H, dv, N, targets, ctx, out);
 }
-extern "C" __global__ void gr_hstu_tc_fwd_d64(const u16* qb, const u16* kb, const u16* vb, const int* offsets, const int* items, const i64* ts, const float* pw, const float* tw, const u64* table, i64 T, i64 H, i64 dv, i64 N, i64 targets, i64 ctx, float* out) {
-    gr_hstu_tc_fwd<64>(qb, kb, vb, offsets, items, ts, pw, tw, table, T, H, dv, N, targets, ctx, out);
+extern "C" __global__ void gr_hstu_tc_fwd_d64(const u16* qb, const u16* kb, const u16* vb, const int* offsets, const int* items, const i64* ts, const float* pw, const float* tw, const u64* table, const uint4* table32, i64 T, i64 H, i64 dv, i64 N, i64 targets, i64 ctx, float* out) {
+    gr_hstu_tc_fwd<64>(qb, kb, vb, offsets, items, ts, pw, tw, table, table32, T, H, dv, N, targets, ctx, out);
 }
-extern "C" __global__ void gr_hstu_tc_fwd_d128(const u16* qb, const u16* kb, const u16* vb, const int* offsets, const int* items, const i64* ts, const float* pw, const float* tw, const u64* table, i64 T, i64 H, i64 dv, i64 N, i64 targets, i64 ctx, float* out) {
-    gr_hstu_tc_fwd<128>(qb, kb, vb, offsets, items, ts, pw, tw, table, T, H, dv, N, targets, ctx, out);
+extern "C" __global__ void gr_hstu_tc_fwd_d128(const u16* qb, const u16* kb, const u16* vb, const int* offsets, const int* items, const i64* ts, const float* pw, const float* tw, const u64* table, const uint4* table32, i64 T, i64 H, i64 dv, i64 N, i64 targets, i64 ctx, float* out) {
+    gr_hstu_tc_fwd<128>(qb, kb, vb, offsets, items, ts, pw, tw, table, table32, T, H, dv, N, targets, ctx, out);
 }
 
 // ---- backward
@@ -458,13 +490,41 @@ __device__ __forceinline__ void gr_tc_flush_ring(float* ring, i64 lo, i64 hi, i6
 
 // The warp's 16 keys × 64 queries: s ← a = SiLU(s + bias)/N, da ← ds = da·SiLU'(s + bias)/N (0 where
 // masked); ds summed into the wPos ring (per gap: the lane's 32 values fall on 18 gaps, summed in
-// registers first) and into dTsS (runs of equal buckets summed in curSum first).
+// registers first) and into dTsS (runs of equal buckets summed in curSum first). As in the
+// forward, the values are computed without branches first (buckets kept as bytes), then masked,
+// then summed.
 template <bool FAST>
 __device__ __forceinline__ void gr_tc_bwd_scores(float (&s)[8][4], float (&da)[8][4], bool full, const i64 (&rowJ)[2],
                                                  i64 i0, i64 j0, i64 L, i64 hist, i64 ctx, const i64* tq, const i64* tsK,
                                                  const float* pws, const float* twS, const u64* tableS, const uint4* t32,
                                                  float invN, int warp, int g, int tg, float* ring, float* dTsS,
                                                  int& curBucket, float& curSum) {
+    u32 buckets[8];
+    #pragma unroll
+    for (int n = 0; n < 8; n++) {
+        buckets[n] = 0;
+        #pragma unroll
+        for (int e = 0; e < 4; e++) {
+            const int x = e >> 1, c = 8 * n + 2 * tg + (e & 1), r = 16 * warp + g + 8 * x;
+            // |T'q − Tk| = |Tk − T'q|: the bucket takes the magnitude
+            const int bucket = gr_tc_bucket<FAST>(tsK[r], tq, c, tableS, t32);
+            buckets[n] |= (u32)bucket << (8 * e);
+            const float v = s[n][e] + pws[r - c + 64] + twS[bucket];
+            const float sg = gr_fast_sigmoid(v);
+            s[n][e] = v * sg * invN;
+            da[n][e] = da[n][e] * sg * (1.0f + v * (1.0f - sg)) * invN;
+        }
+    }
+    if (!full) {
+        #pragma unroll
+        for (int n = 0; n < 8; n++) {
+            #pragma unroll
+            for (int e = 0; e < 4; e++) {
+                const i64 j = rowJ[e >> 1], i = i0 + 8 * n + 2 * tg + (e & 1);
+                if (!(i < L && j < L && gr_hstu_allowed(i, j, hist, ctx))) { s[n][e] = 0.0f; da[n][e] = 0.0f; }
+            }
+        }
+    }
     float gaps[9][2];
     #pragma unroll
     for (int u = 0; u < 9; u++) { gaps[u][0] = 0.0f; gaps[u][1] = 0.0f; }
@@ -472,16 +532,10 @@ __device__ __forceinline__ void gr_tc_bwd_scores(float (&s)[8][4], float (&da)[8
     for (int n = 0; n < 8; n++) {
         #pragma unroll
         for (int e = 0; e < 4; e++) {
-            const int x = e >> 1, c = 8 * n + 2 * tg + (e & 1), r = 16 * warp + g + 8 * x;
-            const i64 j = rowJ[x], i = i0 + c;
-            float a = 0.0f, ds = 0.0f;
-            if (full || (i < L && j < L && gr_hstu_allowed(i, j, hist, ctx))) {
-                const int bucket = gr_tc_bucket<FAST>(tsK[r], tq, c, tableS, t32);
-                const float v = s[n][e] + pws[r - c + 64] + twS[bucket];
-                const float sg = gr_fast_sigmoid(v);
-                a = v * sg * invN;
-                ds = da[n][e] * sg * (1.0f + v * (1.0f - sg)) * invN;
-                gaps[n - x + 1][e & 1] += ds;
+            const float ds = da[n][e];
+            gaps[n - (e >> 1) + 1][e & 1] += ds;
+            if (ds != 0.0f) {
+                const int bucket = (int)((buckets[n] >> (8 * e)) & 255u);
                 if (bucket != curBucket) {
                     if (curBucket >= 0) atomicAdd(dTsS + curBucket, curSum);
                     curBucket = bucket;
@@ -489,8 +543,6 @@ __device__ __forceinline__ void gr_tc_bwd_scores(float (&s)[8][4], float (&da)[8
                 }
                 curSum += ds;
             }
-            s[n][e] = a;
-            da[n][e] = ds;
         }
     }
     // gap i − j of (n, x, p) = i0 + 8n + 2tg + p − (j0 + 16·warp + g + 8x) = k + 8(n − x) + p
@@ -511,8 +563,8 @@ __device__ __forceinline__ void gr_tc_bwd_scores(float (&s)[8][4], float (&da)[8
 template <int DP>
 __device__ __forceinline__ void gr_hstu_tc_bwd(const u16* qb, const u16* kb, const u16* vb, const u16* gb,
                                                const int* offsets, const int* items, const i64* ts, const float* pw,
-                                               const float* tw, const u64* table, i64 T, i64 H, i64 dqk, i64 dv,
-                                               i64 N, i64 targets, i64 ctx, i64 rs, float* dk, float* dV,
+                                               const float* tw, const u64* table, const uint4* table32, i64 T, i64 H, i64 dqk,
+                                               i64 dv, i64 N, i64 targets, i64 ctx, i64 rs, float* dk, float* dV,
                                                float* dqAcc, float* dpw, float* dtw) {
     extern __shared__ float smem[];
     u16* sK = (u16*)smem;                    // [64][DP]
@@ -549,20 +601,17 @@ __device__ __forceinline__ void gr_hstu_tc_bwd(const u16* qb, const u16* kb, con
                                || (j0 >= hist && (qt) != kblock)))
     while (first < qtiles && !GR_TC_NEEDED(first)) first++;
 
-    gr_tc_load_bias_tables(tableS, t32, twS, table, tw);
+    gr_tc_load_bias_tables(tableS, t32, twS, table, table32, tw);
     for (int x = tid; x < 256; x += GR_TC_THREADS) ring[x] = 0.0f;
     for (int x = tid; x < 132; x += GR_TC_THREADS) dTsS[x] = 0.0f;
-    for (int x = tid; x < GR_TC_TILE; x += GR_TC_THREADS) tsK[x] = j0 + x < L ? tsb[j0 + x] : 0;
+    gr_tc_load_key_ts(tsK, tsb, j0, L);
     gr_tc_load_tile<DP>(sK, kh, j0, L);
     gr_tc_load_tile<DP>(sV, vh, j0, L);
     if (first < qtiles) {
         const i64 i0 = (i64)first * GR_TC_TILE;
         gr_tc_load_tile<DP>(sQ, qh, i0, L);
         gr_tc_load_tile<DP>(sG, gh, i0, L);
-        for (int x = tid; x < GR_TC_TILE; x += GR_TC_THREADS) {
-            i64 i = i0 + x, nx = i + 1 < N ? i + 1 : N - 1;
-            tsQ[x] = i < L ? tsb[nx] : 0;
-        }
+        gr_tc_load_query_ts(tsQ, tsb, i0, L, N);
         gr_tc_load_pos(pwS, pw, i0, j0, N);
     }
     gr_cp_async_commit();
@@ -587,12 +636,9 @@ __device__ __forceinline__ void gr_hstu_tc_bwd(const u16* qb, const u16* kb, con
             const i64 in = (i64)next * GR_TC_TILE;
             gr_tc_load_tile<DP>(sQ + (buf ^ 1) * GR_TC_TILE * DP, qh, in, L);
             gr_tc_load_tile<DP>(sG + (buf ^ 1) * GR_TC_TILE * DP, gh, in, L);
-            gr_cp_async_commit();
-            for (int x = tid; x < GR_TC_TILE; x += GR_TC_THREADS) {
-                i64 i = in + x, nx = i + 1 < N ? i + 1 : N - 1;
-                tsQ[(buf ^ 1) * GR_TC_TILE + x] = i < L ? tsb[nx] : 0;
-            }
+            gr_tc_load_query_ts(tsQ + (buf ^ 1) * GR_TC_TILE, tsb, in, L, N);
             gr_tc_load_pos(pwS + (buf ^ 1) * 128, pw, in, j0, N);
+            gr_cp_async_commit();
             gr_cp_async_wait<1>();
         } else {
             gr_cp_async_wait<0>();
@@ -718,12 +764,12 @@ __device__ __forceinline__ void gr_hstu_tc_bwd(const u16* qb, const u16* kb, con
     }
 }
 
-extern "C" __global__ void gr_hstu_tc_bwd_d32(const u16* qb, const u16* kb, const u16* vb, const u16* gb, const int* offsets, const int* items, const i64* ts, const float* pw, const float* tw, const u64* table, i64 T, i64 H, i64 dqk, i64 dv, i64 N, i64 targets, i64 ctx, i64 rs, float* dk, float* dV, float* dqAcc, float* dpw, float* dtw) {
-    gr_hstu_tc_bwd<32>(qb, kb, vb, gb, offsets, items, ts, pw, tw, table, T, H, dqk, dv, N, targets, ctx, rs, dk, dV, dqAcc, dpw, dtw);
+extern "C" __global__ void gr_hstu_tc_bwd_d32(const u16* qb, const u16* kb, const u16* vb, const u16* gb, const int* offsets, const int* items, const i64* ts, const float* pw, const float* tw, const u64* table, const uint4* table32, i64 T, i64 H, i64 dqk, i64 dv, i64 N, i64 targets, i64 ctx, i64 rs, float* dk, float* dV, float* dqAcc, float* dpw, float* dtw) {
+    gr_hstu_tc_bwd<32>(qb, kb, vb, gb, offsets, items, ts, pw, tw, table, table32, T, H, dqk, dv, N, targets, ctx, rs, dk, dV, dqAcc, dpw, dtw);
 }
-extern "C" __global__ void gr_hstu_tc_bwd_d64(const u16* qb, const u16* kb, const u16* vb, const u16* gb, const int* offsets, const int* items, const i64* ts, const float* pw, const float* tw, const u64* table, i64 T, i64 H, i64 dqk, i64 dv, i64 N, i64 targets, i64 ctx, i64 rs, float* dk, float* dV, float* dqAcc, float* dpw, float* dtw) {
-    gr_hstu_tc_bwd<64>(qb, kb, vb, gb, offsets, items, ts, pw, tw, table, T, H, dqk, dv, N, targets, ctx, rs, dk, dV, dqAcc, dpw, dtw);
+extern "C" __global__ void gr_hstu_tc_bwd_d64(const u16* qb, const u16* kb, const u16* vb, const u16* gb, const int* offsets, const int* items, const i64* ts, const float* pw, const float* tw, const u64* table, const uint4* table32, i64 T, i64 H, i64 dqk, i64 dv, i64 N, i64 targets, i64 ctx, i64 rs, float* dk, float* dV, float* dqAcc, float* dpw, float* dtw) {
+    gr_hstu_tc_bwd<64>(qb, kb, vb, gb, offsets, items, ts, pw, tw, table, table32, T, H, dqk, dv, N, targets, ctx, rs, dk, dV, dqAcc, dpw, dtw);
 }
-extern "C" __global__ void gr_hstu_tc_bwd_d128(const u16* qb, const u16* kb, const u16* vb, const u16* gb, const int* offsets, const int* items, const i64* ts, const float* pw, const float* tw, const u64* table, i64 T, i64 H, i64 dqk, i64 dv, i64 N, i64 targets, i64 ctx, i64 rs, float* dk, float* dV, float* dqAcc, float* dpw, float* dtw) {
-    gr_hstu_tc_bwd<128>(qb, kb, vb, gb, offsets, items, ts, pw, tw, table, T, H, dqk, dv, N, targets, ctx, rs, dk, dV, dqAcc, dpw, dtw);
+extern "C" __global__ void gr_hstu_tc_bwd_d128(const u16* qb, const u16* kb, const u16* vb, const u16* gb, const int* offsets, const int* items, const i64* ts, const float* pw, const float* tw, const u64* table, const uint4* table32, i64 T, i64 H, i64 dqk, i64 dv, i64 N, i64 targets, i64 ctx, i64 rs, float* dk, float* dV, float* dqAcc, float* dpw, float* dtw) {
+    gr_hstu_tc_bwd<128>(qb, kb, vb, gb, offsets, items, ts, pw, tw, table, table32, T, H, dqk, dv, N, targets, ctx, rs, dk, dV, dqAcc, dpw, dtw);
 }
