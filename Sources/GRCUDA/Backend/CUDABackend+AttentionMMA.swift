@@ -185,12 +185,9 @@ extension CUDABackend {
                                          timestamps: Tensor, positionWeights: Tensor, timeWeights: Tensor,
                                          heads: Int, dqk: Int, dv: Int, paddedWidth: Int,
                                          options: HSTUMaskOptions = .causal, out: Tensor) {
-        let t = layout.totalTokens
-        if t == 0 { return }
-        let plan = makeHSTUPlan(layout: layout, timestamps: timestamps, paddedWidth: paddedWidth, dqk: dqk, dv: dv,
-                                options: options)
-        let dp = plan.paddedDim
-        let (qb, kb, vb) = packedOperands(q: q, k: k, v: v, rowStride: rowStride, tokens: t, heads: heads, dqk: dqk, dv: dv, dp: dp)
+        if layout.totalTokens == 0 { return }
+        let (plan, qb, kb, vb) = prepareHSTU(q: q, k: k, v: v, rowStride: rowStride, layout: layout, timestamps: timestamps,
+                                             heads: heads, dqk: dqk, dv: dv, paddedWidth: paddedWidth, options: options)
         hstuTensorCoreForward(plan: plan, q: qb, k: kb, v: vb, positionWeights: positionWeights, timeWeights: timeWeights,
                               heads: heads, dv: dv, out: out)
     }
@@ -204,10 +201,9 @@ extension CUDABackend {
                                           dPositionWeights: Tensor, dTimeWeights: Tensor) {
         let t = layout.totalTokens
         if t == 0 { return }
-        let plan = makeHSTUPlan(layout: layout, timestamps: timestamps, paddedWidth: paddedWidth, dqk: dqk, dv: dv,
-                                options: options)
+        let (plan, qb, kb, vb) = prepareHSTU(q: q, k: k, v: v, rowStride: rowStride, layout: layout, timestamps: timestamps,
+                                             heads: heads, dqk: dqk, dv: dv, paddedWidth: paddedWidth, options: options)
         let dp = plan.paddedDim
-        let (qb, kb, vb) = packedOperands(q: q, k: k, v: v, rowStride: rowStride, tokens: t, heads: heads, dqk: dqk, dv: dv, dp: dp)
         let gb = packHSTUOperand(dOut, rowStride: heads * dv, tokens: t, heads: heads, dim: dv, paddedDim: dp,
                                  into: scratchTensor("attn.tc.g", heads * t * dp, .bf16))
         hstuTensorCoreBackward(plan: plan, q: qb, k: kb, v: vb, dOut: gb, positionWeights: positionWeights,
@@ -215,10 +211,14 @@ extension CUDABackend {
                                dq: dq, dk: dk, dV: dV, dPositionWeights: dPositionWeights, dTimeWeights: dTimeWeights)
     }
 
-    func packedOperands(q: Tensor, k: Tensor, v: Tensor, rowStride: Int, tokens t: Int, heads: Int, dqk: Int, dv: Int,
-                        dp: Int) -> (Tensor, Tensor, Tensor) {
-        let n = heads * t * dp
-        return (packHSTUOperand(q, rowStride: rowStride, tokens: t, heads: heads, dim: dqk, paddedDim: dp,
+    /// The plan of the batch and q, k, v packed to bf16 (in scratch buffers).
+    func prepareHSTU(q: Tensor, k: Tensor, v: Tensor, rowStride: Int, layout: JaggedLayout, timestamps: Tensor,
+                     heads: Int, dqk: Int, dv: Int, paddedWidth: Int, options: HSTUMaskOptions)
+        -> (HSTUTensorCorePlan, Tensor, Tensor, Tensor) {
+        let plan = makeHSTUPlan(layout: layout, timestamps: timestamps, paddedWidth: paddedWidth, dqk: dqk, dv: dv,
+                                options: options)
+        let t = layout.totalTokens, dp = plan.paddedDim, n = heads * t * dp
+        return (plan, packHSTUOperand(q, rowStride: rowStride, tokens: t, heads: heads, dim: dqk, paddedDim: dp,
                                 into: scratchTensor("attn.tc.q", n, .bf16)),
                 packHSTUOperand(k, rowStride: rowStride, tokens: t, heads: heads, dim: dqk, paddedDim: dp,
                                 into: scratchTensor("attn.tc.k", n, .bf16)),

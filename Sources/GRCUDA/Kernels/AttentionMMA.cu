@@ -302,6 +302,27 @@ extern "C" __global__ void gr_hstu_tc_store_dq(const float* acc, i64 T, i64 H, i
     }
 }
 
+// ---- work items
+
+// This CTA's work item: sequence b, block (query block forward, key block backward), whether the
+// sequence takes the 32-bit bucket path (bit 30 of the block word), its rows and history length.
+struct GrTcItem {
+    i64 b, block, base, L, hist;
+    bool fast;
+};
+
+__device__ __forceinline__ GrTcItem gr_tc_item(const int* items, const int* offsets, i64 targets) {
+    GrTcItem it;
+    const int word = items[2 * blockIdx.x + 1];
+    it.b = items[2 * blockIdx.x];
+    it.block = word & 0x3fffffff;
+    it.fast = (word >> 30) != 0;
+    it.base = offsets[it.b];
+    it.L = offsets[it.b + 1] - it.base;
+    it.hist = it.L - (targets < 0 ? 0 : (targets > it.L ? it.L : targets));
+    return it;
+}
+
 // ---- forward
 
 // Shared bytes of the forward kernel for head dim DP.
@@ -356,11 +377,10 @@ __device__ __forceinline__ void gr_hstu_tc_fwd(const u16* qb, const u16* kb, con
     uint4* t32 = (uint4*)(tableS + 256);             // [64]
 
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, tg = lane & 3;
-    const i64 b = items[2 * blockIdx.x], qblock = items[2 * blockIdx.x + 1] & 0x3fffffff, h = blockIdx.y;
-    const bool fast = (items[2 * blockIdx.x + 1] >> 30) != 0;
-    const i64 base = offsets[b], L = offsets[b + 1] - base;
-    const i64 nt = targets < 0 ? 0 : (targets > L ? L : targets), hist = L - nt;
-    const i64 i0 = qblock * GR_TC_TILE;
+    const GrTcItem it = gr_tc_item(items, offsets, targets);
+    const i64 b = it.b, base = it.base, L = it.L, hist = it.hist, h = blockIdx.y;
+    const bool fast = it.fast;
+    const i64 i0 = it.block * GR_TC_TILE;
     i64 kEnd = i0 + GR_TC_TILE < L ? i0 + GR_TC_TILE : L;
     if (ctx > 0 && i0 < ctx && hist > kEnd) kEnd = hist;
     const int tiles = (int)((kEnd + GR_TC_TILE - 1) / GR_TC_TILE);
@@ -582,10 +602,9 @@ __device__ __forceinline__ void gr_hstu_tc_bwd(const u16* qb, const u16* kb, con
     uint4* t32 = (uint4*)(ring + 256);                      // [64]
 
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, tg = lane & 3;
-    const i64 b = items[2 * blockIdx.x], kblock = items[2 * blockIdx.x + 1] & 0x3fffffff, h = blockIdx.y;
-    const bool fast = (items[2 * blockIdx.x + 1] >> 30) != 0;
-    const i64 base = offsets[b], L = offsets[b + 1] - base;
-    const i64 nt = targets < 0 ? 0 : (targets > L ? L : targets), hist = L - nt;
+    const GrTcItem it = gr_tc_item(items, offsets, targets);
+    const i64 b = it.b, kblock = it.block, base = it.base, L = it.L, hist = it.hist, h = blockIdx.y;
+    const bool fast = it.fast;
     const i64 j0 = kblock * GR_TC_TILE;
     const int qtiles = (int)((L + GR_TC_TILE - 1) / GR_TC_TILE);
     const u16* qh = qb + h * T * DP + base * DP;
