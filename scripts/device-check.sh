@@ -93,9 +93,23 @@ if [[ "$MODE" == runs ]]; then
         bestE=$(grep -o '^best epoch [0-9]*' "$LOG/run-$preset.log" | awk '{print $3}')
         table+=("| ml-1m/$preset | $wall s | $(awk "BEGIN{printf \"%.3f\", $wall / 101}") | $mem | $last | $best ($bestE) |")
     done
-    "$GR" cuda bench attention 2>&1 | tee "$LOG/bench-attention.log" || true
+    # A/B of the host-side switches on 20 epochs of HSTU-large (wall incl. start-up)
+    ab=("| HSTU-large, 20 epochs | wall |" "|---|---|")
+    for v in "default:" "gemm-plans-off:GR_CUDA_GEMM_PLANS=0" "sync-loss:GR_SYNC_LOSS=1" "bf16-gemm:GR_CUDA_GEMM=bf16"; do
+        label=${v%%:*}; envs=${v#*:}
+        t0=$(date +%s.%N)
+        env $envs "$GR" train --device cuda --quiet --config "$DEV/configs/ml-1m/hstu-large.yaml" --data "$DATA" \
+            --out "/tmp/gr-ab/$label" --set epochs=20 > "$LOG/ab-$label.log" 2>&1
+        t1=$(date +%s.%N)
+        ab+=("| $label | $(awk "BEGIN{printf \"%.1f s\", $t1 - $t0}") (last NDCG@10 $(grep -A2 '^final epoch' "$LOG/ab-$label.log" | tail -1 | awk '{print $3}')) |")
+    done
+    GR_PROFILE=1 "$GR" train --device cuda --quiet --config "$DEV/configs/ml-1m/hstu-large.yaml" --data "$DATA" \
+        --out /tmp/gr-ab/profile --set epochs=3 > "$LOG/profile-hstu-large.log" 2>&1
+    if "$GR" cuda bench --help 2>/dev/null | grep -q attention; then "$GR" cuda bench attention 2>&1 | tee "$LOG/bench-attention.log"; fi
     echo; echo "## 101-epoch runs on ml-1m-u2999 ($(date -u +%Y-%m-%dT%H:%MZ))"
     printf '%s\n' "${table[@]}"
+    echo; printf '%s\n' "${ab[@]}"
+    echo; grep -A20 '^profile (GR_PROFILE' "$LOG/profile-hstu-large.log"
     grep -h '^|' "$LOG/bench-attention.log" 2>/dev/null || true
     exit 0
 fi
