@@ -79,6 +79,33 @@ enum EncoderMath {
         return Array(UnsafeBufferPointer(start: out.floats, count: m * d))
     }
 
+    /// Rows up to which `gemm` multiplies directly (SIMD dot/axpy, no packing, no threads): an
+    /// append runs 1–2 rows a layer, where the blocked GEMM's packing costs more than the product.
+    static let directGemmRows = 4
+
+    /// C (m, n) = A (m, k)·op(B) + beta·C, op(B) = B (k, n) or Bᵀ with B (n, k): the backend's
+    /// GEMM, or for m ≤ `directGemmRows` rows a direct loop over B's rows.
+    static func gemm(_ backend: any Backend, transB: Bool, m: Int, n: Int, k: Int, a: Tensor, lda: Int, b: Tensor,
+                     ldb: Int, beta: Float, c: Tensor, ldc: Int) {
+        guard m <= directGemmRows else {
+            backend.gemm(transA: false, transB: transB, m: m, n: n, k: k, alpha: 1, a: a, lda: lda, b: b, ldb: ldb,
+                         beta: beta, c: c, ldc: ldc)
+            return
+        }
+        let pa = a.floats, pb = b.floats, pc = c.floats
+        for i in 0..<m {
+            let row = pc + i * ldc, x = pa + i * lda
+            if beta == 0 { row.initialize(repeating: 0, count: n) } else if beta != 1 {
+                for j in 0..<n { row[j] *= beta }
+            }
+            if transB {
+                for j in 0..<n { row[j] += InferenceKernels.dot(x, pb + j * ldb, k) }
+            } else {
+                for kk in 0..<k { InferenceKernels.axpy(x[kk], pb + kk * ldb, row, n) }
+            }
+        }
+    }
+
     /// Appends `m` rows of width `width` read with stride `stride` from `src` to `dst`.
     static func appendRows(_ dst: inout [Float], _ src: UnsafePointer<Float>, rows m: Int, width: Int, stride: Int) {
         dst.reserveCapacity(dst.count + m * width)
