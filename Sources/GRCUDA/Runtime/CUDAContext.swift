@@ -34,8 +34,6 @@ public final class CUDAContext: @unchecked Sendable {
     /// Per-kernel wall time (`GR_CUDA_PROFILE=1`): every launch and GEMM is followed by a stream
     /// synchronisation and timed on the host. Slows everything down; for finding hot kernels only.
     public let kernelProfile: CUDAKernelProfile? = CUDAKernelProfile.fromEnvironment()
-    /// The thread whose current context is known to be ours (skips cuCtxGetCurrent on repeat calls).
-    private var currentThread: pthread_t? = nil
 
     /// Loads the libraries, initialises the driver, takes device `ordinal`'s primary context and
     /// creates a stream. Throws a `CUDAError` naming the failing call.
@@ -86,9 +84,6 @@ public final class CUDAContext: @unchecked Sendable {
 
     /// Makes the context current on the calling thread (cheap; the CLI may call from any thread).
     func makeCurrent() {
-        let me = pthread_self()
-        if let t = currentThread, pthread_equal(t, me) != 0 { return }
-        currentThread = me
         var cur: OpaquePointer? = nil
         _ = cu.cuCtxGetCurrent(&cur)
         if cur != context { cu.must(cu.cuCtxSetCurrent(context), "cuCtxSetCurrent") }
