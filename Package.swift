@@ -32,6 +32,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
     ],
     targets: [
         // Tensors, jagged layout, RNG, the Backend protocol, safetensors, threading.
@@ -67,6 +68,10 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: common),
         .executableTarget(name: "gr", dependencies: ["GRCLI"], swiftSettings: common),
+        // The HTTP service (`gr serve`): routes, validation, the dynamic batcher, metrics, reload.
+        .target(name: "GRServe", dependencies: [
+            .product(name: "Hummingbird", package: "hummingbird"),
+        ], swiftSettings: common),
         // Shared test helpers: fixture loading, approximate equality, gradient checks.
         .target(name: "GRTestSupport", dependencies: ["GRCore"], path: "Tests/GRTestSupport",
                 swiftSettings: common),
@@ -77,5 +82,8 @@ let package = Package(
         .testTarget(name: "GRModelsTests", dependencies: ["GRModels", "GRCPU", "GRTestSupport"], swiftSettings: common),
         .testTarget(name: "GRCUDATests", dependencies: ["GRCUDA", "GRCPU", "GRTestSupport"], swiftSettings: common),
         .testTarget(name: "GRTrainTests", dependencies: ["GRTrain", "GRCLI", "GRTestSupport"], swiftSettings: common),
+        .testTarget(name: "GRServeTests", dependencies: [
+            "GRServe", "GRTestSupport", .product(name: "HummingbirdTesting", package: "hummingbird"),
+        ], swiftSettings: common),
     ]
 )
