@@ -29,6 +29,7 @@ let package = Package(
         .library(name: "GRModels", targets: ["GRModels"]),
         .library(name: "GRTrain", targets: ["GRTrain"]),
         .library(name: "GRCUDA", targets: ["GRCUDA"]),
+        .library(name: "GRInference", targets: ["GRInference"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -62,9 +63,13 @@ let package = Package(
         // Configs, the training loop, checkpoints, logs.
         .target(name: "GRTrain", dependencies: ["GRCore", "GRCPU", "GRData", "GREval", "GRModels"],
                 swiftSettings: common),
+        // Serving-side inference: checkpoint loading, batched recommend, M-FALCON scoring, the
+        // retrieval index and the per-user K/V cache (no networking).
+        .target(name: "GRInference", dependencies: ["GRCore", "GRCPU", "GRData", "GREval", "GRModels", "GRTrain"],
+                swiftSettings: common),
         // The `gr` subcommands (kept in a library so tests can drive them).
         .target(name: "GRCLI", dependencies: [
-            "GRCore", "GRCPU", "GRData", "GREval", "GRModels", "GRTrain", "GRCUDA",
+            "GRCore", "GRCPU", "GRData", "GREval", "GRModels", "GRTrain", "GRCUDA", "GRInference",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: common),
         .executableTarget(name: "gr", dependencies: ["GRCLI"], swiftSettings: common),
@@ -81,6 +86,8 @@ let package = Package(
         .testTarget(name: "GREvalTests", dependencies: ["GREval", "GRTestSupport"], swiftSettings: common),
         .testTarget(name: "GRModelsTests", dependencies: ["GRModels", "GRCPU", "GRTestSupport"], swiftSettings: common),
         .testTarget(name: "GRCUDATests", dependencies: ["GRCUDA", "GRCPU", "GRTestSupport"], swiftSettings: common),
+        .testTarget(name: "GRInferenceTests", dependencies: ["GRInference", "GRCLI", "GRTestSupport"],
+                    swiftSettings: common),
         .testTarget(name: "GRTrainTests", dependencies: ["GRTrain", "GRCLI", "GRTestSupport"], swiftSettings: common),
         .testTarget(name: "GRServeTests", dependencies: [
             "GRServe", "GRTestSupport", .product(name: "HummingbirdTesting", package: "hummingbird"),
