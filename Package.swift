@@ -69,13 +69,13 @@ let package = Package(
                 swiftSettings: common),
         // The `gr` subcommands (kept in a library so tests can drive them).
         .target(name: "GRCLI", dependencies: [
-            "GRCore", "GRCPU", "GRData", "GREval", "GRModels", "GRTrain", "GRCUDA", "GRInference",
+            "GRCore", "GRCPU", "GRData", "GREval", "GRModels", "GRTrain", "GRCUDA", "GRInference", "GRServe",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: common),
         .executableTarget(name: "gr", dependencies: ["GRCLI"], swiftSettings: common),
         // The HTTP service (`gr serve`): routes, validation, the dynamic batcher, metrics, reload.
         .target(name: "GRServe", dependencies: [
-            .product(name: "Hummingbird", package: "hummingbird"),
+            "GRInference", .product(name: "Hummingbird", package: "hummingbird"),
         ], swiftSettings: common),
         // Shared test helpers: fixture loading, approximate equality, gradient checks.
         .target(name: "GRTestSupport", dependencies: ["GRCore"], path: "Tests/GRTestSupport",
@@ -90,7 +90,8 @@ let package = Package(
                     swiftSettings: common),
         .testTarget(name: "GRTrainTests", dependencies: ["GRTrain", "GRCLI", "GRTestSupport"], swiftSettings: common),
         .testTarget(name: "GRServeTests", dependencies: [
-            "GRServe", "GRTestSupport", .product(name: "HummingbirdTesting", package: "hummingbird"),
+            "GRServe", "GRInference", "GRCLI", "GRTestSupport",
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
         ], swiftSettings: common),
     ]
 )

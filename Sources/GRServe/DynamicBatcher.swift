@@ -1,4 +1,5 @@
 import Foundation
+import GRInference
 
 /// The dynamic batcher: concurrent requests wait in one bounded FIFO queue; one worker thread takes
 /// the oldest request, waits until `maxBatch` requests of the same kind are queued or until `maxWait`

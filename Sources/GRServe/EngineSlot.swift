@@ -1,4 +1,5 @@
 import Foundation
+import GRInference
 
 /// The engine currently serving, swappable while requests run. A batch reads `current` once when it
 /// starts and keeps that reference to its end, so a swap never disturbs a running batch: the old

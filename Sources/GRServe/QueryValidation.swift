@@ -1,3 +1,5 @@
+import GRInference
+
 /// Turns decoded bodies into engine queries, checking everything a query must satisfy before it may
 /// wait in the batcher's queue, so that one bad request never fails a whole batch:
 ///

@@ -1,4 +1,5 @@
 import Foundation
+import GRInference
 import Hummingbird
 
 /// The API's routes (openapi.yaml documents each).

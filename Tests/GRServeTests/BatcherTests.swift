@@ -1,4 +1,5 @@
 import Foundation
+import GRInference
 @testable import GRServe
 import HummingbirdTesting
 import XCTest

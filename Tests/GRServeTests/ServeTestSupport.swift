@@ -1,20 +1,23 @@
 import Foundation
+import GRInference
 @testable import GRServe
 import Hummingbird
 import HummingbirdTesting
 import XCTest
 
-/// Builds a `ServeServer` around `engine`, starts its batcher, runs `body` against its router
-/// (Hummingbird's router test framework: no socket), and shuts the batcher down afterwards.
+/// Builds a `ServeServer` around `engine`, starts its batcher, runs `body` against it (by default
+/// Hummingbird's router test framework: no socket; `.ahc(.http)`: a real server on a free loopback
+/// port and an HTTP client that may send concurrently), and shuts the batcher down afterwards.
 /// Reloads of "stub-b" load a fresh `StubEngine` named "stub-b@…"; any other path fails.
 func withServer(_ engine: any RecommendationEngine = StubEngine(), limits: ServeLimits = ServeLimits(),
                 loader: (@Sendable (String) throws -> any RecommendationEngine)? = nil,
+                setup: TestingSetup = .router,
                 _ body: @Sendable (any TestClientProtocol, ServeServer) async throws -> Void) async throws {
     let server = ServeServer(engine: engine, checkpoint: "stub-a", limits: limits,
                              loader: loader ?? StubLoader.load)
     server.start()
     defer { server.shutdown() }
-    try await server.makeApplication(host: "127.0.0.1", port: 0).test(.router) { client in
+    try await server.makeApplication(host: "127.0.0.1", port: 0).test(setup) { client in
         try await body(client, server)
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import GRInference
 @testable import GRServe
 
 /// A test double for the engine: answers instantly and predictably, records every call, and can be
