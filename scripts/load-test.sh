@@ -2,11 +2,15 @@
 # Load and abuse test of `gr serve` on loopback (issue #6 item 5; docs/serving.md).
 #
 #   scripts/load-test.sh --checkpoint FILE [--data DIR] [--gr PATH] [--port 18080]
-#                        [--duration 20] [--abuse 100000] [--threads N] [--only load|abuse]
+#                        [--duration 20] [--concurrency "1 64"] [--abuse 100000] [--threads N]
+#                        [--only load|abuse]
+#   scripts/load-test.sh --synthetic-items 1000000 --synthetic-config configs/ml-1m/hstu-large.yaml
+#                        --concurrency 16 --only load          # the 1M-item corpus case
 #
 # 1. Starts `gr serve` (release binary; --gr overrides) on 127.0.0.1 and waits for /healthz.
 # 2. Load: wrk posting /v1/recommend with 200-event histories (random ids in 1...max_item_id,
-#    increasing timestamps, k 10) at concurrency 1 and 64; prints req/s, p50, p99 and non-2xx.
+#    increasing timestamps, k 10) at each --concurrency (default 1 and 64); prints req/s, p50,
+#    p99 and non-2xx.
 # 3. Abuse: --abuse requests (default 100,000), every 10th malformed (wrong types, huge arrays,
 #    negative/unknown ids, NaN timestamps, truncated JSON, k 0, unknown fields, an over-limit
 #    body); checks no 5xx, every malformed one answered 4xx, the server still up, and its RSS
@@ -16,6 +20,7 @@
 set -euo pipefail
 
 GR=""; CHECKPOINT=""; DATA=""; PORT=18080; DURATION=20; ABUSE=100000; THREADS=""; ONLY=""
+CONCURRENCY="1 64"; SYN_ITEMS=""; SYN_CONFIG=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --gr) GR="$2"; shift 2 ;;
@@ -26,11 +31,14 @@ while [ $# -gt 0 ]; do
     --abuse) ABUSE="$2"; shift 2 ;;
     --threads) THREADS="$2"; shift 2 ;;
     --only) ONLY="$2"; shift 2 ;;
-    -h|--help) sed -n 2,17p "$0"; exit 0 ;;
+    --concurrency) CONCURRENCY="$2"; shift 2 ;;
+    --synthetic-items) SYN_ITEMS="$2"; shift 2 ;;
+    --synthetic-config) SYN_CONFIG="$2"; shift 2 ;;
+    -h|--help) sed -n 2,21p "$0"; exit 0 ;;
     *) echo "load-test.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
-[ -n "$CHECKPOINT" ] || { echo "load-test.sh: --checkpoint is required" >&2; exit 2; }
+[ -n "$CHECKPOINT" ] || [ -n "$SYN_ITEMS" ] || { echo "load-test.sh: --checkpoint or --synthetic-items is required" >&2; exit 2; }
 command -v wrk >/dev/null || { echo "load-test.sh: wrk not found (apt-get install -y wrk)" >&2; exit 2; }
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 [ -n "$GR" ] || GR="$ROOT/.build/release/gr"
@@ -46,12 +54,14 @@ trap cleanup EXIT
 URL="http://127.0.0.1:$PORT"
 FAIL=0
 
-args=(serve --checkpoint "$CHECKPOINT" --host 127.0.0.1 --port "$PORT")
+args=(serve --host 127.0.0.1 --port "$PORT")
+[ -n "$CHECKPOINT" ] && args+=(--checkpoint "$CHECKPOINT")
+[ -n "$SYN_ITEMS" ] && args+=(--synthetic-items "$SYN_ITEMS" --synthetic-config "$SYN_CONFIG")
 [ -n "$DATA" ] && args+=(--data "$DATA")
 [ -n "$THREADS" ] && args+=(--threads "$THREADS")
 "$GR" "${args[@]}" > "$WORK/server.log" 2>&1 &
 SERVER_PID=$!
-for _ in $(seq 1 600); do
+for _ in $(seq 1 3000); do
   curl -sf "$URL/healthz" > "$WORK/health.json" 2>/dev/null && break
   kill -0 "$SERVER_PID" 2>/dev/null || { cat "$WORK/server.log"; echo "load-test.sh: server died" >&2; exit 1; }
   sleep 0.1
@@ -97,7 +107,7 @@ LUA
 export GR_MAX_ITEM="$MAX_ITEM" GR_LUA_DIR="$WORK"
 
 if [ "$ONLY" != "abuse" ]; then
-  for c in 1 64; do
+  for c in $CONCURRENCY; do
     t=$(( c < 2 ? 1 : 2 ))
     echo "== load: POST /v1/recommend, 200-event histories, k 10, concurrency $c, ${DURATION}s"
     wrk -t"$t" -c"$c" -d"${DURATION}s" --timeout 10s --latency -s "$WORK/load.lua" "$URL" > "$WORK/wrk-$c.txt" 2>&1 || true

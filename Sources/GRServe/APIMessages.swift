@@ -27,9 +27,9 @@ public struct RecommendBody: Decodable, Sendable, Equatable {
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: AnyKey.self)
         try c.rejectUnknownKeys(Self.keys)
-        history = try c.required([Int32].self, "history")
-        timestamps = try c.optional([Int64].self, "timestamps")
-        k = try c.required(Int.self, "k")
+        history = try c.integers(Int32.self, "history", required: true)!
+        timestamps = try c.integers(Int64.self, "timestamps", required: false)
+        k = try c.integer(Int.self, "k")
         excludeSeen = try c.optional(Bool.self, "exclude_seen")
         user = try c.optional(String.self, "user")
     }
@@ -55,9 +55,9 @@ public struct ScoreBody: Decodable, Sendable, Equatable {
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: AnyKey.self)
         try c.rejectUnknownKeys(Self.keys)
-        history = try c.required([Int32].self, "history")
-        timestamps = try c.optional([Int64].self, "timestamps")
-        candidates = try c.required([Int32].self, "candidates")
+        history = try c.integers(Int32.self, "history", required: true)!
+        timestamps = try c.integers(Int64.self, "timestamps", required: false)
+        candidates = try c.integers(Int32.self, "candidates", required: true)!
         user = try c.optional(String.self, "user")
     }
 }

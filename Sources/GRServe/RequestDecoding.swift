@@ -85,4 +85,52 @@ extension KeyedDecodingContainer where K == AnyKey {
     func optional<T: Decodable>(_ type: T.Type, _ key: String) throws -> T? {
         try decodeIfPresent(T.self, forKey: AnyKey(key))
     }
+
+    /// An integer. Foundation's decoder reports a number that does not fit (2.5, 1e300) as invalid
+    /// JSON with no path, so a failed fast decode is redone through `WireInteger`, which names the field.
+    func integer<T: FixedWidthInteger & Decodable>(_ type: T.Type, _ key: String) throws -> T {
+        let k = AnyKey(key)
+        if let v = try? decode(T.self, forKey: k) { return v }
+        let wide = try decode(WireInteger.self, forKey: k)
+        guard let v = T(exactly: wide.value) else {
+            throw APIError.badRequest(RequestDecoding.fieldPath(codingPath + [k]), "\(wide.value) is out of range \(T.min)...\(T.max)")
+        }
+        return v
+    }
+
+    /// An array of integers (nil when the key is absent or null and `required` is false); the
+    /// fast native decode first, element by element on failure so that the error names the element.
+    func integers<T: FixedWidthInteger & Decodable>(_ type: T.Type, _ key: String, required: Bool) throws -> [T]? {
+        let k = AnyKey(key)
+        if !required, try !contains(k) || decodeNil(forKey: k) { return nil }
+        if let fast = try? decode([T].self, forKey: k) { return fast }
+        let wide = try decode([WireInteger].self, forKey: k)
+        return try wide.enumerated().map { i, w in
+            guard let v = T(exactly: w.value) else {
+                throw APIError.badRequest(RequestDecoding.fieldPath(codingPath + [k]) + "[\(i)]",
+                                          "\(w.value) is out of range \(T.min)...\(T.max)")
+            }
+            return v
+        }
+    }
+}
+
+/// One JSON integer decoded so that every failure names its field: null, a string, a fraction or a
+/// number beyond Int64 each become a 400 with the element's path ("history[3]").
+struct WireInteger: Decodable {
+    let value: Int64
+
+    init(from decoder: any Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        let field = RequestDecoding.fieldPath(decoder.codingPath)
+        if c.decodeNil() { throw APIError.badRequest(field, "expected an integer, found null") }
+        do {
+            value = try c.decode(Int64.self)
+        } catch let e as DecodingError {
+            throw RequestDecoding.apiError(e)
+        } catch {
+            let shown = (try? c.decode(Double.self)).map { "\($0)" } ?? "a number beyond Double"
+            throw APIError.badRequest(field, "expected an integer in \(Int64.min)...\(Int64.max), got \(shown)")
+        }
+    }
 }

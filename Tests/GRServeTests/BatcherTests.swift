@@ -136,10 +136,12 @@ final class BatcherTests: XCTestCase {
         let batcher = DynamicBatcher(slot: slot, limits: ServeLimits())
         batcher.start()
         try await withThrowingTaskGroup(of: Int.self) { group in
-            for k in 1...5 {
+            // One request held in the engine, four queued behind it.
+            group.addTask { try await batcher.recommend(RecommendQuery(history: [1], k: 1)).value.items.count }
+            XCTAssertTrue(engine.waitUntilEntered(1))
+            for k in 2...5 {
                 group.addTask { try await batcher.recommend(RecommendQuery(history: [1], k: k)).value.items.count }
             }
-            XCTAssertTrue(engine.waitUntilEntered(1))
             for _ in 0..<2000 where batcher.depth < 4 { try await Task.sleep(nanoseconds: 5_000_000) }
             XCTAssertEqual(batcher.depth, 4)
             // Shutdown waits for the queue: open the gate a moment after it started.

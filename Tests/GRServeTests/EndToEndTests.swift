@@ -34,7 +34,12 @@ final class EndToEndTests: XCTestCase {
         }
 
         // Histories longer than the model's 12 (the newest are kept) and shorter.
-        let histories: [[Int32]] = (0..<8).map { u in (0..<(4 + u * 3)).map { Int32(1 + (u * 7 + $0 * 5) % 60) } }
+        var lists: [[Int32]] = []
+        for u in 0..<8 {
+            let n = 4 + u * 3
+            lists.append((0..<n).map { (i: Int) -> Int32 in Int32(1 + (u * 7 + i * 5) % 60) })
+        }
+        let histories = lists
         let direct = try engine.recommend(histories.map { RecommendQuery(history: $0, k: 5) })
         let candidates: [Int32] = [3, 14, 15, 9, 26]
         let directScores = try engine.score([ScoreQuery(history: histories[2], candidates: candidates)])[0]
@@ -43,7 +48,7 @@ final class EndToEndTests: XCTestCase {
             // Concurrent requests (batched together or not) get exactly the engine's own answers.
             try await withThrowingTaskGroup(of: (Int, RecommendAnswer).self) { group in
                 for (i, h) in histories.enumerated() {
-                    group.addTask { (i, try await client.post("/v1/recommend", json(["history": h, "k": 5])).decode(RecommendAnswer.self)) }
+                    group.addTask { (i, try await client.post("/v1/recommend", json(["history": h.map { Int($0) }, "k": 5])).decode(RecommendAnswer.self)) }
                 }
                 for try await (i, a) in group {
                     XCTAssertEqual(a.items, direct[i].items, "history \(i)")
@@ -52,7 +57,7 @@ final class EndToEndTests: XCTestCase {
                     XCTAssertNil(a.titles, "synthetic data has no titles")
                 }
             }
-            let s = try await client.post("/v1/score", json(["history": histories[2], "candidates": candidates]))
+            let s = try await client.post("/v1/score", json(["history": histories[2].map { Int($0) }, "candidates": candidates.map { Int($0) }]))
             XCTAssertEqual(try s.decode(ScoreAnswer.self).scores, directScores)
 
             let bad = try await client.post("/v1/recommend", json(["history": [1, engine.maxItemId + 1], "k": 5]))
@@ -69,5 +74,30 @@ final class EndToEndTests: XCTestCase {
             let metrics = try await client.get("/metrics").text
             XCTAssertTrue(metrics.contains(#"gr_serve_requests_total{route="/v1/recommend",status="200"} 8"#), metrics)
         }
+    }
+}
+
+/// `gr serve`'s options.
+final class ServeCommandTests: XCTestCase {
+    func testOptionsAreValidatedBeforeAnythingLoads() throws {
+        XCTAssertThrowsError(try GRCommand.parseAsRoot(["serve"])) { e in
+            XCTAssertTrue(GRCommand.message(for: e).contains("--checkpoint"), GRCommand.message(for: e))
+        }
+        XCTAssertThrowsError(try GRCommand.parseAsRoot(["serve", "--synthetic-items", "1000"])) { e in
+            XCTAssertTrue(GRCommand.message(for: e).contains("--synthetic-config"), GRCommand.message(for: e))
+        }
+        for (option, value) in [("--max-body", "lots"), ("--max-batch", "0"), ("--queue", "0"), ("--max-k", "0"),
+                                ("--max-wait-ms", "-1"), ("--threads", "0"), ("--port", "70000")] {
+            var command = try GRCommand.parseAsRoot(["serve", "--checkpoint", "/no/such.safetensors", "\(option)=\(value)"])
+            XCTAssertThrowsError(try command.run(), "\(option) \(value)") { e in
+                XCTAssertTrue("\(e)".contains(option.dropFirst(2)), "\(option): \(e)")
+            }
+        }
+        XCTAssertEqual(ServeLimits.parseByteSize("1MB"), 1 << 20)
+        XCTAssertEqual(ServeLimits.parseByteSize("512kb"), 512 << 10)
+        XCTAssertEqual(ServeLimits.parseByteSize("1048576"), 1 << 20)
+        XCTAssertEqual(ServeLimits.parseByteSize("2GiB"), 2 << 30)
+        XCTAssertNil(ServeLimits.parseByteSize("1.5MB"))
+        XCTAssertNil(ServeLimits.parseByteSize("MB"))
     }
 }

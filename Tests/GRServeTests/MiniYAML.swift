@@ -47,7 +47,7 @@ indirect enum MiniYAML: Equatable {
                     lines[p] = (indent + 2, rest, lines[p].number)
                     items.append(try block(&lines, &p, indent: indent + 2))
                 } else {
-                    items.append(scalar(rest))
+                    items.append(parseScalar(rest))
                     p += 1
                 }
             }
@@ -68,7 +68,7 @@ indirect enum MiniYAML: Equatable {
                 while p < lines.count && lines[p].indent > indent { parts.append(lines[p].text); p += 1 }
                 map[key] = .scalar(parts.joined(separator: " "))
             } else {
-                map[key] = scalar(value)
+                map[key] = parseScalar(value)
             }
         }
         if p < lines.count && lines[p].indent > indent {
@@ -92,7 +92,7 @@ indirect enum MiniYAML: Equatable {
         return nil
     }
 
-    private static func scalar(_ s: String) -> MiniYAML {
+    private static func parseScalar(_ s: String) -> MiniYAML {
         if s.hasPrefix("[") && s.hasSuffix("]") {
             let inner = s.dropFirst().dropLast().trimmingCharacters(in: .whitespaces)
             return .list(inner.isEmpty ? [] : inner.split(separator: ",").map {

@@ -15,13 +15,18 @@ final class ReloadTests: XCTestCase {
             XCTAssertEqual(r.status, .ok, r.text)
             XCTAssertEqual(try r.decode(ReloadAnswer.self),
                            ReloadAnswer(previous: "stub-a@000000000000", model: "stub-b@111111111111"))
-            // New requests go to the new engine while the old one still holds its batch.
-            let fresh = try await client.post("/v1/recommend", #"{"history": [1], "k": 1}"#)
-            XCTAssertEqual(try fresh.decode(RecommendAnswer.self).model, "stub-b@111111111111")
+            // A request arriving now waits for the worker, which the old engine still holds; the
+            // held batch then finishes on the old engine and the next batch runs on the new one.
+            let fresh = Task { try await client.post("/v1/recommend", #"{"history": [1], "k": 1}"#) }
+            for _ in 0..<2000 where server.batcher.depth < 1 { try await Task.sleep(nanoseconds: 5_000_000) }
+            XCTAssertEqual(server.batcher.depth, 1)
             old.open()
             let held = try await inFlight.value
             XCTAssertEqual(held.status, .ok)
             XCTAssertEqual(try held.decode(RecommendAnswer.self).model, "stub-a@000000000000")
+            let answered = try await fresh.value
+            XCTAssertEqual(try answered.decode(RecommendAnswer.self).model, "stub-b@111111111111")
+            XCTAssertEqual(old.batchSizes, [1], "the old engine answered only the batch it held")
             XCTAssertEqual(server.slot.checkpoint, "stub-b")
             let health = try await client.get("/healthz").decode(HealthAnswer.self)
             XCTAssertEqual(health.model, "stub-b@111111111111")

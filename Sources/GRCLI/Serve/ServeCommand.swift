@@ -2,8 +2,11 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import GRCore
+import GRCPU
 import GRInference
+import GRModels
 import GRServe
+import GRTrain
 
 /// `gr serve`: the HTTP service (docs/serving.md, openapi.yaml). Runs until SIGTERM or SIGINT, then
 /// drains (stops accepting, answers what is queued) and exits 0; SIGHUP reloads the checkpoint.
@@ -13,7 +16,14 @@ public struct ServeCommand: ParsableCommand {
         abstract: "Serve top-K recommendations and candidate scores over HTTP (dynamic batching, metrics, reload).")
 
     @Option(name: .long, help: "A checkpoint written by `gr train`.")
-    var checkpoint: String
+    var checkpoint: String?
+
+    @Option(name: .customLong("synthetic-items"),
+            help: "Instead of a checkpoint: a randomly initialised model with this many items (load tests at scale).")
+    var syntheticItems: Int?
+
+    @Option(name: .customLong("synthetic-config"), help: "The model preset of --synthetic-items (a configs/*.yaml file).")
+    var syntheticConfig: String?
 
     @Option(name: .long, help: "The `gr data prepare` store the model was trained on (titles, the ranking corpus).")
     var data: String?
@@ -65,6 +75,26 @@ public struct ServeCommand: ParsableCommand {
         return l
     }
 
+    public func validate() throws {
+        guard (checkpoint == nil) != (syntheticItems == nil) else {
+            throw ValidationError("give either --checkpoint or --synthetic-items (with --synthetic-config)")
+        }
+        if let n = syntheticItems {
+            guard n >= 1 && n < Int(Int32.max) else { throw ValidationError("--synthetic-items must be in 1...\(Int32.max - 1)") }
+            guard syntheticConfig != nil else { throw ValidationError("--synthetic-items needs --synthetic-config") }
+        }
+    }
+
+    /// A randomly initialised model of the preset at `config` over items 1...items (corpus = all of
+    /// them), with id "synthetic-<items>@<preset name>": for load tests of corpus sizes no data
+    /// set here has (the 1M-item case of docs/serving.md). Its answers are meaningless.
+    static func syntheticEngine(items: Int, config: String?) throws -> any RecommendationEngine {
+        let c = try ConfigFile.load(path: config!)
+        let model = makeModel(c.modelConfig, maxItemId: items, corpus: (1...Int32(items)).map { $0 },
+                              backend: CPUBackend(), seed: c.seed)
+        return Recommender(model: model, modelID: "synthetic-\(items)@\(c.name)")
+    }
+
     public func run() throws {
         let limits = try limits()
         if let threads {
@@ -77,8 +107,13 @@ public struct ServeCommand: ParsableCommand {
             try Recommender.load(checkpoint: path, dataDirectory: data, cacheCapacity: cacheCapacity)
         }
         let engine: any RecommendationEngine
-        do { engine = try load(checkpoint) } catch { throw CLIFailure("\(error)") }
-        let server = ServeServer(engine: engine, checkpoint: checkpoint, limits: limits, loader: load)
+        do {
+            engine = try syntheticItems.map { try Self.syntheticEngine(items: $0, config: syntheticConfig) }
+                ?? load(checkpoint!)
+        } catch {
+            throw CLIFailure("\(error)")
+        }
+        let server = ServeServer(engine: engine, checkpoint: checkpoint ?? "", limits: limits, loader: load)
 
         // SIGHUP: reload the checkpoint path (e.g. after a new epoch replaced latest.safetensors).
         signal(SIGHUP, SIG_IGN)
