@@ -46,7 +46,7 @@ let package = Package(
         .target(name: "_GRCPUShims"),
         // The CUDA backend: driver API, NVRTC and cuBLASLt loaded at run time with dlopen (no CUDA
         // headers or libraries at build time); kernel sources embedded in the binary.
-        .target(name: "GRCUDA", dependencies: ["GRCore", "GRCPU"],
+        .target(name: "GRCUDA", dependencies: ["GRCore", "GRCPU", "_GRNCCLShim"],
                 resources: [
                     .embedInCode("Kernels/Common.cu"), .embedInCode("Kernels/Elementwise.cu"),
                     .embedInCode("Kernels/Norm.cu"), .embedInCode("Kernels/Embedding.cu"),
@@ -54,6 +54,8 @@ let package = Package(
                     .embedInCode("Kernels/Retrieval.cu"), .embedInCode("Kernels/Attention.cu"),
                 ],
                 swiftSettings: common),
+        // C shim: calls ncclCommInitRank, whose ncclUniqueId argument is a 128-byte struct by value.
+        .target(name: "_GRNCCLShim"),
         // Dataset recipes, the binary sequence store, synthetic data, batches.
         .target(name: "GRData", dependencies: ["GRCore"], swiftSettings: common),
         // Full-corpus top-K and HR/NDCG/MRR.

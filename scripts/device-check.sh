@@ -1,15 +1,22 @@
 #!/usr/bin/env bash
 # CUDA backend check on the lent GPU machine, in two halves.
 #
-# Here (no GPU needed):   scripts/device-check.sh
+# Here (no GPU needed):   scripts/device-check.sh [NAME]
 #   builds the static release binary and copies it, this script and configs/ into the ignored
-#   folder .device/cuda of the checkout the device tool sends (the main worktree: the first line
-#   of `git worktree list`, or $GR_DEVICE_ROOT), prepares ml-1m-u2999 into .device/cuda/data, and
-#   prints the one device `run` call to make (carry: [".device/cuda"]).
-# There (on the GPU):     bash .device/cuda/device-check.sh --device-side
-#   gr cuda info, the op-by-op CPU-vs-GPU parity self-test, 20 training steps CPU vs GPU from the
-#   same seed, one epoch (with its full evaluation) of each ML-1M preset, the GPU benchmarks,
-#   and a table of everything last. Logs go to $OUT when set.
+#   folder .device/NAME (default: .device/cuda; or $GR_DEVICE_DIR) of the checkout the device tool
+#   sends (the main worktree: the first line of `git worktree list`, or $GR_DEVICE_ROOT), prepares
+#   ml-1m-u2999 into its data/, and prints the one device `run` call to make (carry: [".device/NAME"]).
+# There (on the GPU):     bash .device/NAME/device-check.sh --device-side [MODE]
+#   MODE check (default): gr cuda info, the op-by-op CPU-vs-GPU parity self-test (ranks included),
+#   20 training steps CPU vs GPU from the same seed, one epoch (with its full evaluation) of each
+#   ML-1M preset, the GPU benchmarks (`gr cuda bench`, and `gr cuda bench attention` when the
+#   binary has it), and a table of everything last.
+#   MODE profile: the phase breakdown (GR_PROFILE=1, 3 epochs) of each preset and the per-kernel
+#   table (GR_CUDA_PROFILE=1, 1 epoch) of HSTU-large.
+#   MODE runs: 101 epochs of each ML-1M preset with a full evaluation every epoch (wall time
+#   including start-up, metrics last/best) and the table of issue #5 item 7.
+#   Logs go to $OUT when set. The kernel cache ($GR_CUDA_CACHE) is warmed by `gr cuda info` first,
+#   so the timed runs load the cubin from disk as a second run on any machine would.
 set -uo pipefail
 
 if [[ "${1:-}" != "--device-side" ]]; then
@@ -19,7 +26,8 @@ if [[ "${1:-}" != "--device-side" ]]; then
     [[ -d "$SHARED/data/ml-1m-u2999" ]] || SHARED=/work/shared
     grep -qx '/.device/' .git/info/exclude 2>/dev/null || echo '/.device/' >> "$(git rev-parse --git-path info/exclude)"
     ROOT="${GR_DEVICE_ROOT:-$(git worktree list | head -1 | awk '{print $1}')}"
-    DEV="$ROOT/.device/cuda"
+    NAME="${1:-cuda}"
+    DEV="${GR_DEVICE_DIR:-$ROOT/.device/$NAME}"
     swift build -c release --static-swift-stdlib --product gr
     mkdir -p "$DEV"
     # stripped and gzipped: the whole carried folder must stay under the 64 MiB transfer limit
@@ -34,11 +42,12 @@ if [[ "${1:-}" != "--device-side" ]]; then
     fi
     du -sh "$DEV"
     echo
-    echo 'device run: command "bash .device/cuda/device-check.sh --device-side", carry [".device/cuda"], timeout_s 560'
+    echo "device run: command \"bash .device/$NAME/device-check.sh --device-side [check|profile|runs]\", carry [\".device/$NAME\"], timeout_s 560"
     exit 0
 fi
 
-DEV=.device/cuda
+DEV="$(dirname "$0")"
+MODE="${2:-check}"
 GR=/tmp/gr-cuda-check
 gunzip -c "$DEV/gr.gz" > "$GR" && chmod +x "$GR"
 DATA=$DEV/data/ml-1m-u2999
@@ -57,6 +66,40 @@ step() {   # step NAME CMD...: runs, tees to $LOG/NAME.log, records status and w
 }
 
 step info "$GR" cuda info
+
+if [[ "$MODE" == profile ]]; then
+    for preset in hstu-large sasrec hstu; do
+        GR_PROFILE=1 step "profile-$preset" "$GR" train --device cuda --quiet --config "$DEV/configs/ml-1m/$preset.yaml" \
+            --data "$DATA" --out "/tmp/gr-prof/$preset" --set epochs=3
+    done
+    GR_CUDA_PROFILE=1 step kernels-hstu-large "$GR" train --device cuda --quiet --config "$DEV/configs/ml-1m/hstu-large.yaml" \
+        --data "$DATA" --out /tmp/gr-prof/kernels --set epochs=1
+    echo; echo "## profile summary ($(date -u +%Y-%m-%dT%H:%MZ))"
+    printf '%s\n' "${summary[@]}"
+    exit 0
+fi
+
+if [[ "$MODE" == runs ]]; then
+    table=("| config | 101 epochs wall (incl. start-up) | s/epoch (train+eval) | peak GPU memory | last HR@10 / NDCG@10 | best NDCG@10 (epoch) |" "|---|---|---|---|---|---|")
+    for preset in ${GR_PRESETS:-sasrec hstu hstu-large}; do
+        t0=$(date +%s.%N)
+        "$GR" train --device cuda --quiet --config "$DEV/configs/ml-1m/$preset.yaml" --data "$DATA" --out "/tmp/gr-runs/$preset" \
+            2>&1 | tee "$LOG/run-$preset.log"
+        t1=$(date +%s.%N)
+        wall=$(awk "BEGIN{printf \"%.1f\", $t1 - $t0}")
+        mem=$(grep -o 'peak device memory in use [0-9]* MiB' "$LOG/run-$preset.log" | grep -o '[0-9]* MiB')
+        last=$(grep -A2 '^final epoch' "$LOG/run-$preset.log" | tail -1 | awk '{print $2 " / " $3}')
+        best=$(grep -A2 '^best epoch' "$LOG/run-$preset.log" | tail -1 | awk '{print $3}')
+        bestE=$(grep -o '^best epoch [0-9]*' "$LOG/run-$preset.log" | awk '{print $3}')
+        table+=("| ml-1m/$preset | $wall s | $(awk "BEGIN{printf \"%.3f\", $wall / 101}") | $mem | $last | $best ($bestE) |")
+    done
+    "$GR" cuda bench attention 2>&1 | tee "$LOG/bench-attention.log" || true
+    echo; echo "## 101-epoch runs on ml-1m-u2999 ($(date -u +%Y-%m-%dT%H:%MZ))"
+    printf '%s\n' "${table[@]}"
+    grep -h '^|' "$LOG/bench-attention.log" 2>/dev/null || true
+    exit 0
+fi
+
 step selftest "$GR" cuda selftest
 step train-parity-hstu-large "$GR" cuda train-parity --config $DEV/configs/ml-1m/hstu-large.yaml --data "$DATA" --steps 20
 step train-parity-sasrec "$GR" cuda train-parity --config $DEV/configs/ml-1m/sasrec.yaml --data "$DATA" --steps 20

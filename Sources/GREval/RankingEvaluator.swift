@@ -41,6 +41,11 @@ public struct RankingEvaluator {
     public var scoreBudget: Int
     /// Largest id in the corpus (itemVectors needs at least maxCorpusId + 1 rows).
     public let maxCorpusId: Int32
+    /// With device vectors and a backend that has `TargetRankOps`, `ranks(...)` ranks on the
+    /// device (only B ints come back); false copies the vectors back and ranks on the host.
+    public var deviceRanking = true
+    /// What the device backend uploaded once for this evaluator (corpus, position table).
+    let deviceCache = TargetRankCache()
 
     public init(corpus: [Int32], maxRank: Int = RankingEvaluator.referenceMaxRank,
                 scoreBudget: Int = RankingEvaluator.defaultScoreBudget) {
@@ -82,7 +87,14 @@ public struct RankingEvaluator {
     /// width max_sequence_length + 11 for reference parity); nil means the longest seen list.
     public func ranks(userVectors: Tensor, itemVectors: Tensor, targets: [Int32], seen: [[Int32]],
                       backend: any Backend, seenWidth: Int? = nil) -> [Int] {
-        rank(userVectors: userVectors, itemVectors: itemVectors, targets: targets, seen: seen,
+        if deviceRanking, userVectors.device != .cpu, itemVectors.device != .cpu, let device = backend as? TargetRankOps {
+            precondition(Int(maxCorpusId) < itemVectors.shape[0],
+                         "corpus id \(maxCorpusId) has no row in itemVectors \(itemVectors.shape)")
+            return device.targetRanks(userVectors: userVectors, itemVectors: itemVectors, corpus: corpus, targets: targets,
+                                      seen: seen, k: cutoff(seenWidth: seenWidth ?? (seen.map(\.count).max() ?? 0)),
+                                      absentRank: absentRank, scoreBudget: scoreBudget, cache: deviceCache)
+        }
+        return rank(userVectors: userVectors, itemVectors: itemVectors, targets: targets, seen: seen,
              backend: backend, seenWidth: seenWidth).ranks
     }
 

@@ -37,12 +37,18 @@ public final class Recommender: RecommendationEngine, @unchecked Sendable {
     /// (maxItemId + 1, D) L2-normalised item vectors (row = id).
     let itemVectors: [Float]
     let store: SequenceStore?
+    /// The eval forward on new tokens against cached keys/values (cache, M-FALCON).
+    let encoder: any IncrementalEncoder
+    /// Per-user K/V state of queries with a `userKey`.
+    public let cache: UserStateCache
     let lock = NSLock()
 
     /// `dataDirectory` (a `gr data prepare` store) is optional: titles and the corpus come from it
     /// when given (its max item id must match the checkpoint's); otherwise the corpus is
-    /// 1...maxItemId and there are no titles. `cacheCapacity`: users kept in the K/V cache.
-    public static func load(checkpoint: String, dataDirectory: String?, cacheCapacity: Int = 10_000) throws -> Recommender {
+    /// 1...maxItemId and there are no titles. `cacheCapacity`: users kept in the K/V cache (also
+    /// bounded by `cacheBytes`).
+    public static func load(checkpoint: String, dataDirectory: String?, cacheCapacity: Int = 10_000,
+                            cacheBytes: Int = UserStateCache.defaultMaxBytes) throws -> Recommender {
         guard FileManager.default.fileExists(atPath: checkpoint) else {
             throw RecommenderLoadError(path: checkpoint, reason: "no such checkpoint file")
         }
@@ -57,17 +63,19 @@ public final class Recommender: RecommendationEngine, @unchecked Sendable {
         let bytes = try Data(contentsOf: URL(fileURLWithPath: checkpoint), options: .alwaysMapped)
         let id = URL(fileURLWithPath: checkpoint).lastPathComponent + "@" + SHA256.hex(bytes).prefix(12)
         return Recommender(model: model, modelID: id, store: store, corpus: store?.corpus,
-                           cacheCapacity: cacheCapacity)
+                           cacheCapacity: cacheCapacity, cacheBytes: cacheBytes)
     }
 
     /// A recommender over an in-memory model (tests, benchmarks). `corpus` nil = 1...maxItemId.
     public init(model: any SequentialRecommender, modelID: String, store: SequenceStore? = nil, corpus: [Int32]? = nil,
-                cacheCapacity: Int = 10_000) {
+                cacheCapacity: Int = 10_000, cacheBytes: Int = UserStateCache.defaultMaxBytes) {
         precondition(model.backend.device == .cpu, "Recommender runs on the CPU backend")
         self.model = model
         self.config = model.config
         self.modelID = modelID
         self.store = store
+        encoder = makeIncrementalEncoder(model)
+        cache = UserStateCache(capacity: cacheCapacity, maxBytes: cacheBytes)
         let vectors = model.itemEmbeddings()
         let rows = vectors.shape[0], d = vectors.shape[1]
         maxItemId = rows - 1
@@ -145,11 +153,24 @@ public final class Recommender: RecommendationEngine, @unchecked Sendable {
 
     // MARK: recommend
 
+    /// Queries without a `userKey` share one batched eval forward; each query with a key goes
+    /// through its cached state (`userState`).
     public func recommend(_ batch: [RecommendQuery]) throws -> [Recommendation] {
         for q in batch { try validate(q) }
         if batch.isEmpty { return [] }
+        let d = config.itemDim
         let windows = batch.map { window($0.history, $0.timestamps) }
-        let users = userVectors(windows)
+        let plain = batch.indices.filter { batch[$0].userKey == nil }
+        let batched = userVectors(plain.map { windows[$0] })
+        var users = [Float](repeating: 0, count: batch.count * d)
+        for (r, i) in plain.enumerated() { users.replaceSubrange(i * d ..< (i + 1) * d, with: batched[r * d ..< (r + 1) * d]) }
+        for (i, q) in batch.enumerated() {
+            guard let key = q.userKey else { continue }
+            lock.lock()
+            let state = userState(windows[i], key: key)
+            lock.unlock()
+            users.replaceSubrange(i * d ..< (i + 1) * d, with: state.userVector)
+        }
         let k = batch.map(\.k).max()!
         let results = index.search(queries: users, k: k, excluded: batch.map { $0.excludeSeen ? $0.history : [] })
         return zip(batch, results).map { q, r in
@@ -157,29 +178,83 @@ public final class Recommender: RecommendationEngine, @unchecked Sendable {
         }
     }
 
+    // MARK: cached state
+
+    /// The L2-normalised user vector (D) of one history, through the K/V cache when `userKey` is
+    /// given, else one eval forward (benchmarks, diagnostics; no validation).
+    public func userVector(history: [Int32], timestamps: [Int64]?, userKey: String?) -> [Float] {
+        let w = window(history, timestamps)
+        guard let userKey else { return userVectors([w]) }
+        lock.lock(); defer { lock.unlock() }
+        return userState(w, key: userKey).userVector
+    }
+
+    /// The K/V state of `w` (call with `lock` held). With a `key` whose cached window is a prefix
+    /// of `w` (same ids and timestamps at the same positions), only the new events run: for HSTU
+    /// also the cached last row, whose query used the target-slot timestamp and now uses the next
+    /// event's (spec §2.3). Equal windows reuse the cached user vector. Anything else (another
+    /// user, edited history, a window that slid past `maxHistory`) recomputes the whole window.
+    /// The result is stored under `key`.
+    func userState(_ w: Window, key: String?) -> KVState {
+        var state = key.flatMap { cache.take($0) } ?? encoder.emptyState()
+        let r = state.rows, l = w.ids.count
+        let extendsCache = r > 0 && r <= l && state.ids[...] == w.ids[0 ..< r] && state.timestamps[...] == w.timestamps[0 ..< r]
+        if !(extendsCache && r == l && !state.userVector.isEmpty) {
+            let keep = extendsCache ? (config.kind == .hstu ? r - 1 : r) : 0
+            if keep < r { state.truncate(to: keep) }
+            if !extendsCache { state = encoder.emptyState() }
+            let rows = keep ..< l
+            let tokens = NewTokens(ids: Array(w.ids[rows]), positions: Array(rows), keyTimestamps: Array(w.timestamps[rows]),
+                                   queryTimestamps: rows.map { $0 + 1 < l ? w.timestamps[$0 + 1] : w.targetTimestamp })
+            _ = encoder.forward(tokens, state: &state, mode: .append)
+        }
+        if let key { cache.put(key, state) }
+        return state
+    }
+
     // MARK: score
 
     /// Candidates per forward pass of `score` (M-FALCON's micro-batch b_m, spec §8.1).
     public static let scoreMicroBatch = 64
 
+    /// M-FALCON (spec §8.1). The history's per-layer keys/values are computed once (or taken from
+    /// the cache with a `userKey`); the candidates then run `scoreMicroBatch` at a time as tokens
+    /// at position L (right after the history) that attend to the history and themselves only
+    /// (`AttentionMode.candidates`), with the target-slot timestamp. Candidate c's score is the
+    /// L2-normalised output at its token — the model's vector at position L when c is the item
+    /// there — dotted with c's L2-normalised item vector: exactly the score of c from the separate
+    /// sequence history + c, in one pass per micro-batch. (The retrieval score of c, what
+    /// `recommend` ranks by, is the user vector at L − 1 dotted with c's vector.)
     public func score(_ batch: [ScoreQuery]) throws -> [[Float]] {
         for q in batch { try validate(q) }
-        return batch.map { q in separateScores(window(q.history, q.timestamps), candidates: q.candidates) }
+        let d = config.itemDim
+        return batch.map { q in
+            let w = window(q.history, q.timestamps)
+            lock.lock(); defer { lock.unlock() }
+            var state = userState(w, key: q.userKey)
+            var scores: [Float] = []
+            scores.reserveCapacity(q.candidates.count)
+            for start in stride(from: 0, to: q.candidates.count, by: Self.scoreMicroBatch) {
+                let chunk = Array(q.candidates[start ..< min(q.candidates.count, start + Self.scoreMicroBatch)])
+                let same = [Int64](repeating: w.targetTimestamp, count: chunk.count)
+                let tokens = NewTokens(ids: chunk, positions: [Int](repeating: w.ids.count, count: chunk.count),
+                                       keyTimestamps: same, queryTimestamps: same)
+                let u = encoder.forward(tokens, state: &state, mode: .candidates)
+                for (r, c) in chunk.enumerated() { scores.append(dot(u, r * d, Int(c) * d, d)) }
+            }
+            return scores
+        }
     }
 
-    /// The score of each candidate c from its own sequence (history + c): the L2-normalised output
-    /// at c's position, dotted with c's L2-normalised item vector. Candidates are batched
-    /// `scoreMicroBatch` sequences per forward.
-    func separateScores(_ w: Window, candidates: [Int32]) -> [Float] {
+    /// The reference for `score` (tests): each candidate c in its own sequence history + c (target
+    /// slot = last history timestamp), batched `scoreMicroBatch` sequences per eval forward; the
+    /// L2-normalised output at c's position dotted with c's L2-normalised item vector.
+    public func separateScores(_ q: ScoreQuery) -> [Float] {
+        let w = window(q.history, q.timestamps), d = config.itemDim
         var scores: [Float] = []
-        scores.reserveCapacity(candidates.count)
-        let d = config.itemDim
-        for start in stride(from: 0, to: candidates.count, by: Self.scoreMicroBatch) {
-            let chunk = candidates[start ..< min(candidates.count, start + Self.scoreMicroBatch)]
-            let windows = chunk.map { c in
-                Window(ids: w.ids + [c], timestamps: w.timestamps + [w.targetTimestamp])
-            }
-            let u = userVectors(windows)
+        for start in stride(from: 0, to: q.candidates.count, by: Self.scoreMicroBatch) {
+            let chunk = q.candidates[start ..< min(q.candidates.count, start + Self.scoreMicroBatch)]
+            let u = userVectors(chunk.map { c in Window(ids: w.ids + [c], timestamps: w.timestamps + [w.targetTimestamp]) })
             for (r, c) in chunk.enumerated() { scores.append(dot(u, r * d, Int(c) * d, d)) }
         }
         return scores

@@ -39,6 +39,10 @@ public enum NegativeSource {
     /// Drawn uniformly with replacement from the corpus: negative r of supervised position p is
     /// corpus[stream.below(|corpus|, p·R + r)] (spec §4.2 `LocalNegativesSampler`).
     case sampled(PhiloxStream)
+    /// As `sampled`, for a rank's share of a data-parallel batch: local supervised positions are
+    /// mapped to the global batch's (`BatchPlacement.supervisedRuns`), so negative r of global
+    /// position p is corpus[stream.below(|corpus|, p·R + r)] as in the unsplit batch.
+    case placed(PhiloxStream, BatchPlacement)
 }
 
 /// The random streams of one training step: dropout masks and negatives are pure functions of
@@ -46,7 +50,13 @@ public enum NegativeSource {
 public struct StepRandomness: Sendable {
     public let seed: UInt64
     public let step: Int
-    public init(seed: UInt64, step: Int) { self.seed = seed; self.step = step }
+    /// Set for a rank's share of a data-parallel batch: draws are indexed by global rows.
+    public var placement: BatchPlacement?
+    public init(seed: UInt64, step: Int, placement: BatchPlacement? = nil) {
+        self.seed = seed
+        self.step = step
+        self.placement = placement
+    }
     public func stream(_ kind: RandomStreamKind, slot: Int = 0) -> PhiloxStream {
         PhiloxStream(seed: seed, stream: kind.stream(step: step, slot: slot))
     }
@@ -72,9 +82,11 @@ public protocol SequentialRecommender: AnyObject {
 extension SequentialRecommender {
     /// trainStep with negatives drawn from PhiloxStream(seed, negatives stream of `step`) and dropout
     /// from the (seed, step) streams (RandomStreamKind.inputDropout / layerDropout / attentionDropout).
-    public func trainStep(_ input: ModelInput, step: Int, seed: UInt64) -> Float {
-        let r = StepRandomness(seed: seed, step: step)
-        return trainStep(input, negatives: .sampled(r.stream(.negatives)), randomness: r)
+    /// `placement`: this batch is a rank's share of a data-parallel global batch (see `BatchPlacement`).
+    public func trainStep(_ input: ModelInput, step: Int, seed: UInt64, placement: BatchPlacement? = nil) -> Float {
+        let r = StepRandomness(seed: seed, step: step, placement: placement)
+        let negatives: NegativeSource = placement.map { .placed(r.stream(.negatives), $0) } ?? .sampled(r.stream(.negatives))
+        return trainStep(input, negatives: negatives, randomness: r)
     }
 }
 

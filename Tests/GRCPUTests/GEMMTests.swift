@@ -212,6 +212,59 @@ final class GEMMTests: XCTestCase {
               rng: &rng)
     }
 
+    /// The K-split path (short M and N, long K: weight gradients), reached with small K by lowering
+    /// its thresholds: every transpose case, odd sizes around the 12 × 32 / 6 × 16 tiles, K not a
+    /// multiple of KC, strides, alpha / beta, NaN in C with beta == 0, and one K part only.
+    func testKSplitPath() {
+        var rng = SplitMix(state: 7)
+        let savedMinK = CPUGEMM.kSplitMinK, savedPartK = CPUGEMM.kSplitMinPartK
+        let savedKernel = CPUGEMM.kernel
+        defer { CPUGEMM.kSplitMinK = savedMinK; CPUGEMM.kSplitMinPartK = savedPartK; CPUGEMM.kernel = savedKernel }
+        for kern in GEMMKernel.allCases where kern.isSupported {
+            CPUGEMM.kernel = kern
+            let kc = kern.kc
+            CPUGEMM.kSplitMinK = 1
+            CPUGEMM.kSplitMinPartK = kc
+            for (transA, transB) in [(true, false), (false, false), (false, true), (true, true)] {
+                check(transA: transA, transB: transB, m: 13, n: 35, k: 2 * kc + 17, alpha: 1, beta: 0,
+                      nanInC: true, rng: &rng)
+            }
+            check(transA: true, transB: false, m: 25, n: 7, k: 3 * kc - 3, alpha: -0.5, beta: 1.5,
+                  padA: 3, padB: 1, padC: 2, rng: &rng)
+            check(transA: true, transB: false, m: 1, n: 1, k: 2 * kc + 1, alpha: 2, beta: 0, nanInC: true, rng: &rng)
+            CPUGEMM.kSplitMinPartK = 100 * kc  // a single part
+            check(transA: true, transB: false, m: 12, n: 33, k: kc + 5, alpha: 1, beta: -1, rng: &rng)
+        }
+    }
+
+    /// The K-split path gives the same result, bit for bit, on 1, 2 and 3 threads (its K parts are
+    /// fixed by K alone and summed in order).
+    func testKSplitThreadCountsAgree() {
+        var rng = SplitMix(state: 8)
+        let savedThreads = Parallel.threads, savedMinK = CPUGEMM.kSplitMinK
+        let savedPartK = CPUGEMM.kSplitMinPartK, savedMinFlops = CPUGEMM.minParallelFlops
+        defer {
+            Parallel.threads = savedThreads; CPUGEMM.kSplitMinK = savedMinK
+            CPUGEMM.kSplitMinPartK = savedPartK; CPUGEMM.minParallelFlops = savedMinFlops
+        }
+        CPUGEMM.minParallelFlops = 0
+        CPUGEMM.kSplitMinK = 1
+        CPUGEMM.kSplitMinPartK = CPUGEMM.kernel.kc
+        let m = 19, n = 41, k = 7 * CPUGEMM.kernel.kc + 9
+        let a = (0..<k * m).map { _ in rng.float() }, b = (0..<k * n).map { _ in rng.float() }
+        var results: [[Float]] = []
+        for threads in [1, 2, 3] {
+            Parallel.threads = threads
+            var c = [Float](repeating: .nan, count: m * n)
+            CPUGEMM.sgemm(transA: true, transB: false, m: m, n: n, k: k, alpha: 1, a: a, lda: m, b: b, ldb: n,
+                          beta: 0, c: &c, ldc: n)
+            results.append(c)
+        }
+        XCTAssertEqual(results[0], results[1], "1 vs 2 threads")
+        XCTAssertEqual(results[0], results[2], "1 vs 3 threads")
+        XCTAssertFalse(results[0].contains { $0.isNaN })
+    }
+
     /// The backend entry point forwards to `CPUGEMM.sgemm` on tensor views.
     func testBackendGEMMOnTensors() {
         let backend = CPUBackend()

@@ -258,6 +258,33 @@ final class HSTUAttentionTests: XCTestCase {
         XCTAssertEqual(grad1.dTs, grad3.dTs)
     }
 
+    /// f32: the AVX-512 kernels (`AttentionTileAVX512`, used when the CPU has AVX-512) against the
+    /// portable SIMD8 path on the same inputs: out, dq, dk, dv and dwPos bit-identical (every element
+    /// is the same chain of operations), dwTs equal up to the order of its sums. Chronological
+    /// timestamps (seconds and, for time deltas beyond 2³¹, milliseconds) and unordered ones; ragged
+    /// lengths with tile tails, two heads, Dv not a multiple of 16. On a CPU without AVX-512 both
+    /// runs take the portable path.
+    func testAVX512MatchesPortable() {
+        let saved = AttentionTile.useAVX512
+        defer { AttentionTile.useAVX512 = saved }
+        var p = HSTUProblem(lengths: [70, 3, 0, 33, 64, 1, 45], n: 72, heads: 2, dqk: 20, dv: 12, seed: 9)
+        var rng = AttentionReference.Rng(99)
+        let r = (0..<(p.t * p.heads * p.dv)).map { _ in rng.symmetric(1) }
+        let seconds = p.ts
+        for variant in 0..<3 {
+            p.ts = variant == 0 ? seconds : variant == 1 ? seconds.map { $0 &* 1000 } : p.unordered()
+            AttentionTile.useAVX512 = false
+            let out0 = p.forward(backend, .f32), grad0 = p.backward(backend, .f32, r: r)
+            AttentionTile.useAVX512 = saved
+            let out1 = p.forward(backend, .f32), grad1 = p.backward(backend, .f32, r: r)
+            XCTAssertEqual(out0, out1, "out, variant \(variant)")
+            XCTAssertEqual(grad0.dx, grad1.dx, "dq, dk, dv, variant \(variant)")
+            XCTAssertEqual(grad0.dPos, grad1.dPos, "dwPos, variant \(variant)")
+            let scale = grad0.dTs.map(abs).max()!
+            AttentionReference.assertNear(grad1.dTs, grad0.dTs, atol: 1e-5 * scale, rtol: 1e-5, "dwTs, variant \(variant)")
+        }
+    }
+
     // MARK: fixture
 
     /// `intermediate.rab` (B, N, N) from the timestamps and the layer's bias parameters: every
@@ -288,21 +315,23 @@ final class HSTUAttentionTests: XCTestCase {
                 table: tp.baseAddress!, thresholds: thr.baseAddress!)
             let tile = UnsafeMutablePointer<Double>.allocate(capacity: 32 * 32)
             defer { tile.deallocate() }
-            let bucketsT = UnsafeMutablePointer<Int32>.allocate(capacity: 32 * 32)
-            defer { bucketsT.deallocate() }
+            let runMemory = UnsafeMutableRawPointer.allocate(byteCount: BiasRuns.size * 4, alignment: 64)
+            defer { runMemory.deallocate() }
+            let lanes = AttentionTile.laneMasks(Double.self), reversed = kernel.reversedPositions(wPosT.doubles)
+            let tq = UnsafeMutablePointer<Int64>.allocate(capacity: 32)
+            defer { lanes.deallocate(); reversed.deallocate(); tq.deallocate() }
             for b in 0..<batch where lengths[b] > 0 {
                 XCTAssertTrue(kernel.chronological(b))
                 for chronological in [true, false] {   // run-by-run fill and per-element walk
                     let l = lengths[b]
-                    kernel.biasTile(b, i0: 0, nq: l, j0: 0, nk: l, chronological: chronological, tile)
-                    for i in 0..<l { for j in 0...i {
-                        XCTAssertEqual(tile[i * 32 + j], rab[(b * n + i) * n + j], accuracy: 1e-15, "bias tile b\(b) i\(i) j\(j)")
+                    kernel.queryTimes(b, i0: 0, nq: l, tq)
+                    tile.update(repeating: .nan, count: 32 * 32)
+                    kernel.biasTileTransposed(b, i0: 0, nq: l, j0: 0, nk: l, chronological: chronological,
+                                              positionsReversed: reversed, tq: tq, lanes: lanes, tile,
+                                              runs: BiasRuns(runMemory))
+                    for c in 0..<l { for r in 0..<32 where r < c || r >= l {
+                        XCTAssertEqual(tile[c * 32 + r], 0, "bias tileᵀ outside the causal part b\(b) c\(c) r\(r)")
                     } }
-                    let reversed = Array(wPos.reversed())
-                    reversed.withUnsafeBufferPointer { rev in
-                        kernel.biasTileTransposed(b, i0: 0, nq: l, j0: 0, nk: l, chronological: chronological,
-                                                  positionWeightsReversed: rev.baseAddress!, tile, bucketsT)
-                    }
                     for i in 0..<l { for j in 0...i {
                         XCTAssertEqual(tile[j * 32 + i], rab[(b * n + i) * n + j], accuracy: 1e-15, "bias tileᵀ b\(b) i\(i) j\(j)")
                     } }

@@ -24,8 +24,10 @@ final class MovieLensRecipeTests: XCTestCase {
             let ts = store.timestamps(u)
             for i in 1..<ts.count { XCTAssertLessThanOrEqual(ts[i - 1], ts[i]) }
         }
-        // summary.json matches a fresh computation.
-        XCTAssertEqual(DatasetSummary(store: store), s)
+        // summary.json matches a fresh computation (plus the preparation's tie order).
+        var fresh = DatasetSummary(store: store)
+        fresh.tieOrder = .file
+        XCTAssertEqual(fresh, s)
     }
 
     /// ISO-8859-1 titles are converted to UTF-8.
@@ -69,6 +71,30 @@ final class MovieLensRecipeTests: XCTestCase {
         XCTAssertEqual(store.corpus, [1, 2, 3, 5])
         XCTAssertEqual(store.maxItemId, 5)
         XCTAssertEqual(store.title(ofItem: 5), "E")
+    }
+
+    /// `--tie-order item`: equal timestamps by ascending item id, whatever the file order; other
+    /// timestamps unaffected; recorded in summary.json.
+    func testItemTieOrder() throws {
+        let src = TestFiles.ml1m(ratings: """
+            7::3::4::200
+            7::1::5::100
+            7::5::3::200
+            7::2::1::200
+            3::2::2::50
+            3::1::3::50
+
+            """)
+        let out = TestFiles.folder() + "/s"
+        let summary = try DatasetPreparer.prepare(.ml1m, source: src, out: out, tieOrder: .item)
+        let store = try SequenceStore.open(directory: out)
+        XCTAssertEqual(Array(store.items(0)), [1, 2])
+        XCTAssertEqual(Array(store.items(1)), [1, 2, 3, 5])
+        XCTAssertEqual(Array(store.timestamps(1)), [100, 200, 200, 200])
+        XCTAssertEqual(Array(store.ratings(1)), [5, 1, 4, 3])  // ratings travel with their items
+        XCTAssertEqual(summary.tieOrder, .item)
+        XCTAssertEqual(try DatasetSummary.load(directory: out).tieOrder, .item)
+        XCTAssertTrue(summary.table.contains("timestamp ties"))
     }
 
     /// ML-20M format: header lines, comma separated, quoted titles with commas, half-star ratings.

@@ -47,7 +47,15 @@ public struct CUDACommand: ParsableCommand {
                 print(r.name.padding(toLength: 48, withPad: " ", startingAt: 0)
                       + String(format: " %12.3e %10.1e  %@", r.error, r.tolerance, r.passed ? "ok" : "FAIL"))
             }
-            print("selftest: \(results.count - failed)/\(results.count) passed")
+            let ranks = RankParity.run(gpu: b, seed: seed)
+            for r in ranks {
+                if !r.passed { failed += 1 }
+                print(r.name.padding(toLength: 48, withPad: " ", startingAt: 0)
+                      + String(format: " %5d/%-5d users differ (allowed %d; %d ranked)  %@", r.mismatches, r.users,
+                               r.allowed, r.ranked, r.passed ? "ok" : "FAIL"))
+            }
+            let total = results.count + ranks.count
+            print("selftest: \(total - failed)/\(total) passed")
             if failed > 0 { throw ExitCode(1) }
         }
     }

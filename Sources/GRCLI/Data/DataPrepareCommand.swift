@@ -3,6 +3,7 @@ import Foundation
 import GRData
 
 extension DatasetKind: ExpressibleByArgument {}
+extension TieOrder: ExpressibleByArgument {}
 
 /// `gr data prepare --dataset ml-1m|ml-20m|amzn-books|ml-100k|csv [--source PATH] [--out DIR]`
 public struct DataPrepareCommand: ParsableCommand {
@@ -23,6 +24,8 @@ public struct DataPrepareCommand: ParsableCommand {
     public var out: String?
     @Option(help: "Download cache folder (default: $GR_CACHE or ~/.cache/gr).")
     public var cache: String?
+    @Option(help: "Order of a user's interactions with the same timestamp: file (stable, the default) | item (ascending item id).")
+    public var tieOrder: TieOrder = .file
     @Option(help: "Seconds to wait for a connection when downloading.")
     public var connectTimeout: Int = 10
 
@@ -34,7 +37,8 @@ public struct DataPrepareCommand: ParsableCommand {
         downloader.connectTimeout = connectTimeout
         let outDir = out ?? "data/\(dataset.rawValue)"
         let start = Date()
-        let summary = try DatasetPreparer.prepare(dataset, source: source, out: outDir, downloader: downloader)
+        let summary = try DatasetPreparer.prepare(dataset, source: source, out: outDir, downloader: downloader,
+                                                    tieOrder: tieOrder)
         print(summary.table)
         print(String(format: "wrote %@ in %.2f s", outDir, Date().timeIntervalSince(start)))
     }

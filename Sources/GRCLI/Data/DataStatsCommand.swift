@@ -16,7 +16,9 @@ public struct DataStatsCommand: ParsableCommand {
 
     public func run() throws {
         let store = try SequenceStore.open(directory: directory)
-        let summary = DatasetSummary(store: store)
+        var summary = DatasetSummary(store: store)
+        // The tie order is a property of how the store was prepared, not of its contents.
+        summary.tieOrder = (try? DatasetSummary.load(directory: directory))?.tieOrder
         if json {
             print(String(decoding: try summary.jsonData(), as: UTF8.self))
         } else {

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import GRCore
 import GRCPU
+import GRCUDA
 import GRData
 import GRTrain
 
@@ -44,10 +45,19 @@ public struct TrainCommand: ParsableCommand {
     @Flag(name: .long, help: "No live progress line on stderr.")
     var quiet = false
 
+    @OptionGroup(title: "Multi-GPU (data parallel over NCCL; docs/multi-gpu.md)")
+    var distributed: DistributedOptions
+
     public init() {}
 
     public func run() throws {
         setvbuf(stdout, nil, _IOLBF, 0)  // per-epoch lines appear as they happen, in order with stderr
+        try distributed.validate()
+        if distributed.isLauncher {
+            let status = try MultiGPULauncher.run(distributed, arguments: Array(CommandLine.arguments.dropFirst()))
+            if status != 0 { throw ExitCode(status) }
+            return
+        }
         if let threads {
             guard threads > 0 else { throw ValidationError("--threads must be positive") }
             Parallel.threads = threads
@@ -64,18 +74,24 @@ public struct TrainCommand: ParsableCommand {
         }
         var options = TrainOptions(outDirectory: out)
         options.resume = resume
-        options.progress = !quiet
-        let (backend, deviceMessage) = try device.makeBackend()
+        options.progress = !quiet && distributed.gpus == nil
+        let (backend, deviceMessage) = try (distributed.gpus != nil && device == .auto ? DeviceChoice.cuda : device).makeBackend()
         print(deviceMessage)
         print("gr train: \(cfg.name.isEmpty ? config : cfg.name) on \(data) (\(store.userCount) users, "
               + "max item id \(store.maxItemId), corpus \(store.corpus.count)), \(backend.name), seed \(cfg.seed)")
         if resume && !FileManager.default.fileExists(atPath: (out as NSString).appendingPathComponent("latest.safetensors")) {
             print("--resume: no latest.safetensors in \(out) yet; starting from scratch")
         }
+        if distributed.gpus != nil {
+            options.dataParallel = try distributed.joinProcessGroup(backend: backend, log: { print($0) })
+            if distributed.rank != 0 { options.log = { _ in } }
+        }
         do {
             let trainer = try Trainer(config: cfg, store: store, backend: backend, options: options)
             print("parameters: \(trainer.model.parameters.entries.reduce(0) { $0 + $1.shape.reduce(1, *) })")
             try trainer.run()
+            if trainer.profile.enabled { print("profile (GR_PROFILE, synchronised phases):\n" + trainer.profile.report()) }
+            if let cuda = backend as? CUDABackend { print(cudaRunReport(cuda)) }
         } catch {
             throw CLIFailure("\(error)")
         }

@@ -1,4 +1,8 @@
 import Foundation
+import _GRCPUShims
+#if arch(x86_64)
+import GRCPUAVX512
+#endif
 
 /// Building blocks shared by the attention kernels: a tile is `AttentionTile.size` queries ×
 /// `AttentionTile.size` keys; operands are packed into 64-byte aligned scratch whose rows are
@@ -9,6 +13,17 @@ import Foundation
 enum AttentionTile {
     /// Tile edge (queries and keys). A 32×32 f32 tile is 4 KiB, a few of them fit L1 with the operands.
     static let size = 32
+
+    /// Whether f32 `dotRows` / `axpyRows` run the AVX-512 copies (`AttentionTileAVX512`, module
+    /// GRCPUAVX512): when the CPU supports them, unless `GR_ATTENTION_KERNEL=avx2`. Both give
+    /// bit-identical results (every output element is the same FMA chain); tests switch it.
+    nonisolated(unsafe) public static var useAVX512: Bool = {
+        #if arch(x86_64)
+        return gr_cpu_supports_avx512() != 0 && ProcessInfo.processInfo.environment["GR_ATTENTION_KERNEL"] != "avx2"
+        #else
+        return false
+        #endif
+    }()
 
     /// n rounded up to a multiple of 8 (one SIMD8 register).
     @inline(__always) static func padded(_ n: Int) -> Int { (n + 7) & ~7 }
@@ -26,7 +41,7 @@ enum AttentionTile {
     /// out0[0..<32] = Σ_d x0[d]·bt[d·32 ..< d·32+32], and the same for x1 → out1 (two rows share
     /// the loads of bt). bt: (d, 32) contiguous.
     @inline(__always)
-    static func dotRows2<S: AttentionScalar>(_ x0: UnsafePointer<S>, _ x1: UnsafePointer<S>, d: Int,
+    static func dotRows2<S: AttentionScalar>(_ x0: UnsafePointer<S>, _ x1: UnsafePointer<S>, xColStride: Int, d: Int,
                                              _ bt: UnsafePointer<S>,
                                              _ out0: UnsafeMutablePointer<S>, _ out1: UnsafeMutablePointer<S>,
                                              accumulate: Bool) {
@@ -39,7 +54,7 @@ enum AttentionTile {
         var p = bt
         for t in 0..<d {
             let k0 = load(p), k1 = load(p + 8), k2 = load(p + 16), k3 = load(p + 24)
-            let u = SIMD8(repeating: x0[t]), w = SIMD8(repeating: x1[t])
+            let u = SIMD8(repeating: x0[t &* xColStride]), w = SIMD8(repeating: x1[t &* xColStride])
             a0 = a0.addingProduct(u, k0); a1 = a1.addingProduct(u, k1)
             a2 = a2.addingProduct(u, k2); a3 = a3.addingProduct(u, k3)
             b0 = b0.addingProduct(w, k0); b1 = b1.addingProduct(w, k1)
@@ -52,13 +67,13 @@ enum AttentionTile {
 
     /// Single-row `dotRows2`.
     @inline(__always)
-    static func dotRow<S: AttentionScalar>(_ x0: UnsafePointer<S>, d: Int, _ bt: UnsafePointer<S>,
+    static func dotRow<S: AttentionScalar>(_ x0: UnsafePointer<S>, xColStride: Int, d: Int, _ bt: UnsafePointer<S>,
                                            _ out0: UnsafeMutablePointer<S>, accumulate: Bool) {
         var a0 = SIMD8<S>(), a1 = SIMD8<S>(), a2 = SIMD8<S>(), a3 = SIMD8<S>()
         if accumulate { a0 = load(out0); a1 = load(out0 + 8); a2 = load(out0 + 16); a3 = load(out0 + 24) }
         var p = bt
         for t in 0..<d {
-            let u = SIMD8(repeating: x0[t])
+            let u = SIMD8(repeating: x0[t &* xColStride])
             a0 = a0.addingProduct(u, load(p)); a1 = a1.addingProduct(u, load(p + 8))
             a2 = a2.addingProduct(u, load(p + 16)); a3 = a3.addingProduct(u, load(p + 24))
             p += 32
@@ -66,18 +81,28 @@ enum AttentionTile {
         store(a0, out0); store(a1, out0 + 8); store(a2, out0 + 16); store(a3, out0 + 24)
     }
 
-    /// rows x_r (r < rows, row stride xStride) times bt (d, 32) into out (rows, 32), row stride
-    /// outStride; `accumulate`: out += instead of out =.
-    static func dotRows<S: AttentionScalar>(_ x: UnsafePointer<S>, xStride: Int, rows: Int, d: Int,
+    /// rows x_r (r < rows, row stride xStride, element stride xColStride) times bt (d, 32) into out
+    /// (rows, 32), row stride outStride; `accumulate`: out += instead of out =. With xStride 1 and
+    /// xColStride a row stride, x is read transposed in place (x_r = column r of a row-major matrix).
+    static func dotRows<S: AttentionScalar>(_ x: UnsafePointer<S>, xStride: Int, xColStride: Int = 1, rows: Int, d: Int,
                                             _ bt: UnsafePointer<S>, _ out: UnsafeMutablePointer<S>,
                                             outStride: Int = 32, accumulate: Bool = false) {
+        #if arch(x86_64)
+        if S.self == Float.self && useAVX512 {
+            AttentionTileAVX512.dotRows(UnsafeRawPointer(x).assumingMemoryBound(to: Float.self), xStride: xStride,
+                                        xColStride: xColStride, rows: rows, d: d, UnsafeRawPointer(bt).assumingMemoryBound(to: Float.self),
+                                        UnsafeMutableRawPointer(out).assumingMemoryBound(to: Float.self),
+                                        outStride: outStride, accumulate: accumulate)
+            return
+        }
+        #endif
         var r = 0
         while r + 1 < rows {
-            dotRows2(x + r * xStride, x + (r + 1) * xStride, d: d, bt, out + r * outStride, out + (r + 1) * outStride,
-                     accumulate: accumulate)
+            dotRows2(x + r * xStride, x + (r + 1) * xStride, xColStride: xColStride, d: d, bt, out + r * outStride,
+                     out + (r + 1) * outStride, accumulate: accumulate)
             r += 2
         }
-        if r < rows { dotRow(x + r * xStride, d: d, bt, out + r * outStride, accumulate: accumulate) }
+        if r < rows { dotRow(x + r * xStride, xColStride: xColStride, d: d, bt, out + r * outStride, accumulate: accumulate) }
     }
 
     /// acc_r[0..<32·chunks] += Σ_{c < count} coeff_r[c] · p_c[0..<32·chunks] for two rows r
@@ -151,6 +176,16 @@ enum AttentionTile {
                                              _ p: UnsafePointer<S>, dPad: Int, pStride: Int? = nil,
                                              _ acc: UnsafeMutablePointer<S>, accStride: Int) {
         let pStride = pStride ?? dPad
+        #if arch(x86_64)
+        if S.self == Float.self && useAVX512 {
+            AttentionTileAVX512.axpyRows(UnsafeRawPointer(coeff).assumingMemoryBound(to: Float.self),
+                                         coeffStride: coeffStride, rows: rows, count: count,
+                                         UnsafeRawPointer(p).assumingMemoryBound(to: Float.self), dPad: dPad,
+                                         pStride: pStride, UnsafeMutableRawPointer(acc).assumingMemoryBound(to: Float.self),
+                                         accStride: accStride)
+            return
+        }
+        #endif
         let columns32 = dPad & ~31
         if columns32 > 0 {
             var r = 0
@@ -227,6 +262,114 @@ enum AttentionTile {
         for o in stride(from: 0, to: rows * size, by: 8) { store(load(dst + o) + load(src + o), dst + o) }
     }
 
+    /// The 0/1 lane masks of `addMasked` / `keepLanes` / `accumulateMasked`: entry k (k = 0...8)
+    /// has ones in lanes < k (9 vectors; deallocate when done).
+    static func laneMasks<S: AttentionScalar>(_: S.Type) -> UnsafeMutablePointer<SIMD8<S>> {
+        let masks = UnsafeMutablePointer<SIMD8<S>>.allocate(capacity: 9)
+        for k in 0...8 {
+            var v = SIMD8<S>()
+            for x in 0..<k { v[x] = 1 }
+            masks[k] = v
+        }
+        return masks
+    }
+
+    /// Ones in lanes base + l ∈ [lo, hi) of the 8-lane chunk starting at `base`, zeros elsewhere.
+    @inline(__always)
+    static func chunkMask<S: AttentionScalar>(base: Int, lo: Int, hi: Int, _ lanes: UnsafePointer<SIMD8<S>>) -> SIMD8<S> {
+        lanes[min(max(hi &- base, 0), 8)] - lanes[min(max(lo &- base, 0), 8)]
+    }
+
+    /// row[lo..<hi] += w (0 ≤ lo < hi ≤ 32), as masked SIMD adds over the chunks the range touches
+    /// (the values outside the range are unchanged: + 0).
+    @inline(__always)
+    static func addMasked<S: AttentionScalar>(_ w: S, to row: UnsafeMutablePointer<S>, from lo: Int, to hi: Int,
+                                              lanes: UnsafePointer<SIMD8<S>>) {
+        var base = lo & ~7
+        while base < hi {
+            let p = row + base
+            store(load(p).addingProduct(chunkMask(base: base, lo: lo, hi: hi, lanes), SIMD8(repeating: w)), p)
+            base &+= 8
+        }
+    }
+
+    /// acc[0..<8] += Σ over chunks of row[x]·[lo ≤ x < hi] (lane-wise partial sums; lo < hi ≤ 32).
+    @inline(__always)
+    static func accumulateMasked<S: AttentionScalar>(_ row: UnsafePointer<S>, from lo: Int, to hi: Int,
+                                                     lanes: UnsafePointer<SIMD8<S>>, into acc: UnsafeMutablePointer<S>) {
+        var sum = load(acc)
+        var base = lo & ~7
+        while base < hi {
+            sum = sum.addingProduct(load(row + base), chunkMask(base: base, lo: lo, hi: hi, lanes))
+            base &+= 8
+        }
+        store(sum, acc)
+    }
+
+    /// acc[16·bucket_k + 0..<16] += the gradient row g (32 lanes) restricted to run k, for every run
+    /// k of row `row` of `runs` (lane-wise partial sums in lanes 0..<8 of each 16, reduced by the
+    /// caller; the AVX-512 span tiles use all 16).
+    @inline(__always)
+    static func accumulateRuns<S: AttentionScalar>(_ g: UnsafePointer<S>, runs: BiasRuns, row c: Int,
+                                                   lanes: UnsafePointer<SIMD8<S>>, into acc: UnsafeMutablePointer<S>) {
+        let count = Int(runs.counts[c]), starts = runs.starts + c &* 33, buckets = runs.buckets + c &* 32
+        for k in 0..<count {
+            accumulateMasked(g, from: Int(starts[k]), to: Int(starts[k &+ 1]), lanes: lanes,
+                             into: acc + Int(buckets[k]) &* 16)
+        }
+    }
+
+    /// a[o] = SiLU(s[o] + bias[o])·scale for o < count (a multiple of 8).
+    @inline(__always)
+    static func siluForward<S: AttentionScalar>(_ s: UnsafePointer<S>, _ bias: UnsafePointer<S>, count: Int, scale: S,
+                                                _ a: UnsafeMutablePointer<S>) {
+        #if arch(x86_64)
+        if S.self == Float.self && useAVX512 && count % 16 == 0 {
+            AttentionTileAVX512.siluForward(UnsafeRawPointer(s).assumingMemoryBound(to: Float.self),
+                                            UnsafeRawPointer(bias).assumingMemoryBound(to: Float.self), count: count,
+                                            scale: Float(scale), UnsafeMutableRawPointer(a).assumingMemoryBound(to: Float.self))
+            return
+        }
+        #endif
+        for o in stride(from: 0, to: count, by: 8) {
+            let x = load(s + o) + load(bias + o)
+            store(x * S.sigmoid(x) * scale, a + o)
+        }
+    }
+
+    /// With x = s + bias, σ = sigmoid(x): a = x·σ·scale, ds = dA·σ·(1 + x·(1 − σ))·scale (SiLU and its
+    /// derivative), o < count (a multiple of 8).
+    @inline(__always)
+    static func siluBackward<S: AttentionScalar>(_ s: UnsafePointer<S>, _ bias: UnsafePointer<S>, _ dA: UnsafePointer<S>,
+                                                 count: Int, scale: S, _ a: UnsafeMutablePointer<S>,
+                                                 _ ds: UnsafeMutablePointer<S>) {
+        #if arch(x86_64)
+        if S.self == Float.self && useAVX512 && count % 16 == 0 {
+            AttentionTileAVX512.siluBackward(UnsafeRawPointer(s).assumingMemoryBound(to: Float.self),
+                                             UnsafeRawPointer(bias).assumingMemoryBound(to: Float.self),
+                                             UnsafeRawPointer(dA).assumingMemoryBound(to: Float.self), count: count,
+                                             scale: Float(scale), UnsafeMutableRawPointer(a).assumingMemoryBound(to: Float.self),
+                                             UnsafeMutableRawPointer(ds).assumingMemoryBound(to: Float.self))
+            return
+        }
+        #endif
+        for o in stride(from: 0, to: count, by: 8) {
+            let x = load(s + o) + load(bias + o)
+            let sg = S.sigmoid(x)
+            store(x * sg * scale, a + o)
+            store(load(dA + o) * sg * (1 + x * (1 - sg)) * scale, ds + o)
+        }
+    }
+
+    /// row[x] for x ∉ [lo, hi) (x < 32) set to 0 (multiplied by a 0/1 mask: row entries are finite).
+    @inline(__always)
+    static func keepLanes<S: AttentionScalar>(_ row: UnsafeMutablePointer<S>, from lo: Int, to hi: Int,
+                                              lanes: UnsafePointer<SIMD8<S>>) {
+        for base in stride(from: 0, to: 32, by: 8) {
+            store(load(row + base) * chunkMask(base: base, lo: lo, hi: hi, lanes), row + base)
+        }
+    }
+
     /// prefix[k] (k = 0...8): SIMD8 with ones in lanes < k, zeros after.
     static func prefixMasks<S: AttentionScalar>(_: S.Type) -> [SIMD8<S>] {
         (0...8).map { k in
@@ -234,6 +377,29 @@ enum AttentionTile {
             for x in 0..<k { v[x] = 1 }
             return v
         }
+    }
+}
+
+/// The runs of equal time buckets along the rows of a transposed bias tile (filled by
+/// `HSTUAttentionKernel.biasTileTransposed`, read by the bias gradient): row c (a key) has
+/// counts[c] runs; run k covers queries starts[c·33 + k] ..< starts[c·33 + k + 1] with bucket
+/// buckets[c·32 + k]. When spans.pointee = 1 (f32 AVX-512 tiles, `AttentionTileAVX512.biasTileSpans`)
+/// the tile holds bucket spans instead: buckets[2c], buckets[2c + 1] = first and last bucket of row
+/// c. Views into scratch memory of `size` elements.
+struct BiasRuns {
+    let starts: UnsafeMutablePointer<Int32>    // 32 × 33
+    let buckets: UnsafeMutablePointer<Int32>   // 32 × 32
+    let counts: UnsafeMutablePointer<Int32>    // 32
+    let spans: UnsafeMutablePointer<Int32>     // 1
+    /// Scratch elements (4 bytes or more each) that hold the arrays.
+    static let size = 32 * 33 + 32 * 32 + 32 + 1
+
+    init(_ memory: UnsafeMutableRawPointer) {
+        let all = memory.bindMemory(to: Int32.self, capacity: Self.size)
+        starts = all
+        buckets = all + 32 * 33
+        counts = all + 32 * 33 + 32 * 32
+        spans = all + 32 * 33 + 32 * 32 + 32
     }
 }
 

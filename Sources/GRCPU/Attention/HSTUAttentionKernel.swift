@@ -1,4 +1,7 @@
 import GRCore
+#if arch(x86_64)
+import GRCPUAVX512
+#endif
 
 /// Fused jagged HSTU attention (spec §2.2 steps 3-4, relative bias §2.3), FlashAttention style:
 /// scores exist only as one 32×32 tile (queries × keys) at a time, the bias is computed inside the
@@ -45,72 +48,100 @@ struct HSTUAttentionKernel<S: AttentionScalar> {
         return true
     }
 
-    /// bias[r·32 + c] = wPos[N−1+j−i] + wTs[bucket] for i = i0+r (r < nq), j = j0+c (c < nk), j ≤ i;
-    /// 0 elsewhere.
+    /// Zero entries on each side of the reversed position-weight tables (`PositionTable`), so that a
+    /// bias row can read (and a gradient row add to) 32 consecutive entries without bounds checks.
+    static var positionPad: Int { AttentionTile.size }
+
+    /// tq[r] = T'[b, i0 + r + 1] for r < nq (T' repeats the last column: T'[N] = T[N − 1]),
+    /// Int64.max for nq ≤ r < 32 (so that counting the queries below a time limit stops at nq).
+    func queryTimes(_ b: Int, i0: Int, nq: Int, _ tq: UnsafeMutablePointer<Int64>) {
+        let ts = timestamps + b &* n, last = n &- 1
+        for r in 0..<32 { tq[r] = r < nq ? ts[min(i0 &+ r &+ 1, last)] : .max }
+    }
+
+    /// The transposed bias tile of query block i0 (nq queries) and key tile j0 (nk keys):
+    /// biasT[c·32 + r] = wPos[N − 1 + j − i] + wTs[bucket(T'[i+1] − T[j])] for i = i0 + r (r < nq),
+    /// j = j0 + c (c < nk), j ≤ i; 0 elsewhere in rows c < nk (rows ≥ nk are not written).
+    /// positionsReversed: wPos reversed, padded (`PositionTable`), so a row reads it forwards;
+    /// tq: `queryTimes` of the block. Along a row (fixed key) Δ grows with r for chronological
+    /// sequences, so the buckets come in runs: each run adds its wTs entry to a copy of the
+    /// position row through 0/1 lane masks (SIMD, no per-element stores); other input takes runs of
+    /// length one from the per-element threshold walk, with the same result. The runs are recorded
+    /// in `runs` (for the bias gradient). f32 with AVX-512: `AttentionTileAVX512.biasRow` does the
+    /// chronological tiles whose time deltas fit in Int32 (`biasTileSpans`: one SIMD compare and blend
+    /// per bucket threshold a row crosses, no per-run branches; same values; the rows' bucket spans
+    /// are recorded instead of runs, `runs.spans` = 1).
     @inline(__always)
-    func biasTile(_ b: Int, i0: Int, nq: Int, j0: Int, nk: Int, chronological: Bool, _ bias: UnsafeMutablePointer<S>) {
+    func biasTileTransposed(_ b: Int, i0: Int, nq: Int, j0: Int, nk: Int, chronological: Bool,
+                            positionsReversed: UnsafePointer<S>, tq: UnsafePointer<Int64>,
+                            lanes: UnsafePointer<SIMD8<S>>, _ biasT: UnsafeMutablePointer<S>, runs: BiasRuns) {
         let ts = timestamps + b &* n, table = self.table, thresholds = self.thresholds, wTs = timeWeights
-        for r in 0..<nq {
-            let i = i0 &+ r
-            let tq = ts[min(i &+ 1, n &- 1)]   // T' repeats the last column: T'[N] = T[N − 1]
-            let row = bias + r &* 32
-            let jEnd = max(min(nk, i &- j0 &+ 1), 0)   // keys j ≤ i
-            let pos = positionWeights + (n &- 1 &- i &+ j0)
-            let keys = ts + j0
-            if jEnd > 0 {
-                var bucket = TimeBucket.fastBucket(tq &- keys[0], table)
-                if chronological {
-                    // Δ_c = tq − keys[c] falls with c: the bucket stays while Δ ≥ thresholds[bucket].
-                    var c = 0
-                    while c < jEnd {
-                        let limit = tq &- Int64(truncatingIfNeeded: thresholds[bucket])
-                        var e = c &+ 1
-                        while e < jEnd && keys[e] <= limit { e &+= 1 }
-                        let w = wTs[bucket]
-                        for x in c..<e { row[x] = pos[x] + w }
-                        c = e
-                        if c < jEnd { bucket = TimeBucket.bucket(tq &- keys[c], from: bucket, thresholds) }
-                    }
-                } else {
-                    // The first key by the table, the rest by walking the thresholds from the
-                    // neighbour's bucket.
-                    for c in 0..<jEnd {
-                        bucket = TimeBucket.bucket(tq &- keys[c], from: bucket, thresholds)
-                        row[c] = pos[c] + wTs[bucket]
-                    }
-                }
-            }
-            for c in jEnd..<32 { row[c] = 0 }
+        let posBase = positionsReversed + (Self.positionPad &+ n &- 1 &+ i0)
+        runs.spans.pointee = 0
+        #if arch(x86_64)
+        if S.self == Float.self && AttentionTile.useAVX512 && chronological && nq > 0
+            && tq[nq &- 1] &- ts[j0] < Int64(Int32.max) {
+            runs.spans.pointee = 1
+            AttentionTileAVX512.biasTileSpans(
+                tq: tq, nq: nq, keyTimes: ts + j0, nk: nk, keyOffset: j0 &- i0, maxBucket: TimeBucket.maxBucket,
+                thresholds: thresholds, timeWeights: UnsafeRawPointer(wTs).assumingMemoryBound(to: Float.self),
+                posBase: UnsafeRawPointer(posBase - j0).assumingMemoryBound(to: Float.self),
+                UnsafeMutableRawPointer(biasT).assumingMemoryBound(to: Float.self), spans: runs.buckets)
+            return
         }
+        #endif
+        for c in 0..<nk {
+            let j = j0 &+ c, tk = ts[j]
+            let row = biasT + c &* 32
+            let rStart = min(max(j &- i0, 0), nq)   // queries i ≥ j
+            // pos[r] = wPos[N − 1 + j − i0 − r] = wPosReversed[N − 1 − j + i0 + r]
+            let pos = posBase - j
+            for x in stride(from: 0, to: 32, by: 8) { AttentionTile.store(AttentionTile.load(pos + x), row + x) }
+            var count = 0
+            if rStart < nq {
+                var bucket = TimeBucket.fastBucket(tq[rStart] &- tk, table)
+                var r = rStart
+                while r < nq {
+                    var e = r &+ 1
+                    if chronological {
+                        // Δ_r = tq[r] − tk grows with r: the bucket stays while Δ < thresholds[bucket + 1].
+                        if bucket < TimeBucket.maxBucket {
+                            let limit = tk &+ Int64(truncatingIfNeeded: thresholds[bucket &+ 1])
+                            while e < nq && tq[e] < limit { e &+= 1 }
+                        } else {
+                            e = nq
+                        }
+                    }
+                    AttentionTile.addMasked(wTs[bucket], to: row, from: r, to: e, lanes: lanes)
+                    runs.starts[c &* 33 &+ count] = Int32(truncatingIfNeeded: r)
+                    runs.buckets[c &* 32 &+ count] = Int32(truncatingIfNeeded: bucket)
+                    count &+= 1
+                    r = e
+                    if r < nq { bucket = TimeBucket.bucket(tq[r] &- tk, from: bucket, thresholds) }
+                }
+                runs.starts[c &* 33 &+ count] = Int32(truncatingIfNeeded: nq)
+            }
+            runs.counts[c] = Int32(truncatingIfNeeded: count)
+            AttentionTile.keepLanes(row, from: rStart, to: nq, lanes: lanes)
+        }
+    }
+
+    /// wPos reversed into a padded table: table[positionPad + x] = wPos[2N − 2 − x], zeros around.
+    func reversedPositions(_ weights: UnsafePointer<S>) -> UnsafeMutablePointer<S> {
+        let pad = Self.positionPad, count = 2 * n - 1
+        let table = UnsafeMutablePointer<S>.allocate(capacity: count + 2 * pad)
+        table.initialize(repeating: 0, count: count + 2 * pad)
+        for x in 0..<count { table[pad + x] = weights[count - 1 - x] }
+        return table
     }
 
     // MARK: forward
 
     func forward(out: UnsafeMutablePointer<S>) {
         let t = Self.tile
-        // Pass 1: pack Kᵀ (Dqk, 32) and V (32, DvPad) of every key tile of every sequence and head
-        // once, so that query blocks share them.
         var tileStart = [Int](repeating: 0, count: batch + 1)
         for b in 0..<batch { tileStart[b + 1] = tileStart[b] + (length(b) + t - 1) / t }
-        let tiles = tileStart[batch]
-        let ktSize = heads * dqk * t, vpSize = heads * t * dvPad
-        var packed = AttentionScratch<S>(capacity: max(tiles, 1) * (ktSize + vpSize) + 8)
-        defer { packed.free() }
-        let ktAll = packed.take(tiles * ktSize), vpAll = packed.take(tiles * vpSize)
-        let starts = tileStart
-        Parallel.forEach(batch) { b in
-            let base = offsets[b], L = length(b)
-            for kb in 0..<(starts[b + 1] - starts[b]) {
-                let j0 = kb * t, nk = min(t, L - j0), tileIndex = starts[b] + kb
-                for h in 0..<heads {
-                    AttentionTile.packTransposed(k + (base + j0) * rowStride + h * dqk, stride: rowStride,
-                                                 count: nk, d: dqk, ktAll + tileIndex * ktSize + h * dqk * t)
-                    AttentionTile.packRows(v + (base + j0) * rowStride + h * dv, stride: rowStride, count: nk,
-                                           d: dv, dPad: dvPad, rows: t, vpAll + tileIndex * vpSize + h * t * dvPad)
-                }
-            }
-        }
-        // Pass 2: one item per (sequence, query block); causal: block I visits I + 1 key tiles,
+        // One item per (sequence, query block); causal: block I visits I + 1 key tiles,
         // so the expensive ones start first.
         var items: [(b: Int, block: Int)] = []
         for b in 0..<batch {
@@ -118,106 +149,69 @@ struct HSTUAttentionKernel<S: AttentionScalar> {
         }
         items.sort { ($0.block, $1.b) > ($1.block, $0.b) }
         let list = items
-        let mask = AttentionTile.causalMask(S.self)
-        defer { mask.deallocate() }
+        let maskT = AttentionTile.causalMask(S.self, transposed: true)
+        let lanes = AttentionTile.laneMasks(S.self)
+        let wPosReversed = reversedPositions(positionWeights)
+        defer { maskT.deallocate(); lanes.deallocate(); wPosReversed.deallocate() }
         Parallel.forEach(list.count) { idx in
             let (b, block) = list[idx]
-            forwardBlock(b, block, kt: ktAll + starts[b] * ktSize, vp: vpAll + starts[b] * vpSize,
-                         mask: mask, out: out)
+            forwardBlock(b, block, maskT: maskT, lanes: lanes,
+                         wPosReversed: wPosReversed, out: out)
         }
     }
 
-    /// Query block `block` of sequence b; kt / vp: that sequence's packed key tiles.
-    private func forwardBlock(_ b: Int, _ block: Int, kt: UnsafePointer<S>, vp: UnsafePointer<S>,
-                              mask: UnsafePointer<S>, out: UnsafeMutablePointer<S>) {
+    /// Query block `block` of sequence b, transposed (rows = keys, columns = queries):
+    /// Sᵀ = K_J·Q_Iᵀ, Aᵀ = SiLU(Sᵀ + biasᵀ)/N, Oᵀ += V_Jᵀ·Aᵀ for key tiles J ≤ I, so both products
+    /// are `dotRows` with the 32 queries as SIMD lanes (no Dv padding); K and V are read in place
+    /// (V transposed: column x of the key tile is row x of V_Jᵀ), only Q_Iᵀ is packed.
+    private func forwardBlock(_ b: Int, _ block: Int, maskT: UnsafePointer<S>,
+                              lanes: UnsafePointer<SIMD8<S>>, wPosReversed: UnsafePointer<S>,
+                              out: UnsafeMutablePointer<S>) {
         let t = Self.tile, L = length(b), base = offsets[b]
         let i0 = block * t, nq = min(t, L - i0)
-        let dvPad = self.dvPad, ktSize = heads * dqk * t, vpSize = heads * t * dvPad
-        var scratch = AttentionScratch<S>(capacity: AttentionScratch<S>.size([t * t, t * t, t * t, heads * t * dvPad]))
+        var scratch = AttentionScratch<S>(capacity: AttentionScratch<S>.size(
+            [t * t, t * t, t * t, heads * dqk * t, heads * dv * t, t * 2, BiasRuns.size]))
         defer { scratch.free() }
-        let bias = scratch.take(t * t), sTile = scratch.take(t * t), aTile = scratch.take(t * t)
-        let oAcc = scratch.take(heads * t * dvPad)
-        oAcc.update(repeating: 0, count: heads * t * dvPad)
+        let biasT = scratch.take(t * t), sT = scratch.take(t * t), aT = scratch.take(t * t)
+        let qT = scratch.take(heads * dqk * t), oT = scratch.take(heads * dv * t)
+        let tq = UnsafeMutableRawPointer(scratch.take(t * 2)).bindMemory(to: Int64.self, capacity: t)
+        let runs = BiasRuns(UnsafeMutableRawPointer(scratch.take(BiasRuns.size)))
+        oT.update(repeating: 0, count: heads * dv * t)
+        for h in 0..<heads {
+            AttentionTile.packTransposed(q + (base + i0) * rowStride + h * dqk, stride: rowStride, count: nq,
+                                         d: dqk, qT + h * dqk * t)
+        }
+        queryTimes(b, i0: i0, nq: nq, tq)
         let invN = 1 / S(n)
         let chronological = self.chronological(b)
 
         for kb in 0...block {
-            let j0 = kb * t, nk = min(t, i0 + nq - j0)
-            biasTile(b, i0: i0, nq: nq, j0: j0, nk: nk, chronological: chronological, bias)
+            let j0 = kb * t, nk = min(t, L - j0)
+            biasTileTransposed(b, i0: i0, nq: nq, j0: j0, nk: nk, chronological: chronological,
+                               positionsReversed: wPosReversed, tq: tq, lanes: lanes, biasT, runs: runs)
             for h in 0..<heads {
-                AttentionTile.dotRows(q + (base + i0) * rowStride + h * dqk, xStride: rowStride, rows: nq,
-                                      d: dqk, kt + kb * ktSize + h * dqk * t, sTile)
-                for r in 0..<nq {
-                    for c in stride(from: 0, to: t, by: 8) {
-                        let s = AttentionTile.load(sTile + r * t + c) + AttentionTile.load(bias + r * t + c)
-                        AttentionTile.store(s * S.sigmoid(s) * invN, aTile + r * t + c)
-                    }
+                AttentionTile.dotRows(k + (base + j0) * rowStride + h * dqk, xStride: rowStride, rows: nk,
+                                      d: dqk, qT + h * dqk * t, sT)
+                AttentionTile.siluForward(sT, biasT, count: nk * t, scale: invN, aT)
+                if kb == block {   // diagonal tile (j0 == i0): causal mask, query i < key j → 0
+                    AttentionTile.multiply(aT, by: maskT, rows: nk)
                 }
-                if kb == block {   // diagonal tile (j0 == i0): causal mask, key j > query i → 0
-                    AttentionTile.multiply(aTile, by: mask, rows: nq)
-                }
-                AttentionTile.axpyRows(aTile, coeffStride: t, rows: nq, count: nk, vp + kb * vpSize + h * t * dvPad,
-                                       dPad: dvPad, oAcc + h * t * dvPad, accStride: dvPad)
+                AttentionTile.dotRows(v + (base + j0) * rowStride + h * dv, xStride: 1, xColStride: rowStride,
+                                      rows: dv, d: nk, aT, oT + h * dv * t, accumulate: true)
             }
         }
         let outStride = heads * dv
         for h in 0..<heads {
-            for r in 0..<nq {
-                let row = out + ((base &+ i0 &+ r) &* outStride &+ h &* dv), from = oAcc + (h &* t &+ r) &* dvPad
-                for x in 0..<dv { row[x] = from[x] }
+            let tile = oT + h &* dv &* t
+            let rows = out + ((base &+ i0) &* outStride &+ h &* dv)
+            for x in 0..<dv {
+                let from = tile + x &* t
+                for r in 0..<nq { rows[r &* outStride &+ x] = from[r] }
             }
         }
     }
 
     // MARK: backward
-
-    /// The transposed bias tile: biasT[c·32 + r] = bias of query i = i0 + r (r < nq) and key
-    /// j = j0 + c (c < nk) when j ≤ i, else 0; bucketsT the bucket index at the same places.
-    @inline(__always)
-    /// positionWeightsReversed: wPos reversed (2N − 1), so that a row of fixed key reads it forwards.
-    func biasTileTransposed(_ b: Int, i0: Int, nq: Int, j0: Int, nk: Int, chronological: Bool,
-                            positionWeightsReversed: UnsafePointer<S>,
-                            _ biasT: UnsafeMutablePointer<S>, _ bucketsT: UnsafeMutablePointer<Int32>) {
-        let ts = timestamps + b &* n, table = self.table, thresholds = self.thresholds, wTs = timeWeights
-        let last = n &- 1
-        for c in 0..<nk {
-            let j = j0 &+ c, tk = ts[j]
-            let row = biasT + c &* 32, bucketRow = bucketsT + c &* 32
-            let rStart = min(max(j &- i0, 0), nq)   // queries i ≥ j
-            for r in 0..<rStart { row[r] = 0 }
-            if rStart < nq {
-                // pos[r] = wPos[N − 1 + j − i0 − r] = wPosReversed[N − 1 − j + i0 + r]
-                let pos = positionWeightsReversed + (last &- j &+ i0)
-                var bucket = TimeBucket.fastBucket(ts[min(i0 &+ rStart &+ 1, last)] &- tk, table)
-                if chronological {
-                    // Δ_r = T'[i0 + r + 1] − tk grows with r: the bucket stays while Δ < thresholds[bucket + 1].
-                    var r = rStart
-                    while r < nq {
-                        var e = nq
-                        if bucket < TimeBucket.maxBucket {
-                            let limit = tk &+ Int64(truncatingIfNeeded: thresholds[bucket &+ 1])
-                            e = r &+ 1
-                            while e < nq && ts[min(i0 &+ e &+ 1, last)] < limit { e &+= 1 }
-                        }
-                        let w = wTs[bucket], index = Int32(truncatingIfNeeded: bucket)
-                        for x in r..<e {
-                            row[x] = pos[x] + w
-                            bucketRow[x] = index
-                        }
-                        r = e
-                        if r < nq { bucket = TimeBucket.bucket(ts[min(i0 &+ r &+ 1, last)] &- tk, from: bucket, thresholds) }
-                    }
-                } else {
-                    for r in rStart..<nq {
-                        bucket = TimeBucket.bucket(ts[min(i0 &+ r &+ 1, last)] &- tk, from: bucket, thresholds)
-                        row[r] = pos[r] + wTs[bucket]
-                        bucketRow[r] = Int32(truncatingIfNeeded: bucket)
-                    }
-                }
-            }
-            for r in nq..<32 { row[r] = 0 }
-        }
-    }
 
     /// dq, dk, dV: strided like q, k, v, overwritten. dPositionWeights (2N − 1), dTimeWeights (129): +=.
     func backward(dOut: UnsafePointer<S>, dq: UnsafeMutablePointer<S>, dk: UnsafeMutablePointer<S>,
@@ -229,13 +223,13 @@ struct HSTUAttentionKernel<S: AttentionScalar> {
         let partials = partialsScratch.take(max(batch * biasCount, 1))
         let order = (0..<batch).sorted { (length($0), $1) > (length($1), $0) }   // longest first
         let maskT = AttentionTile.causalMask(S.self, transposed: true)
-        defer { maskT.deallocate() }
-        let wPosReversed = UnsafeMutablePointer<S>.allocate(capacity: 2 * n - 1)
-        defer { wPosReversed.deallocate() }
-        for x in 0..<(2 * n - 1) { wPosReversed[x] = positionWeights[2 * n - 2 - x] }
+        let lanes = AttentionTile.laneMasks(S.self)
+        let wPosReversed = reversedPositions(positionWeights)
+        defer { maskT.deallocate(); lanes.deallocate(); wPosReversed.deallocate() }
         Parallel.forEach(order.count) { idx in
             let b = order[idx]
-            backwardSequence(b, dOut: dOut, dq: dq, dk: dk, dV: dV, maskT: maskT, wPosReversed: wPosReversed,
+            backwardSequence(b, dOut: dOut, dq: dq, dk: dk, dV: dV, maskT: maskT, lanes: lanes,
+                             wPosReversed: wPosReversed,
                              dPos: partials + b * biasCount, dTs: partials + b * biasCount + 2 * n - 1)
         }
         for b in 0..<batch {   // fixed order: deterministic
@@ -250,33 +244,42 @@ struct HSTUAttentionKernel<S: AttentionScalar> {
     /// transposed dQ that is written out once at the end; no per-tile transposes.
     private func backwardSequence(_ b: Int, dOut: UnsafePointer<S>, dq: UnsafeMutablePointer<S>,
                                   dk: UnsafeMutablePointer<S>, dV: UnsafeMutablePointer<S>, maskT: UnsafePointer<S>,
-                                  wPosReversed: UnsafePointer<S>,
+                                  lanes: UnsafePointer<SIMD8<S>>, wPosReversed: UnsafePointer<S>,
                                   dPos: UnsafeMutablePointer<S>, dTs: UnsafeMutablePointer<S>) {
         let t = Self.tile, L = length(b), base = offsets[b]
         if L == 0 { return }
         let dqkPad = self.dqkPad, dvPad = self.dvPad, H = heads
         let blocks = (L + t - 1) / t, rowsPadded = blocks * t
         var scratch = AttentionScratch<S>(capacity: AttentionScratch<S>.size(
-            [t * t, t * t, t * t, t * t, t * t, t * t, H * dqk * t,
+            [t * t, t * t, t * t, t * t, t * t, t * t,
              rowsPadded * H * dqkPad, rowsPadded * H * dvPad, blocks * H * dqk * t, blocks * H * dv * t,
-             H * t * dqkPad, H * t * dvPad, blocks * H * dqk * t]))
+             H * t * dqkPad, H * t * dvPad, blocks * H * dqk * t, TimeBucket.count * 16, 2 * n - 1 + 2 * Self.positionPad,
+             t * 2, BiasRuns.size]))
         defer { scratch.free() }
         let biasT = scratch.take(t * t), sT = scratch.take(t * t), daT = scratch.take(t * t)
         let aT = scratch.take(t * t), dsT = scratch.take(t * t), gT = scratch.take(t * t)
-        let kt = scratch.take(H * dqk * t)
         // Whole-sequence packs: Q and dO as rows (L, H, DPad); Qᵀ and dOᵀ per query tile (H, D, 32).
         let qpAll = scratch.take(rowsPadded * H * dqkPad), dopAll = scratch.take(rowsPadded * H * dvPad)
         let qtAll = scratch.take(blocks * H * dqk * t), dotAll = scratch.take(blocks * H * dv * t)
         let dkAcc = scratch.take(H * t * dqkPad), dvAcc = scratch.take(H * t * dvPad)
         let dqT = scratch.take(blocks * H * dqk * t)   // dQᵀ per query tile (H, Dqk, 32)
         dqT.update(repeating: 0, count: blocks * H * dqk * t)
-        let bucketsT = UnsafeMutablePointer<Int32>.allocate(capacity: t * t)
-        defer { bucketsT.deallocate() }
-        let dPosRev = UnsafeMutablePointer<S>.allocate(capacity: 2 * n - 1)
-        dPosRev.initialize(repeating: 0, count: 2 * n - 1)
+        // dwTs: one 16-lane partial sum per bucket (SIMD adds of masked gradient chunks), reduced at
+        // the end; dwPos: reversed and padded like wPosReversed, so rows add 32 lanes at once (the
+        // gradient tile is zero outside the causal part).
+        let tsAcc = scratch.take(TimeBucket.count * 16), pad = Self.positionPad
+        tsAcc.update(repeating: 0, count: TimeBucket.count * 16)
+        let dPosRev = scratch.take(2 * n - 1 + 2 * pad)
+        dPosRev.update(repeating: 0, count: 2 * n - 1 + 2 * pad)
+        let tq = UnsafeMutableRawPointer(scratch.take(t * 2)).bindMemory(to: Int64.self, capacity: t)
+        let runs = BiasRuns(UnsafeMutableRawPointer(scratch.take(BiasRuns.size)))
         defer {
-            for x in 0..<(2 * n - 1) { dPos[x] += dPosRev[2 * n - 2 - x] }
-            dPosRev.deallocate()
+            for x in 0..<(2 * n - 1) { dPos[x] += dPosRev[pad + 2 * n - 2 - x] }
+            for x in 0..<TimeBucket.count {
+                var sum = S(0)
+                for l in 0..<16 { sum += tsAcc[x * 16 + l] }
+                dTs[x] += sum
+            }
         }
         let invN = 1 / S(n)
         let outStride = H * dv
@@ -297,34 +300,28 @@ struct HSTUAttentionKernel<S: AttentionScalar> {
 
         for kb in 0..<blocks {
             let j0 = kb * t, nk = min(t, L - j0)
-            for h in 0..<H {
-                AttentionTile.packTransposed(k + (base + j0) * rowStride + h * dqk, stride: rowStride, count: nk,
-                                             d: dqk, kt + h * dqk * t)
-            }
             dkAcc.update(repeating: 0, count: H * t * dqkPad)
             dvAcc.update(repeating: 0, count: H * t * dvPad)
             for qb in kb..<blocks {
                 let i0 = qb * t, nq = min(t, L - i0)
+                queryTimes(b, i0: i0, nq: nq, tq)
                 biasTileTransposed(b, i0: i0, nq: nq, j0: j0, nk: nk, chronological: chronological,
-                                   positionWeightsReversed: wPosReversed, biasT, bucketsT)
-                gT.update(repeating: 0, count: nk * t)
+                                   positionsReversed: wPosReversed, tq: tq, lanes: lanes, biasT, runs: runs)
+                // Σ_h dSᵀ (one head: dSᵀ itself)
+                let g = H == 1 ? dsT : gT
+                if H > 1 { gT.update(repeating: 0, count: nk * t) }
                 for h in 0..<H {
                     // Sᵀ = K_J·Q_Iᵀ and dAᵀ = V_J·dO_Iᵀ (queries beyond L are zero columns)
                     AttentionTile.dotRows(k + (base + j0) * rowStride + h * dqk, xStride: rowStride, rows: nk,
                                           d: dqk, qtAll + (qb * H + h) * dqk * t, sT)
                     AttentionTile.dotRows(v + (base + j0) * rowStride + h * dv, xStride: rowStride, rows: nk,
                                           d: dv, dotAll + (qb * H + h) * dv * t, daT)
-                    for o in stride(from: 0, to: nk * t, by: 8) {
-                        let s = AttentionTile.load(sT + o) + AttentionTile.load(biasT + o)
-                        let sg = S.sigmoid(s)
-                        AttentionTile.store(s * sg * invN, aT + o)
-                        AttentionTile.store(AttentionTile.load(daT + o) * sg * (1 + s * (1 - sg)) * invN, dsT + o)
-                    }
+                    AttentionTile.siluBackward(sT, biasT, daT, count: nk * t, scale: invN, aT, dsT)
                     if qb == kb {   // diagonal tile: causal mask, query i < key j → 0
                         AttentionTile.multiply(aT, by: maskT, rows: nk)
                         AttentionTile.multiply(dsT, by: maskT, rows: nk)
                     }
-                    AttentionTile.add(dsT, to: gT, rows: nk)
+                    if H > 1 { AttentionTile.add(dsT, to: gT, rows: nk) }
                     // dV_J += Aᵀ·dO_I,  dK_J += dSᵀ·Q_I,  dQ_Iᵀ += K_Jᵀ·dSᵀ
                     AttentionTile.axpyRows(aT, coeffStride: t, rows: nk, count: nq,
                                            dopAll + i0 * H * dvPad + h * dvPad, dPad: dvPad, pStride: H * dvPad,
@@ -332,26 +329,30 @@ struct HSTUAttentionKernel<S: AttentionScalar> {
                     AttentionTile.axpyRows(dsT, coeffStride: t, rows: nk, count: nq,
                                            qpAll + i0 * H * dqkPad + h * dqkPad, dPad: dqkPad, pStride: H * dqkPad,
                                            dkAcc + h * t * dqkPad, accStride: dqkPad)
-                    AttentionTile.dotRows(kt + h * dqk * t, xStride: t, rows: dqk, d: nk, dsT,
+                    AttentionTile.dotRows(k + (base + j0) * rowStride + h * dqk, xStride: 1, xColStride: rowStride,
+                                          rows: dqk, d: nk, dsT,
                                           dqT + (qb * H + h) * dqk * t, accumulate: true)
                 }
-                // dwPos[N − 1 + j − i] and dwTs[bucket] += Σ_h dS (j ≤ i < L only). dwPos is summed
-                // reversed (dPosRev[N − 1 − j + i]: contiguous in i), dwTs once per run of equal
-                // buckets along the row (runs are long for chronological timestamps).
+                // dwPos[N − 1 + j − i] and dwTs[bucket] += Σ_h dS (j ≤ i < L only: gT is 0 elsewhere).
+                // dwPos is summed reversed (dPosRev[N − 1 − j + i]: contiguous in i), dwTs by runs.
                 for c in 0..<nk {
-                    let j = j0 &+ c, rStart = min(max(j &- i0, 0), nq)
-                    let gRow = gT + c &* t, bRow = bucketsT + c &* t
-                    let rev = dPosRev + (n &- 1 &- j &+ i0)
-                    for r in rStart..<nq { rev[r] += gRow[r] }
-                    var r = rStart
-                    while r < nq {
-                        let bucket = bRow[r]
-                        var sum = gRow[r]
-                        r &+= 1
-                        while r < nq && bRow[r] == bucket { sum += gRow[r]; r &+= 1 }
-                        dTs[Int(bucket)] += sum
+                    let gRow = g + c &* t
+                    let rev = dPosRev + (pad &+ n &- 1 &- (j0 &+ c) &+ i0)
+                    for x in stride(from: 0, to: 32, by: 8) {
+                        AttentionTile.store(AttentionTile.load(rev + x) + AttentionTile.load(gRow + x), rev + x)
+                    }
+                    if runs.spans.pointee == 0 {
+                        AttentionTile.accumulateRuns(gRow, runs: runs, row: c, lanes: lanes, into: tsAcc)
                     }
                 }
+                #if arch(x86_64)
+                if runs.spans.pointee != 0 {
+                    AttentionTileAVX512.accumulateSpans(
+                        UnsafeRawPointer(g).assumingMemoryBound(to: Float.self), tq: tq, nq: nq,
+                        keyTimes: timestamps + b * n + j0, nk: nk, thresholds: thresholds, spans: runs.buckets,
+                        UnsafeMutableRawPointer(tsAcc).assumingMemoryBound(to: Float.self))
+                }
+                #endif
             }
             for h in 0..<H {
                 for c in 0..<nk {

@@ -26,6 +26,18 @@ public enum CPUGEMM {
     /// what waking a worker thread can cost on a busy or virtual machine. Settable for tests.
     nonisolated(unsafe) static var minParallelFlops: Double = 4_000_000
 
+    /// Products with M, N ≤ `kSplitMaxMN` and K ≥ `kSplitMinK` (the weight gradients
+    /// dW = Xᵀ·dY, K = T tokens) split K into fixed parts summed at the end (`sgemmKSplit`).
+    /// Settable so tests can reach that path with small K.
+    nonisolated(unsafe) static var kSplitMinK = 2048
+    /// See `kSplitMinK`.
+    static let kSplitMaxMN = 512
+    /// Each K part of `sgemmKSplit` spans at least this many K (so the partial products, written
+    /// and summed once per part, stay small next to the multiply). Settable for tests.
+    nonisolated(unsafe) static var kSplitMinPartK = 1024
+    /// At most this many K parts (12 divides evenly among 1, 2, 3, 4 and 6 threads).
+    static let kSplitMaxParts = 12
+
     public static func sgemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
                              a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
                              beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
@@ -48,6 +60,13 @@ public enum CPUGEMM {
         let mcMax = kern.mc
         // Small products run on the calling thread: waking a worker costs more than it saves.
         let threads = 2 * Double(m) * Double(n) * Double(k) < minParallelFlops ? 1 : Parallel.threads
+        // Short M and N, long K: split K (also on one thread, so results never depend on the
+        // thread count).
+        if k >= kSplitMinK, m <= kSplitMaxMN, n <= kSplitMaxMN {
+            sgemmKSplit(kern: kern, threads: threads, transA: transA, transB: transB, m: m, n: n, k: k,
+                        alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+            return
+        }
         // Large products (A packed): each thread runs the whole blocked loop on its own share of M
         // with a private copy of B̂: no barrier and one parallel region per call, which measured
         // steadier than sharing B̂ on a busy or virtualised machine (docs/cpu-gemm.md).
@@ -211,6 +230,64 @@ public enum CPUGEMM {
                     pc += kc
                 }
                 jc += nc
+            }
+        }
+    }
+
+    /// The short-M-and-N, long-K path (weight gradients dW = Xᵀ·dY: M, N = D ≤ 512, K = T tokens).
+    ///
+    /// K is cut into `parts` ranges of whole KC blocks (fixed by K alone: at most
+    /// `kSplitMaxParts`, each at least `kSplitMinPartK` long). Threads take parts from a shared
+    /// counter; for each KC block of its part a thread packs op(A)'s kc × M block into Â tiles and
+    /// op(B)'s kc × N block into B̂ panels (both small enough for L2, so A and B stream from memory
+    /// once) and accumulates Â·B̂ into the part's own M × N partial product. Then
+    /// C = alpha · (P₀ + P₁ + … ) + beta · C, the parts summed in index order, so the result is the
+    /// same bit for bit whatever the thread count.
+    static func sgemmKSplit(kern: GEMMKernel, threads: Int, transA: Bool, transB: Bool,
+                            m: Int, n: Int, k: Int, alpha: Float,
+                            a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                            beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        let nr = kern.nr, mr = kern.packedMR, kcMax = kern.kc
+        let kBlocks = (k + kcMax - 1) / kcMax
+        let parts = max(1, min(kSplitMaxParts, k / kSplitMinPartK, kBlocks))
+        let partials = allocateFloats(parts * m * n)
+        defer { partials.deallocate() }
+        let tiles = (m + mr - 1) / mr, panels = (n + nr - 1) / nr
+        let kcFirst = min(kcMax, k)
+        let queue = GEMMChunkQueue(count: parts)
+        Parallel.forEach(min(threads, parts)) { _ in
+            let aPack = allocateFloats(tiles * mr * kcFirst)
+            let bPack = allocateFloats(panels * nr * kcFirst)
+            defer { aPack.deallocate(); bPack.deallocate() }
+            while let part = queue.next() {
+                let out = partials + part * m * n
+                let blocks = (kBlocks * part / parts)..<(kBlocks * (part + 1) / parts)
+                for blk in blocks {
+                    let pc = blk * kcMax, kc = min(kcMax, k - pc)
+                    GEMMPacking.packA(transA: transA, a: a, lda: lda, i0: 0, p0: pc, mc: m, kc: kc, mr: mr, dst: aPack)
+                    GEMMPacking.packB(transB: transB, b: b, ldb: ldb, p0: pc, j0: 0, kc: kc, nc: n, nr: nr,
+                                      panels: 0..<panels, dst: bPack)
+                    kern.macroKernelPacked(mc: m, nc: n, kc: kc, a: aPack, b: bPack, bRowStride: nr,
+                                           bPanelStride: kc * nr, c: out, ldc: n, alpha: 1,
+                                           beta: blk == blocks.lowerBound ? 0 : 1)
+                }
+            }
+        }
+        // C = alpha · Σ P + beta · C, row by row (the sum in part order, element by element).
+        let rowsPerChunk = max(1, (1 << 15) / max(1, n * parts))
+        Parallel.forRanges(m, minChunk: rowsPerChunk) { rows in
+            for i in rows {
+                let sum = partials + i * n
+                for part in 1..<parts {
+                    let p = partials + part * m * n + i * n
+                    for j in 0..<n { sum[j] += p[j] }
+                }
+                let row = c + i * ldc
+                if beta == 0 {
+                    for j in 0..<n { row[j] = alpha * sum[j] }
+                } else {
+                    for j in 0..<n { row[j] = alpha * sum[j] + beta * row[j] }
+                }
             }
         }
     }

@@ -50,12 +50,16 @@ public enum GEMMKernel: String, Sendable, CaseIterable {
     }
     /// Register tile columns (NR).
     var nr: Int { self == .avx512 ? 32 : 16 }
-    /// K block (KC): one kc × NR panel of B̂ stays in L1 (32 KiB for AVX-512).
-    var kc: Int { GEMMTuningOverrides.kc ?? 256 }
+    /// K block (KC). AVX2 (B̂ panel in L1 across Â tiles): one kc × 16 panel of B̂ is 16 KiB.
+    /// AVX-512 (Â tile in L1 across B̂ panels, see `GEMMKernelAVX512.macroKernelPacked`): a 12 × kc
+    /// tile of Â is 18 KiB, and the larger K block halves the passes over C against KC = 256.
+    var kc: Int { GEMMTuningOverrides.kc ?? (self == .avx512 ? 384 : 256) }
     /// M block (MC, a multiple of MR): an MC × KC block of Â stays in L2.
     var mc: Int { GEMMTuningOverrides.mc ?? 72 }
-    /// N block (NC, a multiple of NR): the packed B̂ block (KC × NC) shared by all threads.
-    var nc: Int { GEMMTuningOverrides.nc ?? 2048 }
+    /// N block (NC, a multiple of NR): the packed B̂ block (KC × NC). AVX-512: 384 × 512 floats
+    /// (768 KiB) stay in the 2 MiB L2 while every Â tile streams over them (NC = 2048 left B̂ in
+    /// L3 and ran ≈ 15 % slower at 2048³, docs/cpu-gemm.md).
+    var nc: Int { GEMMTuningOverrides.nc ?? (self == .avx512 ? 512 : 2048) }
 
     /// Runs the macro-kernel on packed Â (`packedMR`-row tiles; see
     /// `GEMMKernelAVX512.macroKernelPacked` for the contract).

@@ -10,6 +10,14 @@ extension CUDABackend {
     /// cores, 10-bit mantissa inputs, f32 accumulation: the reference's TF32 setting).
     public func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
                      a: Tensor, lda: Int, b: Tensor, ldb: Int, beta: Float, c: Tensor, ldc: Int) {
+        gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta,
+             c: c, ldc: ldc, compute: CUBLASLtAPI.computeF32FastTF32)
+    }
+
+    /// As `gemm(...)` with an explicit cuBLASLt compute type (`CUBLASLtAPI.computeF32`: plain f32,
+    /// used where results are compared with the CPU's, e.g. ranking scores).
+    func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+              a: Tensor, lda: Int, b: Tensor, ldb: Int, beta: Float, c: Tensor, ldc: Int, compute: Int32) {
         if m == 0 || n == 0 { return }
         if k == 0 {   // C = β·C (β = 0: zeros)
             for r in 0..<m { scale(x: c.view(r * ldc, [n]), alpha: beta, out: c.view(r * ldc, [n]), count: n) }
@@ -20,7 +28,7 @@ extension CUDABackend {
         let ws = gemmWorkspace ?? empty([Self.gemmWorkspaceBytes / 4], .f32)
         gemmWorkspace = ws
         var desc: OpaquePointer? = nil
-        mustLt(lt.cublasLtMatmulDescCreate(&desc, CUBLASLtAPI.computeF32FastTF32, CUBLASLtAPI.dataF32),
+        mustLt(lt.cublasLtMatmulDescCreate(&desc, compute, CUBLASLtAPI.dataF32),
                "cublasLtMatmulDescCreate")
         defer { _ = lt.cublasLtMatmulDescDestroy(desc) }
         var opA = transB ? CUBLASLtAPI.opT : CUBLASLtAPI.opN   // cuBLASLt's A = our B
@@ -41,6 +49,9 @@ extension CUDABackend {
         let pc = UnsafeMutableRawPointer(bitPattern: UInt(c.devicePointer))
         let pws = UnsafeMutableRawPointer(bitPattern: UInt(ws.devicePointer))
         context.makeCurrent()
+        let start = context.profileStart
+        context.stats.gemms += 1
+        defer { context.kernelProfile?.record("gemm(m \(m), n \(n), k \(k))", context: context, start: start) }
         mustLt(lt.cublasLtMatmul(ltHandle, desc, &al, pa, la, pb, lb, &be, pc, lc, pc, lc, nil, pws,
                                  Self.gemmWorkspaceBytes, context.stream),
                "cublasLtMatmul(m \(m), n \(n), k \(k), transA \(transA), transB \(transB))")

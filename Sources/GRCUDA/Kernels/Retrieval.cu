@@ -53,3 +53,79 @@ extern "C" __global__ void gr_topk(const float* scores, i64 columns, i64 ld, i64
         indices[row * k + rank] = (int)col;
     }
 }
+
+// TargetRankOps (full-corpus rank of each user's target, seen items removed), in four kernels per
+// batch: mark the seen ids in a (B, W) bitmap, pick the target's score out of the score block that
+// holds its corpus position, count the unseen corpus items ordered before the target, turn counts
+// into ranks. "Before" is the host evaluator's order: the larger gr_topk_key (score descending, NaN
+// as −inf, ties to the lower corpus position), so the rank equals the host's first-k-unseen list.
+
+// bits (B, words) |= 1 << id for the ids seen[offsets[b] ..< offsets[b + 1]] (one block per user).
+extern "C" __global__ void gr_rank_seen_bits(const int* seen, const int* offsets, i64 users, i64 vocab, u32* bits, i64 words) {
+    i64 b = blockIdx.x;
+    if (b >= users) return;
+    for (i64 i = offsets[b] + threadIdx.x; i < offsets[b + 1]; i += blockDim.x) {
+        int id = seen[i];
+        if (id >= 0 && id < vocab) atomicOr(bits + b * words + (id >> 5), 1u << (id & 31));
+    }
+}
+
+// targetPos[b] = corpus position of targets[b] (−1: not in the corpus); counts[b] = 0.
+extern "C" __global__ void gr_rank_init(const int* targets, const int* position, i64 users, i64 vocab,
+                                        int* targetPos, unsigned int* counts) {
+    GR_GRID_STRIDE(b, users) {
+        int t = targets[b];
+        targetPos[b] = (t >= 0 && t < vocab) ? position[t] : -1;
+        counts[b] = 0;
+    }
+}
+
+// targetScore[b] = scores[b, targetPos[b] − c0] when that position is in this block (c0 ..< c0 + nb).
+extern "C" __global__ void gr_rank_pick(const float* scores, i64 ld, i64 users, i64 c0, i64 nb, const int* targetPos,
+                                        float* targetScore) {
+    GR_GRID_STRIDE(b, users) {
+        i64 p = targetPos[b];
+        if (p >= c0 && p < c0 + nb) targetScore[b] = scores[b * ld + (p - c0)];
+    }
+}
+
+// counts[b] += #{ j < nb : corpus[c0 + j] unseen by b, key(scores[b, j], c0 + j) > key(target) }.
+// Grid (chunks, B); blockDim a multiple of 32.
+extern "C" __global__ void gr_rank_count(const float* scores, i64 ld, i64 users, i64 c0, i64 nb, const int* corpus,
+                                         const int* targetPos, const float* targetScore, const u32* bits, i64 words,
+                                         unsigned int* counts) {
+    __shared__ unsigned int partial[32];
+    i64 b = blockIdx.y;
+    i64 tp = targetPos[b];
+    if (tp < 0) return;
+    u64 keyT = gr_topk_key(targetScore[b], tp);
+    const u32* seen = bits + b * words;
+    unsigned int c = 0;
+    for (i64 j = blockIdx.x * (i64)blockDim.x + threadIdx.x; j < nb; j += (i64)gridDim.x * blockDim.x) {
+        int id = corpus[c0 + j];
+        if ((seen[id >> 5] >> (id & 31)) & 1u) continue;
+        if (gr_topk_key(scores[b * ld + j], c0 + j) > keyT) c++;
+    }
+    for (int o = 16; o > 0; o >>= 1) c += __shfl_xor_sync(0xffffffffu, c, o);
+    if ((threadIdx.x & 31) == 0) partial[threadIdx.x >> 5] = c;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        unsigned int t = 0;
+        for (int w = 0; w < (int)(blockDim.x >> 5); w++) t += partial[w];
+        if (t) atomicAdd(counts + b, t);
+    }
+}
+
+// ranks[b] = counts[b] + 1 when the target is in the corpus, unseen and within the first k; else absent.
+extern "C" __global__ void gr_rank_finish(const int* targets, const int* targetPos, const unsigned int* counts,
+                                          const u32* bits, i64 words, i64 users, i64 k, i64 absent, int* ranks) {
+    GR_GRID_STRIDE(b, users) {
+        int t = targets[b];
+        i64 r = absent;
+        if (targetPos[b] >= 0 && !((bits[b * words + (t >> 5)] >> (t & 31)) & 1u)) {
+            i64 c = (i64)counts[b] + 1;
+            if (c <= k) r = c;
+        }
+        ranks[b] = (int)r;
+    }
+}

@@ -29,6 +29,13 @@ public final class CUDAContext: @unchecked Sendable {
     public private(set) var bytesInUse = 0, peakBytesInUse = 0, bytesReserved = 0
     /// How the kernel module was obtained ("compiled in 1.23 s" or "from cache ...").
     public private(set) var moduleOrigin = ""
+    /// Counters of stream work and host waits (always on: plain integer increments).
+    public var stats = CUDAStats()
+    /// Per-kernel wall time (`GR_CUDA_PROFILE=1`): every launch and GEMM is followed by a stream
+    /// synchronisation and timed on the host. Slows everything down; for finding hot kernels only.
+    public let kernelProfile: CUDAKernelProfile? = CUDAKernelProfile.fromEnvironment()
+    /// The thread whose current context is known to be ours (skips cuCtxGetCurrent on repeat calls).
+    private var currentThread: pthread_t? = nil
 
     /// Loads the libraries, initialises the driver, takes device `ordinal`'s primary context and
     /// creates a stream. Throws a `CUDAError` naming the failing call.
@@ -79,6 +86,9 @@ public final class CUDAContext: @unchecked Sendable {
 
     /// Makes the context current on the calling thread (cheap; the CLI may call from any thread).
     func makeCurrent() {
+        let me = pthread_self()
+        if let t = currentThread, pthread_equal(t, me) != 0 { return }
+        currentThread = me
         var cur: OpaquePointer? = nil
         _ = cu.cuCtxGetCurrent(&cur)
         if cur != context { cu.must(cu.cuCtxSetCurrent(context), "cuCtxSetCurrent") }
@@ -111,6 +121,7 @@ public final class CUDAContext: @unchecked Sendable {
     func launch(_ name: String, grid: (Int, Int, Int), block: Int, shared: Int = 0, _ args: [KernelArg]) {
         if grid.0 == 0 || grid.1 == 0 || grid.2 == 0 { return }
         makeCurrent()
+        let start = profileStart
         let f = function(name)
         var slots = args.map { $0.bits }
         slots.withUnsafeMutableBufferPointer { buf in
@@ -121,6 +132,15 @@ public final class CUDAContext: @unchecked Sendable {
             }
             cu.must(r, "cuLaunchKernel(\(name), grid \(grid), block \(block))")
         }
+        stats.launches += 1
+        kernelProfile?.record(name, context: self, start: start)
+    }
+
+    /// Host time before a launch when kernels are profiled (after waiting for earlier work).
+    var profileStart: Double {
+        guard kernelProfile != nil else { return 0 }
+        synchronize()
+        return CUDAKernelProfile.now()
     }
 
     func launch(_ name: String, blocks: Int, block: Int = 256, shared: Int = 0, _ args: [KernelArg]) {
@@ -184,12 +204,15 @@ public final class CUDAContext: @unchecked Sendable {
 
     func synchronize() {
         makeCurrent()
+        stats.syncs += 1
         cu.must(cu.cuStreamSynchronize(stream), "cuStreamSynchronize")
     }
 
     func copyToDevice(_ dst: CUdeviceptr, _ src: UnsafeRawPointer, _ bytes: Int) {
         if bytes == 0 { return }
         makeCurrent()
+        stats.uploads += 1
+        stats.uploadBytes += bytes
         cu.must(cu.cuMemcpyHtoDAsync(dst, src, bytes, stream), "cuMemcpyHtoDAsync_v2(\(bytes) bytes)")
     }
 
@@ -197,6 +220,9 @@ public final class CUDAContext: @unchecked Sendable {
     func copyToHost(_ dst: UnsafeMutableRawPointer, _ src: CUdeviceptr, _ bytes: Int) {
         if bytes == 0 { return }
         makeCurrent()
+        stats.downloads += 1
+        stats.downloadBytes += bytes
+        stats.syncs += 1
         cu.must(cu.cuMemcpyDtoHAsync(dst, src, bytes, stream), "cuMemcpyDtoHAsync_v2(\(bytes) bytes)")
         cu.must(cu.cuStreamSynchronize(stream), "cuStreamSynchronize")
     }

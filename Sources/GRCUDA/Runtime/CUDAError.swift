@@ -12,6 +12,9 @@ public enum CUDAError: Error, CustomStringConvertible {
     case cublas(call: String, status: Int32)
     /// No CUDA device is present although the driver loaded.
     case noDevice
+    /// An NCCL call returned ncclResult_t ≠ ncclSuccess: ncclGetErrorString's text and
+    /// ncclGetLastError's detail.
+    case nccl(call: String, code: Int32, message: String, detail: String)
     /// A kernel name is not in the compiled module.
     case kernelMissing(String)
 
@@ -27,6 +30,8 @@ public enum CUDAError: Error, CustomStringConvertible {
             return "NVRTC call \(call) failed (\(code)): \(message)" + (log.isEmpty ? "" : "\n\(log)")
         case let .cublas(call, status):
             return "cuBLASLt call \(call) failed with status \(status)"
+        case let .nccl(call, code, message, detail):
+            return "NCCL call \(call) failed: \(message) (\(code))" + (detail.isEmpty ? "" : ": \(detail)")
         case .noDevice:
             return "CUDA: the driver loaded but reports no device"
         case let .kernelMissing(name):

@@ -47,9 +47,19 @@ public final class CUDALibraries: @unchecked Sendable {
     }
 
     /// dlopen of the first name found: each folder × name, then the bare names (loader path).
-    static func open(_ what: String, names: [String], dirs: [String]) throws -> (UnsafeMutableRawPointer, String) {
+    /// `override`: a file, or a folder holding one of `names`, tried first (e.g. `$GR_NCCL_LIB`).
+    static func open(_ what: String, names: [String], dirs: [String],
+                     override: String? = nil) throws -> (UnsafeMutableRawPointer, String) {
         var tried: [String] = []
         var candidates: [String] = []
+        if let o = override, !o.isEmpty {
+            var isDir: ObjCBool = false
+            if FileManager.default.fileExists(atPath: o, isDirectory: &isDir), isDir.boolValue {
+                for n in names { candidates.append(o + "/" + n) }
+            } else {
+                candidates.append(o)
+            }
+        }
         for d in dirs { for n in names { candidates.append(d + "/" + n) } }
         candidates += names
         for path in candidates {

@@ -20,16 +20,17 @@ public enum Parallel {
         }
         let workers = min(count, threads)
         withoutActuallyEscaping(body) { body in
-            if workers == count {
-                DispatchQueue.concurrentPerform(iterations: count, execute: body)
-                return
-            }
             // More items than threads: `workers` threads pull the next index from a shared
             // counter, so at most `threads` run at once and uneven items still balance.
             let next = WorkCounter()
-            DispatchQueue.concurrentPerform(iterations: workers) { _ in
+            let run: (Int) -> Void = workers == count ? body : { _ in
                 while case let i = next.take(), i < count { body(i) }
             }
+            #if os(Linux)
+            // The spinning worker pool (fast wake-up); Dispatch when it is busy (nested calls).
+            if WorkerPool.shared.run(workers, run) { return }
+            #endif
+            DispatchQueue.concurrentPerform(iterations: workers, execute: run)
         }
     }
 

@@ -6,9 +6,11 @@ import Foundation
 public enum DatasetPreparer {
     /// - source: the dataset's extracted folder or its ratings file; nil = download (MovieLens,
     ///   Amazon Books). Returns the summary written beside the store.
+    /// - tieOrder: order of a user's interactions with equal timestamps (recorded in the summary).
     @discardableResult
     public static func prepare(_ kind: DatasetKind, source: String?, out: String,
-                               downloader: DatasetDownloader = DatasetDownloader()) throws -> DatasetSummary {
+                               downloader: DatasetDownloader = DatasetDownloader(),
+                               tieOrder: TieOrder = .file) throws -> DatasetSummary {
         var src: String
         var unzipped: String? = nil
         defer { if let unzipped { try? FileManager.default.removeItem(atPath: unzipped) } }
@@ -23,12 +25,13 @@ public enum DatasetPreparer {
             src = try downloader.fetch(kind)
         }
         let (ratings, movies) = try locate(kind, src)
-        return try buildStoreFolder(out: out) { storePath in
+        return try buildStoreFolder(out: out, tieOrder: tieOrder) { storePath in
             switch kind {
             case .ml1m, .ml20m, .ml100k:
-                try MovieLensRecipe.prepare(kind: kind, ratingsPath: ratings, moviesPath: movies!, storePath: storePath)
+                try MovieLensRecipe.prepare(kind: kind, ratingsPath: ratings, moviesPath: movies!, storePath: storePath,
+                                            tieOrder: tieOrder)
             case .amznBooks, .csv:
-                try StringKeyedRecipe.prepare(kind: kind, ratingsPath: ratings, storePath: storePath)
+                try StringKeyedRecipe.prepare(kind: kind, ratingsPath: ratings, storePath: storePath, tieOrder: tieOrder)
             }
         }
     }
@@ -41,13 +44,14 @@ public enum DatasetPreparer {
 
     /// Runs `body(storePath)` inside a temporary folder beside `out`, adds `summary.json`, then
     /// renames the folder to `out`; removes it on any error.
-    public static func buildStoreFolder(out: String, _ body: (String) throws -> Void) throws -> DatasetSummary {
+    public static func buildStoreFolder(out: String, tieOrder: TieOrder? = nil,
+                                        _ body: (String) throws -> Void) throws -> DatasetSummary {
         let parent = URL(fileURLWithPath: out).standardizedFileURL.deletingLastPathComponent().path
         let parentExisted = FileManager.default.fileExists(atPath: parent)
         let tmp = try StoreDirectory.makeTemporary(for: out)
         do {
             try body(tmp + "/" + StoreFormat.fileName)
-            let summary = try writeSummary(directory: tmp)
+            let summary = try writeSummary(directory: tmp, tieOrder: tieOrder)
             try StoreDirectory.commit(temporary: tmp, final: out)
             return summary
         } catch {
@@ -61,9 +65,10 @@ public enum DatasetPreparer {
 
     /// Writes `summary.json` for the store in `directory` (re-opened, so the checks run once more).
     @discardableResult
-    public static func writeSummary(directory: String) throws -> DatasetSummary {
+    public static func writeSummary(directory: String, tieOrder: TieOrder? = nil) throws -> DatasetSummary {
         let store = try SequenceStore.open(directory: directory)
-        let summary = DatasetSummary(store: store)
+        var summary = DatasetSummary(store: store)
+        summary.tieOrder = tieOrder
         try StoreDirectory.writeAtomically(try summary.jsonData(), to: directory + "/" + StoreFormat.summaryName)
         return summary
     }

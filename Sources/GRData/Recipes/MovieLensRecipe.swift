@@ -11,13 +11,15 @@ import Foundation
 /// A rated movie missing from the movies file still gets its embedding row (max id covers it)
 /// but is not in the corpus, as in the reference.
 enum MovieLensRecipe {
-    static func prepare(kind: DatasetKind, ratingsPath: String, moviesPath: String, storePath: String) throws {
+    static func prepare(kind: DatasetKind, ratingsPath: String, moviesPath: String, storePath: String,
+                        tieOrder: TieOrder = .file) throws {
         let (corpus, titles) = try readMovies(kind: kind, path: moviesPath)
         let table: InteractionTable
         var users = IntCoder()
         (table, users) = try readRatings(kind: kind, path: ratingsPath)
         try table.writeStore(path: storePath, name: kind.rawValue, userOrder: users.ascendingOrder, userIds: users.ids,
-                             minEvents: 1, keep: nil, corpus: corpus, titles: titles, hasRatings: true)
+                             minEvents: 1, keep: nil, corpus: corpus, titles: titles, hasRatings: true,
+                             tieOrder: tieOrder)
     }
 
     static func readRatings(kind: DatasetKind, path: String) throws -> (InteractionTable, IntCoder) {

@@ -18,7 +18,7 @@ enum StringKeyedRecipe {
     /// Spec §1.3 step 2 / step 5: the Amazon Books thresholds.
     static let booksMinCount = 5
 
-    static func prepare(kind: DatasetKind, ratingsPath: String, storePath: String) throws {
+    static func prepare(kind: DatasetKind, ratingsPath: String, storePath: String, tieOrder: TieOrder = .file) throws {
         let file = try MappedFile(path: ratingsPath)
         file.adviseSequential()
         let books = kind == .amznBooks
@@ -84,7 +84,7 @@ enum StringKeyedRecipe {
         }
         try table.writeStore(path: storePath, name: kind.rawValue, userOrder: userOrder, userIds: userIds,
                              minEvents: books ? booksMinCount : 1, keep: keep,
-                             corpus: (1...Int32(nItems)).map { $0 }, titles: nil, hasRatings: books || fieldCount == 4)
+                             corpus: (1...Int32(nItems)).map { $0 }, titles: nil, hasRatings: books || fieldCount == 4, tieOrder: tieOrder)
     }
 
     private static func isHeader(_ reader: DelimitedReader) -> Bool {

@@ -20,6 +20,9 @@ public struct DatasetSummary: Codable, Equatable {
     public var hasRatings: Bool
     public var hasTitles: Bool
     public var formatVersion: Int
+    /// How ties in timestamp were ordered when the store was prepared (`TieOrder`); nil for
+    /// synthetic stores and summaries written before the option existed.
+    public var tieOrder: TieOrder?
 
     /// Computes the summary by one pass over the store.
     public init(store: SequenceStore) {
@@ -75,7 +78,7 @@ public struct DatasetSummary: Codable, Equatable {
             for (i, c) in s.reversed().enumerated() { if i > 0 && i % 3 == 0 && c != "-" { out.append(",") }; out.append(c) }
             return String(out.reversed())
         }
-        return [
+        var rows: [(String, String)] = [
             ("dataset", dataset), ("users", n(users)), ("items (distinct rated)", n(items)),
             ("interactions", n(interactions)), ("corpus size", n(corpusSize)), ("max item id", n(maxItemId)),
             ("length min", n(lengthMin)), ("length p50", n(lengthP50)), ("length p90", n(lengthP90)),
@@ -83,6 +86,8 @@ public struct DatasetSummary: Codable, Equatable {
             ("length mean", String(format: "%.2f", lengthMean)),
             ("ratings", hasRatings ? "yes" : "no"), ("titles", hasTitles ? "yes" : "no"),
         ]
+        if let tieOrder { rows.append(("timestamp ties", tieOrder.rawValue)) }
+        return rows
     }
 
     public var table: String {

@@ -27,12 +27,14 @@ struct InteractionTable {
     ///   (Amazon Books drops users with < 5 items, spec §1.3 step 5); users with no rows always are.
     /// - keep: optional row mask (Amazon Books' ≥5/≥5 filter).
     ///
-    /// Order within a user: by timestamp with a STABLE sort, i.e. rows with equal timestamps keep
-    /// their file order. The reference sorts with pandas' unstable quicksort (spec §1.2 step 5), so
-    /// its tie order is arbitrary; ours is reproducible. Grouping and ordering are equivalent to a
-    /// stable global sort by timestamp followed by a stable group-by user.
+    /// Order within a user: by timestamp, ties by `tieOrder` — `.file`: a STABLE sort, rows with equal
+    /// timestamps keep their file order; `.item`: ascending item id, then file order. The reference
+    /// sorts with pandas' unstable quicksort (spec §1.2 step 5), so its tie order is arbitrary; ours
+    /// is reproducible. With `.file`, grouping and ordering are equivalent to a stable global sort by
+    /// timestamp followed by a stable group-by user.
     func writeStore(path: String, name: String, userOrder: [Int32], userIds: [Int64], minEvents: Int,
-                    keep: [Bool]?, corpus: [Int32], titles: [String]?, hasRatings: Bool) throws {
+                    keep: [Bool]?, corpus: [Int32], titles: [String]?, hasRatings: Bool,
+                    tieOrder: TieOrder = .file) throws {
         let userCount = userIds.count
         var counts = [Int](repeating: 0, count: userCount)
         for r in 0..<count where keep?[r] ?? true { counts[Int(userCodes[r])] += 1 }
@@ -48,21 +50,25 @@ struct InteractionTable {
             perm[cursor[u]] = Int32(r)
             cursor[u] += 1
         }
-        // Stable per-user sort by timestamp: compare (timestamp, file row).
+        // Per-user sort: compare (timestamp, [item id,] file row).
+        let byItem = tieOrder == .item
         timestamps.withUnsafeBufferPointer { ts in
-            perm.withUnsafeMutableBufferPointer { p in
-                let pp = p
-                Parallel.forRanges(output.count, minChunk: 256) { range in
-                    for k in range {
-                        let code = Int(output[k]), s = start[code], n = counts[code]
-                        var slice = UnsafeMutableBufferPointer(rebasing: pp[s..<s + n])
-                        var sorted = true
-                        for i in 1..<max(n, 1) where ts[Int(slice[i])] < ts[Int(slice[i - 1])] { sorted = false; break }
-                        if !sorted {
-                            slice.sort { a, b in
-                                let ta = ts[Int(a)], tb = ts[Int(b)]
-                                return ta != tb ? ta < tb : a < b
-                            }
+            items.withUnsafeBufferPointer { it in
+                perm.withUnsafeMutableBufferPointer { p in
+                    let pp = p
+                    @inline(__always) func before(_ a: Int32, _ b: Int32) -> Bool {
+                        let ta = ts[Int(a)], tb = ts[Int(b)]
+                        if ta != tb { return ta < tb }
+                        if byItem, it[Int(a)] != it[Int(b)] { return it[Int(a)] < it[Int(b)] }
+                        return a < b
+                    }
+                    Parallel.forRanges(output.count, minChunk: 256) { range in
+                        for k in range {
+                            let code = Int(output[k]), s = start[code], n = counts[code]
+                            var slice = UnsafeMutableBufferPointer(rebasing: pp[s..<s + n])
+                            var sorted = true
+                            for i in 1..<max(n, 1) where !before(slice[i - 1], slice[i]) { sorted = false; break }
+                            if !sorted { slice.sort(by: before) }
                         }
                     }
                 }

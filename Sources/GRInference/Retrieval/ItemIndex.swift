@@ -174,8 +174,9 @@ public final class ItemIndex: @unchecked Sendable {
     private func scan(_ range: Range<Int>, queries: UnsafePointer<Float>, queryCount q: Int, paddedQueryCount: Int,
                       k: Int, exclusions: [[Int32]]) -> [Heap] {
         var heaps = (0..<q).map { _ in Heap(capacity: k) }
-        var thresholds = [Float](repeating: -.infinity, count: paddedQueryCount)
-        let d = dim, lanes = Self.lanes, qb = Self.queryBlock, v = count
+        // Padding queries get +∞ so they never pass the fast-path test.
+        var thresholds = (0..<paddedQueryCount).map { $0 < q ? -Float.infinity : Float.infinity }
+        let d = dim, lanes = Self.lanes, qb = Self.queryBlock
         let pairStride = 2 * d * lanes
         thresholds.withUnsafeMutableBufferPointer { th in
             for pair in range {
@@ -197,10 +198,17 @@ public final class ItemIndex: @unchecked Sendable {
                         a20.addProduct(s2, x0); a21.addProduct(s2, x1)
                         a30.addProduct(s3, x0); a31.addProduct(s3, x1)
                     }
-                    if g < q { Self.offer(a00, a01, query: g, firstRow: firstRow, rowCount: v, heaps: &heaps, thresholds: th, exclusions: exclusions) }
-                    if g + 1 < q { Self.offer(a10, a11, query: g + 1, firstRow: firstRow, rowCount: v, heaps: &heaps, thresholds: th, exclusions: exclusions) }
-                    if g + 2 < q { Self.offer(a20, a21, query: g + 2, firstRow: firstRow, rowCount: v, heaps: &heaps, thresholds: th, exclusions: exclusions) }
-                    if g + 3 < q { Self.offer(a30, a31, query: g + 3, firstRow: firstRow, rowCount: v, heaps: &heaps, thresholds: th, exclusions: exclusions) }
+                    // Fast path: no score of the block beats its query's current worst kept one.
+                    let t0 = SIMD8<Float>(repeating: th[g]), t1 = SIMD8<Float>(repeating: th[g + 1])
+                    let t2 = SIMD8<Float>(repeating: th[g + 2]), t3 = SIMD8<Float>(repeating: th[g + 3])
+                    var hit = (a00 .> t0) .| (a01 .> t0) .| (a10 .> t1) .| (a11 .> t1)
+                    hit = hit .| (a20 .> t2) .| (a21 .> t2) .| (a30 .> t3) .| (a31 .> t3)
+                    if any(hit) {
+                        offer(a00, a01, query: g, firstRow: firstRow, heaps: &heaps, thresholds: th, exclusions: exclusions)
+                        offer(a10, a11, query: g + 1, firstRow: firstRow, heaps: &heaps, thresholds: th, exclusions: exclusions)
+                        offer(a20, a21, query: g + 2, firstRow: firstRow, heaps: &heaps, thresholds: th, exclusions: exclusions)
+                        offer(a30, a31, query: g + 3, firstRow: firstRow, heaps: &heaps, thresholds: th, exclusions: exclusions)
+                    }
                     g += qb
                 }
             }
@@ -208,18 +216,20 @@ public final class ItemIndex: @unchecked Sendable {
         return heaps
     }
 
-    /// Offers the 16 scores (x: rows firstRow..<+8, y: the next 8) to query `qi`'s heap.
-    @inline(__always)
-    private static func offer(_ x: SIMD8<Float>, _ y: SIMD8<Float>, query qi: Int, firstRow: Int, rowCount v: Int,
-                              heaps: inout [Heap], thresholds th: UnsafeMutableBufferPointer<Float>,
-                              exclusions: [[Int32]]) {
+    /// Offers the 16 scores (x: rows firstRow..<+8, y: the next 8) to query `qi`'s heap (padding
+    /// queries qi ≥ heaps.count and padding rows ≥ count are skipped).
+    private func offer(_ x: SIMD8<Float>, _ y: SIMD8<Float>, query qi: Int, firstRow: Int,
+                       heaps: inout [Heap], thresholds th: UnsafeMutableBufferPointer<Float>,
+                       exclusions: [[Int32]]) {
+        let lanes = Self.lanes
+        guard qi < heaps.count else { return }
         let t = SIMD8<Float>(repeating: th[qi])
         if !any(x .> t) && !any(y .> t) { return }
         for lane in 0..<(2 * lanes) {
             let s = lane < lanes ? x[lane] : y[lane - lanes]
             let row = firstRow + lane
-            if row >= v || !(s > heaps[qi].threshold) { continue }
-            if !exclusions[qi].isEmpty && contains(exclusions[qi], Int32(row)) { continue }
+            if row >= count || !(s > heaps[qi].threshold) { continue }
+            if !exclusions[qi].isEmpty && Self.contains(exclusions[qi], Int32(row)) { continue }
             heaps[qi].insert((s, Int32(row)))
         }
         th[qi] = heaps[qi].threshold

@@ -42,6 +42,18 @@ struct AutoregressiveLoss {
             precondition(corpus.count > 0, "negative sampling needs a non-empty corpus")
             negativeIds = ws.tensor("loss.negatives", [p, r], .i32)
             backend.sampleNegatives(corpus: corpus, stream: stream, out: negativeIds, positions: p, negatives: r)
+        case .placed(let stream, let placement):
+            precondition(corpus.count > 0, "negative sampling needs a non-empty corpus")
+            let runs = placement.supervisedRuns()
+            precondition(runs.reduce(0) { $0 + $1.count } == p, "placement: supervised positions differ from the batch's")
+            // Draw the global batch's negatives, keep this batch's rows.
+            let pg = placement.globalPositions
+            let global = ws.tensor("loss.globalNegatives", [pg, r], .i32)
+            backend.sampleNegatives(corpus: corpus, stream: stream, out: global, positions: pg, negatives: r)
+            negativeIds = ws.tensor("loss.negatives", [p, r], .i32)
+            for run in runs {
+                backend.copy(global.view(run.global * r, [run.count * r]), to: negativeIds.view(run.local * r, [run.count * r]))
+            }
         }
         // When every row is supervised in order (HSTU's jagged rows), the outputs are the queries.
         let identity = p == rowCount && rows.enumerated().allSatisfy { $0.offset == Int($0.element) }

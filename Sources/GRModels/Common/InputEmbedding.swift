@@ -46,20 +46,20 @@ struct EncoderRows {
 enum InputEmbedding {
     /// x (R, D) overwritten.
     static func forward(_ rows: EncoderRows, table: Tensor, positions: Tensor, dim: Int, dropout p: Float,
-                        stream: PhiloxStream?, out x: Tensor, backend: any Backend) {
+                        stream: RowDropout?, out x: Tensor, workspace ws: Workspace, backend: any Backend) {
         let r = rows.count
         if r == 0 { return }
         backend.embeddingForward(table: table, ids: rows.ids, scale: Float(dim).squareRoot(), out: x, rows: r, dim: dim,
                                  accumulate: false)
         backend.embeddingForward(table: positions, ids: rows.positions, scale: 1, out: x, rows: r, dim: dim,
                                  accumulate: true)
-        if let s = stream { backend.dropoutForward(x: x, out: x, count: r * dim, p: p, stream: s) }
+        stream?.forward(x: x, out: x, rows: r, width: dim, p: p, backend: backend, workspace: ws)
         backend.maskRows(x: x, ids: rows.ids, out: x, rows: r, cols: dim)
     }
 
     /// dTable[id] += √D·g (row 0, the padding, gets nothing), dPositions[t] += g, with
     /// g = dropout-backward(dx ⊙ [id ≠ 0]).
-    static func backward(_ rows: EncoderRows, dim: Int, dropout p: Float, stream: PhiloxStream?, dx: Tensor,
+    static func backward(_ rows: EncoderRows, dim: Int, dropout p: Float, stream: RowDropout?, dx: Tensor,
                          dTable: Tensor, dPositions: Tensor, workspace ws: Workspace, backend: any Backend) {
         let r = rows.count
         if r == 0 { return }
@@ -69,7 +69,7 @@ enum InputEmbedding {
         if let s = stream {
             let kept = ws.tensor("input.dKept", [r, dim])
             backend.fill(kept, 0)
-            backend.dropoutBackward(dOut: g, dx: kept, count: r * dim, p: p, stream: s)
+            s.backward(dOut: g, dx: kept, rows: r, width: dim, p: p, backend: backend, workspace: ws)
             g = kept
         }
         backend.embeddingBackward(dOut: g, ids: rows.ids, scale: Float(dim).squareRoot(), dTable: dTable, rows: r,

@@ -75,7 +75,7 @@ struct HSTULayer {
 
     /// x (T, D) → y (T, D) (overwritten). `timestamps` i64 (B, N) padded, target timestamp at L_b.
     /// `stream`: dropout stream of this layer (nil = no dropout).
-    func forward(x: Tensor, y: Tensor, layout: JaggedLayout, timestamps: Tensor, stream: PhiloxStream?,
+    func forward(x: Tensor, y: Tensor, layout: JaggedLayout, timestamps: Tensor, stream: RowDropout?,
                  workspace ws: Workspace) {
         let t = layout.totalTokens, d = dim, w = uvqkWidth, hv = valueWidth
         let xn = buffer(ws, "xn", [t, d]), mean = buffer(ws, "mean", [t]), rstd = buffer(ws, "rstd", [t])
@@ -96,7 +96,7 @@ struct HSTULayer {
         // G = Dropout(U ⊙ LN(O))
         backend.layerNormMulForward(x: o, u: act, ldu: w, out: g, mean: oMean, rstd: oRstd, rows: t, cols: hv,
                                     eps: Self.layerNormEps)
-        if let s = stream { backend.dropoutForward(x: g, out: g, count: t * hv, p: dropout, stream: s) }
+        stream?.forward(x: g, out: g, rows: t, width: hv, p: dropout, backend: backend, workspace: ws)
         // Y = G·W_oᵀ + b_o + X
         backend.copy(x, to: y)
         backend.gemm(transA: false, transB: true, m: t, n: d, k: hv, alpha: 1, a: g, lda: hv, b: outWeight, ldb: hv,
@@ -106,7 +106,7 @@ struct HSTULayer {
 
     /// Given dy (T, D) and this layer's input x, writes dx (T, D) (OVERWRITTEN; must not alias dy)
     /// and accumulates the parameter gradients. Uses the activations saved by the last `forward`.
-    func backward(dy: Tensor, x: Tensor, dx: Tensor, layout: JaggedLayout, timestamps: Tensor, stream: PhiloxStream?,
+    func backward(dy: Tensor, x: Tensor, dx: Tensor, layout: JaggedLayout, timestamps: Tensor, stream: RowDropout?,
                   workspace ws: Workspace) {
         let t = layout.totalTokens, d = dim, w = uvqkWidth, hv = valueWidth
         if t == 0 { return }
@@ -127,7 +127,7 @@ struct HSTULayer {
         // G = Dropout(U ⊙ LN(O))
         // The dropout backward, dG·mask/(1−p), is the dropout forward applied to dG with the same
         // stream (same mask, same scale, bit for bit), done in place instead of zero-fill + accumulate.
-        if let s = stream { backend.dropoutForward(x: dg, out: dg, count: t * hv, p: dropout, stream: s) }
+        stream?.forward(x: dg, out: dg, rows: t, width: hv, p: dropout, backend: backend, workspace: ws)
         backend.fill(dAct, 0)
         backend.fill(dO, 0)
         backend.layerNormMulBackward(dOut: dg, x: o, u: act, ldu: w, mean: oMean, rstd: oRstd, dx: dO, du: dAct,

@@ -5,7 +5,8 @@ import GRCore
 /// FLOPs), `blocks` HSTU layers, no final LayerNorm, L2-normalised outputs (eps 1e-6).
 ///
 /// Random streams of a training step (seed, step): input dropout `inputDropout` slot 0; layer l's
-/// linear dropout `layerDropout` slot l; negatives `negatives` slot 0.
+/// linear dropout `layerDropout` slot l; negatives `negatives` slot 0. With a `BatchPlacement`
+/// (a rank's share of a data-parallel batch) the dropout masks are indexed by global jagged rows.
 public final class HSTUModel: SequentialRecommender {
     /// Size of w_ts: time buckets 0...128 (spec §2.3: num_buckets 128, clamped to [0, 128]).
     public static let timeBucketCount = TimeBucket.count
@@ -35,14 +36,16 @@ public final class HSTUModel: SequentialRecommender {
     /// Runs the encoder on the jagged rows; returns the pre-L2 output (T, D) (the last layer's
     /// activation buffer).
     @discardableResult
-    func encode(_ input: ModelInput, rows: EncoderRows, randomness: StepRandomness?) -> Tensor {
+    func encode(_ input: ModelInput, rows: EncoderRows, randomness: StepRandomness?,
+                rowMap: (ids: Tensor, count: Int)? = nil) -> Tensor {
         let c = config, t = rows.count
-        let inputStream = c.inputDropout > 0 ? randomness?.stream(.inputDropout) : nil
+        let inputStream = c.inputDropout > 0 ? randomness.map { RowDropout($0.stream(.inputDropout), globalRows: rowMap) } : nil
         InputEmbedding.forward(rows, table: parameters.value(ParameterNames.itemEmbedding),
                                positions: parameters.value(ParameterNames.positionalEmbedding), dim: c.itemDim,
-                               dropout: c.inputDropout, stream: inputStream, out: activation(0, t), backend: backend)
+                               dropout: c.inputDropout, stream: inputStream, out: activation(0, t), workspace: workspace,
+                               backend: backend)
         for (l, layer) in layers.enumerated() {
-            let s = c.blockDropout > 0 ? randomness?.stream(.layerDropout, slot: l) : nil
+            let s = c.blockDropout > 0 ? randomness.map { RowDropout($0.stream(.layerDropout, slot: l), globalRows: rowMap) } : nil
             layer.forward(x: activation(l, t), y: activation(l + 1, t), layout: input.layout,
                           timestamps: rows.timestamps, stream: s, workspace: workspace)
         }
@@ -53,7 +56,10 @@ public final class HSTUModel: SequentialRecommender {
         precondition(input.paddedWidth == config.paddedWidth, "input N \(input.paddedWidth) ≠ config N \(config.paddedWidth)")
         let c = config, d = c.itemDim
         let rows = EncoderRows.jagged(input, backend: backend), t = rows.count
-        let y = encode(input, rows: rows, randomness: randomness)
+        let rowMap = randomness?.placement.map { p in
+            (ids: backend.upload(p.jaggedRowMap(), shape: [t]), count: p.globalTokens)
+        }
+        let y = encode(input, rows: rows, randomness: randomness, rowMap: rowMap)
         let u = workspace.tensor("hstu.u", [t, d]), norms = workspace.tensor("hstu.uNorm", [t])
         backend.l2NormalizeForward(x: y, out: u, norms: norms, rows: t, cols: d, eps: c.l2Eps)
         let du = workspace.tensor("hstu.du", [t, d])
@@ -66,12 +72,12 @@ public final class HSTUModel: SequentialRecommender {
         backend.fill(dA, 0)
         backend.l2NormalizeBackward(dOut: du, x: y, norms: norms, dx: dA, rows: t, cols: d, eps: c.l2Eps)
         for (l, layer) in layers.enumerated().reversed() {
-            let s = c.blockDropout > 0 ? randomness?.stream(.layerDropout, slot: l) : nil
+            let s = c.blockDropout > 0 ? randomness.map { RowDropout($0.stream(.layerDropout, slot: l), globalRows: rowMap) } : nil
             layer.backward(dy: dA, x: activation(l, t), dx: dB, layout: input.layout, timestamps: rows.timestamps,
                            stream: s, workspace: workspace)
             swap(&dA, &dB)
         }
-        let inputStream = c.inputDropout > 0 ? randomness?.stream(.inputDropout) : nil
+        let inputStream = c.inputDropout > 0 ? randomness.map { RowDropout($0.stream(.inputDropout), globalRows: rowMap) } : nil
         InputEmbedding.backward(rows, dim: d, dropout: c.inputDropout, stream: inputStream, dx: dA, dTable: dTable,
                                 dPositions: parameters.grad(ParameterNames.positionalEmbedding), workspace: workspace,
                                 backend: backend)

@@ -35,10 +35,10 @@ public final class SASRecModel: SequentialRecommender {
     @discardableResult
     func encode(_ input: ModelInput, rows: EncoderRows, randomness: StepRandomness?) -> Tensor {
         let c = config, bsz = input.batchSize, n = input.paddedWidth, r = rows.count
-        let inputStream = c.inputDropout > 0 ? randomness?.stream(.inputDropout) : nil
+        let inputStream = c.inputDropout > 0 ? randomness.map { RowDropout($0.stream(.inputDropout)) } : nil
         InputEmbedding.forward(rows, table: parameters.value(ParameterNames.itemEmbedding),
                                positions: parameters.value(ParameterNames.positionalEmbedding), dim: c.itemDim,
-                               dropout: c.inputDropout, stream: inputStream, out: activation(0, r), backend: backend)
+                               dropout: c.inputDropout, stream: inputStream, out: activation(0, r), workspace: workspace, backend: backend)
         for (l, block) in blocks.enumerated() {
             block.forward(x: activation(l, r), y: activation(l + 1, r), batch: bsz, n: n, ids: rows.ids,
                           streams: .init(randomness, layer: l, p: c.blockDropout), workspace: workspace)
@@ -67,7 +67,7 @@ public final class SASRecModel: SequentialRecommender {
                            streams: .init(randomness, layer: l, p: c.blockDropout), workspace: workspace)
             swap(&dA, &dB)
         }
-        let inputStream = c.inputDropout > 0 ? randomness?.stream(.inputDropout) : nil
+        let inputStream = c.inputDropout > 0 ? randomness.map { RowDropout($0.stream(.inputDropout)) } : nil
         InputEmbedding.backward(rows, dim: d, dropout: c.inputDropout, stream: inputStream, dx: dA, dTable: dTable,
                                 dPositions: parameters.grad(ParameterNames.positionalEmbedding), workspace: workspace,
                                 backend: backend)

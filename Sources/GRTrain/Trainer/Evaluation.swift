@@ -24,18 +24,19 @@ public struct EvaluationResult {
 /// order; a partial pass sees a different random subset each epoch.
 public func evaluateRanking(model: any SequentialRecommender, store: SequenceStore, view: SampleView,
                             config: TrainConfig, epoch: Int, maxBatches: Int? = nil,
-                            collectRanks: Bool = false, backend: any Backend) -> EvaluationResult {
+                            collectRanks: Bool = false, backend: any Backend,
+                            profile: PhaseProfile? = nil) -> EvaluationResult {
     let sampler = BatchSampler(store: store, view: view, maxLength: config.maxSequenceLength,
                                batchSize: config.evalBatchSize, shuffle: true, seed: config.seed)
     let evaluator = RankingEvaluator(corpus: store.corpus, maxRank: config.maxRank)
-    let itemVectors = model.itemEmbeddings()
+    let itemVectors = profile?.measure("eval: item vectors") { model.itemEmbeddings() } ?? model.itemEmbeddings()
     var metrics = RankingMetrics()
     var records: [RankRecord] = []
     let batches = min(sampler.batchCount, maxBatches ?? Int.max)
     for i in 0..<batches {
-        let batch = sampler.batch(i, epoch: epoch)
+        let batch = profile?.measure("eval: batch (host)") { sampler.batch(i, epoch: epoch) } ?? sampler.batch(i, epoch: epoch)
         let ranks = rankBatch(batch, model: model, store: store, view: view, config: config, evaluator: evaluator,
-                              itemVectors: itemVectors, backend: backend)
+                              itemVectors: itemVectors, backend: backend, profile: profile)
         metrics.add(ranks: ranks, ratings: store.hasRatings ? batch.targetRatings : [])
         if collectRanks {
             for (b, r) in ranks.enumerated() {
@@ -48,12 +49,17 @@ public func evaluateRanking(model: any SequentialRecommender, store: SequenceSto
 
 /// Ranks of the targets of one batch (eval forward: no dropout, target id not in the input).
 func rankBatch(_ batch: SequenceBatch, model: any SequentialRecommender, store: SequenceStore, view: SampleView,
-               config: TrainConfig, evaluator: RankingEvaluator, itemVectors: Tensor, backend: any Backend) -> [Int] {
-    let input = ModelInput(batch: batch, paddedWidth: config.paddedWidth, training: false)
-    let userVectors = model.userEmbeddings(input)
-    let seen = seenLists(batch, store: store, view: view, filter: config.seenFilter)
-    return evaluator.ranks(userVectors: userVectors, itemVectors: itemVectors, targets: batch.targetIds,
-                           seen: seen, backend: backend)
+               config: TrainConfig, evaluator: RankingEvaluator, itemVectors: Tensor, backend: any Backend,
+               profile: PhaseProfile? = nil) -> [Int] {
+    let p = profile ?? PhaseProfile(backend: backend, enabled: false)
+    let userVectors = p.measure("eval: user vectors (forward)") {
+        model.userEmbeddings(ModelInput(batch: batch, paddedWidth: config.paddedWidth, training: false))
+    }
+    let seen = p.measure("eval: seen lists (host)") { seenLists(batch, store: store, view: view, filter: config.seenFilter) }
+    return p.measure("eval: rank targets") {
+        evaluator.ranks(userVectors: userVectors, itemVectors: itemVectors, targets: batch.targetIds, seen: seen,
+                        backend: backend)
+    }
 }
 
 /// The ids removed from each user's candidates (spec §6.1): the input window (reference) or

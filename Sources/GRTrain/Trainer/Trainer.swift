@@ -19,6 +19,11 @@ public struct TrainOptions {
     public var maxEpochsThisRun: Int? = nil
     /// Called before each optimiser step with the global step (tests inject NaNs here).
     public var beforeStep: ((Int, any SequentialRecommender) -> Void)? = nil
+    /// Data parallelism over several processes (`gr train --gpus N`): each step's batch is split
+    /// across ranks and the gradients summed (GRTrain/Distributed). Only rank 0 evaluates, writes
+    /// checkpoints, `results.json`, `config.yaml` and the run's logs (other ranks log their
+    /// training loss under `<out>/rank-<r>/`). nil = one process.
+    public var dataParallel: DataParallel? = nil
 
     public init(outDirectory: String) { self.outDirectory = outDirectory }
 }
@@ -67,6 +72,8 @@ public final class Trainer {
     /// Epochs completed.
     public private(set) var epoch = 0
     public private(set) var history: [EpochRecord] = []
+    /// Per-phase wall time (`GR_PROFILE=1`; see `PhaseProfile`).
+    public let profile: PhaseProfile
 
     public var trainView: SampleView { SampleView(ignoreLastN: config.validation ? 2 : 1) }
     public static let testView = SampleView(ignoreLastN: 0)
@@ -74,6 +81,8 @@ public final class Trainer {
 
     var latestPath: String { (options.outDirectory as NSString).appendingPathComponent("latest.safetensors") }
     func path(_ name: String) -> String { (options.outDirectory as NSString).appendingPathComponent(name) }
+    /// Rank 0 of a data-parallel run, or the only process.
+    var isLeader: Bool { (options.dataParallel?.rank ?? 0) == 0 }
 
     public init(config: TrainConfig, store: SequenceStore, backend: any Backend, options: TrainOptions) throws {
         try config.validate(source: "config")
@@ -82,6 +91,7 @@ public final class Trainer {
         self.store = store
         self.backend = backend
         self.options = options
+        self.profile = PhaseProfile(backend: backend)
         self.model = makeModel(config.modelConfig, maxItemId: store.maxItemId, corpus: store.corpus, backend: backend,
                                seed: config.seed)
         let p = model.parameters.values.count
@@ -128,9 +138,10 @@ public final class Trainer {
     /// Trains until `config.epochs` epochs are done (or `maxEpochsThisRun`), then writes results.
     @discardableResult
     public func run() throws -> TrainSummary {
-        let runLog = try RunLog(directory: options.outDirectory, history: history, fullEvalEveryN: config.fullEvalEveryN)
+        let logDirectory = isLeader ? options.outDirectory : path("rank-\(options.dataParallel!.rank)")
+        let runLog = try RunLog(directory: logDirectory, history: history, fullEvalEveryN: config.fullEvalEveryN)
         defer { runLog.close() }
-        try writeConfigCopy()
+        if isLeader { try writeConfigCopy() }
         if epoch > 0 { options.log("resumed at epoch \(epoch) (step \(step)) from \(latestPath)") }
         var epochsThisRun = 0
         let runStart = Date()
@@ -143,14 +154,15 @@ public final class Trainer {
             epochsThisRun += 1
             runLog.epoch(record)
             options.log(consoleLine(record))
-            try saveCheckpoint(latestPath)
+            guard isLeader else { continue }
+            try profile.measure("checkpoint") { try saveCheckpoint(latestPath) }
             let isLast = epoch == config.epochs
             if isLast || (record.epoch > 0 && record.epoch % config.saveCkptEveryN == 0) {
                 try saveCheckpoint(path("epoch-\(record.epoch).safetensors"))
             }
         }
         let s = summary()
-        if epoch == config.epochs { try writeResults(s) }
+        if epoch == config.epochs && isLeader { try writeResults(s) }
         runLog.flush()
         return s
     }
@@ -174,23 +186,34 @@ public final class Trainer {
         var windowLoss = 0.0, windowCount = 0
         let arena = model.parameters
         for i in 0..<batches {
-            let batch = sampler.batch(i, epoch: e)
-            if config.evalInterval > 0 && step % config.evalInterval == 0 {
-                monitor(batch, runLog: runLog, windowLoss: windowCount > 0 ? windowLoss / Double(windowCount) : nil)
+            let batch = profile.measure("train: batch (host)") { sampler.batch(i, epoch: e) }
+            if config.evalInterval > 0 && step % config.evalInterval == 0 && isLeader {
+                profile.measure("train: in-loop monitor") {
+                    monitor(batch, runLog: runLog, windowLoss: windowCount > 0 ? windowLoss / Double(windowCount) : nil)
+                }
                 windowLoss = 0
                 windowCount = 0
             }
             options.beforeStep?(step, model)
-            arena.zeroGrads()
-            let input = ModelInput(batch: batch, paddedWidth: config.paddedWidth, training: true)
-            let loss = model.trainStep(input, step: step, seed: config.seed)
+            let input = profile.measure("train: model input (host)") {
+                ModelInput(batch: batch, paddedWidth: config.paddedWidth, training: true)
+            }
+            let loss = try profile.measure("train: forward + backward + loss") { () throws -> Float in
+                if let dp = options.dataParallel {
+                    return try dp.trainStep(model: model, global: input, step: step, seed: config.seed)
+                }
+                arena.zeroGrads()
+                return model.trainStep(input, step: step, seed: config.seed)
+            }
             guard loss.isFinite else {
                 runLog.flush()
                 throw TrainError.nonFiniteLoss(epoch: e, step: step, batch: i, loss: loss)
             }
-            backend.adamwStep(params: arena.values, grads: arena.grads, m: adamM, v: adamV, step: step + 1,
-                              lr: Float(learningRate(step: step)), beta1: Float(config.beta1), beta2: Float(config.beta2),
-                              eps: Float(config.eps), weightDecay: Float(config.weightDecay))
+            profile.measure("train: AdamW") {
+                backend.adamwStep(params: arena.values, grads: arena.grads, m: adamM, v: adamV, step: step + 1,
+                                  lr: Float(learningRate(step: step)), beta1: Float(config.beta1), beta2: Float(config.beta2),
+                                  eps: Float(config.eps), weightDecay: Float(config.weightDecay))
+            }
             runLog.scalar(LogTags.arLoss, Double(loss), step: step)
             step += 1
             lossSum += Double(loss)
@@ -204,13 +227,14 @@ public final class Trainer {
 
         let t1 = Date()
         let full = e % config.fullEvalEveryN == 0 || e == config.epochs - 1
-        let limit = full ? nil : config.partialEvalNumIters
+        // Ranks other than 0 do not evaluate (an empty record; they never write it).
+        let limit = !isLeader ? 0 : full ? nil : config.partialEvalNumIters
         let test = evaluateRanking(model: model, store: store, view: Self.testView, config: config, epoch: e,
-                                   maxBatches: limit, backend: backend)
+                                   maxBatches: limit, backend: backend, profile: profile)
         var validation: EvaluationResult? = nil
-        if config.validation {
+        if config.validation && isLeader {
             validation = evaluateRanking(model: model, store: store, view: Self.validationView, config: config, epoch: e,
-                                         maxBatches: limit, backend: backend)
+                                         maxBatches: limit, backend: backend, profile: profile)
         }
         return EpochRecord(epoch: e, step: step, trainLoss: batches > 0 ? lossSum / Double(batches) : 0, fullEval: full,
                            test: test.means, validation: validation?.means, evalUsers: test.users,

@@ -13,4 +13,9 @@ int gr_cpu_supports_avx2_fma(void);
 /// k loop, so its cache misses overlap the multiply instead of stalling the write-out).
 static inline void gr_prefetch_write(const void *p) { __builtin_prefetch(p, 1, 3); }
 
+/// Prefetches the cache line holding `p` for reading, into all cache levels (`prefetcht0`). The GEMM
+/// packing of a transposed A (K × M stored, read in short runs of rows `lda` apart, each in its
+/// own page, where the hardware prefetcher does not follow) fetches rows a few iterations ahead.
+static inline void gr_prefetch_read(const void *p) { __builtin_prefetch(p, 0, 3); }
+
 #endif

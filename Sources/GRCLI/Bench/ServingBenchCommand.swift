@@ -1,0 +1,165 @@
+import ArgumentParser
+import Foundation
+import GRCore
+import GRCPU
+import GRInference
+import GRModels
+import GRTrain
+
+/// `gr bench serving [--filter retrieval|cache|score|recommend] [--items V] [--runs R]`: latency of
+/// the serving pieces (docs/inference.md), median and largest of R timed runs after one warm-up:
+/// - retrieval: `ItemIndex` top-10 over a synthetic corpus of V (default 1,000,000) random unit
+///   vectors, D = 50 and 64, batches of 1 and 16 queries, 200 excluded ids each;
+/// - cache: a 200-event history on a model preset (default HSTU-large, ML-1M vocabulary): full
+///   recompute (eval forward), appending one event to a cached 199-event user, a repeat;
+/// - score: M-FALCON scoring of 256 candidates vs one forward per candidate (history + c);
+/// - recommend: `Recommender.recommend` for 1 and 16 queries (200 events, ML-1M corpus).
+/// Threads: --threads or GR_THREADS.
+struct ServingBenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serving", abstract: "Latency of retrieval, the K/V cache, M-FALCON scoring and recommend.")
+
+    @Option(help: "Run only the sections whose name contains this (retrieval, cache, score, recommend).")
+    var filter: String?
+
+    @Option(help: "Synthetic corpus size of the retrieval rows.")
+    var items = 1_000_000
+
+    @Option(help: "A model preset for the cache/score/recommend rows.")
+    var config = "configs/ml-1m/hstu-large.yaml"
+
+    @Option(help: "Timed runs per row.")
+    var runs = 20
+
+    @Option(help: "CPU threads.")
+    var threads: Int?
+
+    func run() throws {
+        if let threads { Parallel.threads = threads }
+        print("threads \(Parallel.threads)")
+        func wants(_ s: String) -> Bool { filter.map { s.contains($0) } ?? true }
+        if wants("retrieval") { retrieval() }
+        if wants("cache") || wants("score") || wants("recommend") { try modelRows(wants) }
+    }
+
+    /// Wall-clock median and max, and the median process CPU time, in ms, of `runs` runs of `body`
+    /// after one warm-up; `setup` runs untimed before each. (CPU time shows the work done when the
+    /// shared machine's load stretches the wall clock.)
+    func measure(setup: () -> Void = {}, _ body: () -> Void) -> (median: Double, max: Double, cpu: Double) {
+        func cpuNow() -> Double {
+            var t = timespec()
+            clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t)
+            return Double(t.tv_sec) * 1e3 + Double(t.tv_nsec) * 1e-6
+        }
+        setup(); body()
+        var times: [Double] = [], cpu: [Double] = []
+        for _ in 0..<runs {
+            setup()
+            let c0 = cpuNow(), t0 = DispatchTime.now().uptimeNanoseconds
+            body()
+            times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-6)
+            cpu.append(cpuNow() - c0)
+        }
+        times.sort(); cpu.sort()
+        return (times[times.count / 2], times.last!, cpu[cpu.count / 2])
+    }
+
+    func report(_ name: String, _ t: (median: Double, max: Double, cpu: Double), _ extra: String = "") {
+        print(String(format: "%-58@ median %9.3f ms   max %9.3f ms   cpu %9.3f ms  %@", name as NSString, t.median, t.max,
+                     t.cpu, extra as NSString))
+    }
+
+    /// Deterministic pseudo-random values in [-1, 1).
+    static func randoms(_ n: Int, seed: UInt64) -> [Float] {
+        var s = seed &* 0x9E37_79B9_7F4A_7C15 | 1
+        return (0..<n).map { _ in
+            s = s &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Float(Int64(s >> 40) - (1 << 23)) / Float(1 << 23)
+        }
+    }
+
+    static func unitRows(_ x: inout [Float], _ d: Int) {
+        for r in 0..<(x.count / d) {
+            var n: Float = 0
+            for c in 0..<d { n += x[r * d + c] * x[r * d + c] }
+            let inv = 1 / max(n.squareRoot(), 1e-6)
+            for c in 0..<d { x[r * d + c] *= inv }
+        }
+    }
+
+    func retrieval() {
+        for d in [50, 64] {
+            var vectors = Self.randoms(items * d, seed: UInt64(d))
+            Self.unitRows(&vectors, d)
+            let ids = (1...Int32(items)).map { $0 }
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            let index = vectors.withUnsafeBufferPointer { ItemIndex(ids: ids, vectors: $0, dim: d) }
+            let build = Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-6
+            vectors = []
+            print(String(format: "retrieval index build V=%d D=%d: %.0f ms", items, d, build))
+            for q in [1, 16] {
+                var queries = Self.randoms(q * d, seed: UInt64(1000 + q))
+                Self.unitRows(&queries, d)
+                let excluded = (0..<q).map { i in (0..<200).map { Int32(1 + ($0 * 7919 + i * 104_729) % items) } }
+                let t = measure { _ = index.search(queries: queries, k: 10, excluded: excluded) }
+                report("retrieval top-10 V=\(items) D=\(d) Q=\(q)", t,
+                       String(format: "%.1f GFLOP/s", 2 * Double(items * d * q) / (t.median * 1e6)))
+            }
+        }
+    }
+
+    func modelRows(_ wants: (String) -> Bool) throws {
+        let tc = try ConfigFile.load(path: config)
+        let mc = tc.modelConfig
+        let maxItem = 3952, l = mc.maxSequenceLength
+        let model = makeModel(mc, maxItemId: maxItem, corpus: (1...Int32(maxItem)).map { $0 }, backend: CPUBackend(), seed: 1)
+        let rec = Recommender(model: model, modelID: "bench")
+        let history: [Int32] = (0..<l).map { (i: Int) -> Int32 in Int32(1 + (i * 7919) % maxItem) }
+        let ts: [Int64] = (0..<l).map { (i: Int) -> Int64 in Int64(978_300_000 + i * 3_600 + (i * i) % 977) }
+        print("\(config): \(mc.kind.rawValue) D \(mc.itemDim) blocks \(mc.blocks) heads \(mc.heads), history \(l)")
+        if wants("cache") {
+            let full = measure { _ = rec.userVector(history: history, timestamps: ts, userKey: nil) }
+            report("cache: full recompute, eval forward (\(l) events)", full)
+            let fresh = measure(setup: { rec.cache.removeAll() }) {
+                _ = rec.userVector(history: history, timestamps: ts, userKey: "u")
+            }
+            report("cache: full recompute, incremental encoder (\(l) events)", fresh)
+            _ = rec.userVector(history: Array(history.dropLast()), timestamps: Array(ts.dropLast()), userKey: "base")
+            let base = rec.cache.peek("base")!
+            let append = measure(setup: {
+                var copy = base   // a private copy, as a cache entry is
+                copy.keys = base.keys.map { $0.map { $0 } }; copy.values = base.values.map { $0.map { $0 } }
+                copy.ids = base.ids.map { $0 }; copy.timestamps = base.timestamps.map { $0 }
+                rec.cache.put("u", copy)
+            }) { _ = rec.userVector(history: history, timestamps: ts, userKey: "u") }
+            report("cache: append 1 event to a cached \(l - 1)-event user", append,
+                   String(format: "%.1fx cheaper than the eval forward (wall), %.1fx (cpu)", full.median / append.median,
+                          full.cpu / append.cpu))
+            let repeated = measure { _ = rec.userVector(history: history, timestamps: ts, userKey: "u") }
+            report("cache: same history again", repeated)
+        }
+        if wants("score") {
+            let candidates = (0..<256).map { Int32(1 + ($0 * 104_729) % maxItem) }
+            let q = ScoreQuery(history: history, timestamps: ts, candidates: candidates)
+            let mfalcon = measure { _ = try! rec.score([q]) }
+            report("score: M-FALCON 256 candidates (micro-batch \(Recommender.scoreMicroBatch))", mfalcon)
+            let cached = ScoreQuery(history: history, timestamps: ts, candidates: candidates, userKey: "s")
+            let warm = measure { _ = try! rec.score([cached]) }
+            report("score: M-FALCON 256 candidates, cached history", warm)
+            let separate = measure { _ = rec.separateScores(ScoreQuery(history: history, timestamps: ts,
+                                                                       candidates: Array(candidates.prefix(64)))) }
+            report("score: separate forwards, 64 candidates", separate,
+                   String(format: "M-FALCON %.1fx faster per candidate (wall), %.1fx (cpu)", separate.median * 4 / mfalcon.median,
+                          separate.cpu * 4 / mfalcon.cpu))
+        }
+        if wants("recommend") {
+            for b in [1, 16] {
+                let qs = (0..<b).map { i in
+                    RecommendQuery(history: history.map { 1 + ($0 + Int32(i)) % Int32(maxItem) }, timestamps: ts, k: 10)
+                }
+                let t = measure { _ = try! rec.recommend(qs) }
+                report("recommend: \(b) queries, \(l) events, corpus \(maxItem)", t)
+            }
+        }
+    }
+}

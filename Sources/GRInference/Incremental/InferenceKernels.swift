@@ -1,0 +1,78 @@
+import GRCPU
+
+/// Small SIMD loops of the incremental encoders' attention (a few new query rows against up to N
+/// cached keys: too small for the GEMM, and not the jagged layout of the training kernels).
+enum InferenceKernels {
+    /// Σ_c a[c]·b[c], c < n, in SIMD8 chunks plus a scalar tail.
+    @inline(__always)
+    static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
+        var acc = SIMD8<Float>()
+        var c = 0
+        let ra = UnsafeRawPointer(a), rb = UnsafeRawPointer(b)
+        while c + 8 <= n {
+            acc.addProduct(ra.loadUnaligned(fromByteOffset: 4 * c, as: SIMD8<Float>.self),
+                           rb.loadUnaligned(fromByteOffset: 4 * c, as: SIMD8<Float>.self))
+            c += 8
+        }
+        var s = acc.sum()
+        while c < n { s += a[c] * b[c]; c += 1 }
+        return s
+    }
+
+    /// y[c] += alpha·x[c], c < n.
+    @inline(__always)
+    static func axpy(_ alpha: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
+        var c = 0
+        let rx = UnsafeRawPointer(x), ry = UnsafeMutableRawPointer(y), va = SIMD8<Float>(repeating: alpha)
+        while c + 8 <= n {
+            var acc = ry.loadUnaligned(fromByteOffset: 4 * c, as: SIMD8<Float>.self)
+            acc.addProduct(va, rx.loadUnaligned(fromByteOffset: 4 * c, as: SIMD8<Float>.self))
+            ry.storeBytes(of: acc, toByteOffset: 4 * c, as: SIMD8<Float>.self)
+            c += 8
+        }
+        while c < n { y[c] += alpha * x[c]; c += 1 }
+    }
+
+    /// a[j] ← SiLU(a[j])·scale, j < n (HSTU's pointwise attention weight, spec §2.2).
+    @inline(__always)
+    static func siluScaled(_ a: UnsafeMutablePointer<Float>, _ n: Int, scale: Float) {
+        var j = 0
+        let raw = UnsafeMutableRawPointer(a)
+        while j + 8 <= n {
+            let s = raw.loadUnaligned(fromByteOffset: 4 * j, as: SIMD8<Float>.self)
+            raw.storeBytes(of: s * Float.sigmoid(s) * scale, toByteOffset: 4 * j, as: SIMD8<Float>.self)
+            j += 8
+        }
+        while j < n {
+            let s = a[j]
+            var lanes = SIMD8<Float>(repeating: 0)
+            lanes[0] = s
+            a[j] = s * Float.sigmoid(lanes)[0] * scale
+            j += 1
+        }
+    }
+
+    /// a[j] ← softmax(a)[j], j < n (max-subtracted).
+    @inline(__always)
+    static func softmax(_ a: UnsafeMutablePointer<Float>, _ n: Int) {
+        var top = -Float.infinity
+        for j in 0..<n { top = max(top, a[j]) }
+        var j = 0, total: Float = 0
+        let raw = UnsafeMutableRawPointer(a), shift = SIMD8<Float>(repeating: top)
+        while j + 8 <= n {
+            let e = Float.exp(raw.loadUnaligned(fromByteOffset: 4 * j, as: SIMD8<Float>.self) - shift)
+            raw.storeBytes(of: e, toByteOffset: 4 * j, as: SIMD8<Float>.self)
+            total += e.sum()
+            j += 8
+        }
+        while j < n {
+            var lanes = SIMD8<Float>(repeating: 0)
+            lanes[0] = a[j] - top
+            a[j] = Float.exp(lanes)[0]
+            total += a[j]
+            j += 1
+        }
+        let inv = 1 / total
+        for j in 0..<n { a[j] *= inv }
+    }
+}
