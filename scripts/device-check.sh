@@ -69,9 +69,11 @@ step info "$GR" cuda info
 
 if [[ "$MODE" == profile ]]; then
     for preset in hstu-large sasrec hstu; do
+        rm -rf "/tmp/gr-prof/$preset"
         GR_PROFILE=1 step "profile-$preset" "$GR" train --device cuda --quiet --config "$DEV/configs/ml-1m/$preset.yaml" \
             --data "$DATA" --out "/tmp/gr-prof/$preset" --set epochs=3
     done
+    rm -rf /tmp/gr-prof/kernels
     GR_CUDA_PROFILE=1 step kernels-hstu-large "$GR" train --device cuda --quiet --config "$DEV/configs/ml-1m/hstu-large.yaml" \
         --data "$DATA" --out /tmp/gr-prof/kernels --set epochs=1
     echo; echo "## profile summary ($(date -u +%Y-%m-%dT%H:%MZ))"
@@ -83,7 +85,8 @@ if [[ "$MODE" == runs ]]; then
     table=("| config | 101 epochs wall (incl. start-up) | s/epoch (train+eval) | peak GPU memory | last HR@10 / NDCG@10 | best NDCG@10 (epoch) |" "|---|---|---|---|---|---|")
     for preset in ${GR_PRESETS:-sasrec hstu hstu-large}; do
         t0=$(date +%s.%N)
-        "$GR" train --device cuda --quiet --config "$DEV/configs/ml-1m/$preset.yaml" --data "$DATA" --out "/tmp/gr-runs/$preset" \
+        rm -rf "/tmp/gr-runs101/$preset"   # a fresh run folder (check mode uses /tmp/gr-runs)
+        "$GR" train --device cuda --quiet --config "$DEV/configs/ml-1m/$preset.yaml" --data "$DATA" --out "/tmp/gr-runs101/$preset" \
             2>&1 | tee "$LOG/run-$preset.log"
         t1=$(date +%s.%N)
         wall=$(awk "BEGIN{printf \"%.1f\", $t1 - $t0}")
@@ -93,9 +96,25 @@ if [[ "$MODE" == runs ]]; then
         bestE=$(grep -o '^best epoch [0-9]*' "$LOG/run-$preset.log" | awk '{print $3}')
         table+=("| ml-1m/$preset | $wall s | $(awk "BEGIN{printf \"%.3f\", $wall / 101}") | $mem | $last | $best ($bestE) |")
     done
-    "$GR" cuda bench attention 2>&1 | tee "$LOG/bench-attention.log" || true
+    # A/B of the host-side switches on 20 epochs of HSTU-large (wall incl. start-up)
+    ab=("| HSTU-large, 20 epochs | wall |" "|---|---|")
+    for v in "default:" "gemm-plans-off:GR_CUDA_GEMM_PLANS=0" "sync-loss:GR_SYNC_LOSS=1" "bf16-gemm:GR_CUDA_GEMM=bf16"; do
+        label=${v%%:*}; envs=${v#*:}
+        t0=$(date +%s.%N)
+        rm -rf "/tmp/gr-ab/$label"
+        env $envs "$GR" train --device cuda --quiet --config "$DEV/configs/ml-1m/hstu-large.yaml" --data "$DATA" \
+            --out "/tmp/gr-ab/$label" --set epochs=20 > "$LOG/ab-$label.log" 2>&1
+        t1=$(date +%s.%N)
+        ab+=("| $label | $(awk "BEGIN{printf \"%.1f s\", $t1 - $t0}") (last NDCG@10 $(grep -A2 '^final epoch' "$LOG/ab-$label.log" | tail -1 | awk '{print $3}')) |")
+    done
+    rm -rf /tmp/gr-ab/profile
+    GR_PROFILE=1 "$GR" train --device cuda --quiet --config "$DEV/configs/ml-1m/hstu-large.yaml" --data "$DATA" \
+        --out /tmp/gr-ab/profile --set epochs=3 > "$LOG/profile-hstu-large.log" 2>&1
+    if "$GR" cuda bench --help 2>/dev/null | grep -q attention; then "$GR" cuda bench attention 2>&1 | tee "$LOG/bench-attention.log"; fi
     echo; echo "## 101-epoch runs on ml-1m-u2999 ($(date -u +%Y-%m-%dT%H:%MZ))"
     printf '%s\n' "${table[@]}"
+    echo; printf '%s\n' "${ab[@]}"
+    echo; grep -A20 '^profile (GR_PROFILE' "$LOG/profile-hstu-large.log"
     grep -h '^|' "$LOG/bench-attention.log" 2>/dev/null || true
     exit 0
 fi
@@ -104,6 +123,7 @@ step selftest "$GR" cuda selftest
 step train-parity-hstu-large "$GR" cuda train-parity --config $DEV/configs/ml-1m/hstu-large.yaml --data "$DATA" --steps 20
 step train-parity-sasrec "$GR" cuda train-parity --config $DEV/configs/ml-1m/sasrec.yaml --data "$DATA" --steps 20
 for preset in hstu-large sasrec hstu; do
+    rm -rf "/tmp/gr-runs/$preset"
     step "epoch-$preset" "$GR" train --device cuda --quiet --config "$DEV/configs/ml-1m/$preset.yaml" --data "$DATA" \
         --out "/tmp/gr-runs/$preset" --set epochs=1
 done
@@ -111,7 +131,7 @@ step bench "$GR" cuda bench
 
 echo
 echo "## device-check summary ($(date -u +%Y-%m-%dT%H:%MZ))"
-grep -h "selftest:\|worst relative" "$LOG"/selftest.log "$LOG"/train-parity-*.log 2>/dev/null
+grep -h "selftest:\|worst relative\|device-assembled" "$LOG"/selftest.log "$LOG"/train-parity-*.log 2>/dev/null
 grep -h "^| gemm\|^| hstu" "$LOG"/bench.log 2>/dev/null
 for preset in sasrec hstu hstu-large; do grep -h "epoch\|hr@10" "$LOG/epoch-$preset.log" | tail -3; done
 echo "| step | status | wall |"

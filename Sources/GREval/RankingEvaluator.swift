@@ -46,6 +46,8 @@ public struct RankingEvaluator {
     public var deviceRanking = true
     /// What the device backend uploaded once for this evaluator (corpus, position table).
     let deviceCache = TargetRankCache()
+    /// Ranks queued by `enqueueRanks` (host ones, and how many batches wait on the device).
+    let pending = PendingRanks()
 
     public init(corpus: [Int32], maxRank: Int = RankingEvaluator.referenceMaxRank,
                 scoreBudget: Int = RankingEvaluator.defaultScoreBudget) {
@@ -96,6 +98,36 @@ public struct RankingEvaluator {
         }
         return rank(userVectors: userVectors, itemVectors: itemVectors, targets: targets, seen: seen,
              backend: backend, seenWidth: seenWidth).ranks
+    }
+
+    /// As `ranks(...)`, but the result is only queued: `takeRanks(backend:)` returns the ranks
+    /// of every batch enqueued since its last call, in order. With device vectors and a
+    /// `TargetRankOps` backend they stay on the device meanwhile (one host wait per pass instead
+    /// of one per batch); otherwise they are computed now and kept on the host.
+    public func enqueueRanks(userVectors: Tensor, itemVectors: Tensor, targets: [Int32], seen: [[Int32]],
+                             backend: any Backend, seenWidth: Int? = nil) {
+        if deviceRanking, userVectors.device != .cpu, itemVectors.device != .cpu, let device = backend as? TargetRankOps {
+            precondition(Int(maxCorpusId) < itemVectors.shape[0],
+                         "corpus id \(maxCorpusId) has no row in itemVectors \(itemVectors.shape)")
+            device.enqueueTargetRanks(userVectors: userVectors, itemVectors: itemVectors, corpus: corpus, targets: targets,
+                                      seen: seen, k: cutoff(seenWidth: seenWidth ?? (seen.map(\.count).max() ?? 0)),
+                                      absentRank: absentRank, scoreBudget: scoreBudget, cache: deviceCache)
+            pending.deviceBatches += 1
+        } else {
+            pending.host += ranks(userVectors: userVectors, itemVectors: itemVectors, targets: targets, seen: seen,
+                                  backend: backend, seenWidth: seenWidth)
+        }
+    }
+
+    /// The ranks queued by `enqueueRanks` since the last call, in order.
+    public func takeRanks(backend: any Backend) -> [Int] {
+        var out = pending.host
+        pending.host = []
+        if pending.deviceBatches > 0, let device = backend as? TargetRankOps {
+            out += device.takeTargetRanks(cache: deviceCache)
+            pending.deviceBatches = 0
+        }
+        return out
     }
 
     /// As `ranks(...)`, also returning the filtered top-k ids and scores.
@@ -235,4 +267,10 @@ public struct RankingEvaluator {
         }
         return scratch.view(0, [n, D])
     }
+}
+
+/// The queue behind `RankingEvaluator.enqueueRanks` (a class: the evaluator is a value type).
+final class PendingRanks: @unchecked Sendable {
+    var host: [Int] = []
+    var deviceBatches = 0
 }

@@ -26,7 +26,24 @@ public struct ModelInput {
         self.paddedWidth = paddedWidth
         self.ids = ids
         self.timestamps = timestamps
+        self.device = nil
     }
+
+    /// A training batch assembled on the device (`BatchAssemblyOps`): the host arrays `ids` and
+    /// `timestamps` are empty; `EncoderRows` and `AutoregressiveLoss` read `device` instead.
+    public init(layout: JaggedLayout, paddedWidth: Int, device: DeviceBatch) {
+        for i in 0..<layout.batchSize where layout.length(i) >= paddedWidth {
+            preconditionFailure("row \(i): length \(layout.length(i)) does not leave room for the target in N = \(paddedWidth)")
+        }
+        self.layout = layout
+        self.paddedWidth = paddedWidth
+        self.ids = []
+        self.timestamps = []
+        self.device = device
+    }
+
+    /// The batch's device tensors when it was assembled on the device (training only), else nil.
+    public let device: DeviceBatch?
 
     public var batchSize: Int { layout.batchSize }
 }

@@ -26,6 +26,22 @@ final class RankingEvaluatorTests: XCTestCase {
         XCTAssertEqual(ev.ranks(userVectors: u, itemVectors: items, targets: [2], seen: [[4, 0]], backend: backend), [2501])
     }
 
+    /// Queued ranks (`enqueueRanks` / `takeRanks`, the evaluation loop's path) come back in batch
+    /// order and equal `ranks(...)` batch by batch; a take empties the queue.
+    func testQueuedRanksEqualDirectRanks() {
+        let (u, items) = oneDim([0, 0.6, 0.1, 0.5, 0.9, 0.3, 0.8], users: 2)
+        let ev = RankingEvaluator(corpus: [1, 2, 3, 4, 5, 6])
+        let batches: [([Int32], [[Int32]])] = [([3, 2], [[4, 0], []]), ([6, 4], [[], [4]])]
+        var direct: [Int] = []
+        for (targets, seen) in batches {
+            direct += ev.ranks(userVectors: u, itemVectors: items, targets: targets, seen: seen, backend: backend)
+            ev.enqueueRanks(userVectors: u, itemVectors: items, targets: targets, seen: seen, backend: backend)
+        }
+        XCTAssertEqual(direct, [3, 2501, 2, 2501])   // batch 1: k = 6 − 2 = 4, so item 2 (6th) is absent
+        XCTAssertEqual(ev.takeRanks(backend: backend), direct)
+        XCTAssertEqual(ev.takeRanks(backend: backend), [])
+    }
+
     func testTargetInSeenListIsAMiss() {
         let (u, items) = oneDim([0, 0.6, 0.1, 0.5, 0.9])
         let ev = RankingEvaluator(corpus: [1, 2, 3, 4])

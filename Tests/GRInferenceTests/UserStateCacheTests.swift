@@ -50,25 +50,31 @@ final class UserStateCacheTests: XCTestCase {
         }
     }
 
-    /// Appending runs only the new tokens: a state built by appends equals one built at once.
+    /// Appending runs only the new tokens: a state built by appends (1, 4 and 16 events: the last
+    /// one through the GEMM attention) equals one built at once, whose vector is the eval vector.
     func testIncrementalStateEqualsFullState() throws {
         for kind in ModelKind.allCases {
-            let f = try InferenceFixture.make(kind: kind, maxLength: 16)
+            let f = try InferenceFixture.make(kind: kind, maxLength: 32)
             defer { f.remove() }
             let rec = try Recommender.load(checkpoint: f.checkpoint, dataDirectory: nil)
-            let (h, t) = f.events(4)
+            let (h4, t4) = f.events(4), (h5, t5) = f.events(5)
+            let h = h4 + h5, t = t4 + t5.map { $0 - t5[0] + t4.last! + 86_400 }
+            XCTAssertEqual(h.count, 23)
             var stepwise = rec.encoder.emptyState()
             for l in [2, 3, 7, h.count] {
                 let w = rec.window(Array(h.prefix(l)), Array(t.prefix(l)))
                 rec.cache.put("s", stepwise)
                 stepwise = rec.userState(w, key: "s")
             }
-            let full = rec.userState(rec.window(h, t), key: nil)
+            let w = rec.window(h, t)
+            let full = rec.userState(w, key: nil)
             XCTAssertEqual(stepwise.rows, full.rows)
             for l in 0..<f.config.blocks {
                 assertRelativelyClose(stepwise.keys[l], full.keys[l], "\(kind) layer \(l) keys")
                 assertRelativelyClose(stepwise.values[l], full.values[l], "\(kind) layer \(l) values")
             }
+            assertRelativelyClose(full.userVector, rec.userVectors([w]), "\(kind) vector")
+            assertRelativelyClose(stepwise.userVector, rec.userVectors([w]), "\(kind) stepwise vector")
         }
     }
 

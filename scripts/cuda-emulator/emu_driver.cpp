@@ -39,6 +39,7 @@ CUresult cuMemAlloc_v2(CUdeviceptr* p, size_t n) {
     *p = (CUdeviceptr)m; return m ? 0 : 2;
 }
 CUresult cuMemFree_v2(CUdeviceptr p) { free((void*)p); return 0; }
+CUresult cuMemHostAlloc(void** p, size_t n, unsigned) { *p = malloc(n); return *p ? 0 : 2; }
 CUresult cuMemGetInfo_v2(size_t* f, size_t* t) { *f = 1ull << 31; *t = 1ull << 32; return 0; }
 CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr d, const void* s, size_t n, void*) { memcpy((void*)d, s, n); return 0; }
 CUresult cuMemcpyDtoHAsync_v2(void* d, CUdeviceptr s, size_t n, void*) { memcpy(d, (void*)s, n); return 0; }
@@ -102,6 +103,10 @@ int cublasLtMatmulDescSetAttribute(Desc* d, int attr, const void* v, size_t) {
     return 0;
 }
 int cublasLtMatmulDescDestroy(Desc* d) { delete d; return 0; }
+int cublasLtMatmulPreferenceCreate(void** p) { static int pref; *p = &pref; return 0; }
+int cublasLtMatmulPreferenceSetAttribute(void*, int, const void*, size_t) { return 0; }
+int cublasLtMatmulPreferenceDestroy(void*) { return 0; }
+int cublasLtMatmulAlgoGetHeuristic(void*, Desc*, Layout*, Layout*, Layout*, Layout*, void*, int, void* r, int* n) { memset(r, 0, 96); *n = 1; return 0; }
 int cublasLtMatrixLayoutCreate(Layout** l, int, unsigned long long r, unsigned long long c, long long ld) {
     if (ld < (long long)r) return 7;
     *l = new Layout{r, c, ld}; return 0;

@@ -42,6 +42,12 @@ extension CUDABackend {
         checkAttention(q, layout, paddedWidth)
         let t = layout.totalTokens
         if t == 0 { return }
+        if attentionPrecision == .bf16 && Self.tensorCoreDim(dqk, dv) != nil {
+            hstuAttentionForwardBF16(q: q, k: k, v: v, rowStride: rowStride, layout: layout, timestamps: timestamps,
+                                     positionWeights: positionWeights, timeWeights: timeWeights, heads: heads, dqk: dqk,
+                                     dv: dv, paddedWidth: paddedWidth, out: out)
+            return
+        }
         let (offsets, ts) = attentionIndex(layout, timestamps)
         let threads = Self.attentionThreads
         context.launch("gr_hstu_fwd", grid: (t, heads, 1), block: threads, shared: (dqk + dv + threads) * 4,
@@ -58,6 +64,13 @@ extension CUDABackend {
         checkAttention(q, layout, paddedWidth)
         let t = layout.totalTokens
         if t == 0 { return }
+        if attentionPrecision == .bf16 && Self.tensorCoreDim(dqk, dv) != nil {
+            hstuAttentionBackwardBF16(dOut: dOut, q: q, k: k, v: v, rowStride: rowStride, layout: layout,
+                                      timestamps: timestamps, positionWeights: positionWeights, timeWeights: timeWeights,
+                                      heads: heads, dqk: dqk, dv: dv, paddedWidth: paddedWidth, dq: dq, dk: dk, dv: dV,
+                                      dPositionWeights: dPositionWeights, dTimeWeights: dTimeWeights)
+            return
+        }
         let (offsets, ts) = attentionIndex(layout, timestamps)
         let threads = Self.attentionThreads
         let common: [KernelArg] = [.ptr(dOut), .ptr(q), .ptr(k), .ptr(v), .i(rowStride), .ptr(offsets), .i(layout.batchSize),

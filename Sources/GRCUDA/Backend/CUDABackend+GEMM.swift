@@ -1,4 +1,30 @@
+import Foundation
 import GRCore
+
+/// The tensor-core precision of the model's GEMMs (f32 storage, f32 accumulation throughout).
+public enum GEMMPrecision: String, Sendable, CaseIterable {
+    /// CUBLAS_COMPUTE_32F_FAST_TF32: inputs rounded to TF32 (10-bit mantissa), the reference's
+    /// setting and the default.
+    case tf32
+    /// CUBLAS_COMPUTE_32F_FAST_16BF: inputs rounded to bf16 (7-bit mantissa) inside cuBLASLt,
+    /// opt-in (`GR_CUDA_GEMM=bf16`).
+    case bf16
+    /// CUBLAS_COMPUTE_32F: plain f32 (no tensor cores), for comparisons with the CPU.
+    case f32
+
+    var computeType: Int32 {
+        switch self {
+        case .tf32: return CUBLASLtAPI.computeF32FastTF32
+        case .bf16: return CUBLASLtAPI.computeF32FastBF16
+        case .f32: return CUBLASLtAPI.computeF32
+        }
+    }
+
+    /// `GR_CUDA_GEMM` (tf32, bf16 or f32; unset or unknown: tf32).
+    static var fromEnvironment: GEMMPrecision {
+        ProcessInfo.processInfo.environment["GR_CUDA_GEMM"].flatMap { GEMMPrecision(rawValue: $0.lowercased()) } ?? .tf32
+    }
+}
 
 extension CUDABackend {
     /// Bytes of cuBLASLt workspace.
@@ -11,7 +37,7 @@ extension CUDABackend {
     public func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
                      a: Tensor, lda: Int, b: Tensor, ldb: Int, beta: Float, c: Tensor, ldc: Int) {
         gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta,
-             c: c, ldc: ldc, compute: CUBLASLtAPI.computeF32FastTF32)
+             c: c, ldc: ldc, compute: gemmPrecision.computeType)
     }
 
     /// As `gemm(...)` with an explicit cuBLASLt compute type (`CUBLASLtAPI.computeF32`: plain f32,
@@ -27,23 +53,8 @@ extension CUDABackend {
         let lt = context.lt
         let ws = gemmWorkspace ?? empty([Self.gemmWorkspaceBytes / 4], .f32)
         gemmWorkspace = ws
-        var desc: OpaquePointer? = nil
-        mustLt(lt.cublasLtMatmulDescCreate(&desc, compute, CUBLASLtAPI.dataF32),
-               "cublasLtMatmulDescCreate")
-        defer { _ = lt.cublasLtMatmulDescDestroy(desc) }
-        var opA = transB ? CUBLASLtAPI.opT : CUBLASLtAPI.opN   // cuBLASLt's A = our B
-        var opB = transA ? CUBLASLtAPI.opT : CUBLASLtAPI.opN
-        mustLt(lt.cublasLtMatmulDescSetAttribute(desc, CUBLASLtAPI.descTransA, &opA, 4), "cublasLtMatmulDescSetAttribute(TRANSA)")
-        mustLt(lt.cublasLtMatmulDescSetAttribute(desc, CUBLASLtAPI.descTransB, &opB, 4), "cublasLtMatmulDescSetAttribute(TRANSB)")
-        // Column-major shapes of the stored matrices: our B is (K, N) row-major = (N, K) col-major, or (N, K)
-        // row-major = (K, N) col-major when transB.
-        var la: OpaquePointer? = nil, lb: OpaquePointer? = nil, lc: OpaquePointer? = nil
-        let aRows = transB ? k : n, aCols = transB ? n : k
-        let bRows = transA ? m : k, bCols = transA ? k : m
-        mustLt(lt.cublasLtMatrixLayoutCreate(&la, CUBLASLtAPI.dataF32, UInt64(aRows), UInt64(aCols), Int64(ldb)), "cublasLtMatrixLayoutCreate(A)")
-        mustLt(lt.cublasLtMatrixLayoutCreate(&lb, CUBLASLtAPI.dataF32, UInt64(bRows), UInt64(bCols), Int64(lda)), "cublasLtMatrixLayoutCreate(B)")
-        mustLt(lt.cublasLtMatrixLayoutCreate(&lc, CUBLASLtAPI.dataF32, UInt64(n), UInt64(m), Int64(ldc)), "cublasLtMatrixLayoutCreate(C)")
-        defer { _ = lt.cublasLtMatrixLayoutDestroy(la); _ = lt.cublasLtMatrixLayoutDestroy(lb); _ = lt.cublasLtMatrixLayoutDestroy(lc) }
+        let plan = gemmPlan(GEMMKey(transA: transA, transB: transB, m: m, n: n, k: k, lda: lda, ldb: ldb, ldc: ldc,
+                                    compute: compute))
         var al = alpha, be = beta
         let pa = UnsafeRawPointer(bitPattern: UInt(b.devicePointer)), pb = UnsafeRawPointer(bitPattern: UInt(a.devicePointer))
         let pc = UnsafeMutableRawPointer(bitPattern: UInt(c.devicePointer))
@@ -52,9 +63,61 @@ extension CUDABackend {
         let start = context.profileStart
         context.stats.gemms += 1
         defer { context.kernelProfile?.record("gemm(m \(m), n \(n), k \(k))", context: context, start: start) }
-        mustLt(lt.cublasLtMatmul(ltHandle, desc, &al, pa, la, pb, lb, &be, pc, lc, pc, lc, nil, pws,
-                                 Self.gemmWorkspaceBytes, context.stream),
+        mustLt(lt.cublasLtMatmul(ltHandle, plan.desc, &al, pa, plan.a, pb, plan.b, &be, pc, plan.c, pc, plan.c,
+                                 plan.heuristic.map { UnsafeRawPointer($0) }, pws, Self.gemmWorkspaceBytes, context.stream),
                "cublasLtMatmul(m \(m), n \(n), k \(k), transA \(transA), transB \(transB))")
+    }
+
+    /// Most GEMM configurations kept (the jagged T changes every batch; all are dropped at the cap).
+    static let gemmPlanCap = 512
+    /// False when `GR_CUDA_GEMM_PLANS=0`: descriptors are then built per call and cuBLASLt runs its
+    /// implicit heuristic every time (the first version's behaviour).
+    static let gemmPlansEnabled = ProcessInfo.processInfo.environment["GR_CUDA_GEMM_PLANS"] != "0"
+
+    /// The cached plan of `key` (descriptor, layouts, heuristic algorithm), built on first use.
+    func gemmPlan(_ key: GEMMKey) -> GEMMPlan {
+        if Self.gemmPlansEnabled, let p = gemmPlans[key] { return p }
+        let lt = context.lt
+        var desc: OpaquePointer? = nil
+        mustLt(lt.cublasLtMatmulDescCreate(&desc, key.compute, CUBLASLtAPI.dataF32), "cublasLtMatmulDescCreate")
+        var opA = key.transB ? CUBLASLtAPI.opT : CUBLASLtAPI.opN   // cuBLASLt's A = our B
+        var opB = key.transA ? CUBLASLtAPI.opT : CUBLASLtAPI.opN
+        mustLt(lt.cublasLtMatmulDescSetAttribute(desc, CUBLASLtAPI.descTransA, &opA, 4), "cublasLtMatmulDescSetAttribute(TRANSA)")
+        mustLt(lt.cublasLtMatmulDescSetAttribute(desc, CUBLASLtAPI.descTransB, &opB, 4), "cublasLtMatmulDescSetAttribute(TRANSB)")
+        // Column-major shapes of the stored matrices: our B is (K, N) row-major = (N, K) col-major, or (N, K)
+        // row-major = (K, N) col-major when transB.
+        var la: OpaquePointer? = nil, lb: OpaquePointer? = nil, lc: OpaquePointer? = nil
+        let (m, n, k) = (key.m, key.n, key.k)
+        let aRows = key.transB ? k : n, aCols = key.transB ? n : k
+        let bRows = key.transA ? m : k, bCols = key.transA ? k : m
+        mustLt(lt.cublasLtMatrixLayoutCreate(&la, CUBLASLtAPI.dataF32, UInt64(aRows), UInt64(aCols), Int64(key.ldb)), "cublasLtMatrixLayoutCreate(A)")
+        mustLt(lt.cublasLtMatrixLayoutCreate(&lb, CUBLASLtAPI.dataF32, UInt64(bRows), UInt64(bCols), Int64(key.lda)), "cublasLtMatrixLayoutCreate(B)")
+        mustLt(lt.cublasLtMatrixLayoutCreate(&lc, CUBLASLtAPI.dataF32, UInt64(n), UInt64(m), Int64(key.ldc)), "cublasLtMatrixLayoutCreate(C)")
+        // The heuristic's first choice for this configuration with our workspace (nil if it has none:
+        // cublasLtMatmul then chooses itself).
+        var heuristic: UnsafeMutableRawPointer? = nil
+        if Self.gemmPlansEnabled {
+            var pref: OpaquePointer? = nil
+            if lt.cublasLtMatmulPreferenceCreate(&pref) == 0 {
+                var wsBytes = UInt64(Self.gemmWorkspaceBytes)
+                let result = UnsafeMutableRawPointer.allocate(byteCount: CUBLASLtAPI.heuristicResultBytes, alignment: 16)
+                result.initializeMemory(as: UInt8.self, repeating: 0, count: CUBLASLtAPI.heuristicResultBytes)
+                var found: Int32 = 0
+                if lt.cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLtAPI.prefMaxWorkspaceBytes, &wsBytes, 8) == 0,
+                   lt.cublasLtMatmulAlgoGetHeuristic(ltHandle, desc, la, lb, lc, lc, pref, 1, result, &found) == 0, found > 0 {
+                    heuristic = result
+                } else {
+                    result.deallocate()
+                }
+                _ = lt.cublasLtMatmulPreferenceDestroy(pref)
+            }
+        }
+        let plan = GEMMPlan(lt: lt, desc: desc, a: la, b: lb, c: lc, heuristic: heuristic)
+        if Self.gemmPlansEnabled {
+            if gemmPlans.count >= Self.gemmPlanCap { gemmPlans.removeAll() }
+            gemmPlans[key] = plan
+        }
+        return plan
     }
 
     func mustLt(_ status: Int32, _ call: String) {

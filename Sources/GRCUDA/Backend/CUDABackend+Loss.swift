@@ -1,7 +1,7 @@
 import GRCore
 import GRCPU
 
-extension CUDABackend {
+extension CUDABackend: DeferredLossOps {
     public func sampleNegatives(corpus: Tensor, stream: PhiloxStream, out: Tensor, positions: Int, negatives: Int) {
         let count = positions * negatives
         precondition(corpus.count > 0 || count == 0, "cannot sample negatives from an empty corpus")
@@ -22,6 +22,40 @@ extension CUDABackend {
         var total: Float = 0
         for x in download(losses) { total += x }
         return total
+    }
+
+    /// The loss `scale · Σ losses[0..<n]`: summed on the host after a download, or — while
+    /// deferring (`DeferredLossOps`) — reduced on the device into the next slot of the deferred
+    /// list (no host wait; 0 is returned).
+    func finishLoss(_ losses: Tensor, count n: Int, scale: Float) -> Float {
+        guard deferringLosses else { return sumLosses(losses.view(0, [n])) * scale }
+        let slot = deferredSlot()
+        context.launch("gr_loss_reduce", blocks: 1, block: 1024, [.ptr(losses), .i(n), .f(scale), .ptr(slot)])
+        return 0
+    }
+
+    /// A device float for the next deferred loss (the list grows by doubling).
+    func deferredSlot() -> Tensor {
+        let capacity = deferredLosses?.count ?? 0
+        if deferredCount == capacity {
+            let grown = empty([max(1024, 2 * capacity)], .f32)
+            if let old = deferredLosses { copy(old, to: grown.view(0, [capacity])) }
+            deferredLosses = grown
+        }
+        deferredCount += 1
+        return deferredLosses!.view(deferredCount - 1, [1])
+    }
+
+    public var deferringLosses: Bool {
+        get { deferring }
+        set { deferring = newValue }
+    }
+
+    public func takeDeferredLosses() -> [Float] {
+        guard let list = deferredLosses, deferredCount > 0 else { return [] }
+        let out = download(list.view(0, [deferredCount]))
+        deferredCount = 0
+        return out
     }
 
     public func sampledSoftmaxLoss(queries: Tensor, positiveIds: Tensor, negativeIds: Tensor, itemTable: Tensor,
@@ -45,7 +79,7 @@ extension CUDABackend {
                            [.ptr(queries), .ptr(positiveIds), .ptr(negativeIds), .ptr(itemTable), .ptr(coefA), .ptr(coefB),
                             .ptr(dItemTable), .i(P), .i(R), .i(dim)])
         }
-        return sumLosses(losses) * invP
+        return finishLoss(losses, count: P, scale: invP)
     }
 
     public func bceLoss(queries: Tensor, positiveIds: Tensor, negativeIds: Tensor, itemTable: Tensor,
@@ -69,6 +103,8 @@ extension CUDABackend {
                            [.ptr(queries), .ptr(positiveIds), .ptr(negativeIds), .ptr(itemTable), .ptr(coefA), .ptr(coefB),
                             .ptr(dItemTable), .i(P), .i(1), .i(dim)])
         }
-        return sumLosses(losses) * invW
+        let loss = sumLosses(losses) * invW   // BCE already waited for the ids above
+        if deferringLosses { copy(Tensor([loss], shape: [1]), to: deferredSlot()) }
+        return deferringLosses ? 0 : loss
     }
 }

@@ -3,6 +3,9 @@ import GRCore
 /// What a `TargetRankCache` holds for this backend: the corpus (C) and the id → corpus position
 /// table (V, −1 for ids outside the corpus) on the device.
 final class CUDARankState {
+    /// Ranks enqueued and not yet taken (`enqueueTargetRanks`), and how many of its entries are used.
+    var queue: Tensor? = nil
+    var queued = 0
     let owner: ObjectIdentifier
     let corpus: Tensor
     let position: Tensor
@@ -27,10 +30,47 @@ extension CUDABackend: TargetRankOps {
     public func targetRanks(userVectors: Tensor, itemVectors: Tensor, corpus: [Int32], targets: [Int32],
                             seen: [[Int32]], k: Int, absentRank: Int, scoreBudget: Int,
                             cache: TargetRankCache) -> [Int] {
+        if targets.isEmpty { return [] }
+        let ranks = rankTensor(userVectors: userVectors, itemVectors: itemVectors, corpus: corpus, targets: targets,
+                               seen: seen, k: k, absentRank: absentRank, scoreBudget: scoreBudget, cache: cache)
+        return downloadInt32(ranks).map(Int.init)
+    }
+
+    public func enqueueTargetRanks(userVectors: Tensor, itemVectors: Tensor, corpus: [Int32], targets: [Int32],
+                                   seen: [[Int32]], k: Int, absentRank: Int, scoreBudget: Int,
+                                   cache: TargetRankCache) {
+        let B = targets.count
+        if B == 0 { return }
+        let ranks = rankTensor(userVectors: userVectors, itemVectors: itemVectors, corpus: corpus, targets: targets,
+                               seen: seen, k: k, absentRank: absentRank, scoreBudget: scoreBudget, cache: cache)
+        let state = rankState(corpus: corpus, vocab: itemVectors.shape[0], cache: cache)
+        let capacity = state.queue?.count ?? 0
+        if state.queued + B > capacity {
+            let grown = empty([max(4096, 2 * (state.queued + B))], .i32)
+            if let old = state.queue, state.queued > 0 { copy(old.view(0, [state.queued]), to: grown.view(0, [state.queued])) }
+            state.queue = grown
+        }
+        copy(ranks, to: state.queue!.view(state.queued, [B]))
+        state.queued += B
+    }
+
+    public func takeTargetRanks(cache: TargetRankCache) -> [Int] {
+        guard let state = cache.state as? CUDARankState, let queue = state.queue, state.queued > 0 else { return [] }
+        let out = downloadInt32(queue.view(0, [state.queued])).map(Int.init)
+        state.queued = 0
+        return out
+    }
+
+    /// The B ranks as a device tensor (a scratch buffer: valid until the next call).
+    func rankTensor(userVectors: Tensor, itemVectors: Tensor, corpus: [Int32], targets: [Int32],
+                    seen: [[Int32]], k: Int, absentRank: Int, scoreBudget: Int, cache: TargetRankCache) -> Tensor {
         let B = targets.count, C = corpus.count
         precondition(seen.count == B, "seen lists: \(seen.count) for \(B) targets")
-        if B == 0 { return [] }
-        if k == 0 || C == 0 { return Array(repeating: absentRank, count: B) }
+        let ranks = scratchTensor("rank.ranks", B, .i32)
+        if k == 0 || C == 0 {
+            upload([Int32](repeating: Int32(absentRank), count: B), into: ranks)
+            return ranks
+        }
         let D = userVectors.shape[1], V = itemVectors.shape[0]
         precondition(userVectors.shape == [B, D] && itemVectors.shape == [V, D],
                      "targetRanks: userVectors \(userVectors.shape), itemVectors \(itemVectors.shape)")
@@ -85,11 +125,15 @@ extension CUDABackend: TargetRankOps {
             for c0 in stride(from: 0, to: C, by: blockItems) { let nb = min(blockItems, C - c0); scoreBlock(c0, nb); pick(c0, nb) }
             for c0 in stride(from: 0, to: C, by: blockItems) { let nb = min(blockItems, C - c0); scoreBlock(c0, nb); count(c0, nb) }
         }
-        let ranks = scratchTensor("rank.ranks", B, .i32)
         context.launch("gr_rank_finish", blocks: blocks(B),
                        [.ptr(targetsT), .ptr(targetPos), .ptr(counts), .ptr(bits), .i(words), .i(B), .i(k),
                         .i(absentRank), .ptr(ranks)])
-        return downloadInt32(ranks).map(Int.init)
+        return ranks
+    }
+
+    /// Host values into an existing device i32 tensor.
+    func upload(_ values: [Int32], into t: Tensor) {
+        values.withUnsafeBytes { context.copyToDevice(t.devicePointer, $0.baseAddress!, $0.count) }
     }
 
     /// The cached device corpus of `cache`, uploaded on first use.

@@ -14,6 +14,17 @@ public final class CUDABackend: Backend {
     var ltHandle: OpaquePointer? = nil
     var bucketTable: Tensor? = nil
     var scratch: [String: Tensor] = [:]
+    /// DeferredLossOps state: on/off, the device list of deferred losses and how many it holds.
+    var deferring = false
+    /// cuBLASLt configurations by GEMM shape (`gemmPlan`).
+    var gemmPlans: [GEMMKey: GEMMPlan] = [:]
+    /// Precision of `gemm` (the model's GEMMs): TF32 unless `GR_CUDA_GEMM` says bf16 or f32.
+    public var gemmPrecision: GEMMPrecision = .fromEnvironment
+    var deferredLosses: Tensor? = nil
+    var deferredCount = 0
+    /// HSTU attention kernels: `.f32` (default, CPU parity ~1e-6) or `.bf16` (tensor cores).
+    public var attentionPrecision: CUDAAttentionPrecision = .f32
+    lazy var attentionDriver = CUDAAttentionDriver(context)
 
     /// Opens the libraries and device `ordinal`, compiles (or loads) the kernels, creates the
     /// cuBLASLt handle. Throws a `CUDAError` that says what is missing.
@@ -29,7 +40,9 @@ public final class CUDABackend: Backend {
     /// so kernels are compiled once per process.
     public static let shared: Result<CUDABackend, Error> = Result { try CUDABackend() }
 
-    public var name: String { "cuda (\(context.deviceName), \(context.arch))" }
+    public var name: String {
+        "cuda (\(context.deviceName), \(context.arch)\(gemmPrecision == .tf32 ? "" : ", \(gemmPrecision.rawValue) GEMMs"))"
+    }
     public var device: Device { .cuda }
 
     public func zeros(_ shape: [Int], _ dtype: DType) -> Tensor {

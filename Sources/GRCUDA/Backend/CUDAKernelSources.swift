@@ -6,6 +6,7 @@ enum CUDAKernelSources {
         ("Norm.cu", PackageResources.Norm_cu), ("Embedding.cu", PackageResources.Embedding_cu),
         ("Loss.cu", PackageResources.Loss_cu), ("Optimizer.cu", PackageResources.Optimizer_cu),
         ("Retrieval.cu", PackageResources.Retrieval_cu), ("Attention.cu", PackageResources.Attention_cu),
+        ("AttentionMMA.cu", PackageResources.AttentionMMA_cu),
     ]
 
     static var all: String {

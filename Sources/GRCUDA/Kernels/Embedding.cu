@@ -21,3 +21,26 @@ extern "C" __global__ void gr_embedding_bwd(const float* dOut, const int* ids, f
         atomicAdd(dTable + (i64)id * dim + c, scale * dOut[i]);
     }
 }
+
+// BatchAssemblyOps: one block per sequence b; window[b] = (first event, L_b, jagged row start).
+// ts (B, N) i64; positives/rows (T) in jagged order; ids/positions (T) jagged, or (B, N) when dense
+// (the target id at L_b, zeros after). items/times: the resident events.
+extern "C" __global__ void gr_assemble_batch(const int* items, const i64* times, const i64* window, i64 N, i64 dense,
+                                             int* ids, int* positions, i64* ts, int* positives, int* rows) {
+    i64 b = blockIdx.x;
+    i64 first = window[3 * b], L = window[3 * b + 1], start = window[3 * b + 2];
+    for (i64 p = threadIdx.x; p < N; p += blockDim.x) {
+        ts[b * N + p] = p <= L ? times[first + p] : 0;
+        if (dense) {
+            ids[b * N + p] = p <= L ? items[first + p] : 0;
+            positions[b * N + p] = (int)p;
+        } else if (p < L) {
+            ids[start + p] = items[first + p];
+            positions[start + p] = (int)p;
+        }
+        if (p < L) {
+            positives[start + p] = items[first + p + 1];
+            rows[start + p] = (int)(dense ? b * N + p : start + p);
+        }
+    }
+}

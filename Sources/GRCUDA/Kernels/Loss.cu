@@ -123,3 +123,20 @@ extern "C" __global__ void gr_bce_fwd(const float* q, const int* pos, const int*
         }
     }
 }
+
+// out[0] = scale · Σ losses[0..<n] (DeferredLossOps): one block of blockDim = 1024 threads, each
+// summing a fixed strided subset in order, then a fixed tree: deterministic run to run (the
+// summation order differs from the host's sequential sum, so the last bits may differ from a
+// non-deferred loss).
+extern "C" __global__ void gr_loss_reduce(const float* losses, i64 n, float scale, float* out) {
+    __shared__ float partial[1024];
+    float s = 0.0f;
+    for (i64 i = threadIdx.x; i < n; i += blockDim.x) s += losses[i];
+    partial[threadIdx.x] = s;
+    __syncthreads();
+    for (int w = blockDim.x / 2; w > 0; w >>= 1) {
+        if ((int)threadIdx.x < w) partial[threadIdx.x] += partial[threadIdx.x + w];
+        __syncthreads();
+    }
+    if (threadIdx.x == 0) out[0] = scale * partial[0];
+}

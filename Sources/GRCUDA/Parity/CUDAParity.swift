@@ -23,7 +23,7 @@ public enum CUDAParity {
     public static func all(gpu: CUDABackend, seed: UInt64 = 1) -> [ParityResult] {
         var h = Harness(gpu: gpu, seed: seed)
         return h.gemm() + h.elementwise() + h.norm() + h.embedding() + h.loss() + h.optimizer() + h.retrieval()
-            + h.hstu() + h.softmaxAttention()
+            + h.hstu() + h.softmaxAttention() + h.hstuTensorCore(long: gpu.context.deviceName != "host emulator")
     }
 
     public static func relativeError(_ cpu: [Float], _ gpu: [Float]) -> Double {

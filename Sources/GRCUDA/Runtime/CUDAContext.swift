@@ -34,8 +34,6 @@ public final class CUDAContext: @unchecked Sendable {
     /// Per-kernel wall time (`GR_CUDA_PROFILE=1`): every launch and GEMM is followed by a stream
     /// synchronisation and timed on the host. Slows everything down; for finding hot kernels only.
     public let kernelProfile: CUDAKernelProfile? = CUDAKernelProfile.fromEnvironment()
-    /// The thread whose current context is known to be ours (skips cuCtxGetCurrent on repeat calls).
-    private var currentThread: pthread_t? = nil
 
     /// Loads the libraries, initialises the driver, takes device `ordinal`'s primary context and
     /// creates a stream. Throws a `CUDAError` naming the failing call.
@@ -86,9 +84,6 @@ public final class CUDAContext: @unchecked Sendable {
 
     /// Makes the context current on the calling thread (cheap; the CLI may call from any thread).
     func makeCurrent() {
-        let me = pthread_self()
-        if let t = currentThread, pthread_equal(t, me) != 0 { return }
-        currentThread = me
         var cur: OpaquePointer? = nil
         _ = cu.cuCtxGetCurrent(&cur)
         if cur != context { cu.must(cu.cuCtxSetCurrent(context), "cuCtxSetCurrent") }
@@ -208,12 +203,47 @@ public final class CUDAContext: @unchecked Sendable {
         cu.must(cu.cuStreamSynchronize(stream), "cuStreamSynchronize")
     }
 
+    /// Queues a host → device copy. `src` may be reused as soon as this returns: copies of up to
+    /// `stagingBytes` go through a pinned staging ring (memcpy there, then a truly asynchronous
+    /// DMA, so the host does not wait for the stream); the ring wraps around after a stream
+    /// synchronisation (once per `stagingBytes` of uploads). Larger copies are pageable copies.
     func copyToDevice(_ dst: CUdeviceptr, _ src: UnsafeRawPointer, _ bytes: Int) {
         if bytes == 0 { return }
         makeCurrent()
         stats.uploads += 1
         stats.uploadBytes += bytes
+        if bytes <= Self.stagingBytes, let ring = stagingRing() {
+            lock.lock()
+            let aligned = (bytes + 255) & ~255
+            if stagingOffset + aligned > Self.stagingBytes {
+                lock.unlock()
+                synchronize()   // every earlier DMA out of the ring has finished
+                lock.lock()
+                stagingOffset = 0
+            }
+            let slot = ring + stagingOffset
+            stagingOffset += aligned
+            lock.unlock()
+            slot.copyMemory(from: src, byteCount: bytes)
+            cu.must(cu.cuMemcpyHtoDAsync(dst, slot, bytes, stream), "cuMemcpyHtoDAsync_v2(\(bytes) bytes, pinned)")
+            return
+        }
         cu.must(cu.cuMemcpyHtoDAsync(dst, src, bytes, stream), "cuMemcpyHtoDAsync_v2(\(bytes) bytes)")
+    }
+
+    /// Bytes of the pinned upload staging ring.
+    static let stagingBytes = 32 << 20
+    private var staging: UnsafeMutableRawPointer? = nil
+    private var stagingFailed = false
+    private var stagingOffset = 0
+
+    /// The pinned ring, allocated on first use (nil when the driver refuses: pageable copies then).
+    private func stagingRing() -> UnsafeMutableRawPointer? {
+        if let s = staging { return s }
+        if stagingFailed { return nil }
+        var p: UnsafeMutableRawPointer? = nil
+        if cu.cuMemHostAlloc(&p, Self.stagingBytes, 0) == 0, let p { staging = p } else { stagingFailed = true }
+        return staging
     }
 
     /// Synchronous: waits for the stream, so `dst` holds the data on return.

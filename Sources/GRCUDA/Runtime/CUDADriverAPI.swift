@@ -30,6 +30,7 @@ struct CUDADriverAPI {
     typealias FLaunchKernel = @convention(c) (OpaquePointer?, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32,
                                               OpaquePointer?, UnsafeMutablePointer<UnsafeMutableRawPointer?>?,
                                               UnsafeMutablePointer<UnsafeMutableRawPointer?>?) -> CUresult
+    typealias FMemHostAlloc = @convention(c) (UnsafeMutablePointer<UnsafeMutableRawPointer?>, Int, UInt32) -> CUresult
     typealias FGetErrorString = @convention(c) (CUresult, UnsafeMutablePointer<UnsafePointer<CChar>?>) -> CUresult
 
     let cuInit: FInit
@@ -54,6 +55,7 @@ struct CUDADriverAPI {
     let cuModuleLoadData: FModuleLoadData
     let cuModuleGetFunction: FModuleGetFunction
     let cuLaunchKernel: FLaunchKernel
+    let cuMemHostAlloc: FMemHostAlloc
     let cuGetErrorName: FGetErrorString
     let cuGetErrorString: FGetErrorString
 
@@ -81,6 +83,7 @@ struct CUDADriverAPI {
         cuModuleLoadData = try s("cuModuleLoadData", FModuleLoadData.self)
         cuModuleGetFunction = try s("cuModuleGetFunction", FModuleGetFunction.self)
         cuLaunchKernel = try s("cuLaunchKernel", FLaunchKernel.self)
+        cuMemHostAlloc = try s("cuMemHostAlloc", FMemHostAlloc.self)
         cuGetErrorName = try s("cuGetErrorName", FGetErrorString.self)
         cuGetErrorString = try s("cuGetErrorString", FGetErrorString.self)
     }

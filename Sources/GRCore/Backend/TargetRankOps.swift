@@ -22,4 +22,10 @@ public protocol TargetRankOps: AnyObject {
     /// `seen[b]` the ids removed for user b; at most `scoreBudget` scores are held at once.
     func targetRanks(userVectors: Tensor, itemVectors: Tensor, corpus: [Int32], targets: [Int32],
                      seen: [[Int32]], k: Int, absentRank: Int, scoreBudget: Int, cache: TargetRankCache) -> [Int]
+    /// As `targetRanks`, but the B ranks stay on the device, appended to the list of `cache`;
+    /// `takeTargetRanks(cache:)` copies the whole list back (one host wait for many batches).
+    func enqueueTargetRanks(userVectors: Tensor, itemVectors: Tensor, corpus: [Int32], targets: [Int32],
+                            seen: [[Int32]], k: Int, absentRank: Int, scoreBudget: Int, cache: TargetRankCache)
+    /// The ranks enqueued on `cache` since the last call, in order; empties the list.
+    func takeTargetRanks(cache: TargetRankCache) -> [Int]
 }

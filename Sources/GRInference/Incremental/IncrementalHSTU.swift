@@ -68,8 +68,13 @@ struct IncrementalHSTU: IncrementalEncoder {
                 EncoderMath.appendRows(&state.keys[l], act.floats + 2 * hv + kw, rows: m, width: kw, stride: w)
                 EncoderMath.appendRows(&state.values[l], act.floats + hv, rows: m, width: hv, stride: w)
             }
-            attention(tokens, state: state, layer: l, mode: mode, prefix: prefix, act: act.floats, buckets: buckets,
-                      positionWeights: p.positionWeights.floats, timeWeights: p.timeWeights.floats, out: o.floats)
+            if m >= Self.gemmAttentionRows {
+                attentionGEMM(tokens, state: state, layer: l, mode: mode, prefix: prefix, act: act, buckets: buckets,
+                              positionWeights: p.positionWeights.floats, timeWeights: p.timeWeights.floats, out: o)
+            } else {
+                attention(tokens, state: state, layer: l, mode: mode, prefix: prefix, act: act.floats, buckets: buckets,
+                          positionWeights: p.positionWeights.floats, timeWeights: p.timeWeights.floats, out: o.floats)
+            }
             backend.layerNormMulForward(x: o, u: act, ldu: w, out: g, mean: mean, rstd: rstd, rows: m, cols: hv,
                                         eps: Self.layerNormEps)
             backend.copy(x, to: y)
@@ -94,6 +99,58 @@ struct IncrementalHSTU: IncrementalEncoder {
                 var b = (0..<stored).map { Int32(TimeBucket.fastBucket(tq &- state.timestamps[$0], table)) }
                 if selfKey { b.append(Int32(TimeBucket.fastBucket(tq &- tokens.keyTimestamps[m], table))) }
                 return b
+            }
+        }
+    }
+
+    /// New tokens from which `attentionGEMM` replaces the row-by-row loop (full recomputes,
+    /// M-FALCON micro-batches; appends of a few events stay row by row).
+    static let gemmAttentionRows = 16
+
+    /// `attention` for many new tokens, per head as two GEMMs: S = Q·Kᵀ over the R' stored rows
+    /// (R' = R + M for appends, R for candidates), then the bias, SiLU/N and the causal limit row
+    /// by row, then O = S·V; a candidate's own key/value is added per row.
+    func attentionGEMM(_ tokens: NewTokens, state: KVState, layer l: Int, mode: AttentionMode, prefix: Int,
+                       act: Tensor, buckets: [[Int32]], positionWeights: UnsafeMutablePointer<Float>,
+                       timeWeights: UnsafeMutablePointer<Float>, out: Tensor) {
+        let m = tokens.count, w = uvqkWidth, hv = valueWidth, kw = keyWidth, n = paddedWidth
+        let dqk = dqk, dv = dv, backend = model.backend, invN = 1 / Float(n)
+        let r = mode == .append ? prefix + m : prefix
+        let keys = Tensor(zeros: [max(r, 1), kw]), values = Tensor(zeros: [max(r, 1), hv])
+        state.keys[l].withUnsafeBufferPointer { keys.floats.update(from: $0.baseAddress!, count: r * kw) }
+        state.values[l].withUnsafeBufferPointer { values.floats.update(from: $0.baseAddress!, count: r * hv) }
+        let scores = Tensor(zeros: [m, max(r, 1)])
+        let ld = max(r, 1), a = act.floats, o = out.floats, sp = scores.floats
+        for h in 0..<heads {
+            if r > 0 {
+                backend.gemm(transA: false, transB: true, m: m, n: r, k: dqk, alpha: 1,
+                             a: act.view(2 * hv + h * dqk, [m * w - 2 * hv - h * dqk]), lda: w,
+                             b: keys.view(h * dqk, [r * kw - h * dqk]), ldb: kw, beta: 0, c: scores, ldc: ld)
+            }
+            Parallel.forRanges(m, minChunk: max(1, 8192 / ld)) { rows in
+                for t in rows {
+                    let stored = EncoderMath.keyRange(mode, prefix: prefix, token: t).stored
+                    let pm = tokens.positions[t], bm = buckets[t], row = sp + t * ld
+                    for j in 0..<stored { row[j] += positionWeights[n - 1 + j - pm] + timeWeights[Int(bm[j])] }
+                    InferenceKernels.siluScaled(row, stored, scale: invN)
+                    if stored < r { (row + stored).initialize(repeating: 0, count: r - stored) }
+                }
+            }
+            if r > 0 {
+                backend.gemm(transA: false, transB: false, m: m, n: dv, k: r, alpha: 1, a: scores, lda: ld,
+                             b: values.view(h * dv, [r * hv - h * dv]), ldb: hv, beta: 0,
+                             c: out.view(h * dv, [m * hv - h * dv]), ldc: hv)
+            } else {
+                for t in 0..<m { (o + t * hv + h * dv).initialize(repeating: 0, count: dv) }
+            }
+            if mode == .candidates {
+                for t in 0..<m {
+                    let row = a + t * w, bm = buckets[t]
+                    var s = InferenceKernels.dot(row + 2 * hv + h * dqk, row + 2 * hv + kw + h * dqk, dqk)
+                        + positionWeights[n - 1] + timeWeights[Int(bm[prefix])]
+                    InferenceKernels.siluScaled(&s, 1, scale: invN)
+                    InferenceKernels.axpy(s, row + hv + h * dv, o + t * hv + h * dv, dv)
+                }
             }
         }
     }

@@ -71,7 +71,11 @@ struct IncrementalSASRec: IncrementalEncoder {
                 EncoderMath.appendRows(&state.keys[l], qkv.floats + d, rows: m, width: d, stride: 3 * d)
                 EncoderMath.appendRows(&state.values[l], qkv.floats + 2 * d, rows: m, width: d, stride: 3 * d)
             }
-            attention(tokens.count, state: state, layer: l, mode: mode, prefix: prefix, qkv: qkv.floats, out: core.floats)
+            if m >= IncrementalHSTU.gemmAttentionRows {
+                attentionGEMM(m, state: state, layer: l, mode: mode, prefix: prefix, qkv: qkv, out: core)
+            } else {
+                attention(m, state: state, layer: l, mode: mode, prefix: prefix, qkv: qkv.floats, out: core.floats)
+            }
             linear(core, p.outW, p.outB, hpre, rows: m, cin: d, cout: d)
             backend.add(a: hpre, b: qn, out: hpre, count: m * d)
             backend.layerNormForward(x: hpre, out: h, mean: mean, rstd: rstd, rows: m, cols: d, eps: Self.layerNormEps)
@@ -84,6 +88,56 @@ struct IncrementalSASRec: IncrementalEncoder {
         let out = EncoderMath.normalizedOutputs(x, rows: m, model: model)
         if mode == .append { state.userVector = Array(out[(m - 1) * d ..< m * d]) }
         return out
+    }
+
+    /// `attention` for many new tokens, per head as two GEMMs: S = Q·Kᵀ over the R' stored rows,
+    /// the scale and softmax (jointly with a candidate's own score) row by row, then C = P·V plus a
+    /// candidate's own value.
+    func attentionGEMM(_ m: Int, state: KVState, layer l: Int, mode: AttentionMode, prefix: Int, qkv: Tensor,
+                       out: Tensor) {
+        let d = dim, heads = heads, dh = d / heads, scale = 1 / Float(dh).squareRoot(), backend = model.backend
+        let r = mode == .append ? prefix + m : prefix, ld = max(r, 1)
+        let keys = Tensor(zeros: [ld, d]), values = Tensor(zeros: [ld, d]), scores = Tensor(zeros: [m, ld])
+        state.keys[l].withUnsafeBufferPointer { keys.floats.update(from: $0.baseAddress!, count: r * d) }
+        state.values[l].withUnsafeBufferPointer { values.floats.update(from: $0.baseAddress!, count: r * d) }
+        let q = qkv.floats, o = out.floats, sp = scores.floats
+        for h in 0..<heads {
+            if r > 0 {
+                backend.gemm(transA: false, transB: true, m: m, n: r, k: dh, alpha: scale,
+                             a: qkv.view(h * dh, [m * 3 * d - h * dh]), lda: 3 * d,
+                             b: keys.view(h * dh, [r * d - h * dh]), ldb: d, beta: 0, c: scores, ldc: ld)
+            }
+            // Own-candidate weights, kept out of the GEMM (0 for appends).
+            let own = UnsafeMutablePointer<Float>.allocate(capacity: m)
+            own.initialize(repeating: 0, count: m)
+            defer { own.deallocate() }
+            Parallel.forRanges(m, minChunk: max(1, 8192 / ld)) { rows in
+                for t in rows {
+                    let (stored, selfKey) = EncoderMath.keyRange(mode, prefix: prefix, token: t)
+                    let row = sp + t * ld, base = q + t * 3 * d + h * dh
+                    var top = -Float.infinity, mine = -Float.infinity
+                    for j in 0..<stored { top = max(top, row[j]) }
+                    if selfKey { mine = InferenceKernels.dot(base, base + d, dh) * scale; top = max(top, mine) }
+                    var total: Float = 0
+                    for j in 0..<stored { row[j] = Foundation.exp(row[j] - top); total += row[j] }
+                    let e = selfKey ? Foundation.exp(mine - top) : 0
+                    total += e
+                    for j in 0..<stored { row[j] /= total }
+                    if stored < r { (row + stored).initialize(repeating: 0, count: r - stored) }
+                    own[t] = e / total
+                }
+            }
+            if r > 0 {
+                backend.gemm(transA: false, transB: false, m: m, n: dh, k: r, alpha: 1, a: scores, lda: ld,
+                             b: values.view(h * dh, [r * d - h * dh]), ldb: d, beta: 0,
+                             c: out.view(h * dh, [m * d - h * dh]), ldc: d)
+            } else {
+                for t in 0..<m { (o + t * d + h * dh).initialize(repeating: 0, count: dh) }
+            }
+            if mode == .candidates {
+                for t in 0..<m { InferenceKernels.axpy(own[t], q + t * 3 * d + 2 * d + h * dh, o + t * d + h * dh, dh) }
+            }
+        }
     }
 
     /// c (M, D): causal softmax attention of the new tokens' queries (column block 0 of `qkv`,

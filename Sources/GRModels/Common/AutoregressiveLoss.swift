@@ -18,21 +18,26 @@ struct AutoregressiveLoss {
                          workspace ws: Workspace) -> Float {
         let d = config.itemDim, n = input.paddedWidth
         var rows: [Int32] = [], positives: [Int32] = []
-        rows.reserveCapacity(input.layout.totalTokens)
-        positives.reserveCapacity(input.layout.totalTokens)
-        for b in 0..<input.batchSize {
-            for t in 0..<input.layout.length(b) {
-                let next = input.ids[b * n + t + 1]
-                if next == 0 { continue }
-                rows.append(Int32(rowOf(b, t)))
-                positives.append(next)
+        // A device-assembled batch supervises every position (store ids are ≥ 1, checked where the
+        // events are made resident) and brings its row ids and positives along.
+        let device = input.device
+        if device == nil {
+            rows.reserveCapacity(input.layout.totalTokens)
+            positives.reserveCapacity(input.layout.totalTokens)
+            for b in 0..<input.batchSize {
+                for t in 0..<input.layout.length(b) {
+                    let next = input.ids[b * n + t + 1]
+                    if next == 0 { continue }
+                    rows.append(Int32(rowOf(b, t)))
+                    positives.append(next)
+                }
             }
         }
-        let p = rows.count
+        let p = device?.positives.count ?? rows.count
         backend.fill(dOutputs, 0)
         if p == 0 { return 0 }
         let r = config.loss == .bce ? 1 : config.numNegatives
-        let positiveIds = backend.upload(positives, shape: [p])
+        let positiveIds = device?.positives ?? backend.upload(positives, shape: [p])
         let negativeIds: Tensor
         switch negatives {
         case .explicit(let ids):
@@ -56,8 +61,9 @@ struct AutoregressiveLoss {
             }
         }
         // When every row is supervised in order (HSTU's jagged rows), the outputs are the queries.
-        let identity = p == rowCount && rows.enumerated().allSatisfy { $0.offset == Int($0.element) }
-        let rowIds = backend.upload(rows, shape: [p])
+        let identity = device != nil ? p == rowCount
+            : p == rowCount && rows.enumerated().allSatisfy { $0.offset == Int($0.element) }
+        let rowIds = device?.rows ?? backend.upload(rows, shape: [p])
         let queries: Tensor, dQueries: Tensor
         if identity {
             queries = outputs; dQueries = dOutputs

@@ -14,6 +14,10 @@ struct EncoderRows {
 
     /// Jagged rows: sequence b contributes positions 0..<L_b.
     static func jagged(_ input: ModelInput, backend: any Backend) -> EncoderRows {
+        if let d = input.device {
+            precondition(d.rowCount == input.layout.totalTokens, "device batch: \(d.rowCount) rows, not the jagged T")
+            return EncoderRows(ids: d.ids, positions: d.positions, timestamps: d.timestamps, count: d.rowCount)
+        }
         let n = input.paddedWidth, t = input.layout.totalTokens
         var ids = [Int32](), positions = [Int32]()
         ids.reserveCapacity(t); positions.reserveCapacity(t)
@@ -21,23 +25,31 @@ struct EncoderRows {
             for p in 0..<input.layout.length(b) { ids.append(input.ids[b * n + p]); positions.append(Int32(p)) }
         }
         return EncoderRows(ids: backend.upload(ids, shape: [t]), positions: backend.upload(positions, shape: [t]),
-                           timestamps: uploadTimestamps(input), count: t)
+                           timestamps: uploadTimestamps(input, backend: backend), count: t)
     }
 
     /// Dense rows: all B·N positions.
     static func dense(_ input: ModelInput, backend: any Backend) -> EncoderRows {
+        if let d = input.device {
+            precondition(d.rowCount == input.batchSize * input.paddedWidth, "device batch: \(d.rowCount) rows, not B·N")
+            return EncoderRows(ids: d.ids, positions: d.positions, timestamps: d.timestamps, count: d.rowCount)
+        }
         let n = input.paddedWidth, r = input.batchSize * n
         let positions = (0..<r).map { Int32($0 % n) }
         return EncoderRows(ids: backend.upload(input.ids, shape: [r]), positions: backend.upload(positions, shape: [r]),
-                           timestamps: uploadTimestamps(input), count: r)
+                           timestamps: uploadTimestamps(input, backend: backend), count: r)
     }
 
-    /// The (B, N) timestamps as an i64 host tensor (the `Backend` protocol has no i64 upload yet; a
-    /// device backend copies it at the attention op).
-    static func uploadTimestamps(_ input: ModelInput) -> Tensor {
+    /// The (B, N) timestamps as an i64 tensor: a host tensor for the CPU backend; for a device
+    /// backend copied up once per batch here (with `Backend.copy`), so that the attention of every
+    /// layer, forward and backward, reads the same device copy.
+    static func uploadTimestamps(_ input: ModelInput, backend: any Backend) -> Tensor {
         let t = Tensor(zeros: [input.batchSize, input.paddedWidth], dtype: .i64)
         input.timestamps.withUnsafeBufferPointer { t.int64s.update(from: $0.baseAddress!, count: $0.count) }
-        return t
+        if backend.device == .cpu { return t }
+        let d = backend.zeros(t.shape, .i64)
+        backend.copy(t, to: d)
+        return d
     }
 }
 

@@ -33,18 +33,42 @@ public func evaluateRanking(model: any SequentialRecommender, store: SequenceSto
     var metrics = RankingMetrics()
     var records: [RankRecord] = []
     let batches = min(sampler.batchCount, maxBatches ?? Int.max)
+    // Ranks are queued per batch (on a device backend they stay there) and read back once at the
+    // end; metrics are then added batch by batch in the same order as before.
+    var queued: [(users: [Int], targets: [Int32], ratings: [Float])] = []
     for i in 0..<batches {
         let batch = profile?.measure("eval: batch (host)") { sampler.batch(i, epoch: epoch) } ?? sampler.batch(i, epoch: epoch)
-        let ranks = rankBatch(batch, model: model, store: store, view: view, config: config, evaluator: evaluator,
-                              itemVectors: itemVectors, backend: backend, profile: profile)
-        metrics.add(ranks: ranks, ratings: store.hasRatings ? batch.targetRatings : [])
+        enqueueBatchRanks(batch, model: model, store: store, view: view, config: config, evaluator: evaluator,
+                          itemVectors: itemVectors, backend: backend, profile: profile)
+        queued.append((batch.users, batch.targetIds, batch.targetRatings))
+    }
+    let all = profile?.measure("eval: read ranks") { evaluator.takeRanks(backend: backend) } ?? evaluator.takeRanks(backend: backend)
+    precondition(all.count == queued.reduce(0) { $0 + $1.users.count }, "evaluation: \(all.count) ranks for \(queued.count) batches")
+    var offset = 0
+    for q in queued {
+        let ranks = Array(all[offset ..< offset + q.users.count])
+        offset += q.users.count
+        metrics.add(ranks: ranks, ratings: store.hasRatings ? q.ratings : [])
         if collectRanks {
-            for (b, r) in ranks.enumerated() {
-                records.append(RankRecord(user: batch.users[b], target: batch.targetIds[b], rank: r))
-            }
+            for (b, r) in ranks.enumerated() { records.append(RankRecord(user: q.users[b], target: q.targets[b], rank: r)) }
         }
     }
     return EvaluationResult(metrics: metrics, ranks: records)
+}
+
+/// Queues the ranks of one batch on `evaluator` (see `RankingEvaluator.enqueueRanks`).
+func enqueueBatchRanks(_ batch: SequenceBatch, model: any SequentialRecommender, store: SequenceStore, view: SampleView,
+                       config: TrainConfig, evaluator: RankingEvaluator, itemVectors: Tensor, backend: any Backend,
+                       profile: PhaseProfile?) {
+    let p = profile ?? PhaseProfile(backend: backend, enabled: false)
+    let userVectors = p.measure("eval: user vectors (forward)") {
+        model.userEmbeddings(ModelInput(batch: batch, paddedWidth: config.paddedWidth, training: false))
+    }
+    let seen = p.measure("eval: seen lists (host)") { seenLists(batch, store: store, view: view, filter: config.seenFilter) }
+    p.measure("eval: rank targets") {
+        evaluator.enqueueRanks(userVectors: userVectors, itemVectors: itemVectors, targets: batch.targetIds, seen: seen,
+                               backend: backend)
+    }
 }
 
 /// Ranks of the targets of one batch (eval forward: no dropout, target id not in the input).

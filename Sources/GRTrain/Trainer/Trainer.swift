@@ -182,21 +182,58 @@ public final class Trainer {
         var progress = Progress(enabled: options.progress)
         progress.secondsPerEpoch = secondsPerEpoch
         let t0 = Date()
-        var lossSum = 0.0, examples = 0
+        var lossSum = 0.0, examples = 0, lossCount = 0
         var windowLoss = 0.0, windowCount = 0
         let arena = model.parameters
+        // Deferred losses (device backends with DeferredLossOps, unless GR_SYNC_LOSS=1): steps are
+        // queued without waiting for their loss; the losses are read back (one host wait) before
+        // each in-loop monitor and at the end of the epoch — so before every evaluation and
+        // checkpoint — and only then checked for NaN/Inf, logged and summed, in step order. A
+        // non-finite loss is therefore reported with its own step and batch, but the steps queued
+        // after it (at most eval_interval, or the rest of the epoch) have already been applied.
+        // (Not with data parallelism: its step combines the replicas' returned losses.)
+        let deferred: DeferredLossOps? = Self.deferLosses && options.dataParallel == nil ? backend as? DeferredLossOps : nil
+        deferred?.deferringLosses = true
+        defer {   // after an error: drop what is still pending, so the device list starts empty
+            if let deferred { _ = deferred.takeDeferredLosses(); deferred.deferringLosses = false }
+        }
+        var pending: [(step: Int, batch: Int)] = []
+        func account(_ loss: Float, step s: Int, batch i: Int) throws {
+            guard loss.isFinite else {
+                runLog.flush()
+                throw TrainError.nonFiniteLoss(epoch: e, step: s, batch: i, loss: loss)
+            }
+            runLog.scalar(LogTags.arLoss, Double(loss), step: s)
+            lossSum += Double(loss)
+            windowLoss += Double(loss)
+            windowCount += 1
+            lossCount += 1
+        }
+        func settle() throws {
+            guard let deferred, !pending.isEmpty else { return }
+            let losses = profile.measure("train: read deferred losses") { deferred.takeDeferredLosses() }
+            precondition(losses.count == pending.count, "deferred losses: \(losses.count) for \(pending.count) steps")
+            let steps = pending
+            pending.removeAll()
+            for (k, p) in steps.enumerated() { try account(losses[k], step: p.step, batch: p.batch) }
+        }
+        let source = deviceBatchSource
         for i in 0..<batches {
-            let batch = profile.measure("train: batch (host)") { sampler.batch(i, epoch: e) }
+            // Device-assembled batches need only the users; the host batch is built when needed.
+            let batch: SequenceBatch? = source != nil ? nil : profile.measure("train: batch (host)") { sampler.batch(i, epoch: e) }
+            let users = batch?.users ?? sampler.users(i, epoch: e)
             if config.evalInterval > 0 && step % config.evalInterval == 0 && isLeader {
+                try settle()
                 profile.measure("train: in-loop monitor") {
-                    monitor(batch, runLog: runLog, windowLoss: windowCount > 0 ? windowLoss / Double(windowCount) : nil)
+                    monitor(batch ?? sampler.batch(i, epoch: e), runLog: runLog,
+                            windowLoss: windowCount > 0 ? windowLoss / Double(windowCount) : nil)
                 }
                 windowLoss = 0
                 windowCount = 0
             }
             options.beforeStep?(step, model)
-            let input = profile.measure("train: model input (host)") {
-                ModelInput(batch: batch, paddedWidth: config.paddedWidth, training: true)
+            let input = profile.measure("train: model input") {
+                source?.input(users: users) ?? ModelInput(batch: batch!, paddedWidth: config.paddedWidth, training: true)
             }
             let loss = try profile.measure("train: forward + backward + loss") { () throws -> Float in
                 if let dp = options.dataParallel {
@@ -205,24 +242,23 @@ public final class Trainer {
                 arena.zeroGrads()
                 return model.trainStep(input, step: step, seed: config.seed)
             }
-            guard loss.isFinite else {
-                runLog.flush()
-                throw TrainError.nonFiniteLoss(epoch: e, step: step, batch: i, loss: loss)
+            if deferred != nil {
+                pending.append((step, i))
+            } else {
+                try account(loss, step: step, batch: i)
             }
             profile.measure("train: AdamW") {
                 backend.adamwStep(params: arena.values, grads: arena.grads, m: adamM, v: adamV, step: step + 1,
                                   lr: Float(learningRate(step: step)), beta1: Float(config.beta1), beta2: Float(config.beta2),
                                   eps: Float(config.eps), weightDecay: Float(config.weightDecay))
             }
-            runLog.scalar(LogTags.arLoss, Double(loss), step: step)
             step += 1
-            lossSum += Double(loss)
-            windowLoss += Double(loss)
-            windowCount += 1
-            examples += batch.users.count
-            progress.update(epoch: e, epochs: config.epochs, batch: i + 1, batches: batches, loss: lossSum / Double(i + 1),
-                            examples: examples, elapsed: Date().timeIntervalSince(t0))
+            examples += users.count
+            progress.update(epoch: e, epochs: config.epochs, batch: i + 1, batches: batches,
+                            loss: lossSum / Double(max(lossCount, 1)), examples: examples,
+                            elapsed: Date().timeIntervalSince(t0))
         }
+        try settle()
         let trainSeconds = Date().timeIntervalSince(t0)
 
         let t1 = Date()
@@ -240,6 +276,17 @@ public final class Trainer {
                            test: test.means, validation: validation?.means, evalUsers: test.users,
                            trainSeconds: trainSeconds, evalSeconds: Date().timeIntervalSince(t1))
     }
+
+    /// Batches assembled on the device (nil: built on the host), made once per trainer.
+    lazy var deviceBatchSource: DeviceBatchSource? = {
+        guard DeviceBatchSource.enabledByEnvironment, options.dataParallel == nil else { return nil }
+        return DeviceBatchSource(store: store, backend: backend, view: trainView, maxLength: config.maxSequenceLength,
+                                 paddedWidth: config.paddedWidth, dense: config.modelConfig.kind == .sasrec)
+    }()
+
+    /// False when the environment sets `GR_SYNC_LOSS=1`: every step's loss is then read (and
+    /// checked) right after the step on every backend.
+    static let deferLosses: Bool = ProcessInfo.processInfo.environment["GR_SYNC_LOSS"].map { $0.isEmpty || $0 == "0" } ?? true
 
     /// lr with the optional linear warm-up (spec §5.1; 0 warm-up steps in every reference config).
     func learningRate(step: Int) -> Double {

@@ -1,0 +1,794 @@
+// HSTU attention on the tensor cores (issue #5 item 3): bf16 operands, mma.sync m16n8k16 with f32
+// accumulation, FlashAttention-2 structure without a softmax. No N×N matrix is stored.
+//
+// Shapes: T total jagged tokens, H heads, DP the head dim padded to 32, 64 or 128 (dqk, dv ≤ DP;
+// padding columns are zeros), N the padded width (the 1/N normaliser and the bias tables), L the
+// length of one sequence. Operands are packed bf16 [H][T][DP] (gr_hstu_tc_pack).
+//
+// For sequence b, query i < L, key j < L, allowed(i, j) (below):
+//   s_ij = q_i·k_j + wPos[N−1+j−i] + wTs[bucket(T'[b, i+1] − T[b, j])],  a_ij = SiLU(s_ij)/N,
+//   out_i = Σ_j a_ij v_j;  T' repeats the last column (T'[b, N] = T[b, N−1]).
+// The mask (HEAD's pt_hstu_attention `_get_valid_attn_mask`, causal): with hist = L − targets
+// (targets clamped to [0, L]) and c = contextual prefix length,
+//   c = 0: id(x) = min(x, hist);  allowed = i == j || id(i) > id(j)
+//   c > 0: id(x) = min(max(x − c + 1, 0), hist − c + 1);
+//          allowed = i == j || id(i) > id(j) || (id(i) == 0 && id(j) < hist − c + 1)
+// i.e. plain causal for targets = c = 0; the last `targets` tokens attend the history and
+// themselves only; the first c tokens attend every history token and are attended by all.
+// The bias keeps the plain positions i, j in every case (also for j > i in the contextual rows).
+//
+// Tiles: 64 queries × 64 keys, 4 warps (128 threads), each warp 16 rows of the tile. Shared
+// tiles are [row][DP] bf16 with the 16-byte chunks of a row XOR-swizzled by the row, so that
+// ldmatrix reads 8 rows without bank conflicts. K/V (forward) and Q/dO (backward) tiles are
+// double-buffered with cp.async.
+//
+// The PTX (mma, ldmatrix, cp.async, cvt) is used where __CUDA_ARCH__ is defined (NVRTC); the host
+// emulator (scripts/cuda-emulator) runs the same index logic with software versions of those
+// instructions (exact products, f32 sums), which need every thread of a block to reach them
+// together — the kernels below keep all of them in block-uniform control flow.
+
+typedef unsigned short u16;
+
+#define GR_TC_THREADS 128
+#define GR_TC_TILE 64
+
+// ---- bf16 and shared-memory helpers
+
+__device__ __forceinline__ u32 gr_bf16_bits(float f) {   // round to nearest even
+    u32 u = __float_as_uint(f);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return 0x7fc0u;
+    return (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+}
+
+__device__ __forceinline__ u32 gr_pack_bf16(float lo, float hi) {
+#ifdef __CUDA_ARCH__
+    u32 r;
+    asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
+    return r;
+#else
+    return gr_bf16_bits(lo) | (gr_bf16_bits(hi) << 16);
+#endif
+}
+
+__device__ __forceinline__ float gr_bf16_float(u32 bits) { return __int_as_float((int)(bits << 16)); }
+
+// Element offset of (row, 8·chunk) in a swizzled [rows][DP] bf16 tile.
+template <int DP>
+__device__ __forceinline__ int gr_swz(int row, int chunk) {
+    int sw = DP >= 64 ? (row & 7) : ((row >> 1) & 3);
+    return row * DP + ((chunk ^ sw) << 3);
+}
+
+__device__ __forceinline__ float gr_fast_sigmoid(float x) {
+#ifdef __CUDA_ARCH__
+    float t;
+    asm("tanh.approx.f32 %0, %1;" : "=f"(t) : "f"(0.5f * x));
+    return 0.5f * t + 0.5f;
+#else
+    return 1.0f / (1.0f + expf(-x));
+#endif
+}
+
+// ---- warp-level matrix instructions (and their emulator versions)
+
+#ifndef __CUDA_ARCH__
+static u32 gr_emu_regs[1024][6];
+static const u16* gr_emu_addr[1024];
+#endif
+
+__device__ __forceinline__ u32 gr_smem_addr(const void* p) {
+#ifdef __CUDA_ARCH__
+    u32 r;
+    asm("{ .reg .u64 a; cvta.to.shared.u64 a, %1; cvt.u32.u64 %0, a; }" : "=r"(r) : "l"(p));
+    return r;
+#else
+    return 0;
+#endif
+}
+
+// c (16×8 f32) += a (16×16 bf16, row) · b (16×8 bf16, col); fragments as in the PTX ISA.
+__device__ __forceinline__ void gr_mma(float* c, const u32* a, const u32* b) {
+#ifdef __CUDA_ARCH__
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+#else
+    int t = threadIdx.x, lane = t & 31, w0 = t - lane, g = lane >> 2, tg = lane & 3;
+    #pragma unroll
+    for (int x = 0; x < 4; x++) gr_emu_regs[t][x] = a[x];
+    gr_emu_regs[t][4] = b[0]; gr_emu_regs[t][5] = b[1];
+    __syncthreads();
+    #pragma unroll
+    for (int e = 0; e < 4; e++) {
+        int row = g + (e >= 2 ? 8 : 0), col = 2 * tg + (e & 1);
+        float sum = 0.0f;
+        #pragma unroll
+        for (int k = 0; k < 16; k++) {
+            u32 ar = gr_emu_regs[w0 + (row & 7) * 4 + (k & 7) / 2][(row >= 8 ? 1 : 0) + (k >= 8 ? 2 : 0)];
+            u32 br = gr_emu_regs[w0 + col * 4 + (k & 7) / 2][4 + (k >= 8 ? 1 : 0)];
+            sum += gr_bf16_float((ar >> (16 * (k & 1))) & 0xffffu) * gr_bf16_float((br >> (16 * (k & 1))) & 0xffffu);
+        }
+        c[e] += sum;
+    }
+    __syncthreads();
+#endif
+}
+
+// ldmatrix .x4 (trans = 0) or .x4.trans: lane l gives the address of row (l & 7) of matrix l >> 3.
+template <bool TRANS>
+__device__ __forceinline__ void gr_ldmatrix(u32* r, const u16* p) {
+#ifdef __CUDA_ARCH__
+    u32 a = gr_smem_addr(p);
+    if (TRANS)
+        asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];"
+                     : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(a));
+    else
+        asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
+                     : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(a));
+#else
+    int t = threadIdx.x, lane = t & 31, w0 = t - lane, g = lane >> 2, tg = lane & 3;
+    gr_emu_addr[t] = p;
+    __syncthreads();
+    #pragma unroll
+    for (int m = 0; m < 4; m++) {
+        u32 lo, hi;
+        if (TRANS) {
+            lo = gr_emu_addr[w0 + m * 8 + 2 * tg][g];
+            hi = gr_emu_addr[w0 + m * 8 + 2 * tg + 1][g];
+        } else {
+            lo = gr_emu_addr[w0 + m * 8 + g][2 * tg];
+            hi = gr_emu_addr[w0 + m * 8 + g][2 * tg + 1];
+        }
+        r[m] = lo | (hi << 16);
+    }
+    __syncthreads();
+#endif
+}
+
+// 16 bytes global → shared, zero-filled when !valid.
+__device__ __forceinline__ void gr_cp_async16(u16* dst, const u16* src, bool valid) {
+#ifdef __CUDA_ARCH__
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" :: "r"(gr_smem_addr(dst)), "l"(src), "r"(valid ? 16 : 0));
+#else
+    #pragma unroll
+    for (int x = 0; x < 8; x++) dst[x] = valid ? src[x] : (u16)0;
+#endif
+}
+
+// 4 or 8 bytes global → shared (cp.async.ca), zero-filled when !valid.
+template <int BYTES>
+__device__ __forceinline__ void gr_cp_async_small(void* dst, const void* src, bool valid) {
+#ifdef __CUDA_ARCH__
+    asm volatile("cp.async.ca.shared.global [%0], [%1], %2, %3;"
+                 :: "r"(gr_smem_addr(dst)), "l"(src), "n"(BYTES), "r"(valid ? BYTES : 0));
+#else
+    if (valid) std::memcpy(dst, src, BYTES); else std::memset(dst, 0, BYTES);
+#endif
+}
+
+__device__ __forceinline__ void gr_cp_async_commit() {
+#ifdef __CUDA_ARCH__
+    asm volatile("cp.async.commit_group;");
+#endif
+}
+
+template <int PENDING>
+__device__ __forceinline__ void gr_cp_async_wait() {
+#ifdef __CUDA_ARCH__
+    asm volatile("cp.async.wait_group %0;" :: "n"(PENDING));
+#endif
+}
+
+// rows [row0, row0 + 64) of the packed [T][DP] slab `src` (one head) into a swizzled tile;
+// rows ≥ rowEnd are zero-filled.
+template <int DP>
+__device__ __forceinline__ void gr_tc_load_tile(u16* tile, const u16* src, i64 row0, i64 rowEnd) {
+    const int chunks = DP / 8;
+    for (int x = threadIdx.x; x < GR_TC_TILE * chunks; x += GR_TC_THREADS) {
+        int r = x / chunks, ch = x % chunks;
+        bool valid = row0 + r < rowEnd;
+        gr_cp_async16(tile + gr_swz<DP>(r, ch), src + (valid ? (row0 + r) * DP + ch * 8 : 0), valid);
+    }
+}
+
+// ---- mask and bias
+
+__device__ __forceinline__ bool gr_hstu_allowed(i64 i, i64 j, i64 hist, i64 ctx) {
+    if (i == j) return true;
+    if (ctx == 0) return (i < hist ? i : hist) > (j < hist ? j : hist);
+    i64 maxId = hist - ctx + 1;
+    i64 ii = i - ctx + 1, jj = j - ctx + 1;
+    ii = ii < 0 ? 0 : ii; ii = ii > maxId ? maxId : ii;
+    jj = jj < 0 ? 0 : jj; jj = jj > maxId ? maxId : jj;
+    return ii > jj || (ii == 0 && jj < maxId);
+}
+
+// Whether every (i, j) of the tile (queries i0.., keys j0.., 64 each) is allowed and inside L:
+// then the per-element mask is skipped.
+__device__ __forceinline__ bool gr_hstu_tile_full(i64 i0, i64 j0, i64 L, i64 hist, i64 ctx) {
+    return ctx == 0 && j0 + GR_TC_TILE <= i0 && i0 + GR_TC_TILE <= hist && hist <= L;
+}
+
+// Shared-memory constants of a CTA, by cp.async (part of the caller's first group): the bucket
+// table (256 u64), its u32 form for exponents 0..30 (table32: 64 × (base, t1, t2, t3), thresholds
+// capped at 2³² − 1, built on the host) and wTs (129 floats, padded to 132 with zeros).
+__device__ __forceinline__ void gr_tc_load_bias_tables(u64* tableS, uint4* t32, float* twS, const u64* table,
+                                                       const uint4* table32, const float* tw) {
+    for (int x = threadIdx.x; x < 128; x += GR_TC_THREADS) gr_cp_async16((u16*)(tableS + 2 * x), (const u16*)(table + 2 * x), true);
+    for (int x = threadIdx.x; x < 64; x += GR_TC_THREADS) gr_cp_async16((u16*)(t32 + x), (const u16*)(table32 + x), true);
+    for (int x = threadIdx.x; x < 132; x += GR_TC_THREADS) gr_cp_async_small<4>(twS + x, tw + (x < 129 ? x : 0), x < 129);
+}
+
+// dst[x] = T[b, j0 + x] for j0 + x < L, else 0 (64 keys), by cp.async.
+__device__ __forceinline__ void gr_tc_load_key_ts(i64* dst, const i64* tsb, i64 j0, i64 L) {
+    for (int x = threadIdx.x; x < GR_TC_TILE; x += GR_TC_THREADS) {
+        const bool valid = j0 + x < L;
+        gr_cp_async_small<8>(dst + x, tsb + (valid ? j0 + x : 0), valid);
+    }
+}
+
+// dst[x] = T'[b, i0 + x + 1] = T[b, min(i0 + x + 1, N − 1)] for i0 + x < L, else 0 (64 queries).
+__device__ __forceinline__ void gr_tc_load_query_ts(i64* dst, const i64* tsb, i64 i0, i64 L, i64 N) {
+    for (int x = threadIdx.x; x < GR_TC_TILE; x += GR_TC_THREADS) {
+        const i64 i = i0 + x, nx = i + 1 < N ? i + 1 : N - 1;
+        gr_cp_async_small<8>(dst + x, tsb + (i < L ? nx : 0), i < L);
+    }
+}
+
+__device__ __forceinline__ int gr_clz32(u32 x) {
+#ifdef __CUDA_ARCH__
+    return __clz((int)x);
+#else
+    return x == 0 ? 32 : __builtin_clz(x);
+#endif
+}
+
+// The time bucket of a gap |d| < 2³¹ from the u32 table: the same value as gr_time_bucket (the
+// thresholds of exponents ≤ 30 are < 2³¹; "none" is capped at 2³² − 1, above every such |d|).
+__device__ __forceinline__ int gr_time_bucket32(int d, const uint4* t32) {
+    u32 m = d < 0 ? 0u - (u32)d : (u32)d;
+    m = m < 1u ? 1u : m;
+    const uint4 t = t32[31 - gr_clz32(m)];
+    return (int)t.x + (m >= t.y ? 1 : 0) + (m >= t.z ? 1 : 0) + (m >= t.w ? 1 : 0);
+}
+
+// Bucket of T'q − T[key c] (tk: the tile's key timestamps). FAST: the sequence's timestamps span
+// less than 2³¹ (checked on the host), so the low 32 bits of the difference are exact.
+template <bool FAST>
+__device__ __forceinline__ int gr_tc_bucket(i64 tq, const i64* tk, int c, const u64* table, const uint4* t32) {
+    if (FAST) return gr_time_bucket32((int)((u32)tq - ((const u32*)tk)[2 * c]), t32);
+    return gr_time_bucket(tq - tk[c], table);
+}
+
+// p[0] += a, p[1] += b (8-byte aligned), one vector reduction on sm_90.
+__device__ __forceinline__ void gr_red_add2(float* p, float a, float b) {
+#ifdef __CUDA_ARCH__
+    asm volatile("red.global.add.v2.f32 [%0], {%1, %2};" :: "l"(p), "f"(a), "f"(b) : "memory");
+#else
+    atomicAdd(p, a);
+    atomicAdd(p + 1, b);
+#endif
+}
+
+// The position weights of a tile pair (cp.async): pwS[x] = wPos[N − 1 + (j0 − i0) + x − 64] for x in
+// [1, 127] (gap j − i = (j0 − i0) + x − 64), 0 outside [0, 2N − 2].
+__device__ __forceinline__ void gr_tc_load_pos(float* pwS, const float* pw, i64 i0, i64 j0, i64 N) {
+    for (int x = threadIdx.x; x < 128; x += GR_TC_THREADS) {
+        const i64 idx = N - 1 + (j0 - i0) + x - 64;
+        const bool valid = idx >= 0 && idx <= 2 * N - 2;
+        gr_cp_async_small<4>(pwS + x, pw + (valid ? idx : 0), valid);
+    }
+}
+
+// ---- packing
+
+// dst [H][T][DP] bf16 (u16) from src (T, ·) f32 with row stride rs, head h at columns h·d ..< (h+1)·d;
+// columns d ..< DP are zeros. One thread per pair of columns.
+extern "C" __global__ void gr_hstu_tc_pack(const float* src, i64 rs, i64 T, i64 H, i64 d, i64 DP, u32* dst) {
+    i64 half = DP / 2, n = H * T * half;
+    GR_GRID_STRIDE(x, n) {
+        i64 c = (x % half) * 2, t = (x / half) % T, h = x / (half * T);
+        const float* row = src + t * rs + h * d;
+        float lo = c < d ? row[c] : 0.0f, hi = c + 1 < d ? row[c + 1] : 0.0f;
+        dst[x] = gr_pack_bf16(lo, hi);
+    }
+}
+
+// dq (T rows, stride rs, head h at h·dqk) = acc [H][T][DP] f32, the first dqk columns.
+extern "C" __global__ void gr_hstu_tc_store_dq(const float* acc, i64 T, i64 H, i64 DP, i64 dqk, i64 rs, float* dq) {
+    GR_GRID_STRIDE(x, T * H * dqk) {
+        i64 c = x % dqk, h = (x / dqk) % H, t = x / (dqk * H);
+        dq[t * rs + h * dqk + c] = acc[(h * T + t) * DP + c];
+    }
+}
+
+// ---- work items
+
+// This CTA's work item: sequence b, block (query block forward, key block backward), whether the
+// sequence takes the 32-bit bucket path (bit 30 of the block word), its rows and history length.
+struct GrTcItem {
+    i64 b, block, base, L, hist;
+    bool fast;
+};
+
+__device__ __forceinline__ GrTcItem gr_tc_item(const int* items, const int* offsets, i64 targets) {
+    GrTcItem it;
+    const int word = items[2 * blockIdx.x + 1];
+    it.b = items[2 * blockIdx.x];
+    it.block = word & 0x3fffffff;
+    it.fast = (word >> 30) != 0;
+    it.base = offsets[it.b];
+    it.L = offsets[it.b + 1] - it.base;
+    it.hist = it.L - (targets < 0 ? 0 : (targets > it.L ? it.L : targets));
+    return it;
+}
+
+// ---- forward
+
+// Shared bytes of the forward kernel for head dim DP.
+#define GR_TC_FWD_SMEM(DP) (5 * GR_TC_TILE * (DP) * 2 + 2 * GR_TC_TILE * 8 + 2 * 128 * 4 + 132 * 4 + 256 * 8 + 64 * 16)
+
+// s (the warp's 16 × 64 scores) ← a = SiLU(s + bias)/N, 0 where masked. Every element is computed
+// without a branch (all indices stay in range for masked elements too), so that the compiler can
+// interleave the 32 independent chains; the mask is applied afterwards, only in tiles that are
+// not entirely allowed.
+template <bool FAST>
+__device__ __forceinline__ void gr_tc_fwd_scores(float (&s)[8][4], bool full, const i64 (&rowI)[2], const i64 (&tq)[2],
+                                                 i64 j0, i64 L, i64 hist, i64 ctx, const i64* tk, const float* pws,
+                                                 const float* twS, const u64* tableS, const uint4* t32, float invN,
+                                                 int warp, int g, int tg) {
+    #pragma unroll
+    for (int n = 0; n < 8; n++) {
+        #pragma unroll
+        for (int e = 0; e < 4; e++) {
+            const int x = e >> 1, c = 8 * n + 2 * tg + (e & 1), r = 16 * warp + g + 8 * x;
+            const float v = s[n][e] + pws[c - r + 64] + twS[gr_tc_bucket<FAST>(tq[x], tk, c, tableS, t32)];
+            s[n][e] = v * gr_fast_sigmoid(v) * invN;
+        }
+    }
+    if (!full) {
+        #pragma unroll
+        for (int n = 0; n < 8; n++) {
+            #pragma unroll
+            for (int e = 0; e < 4; e++) {
+                const i64 i = rowI[e >> 1], j = j0 + 8 * n + 2 * tg + (e & 1);
+                if (!(i < L && j < L && gr_hstu_allowed(i, j, hist, ctx))) s[n][e] = 0.0f;
+            }
+        }
+    }
+}
+
+// grid (items, H), block 128. items[2x] = sequence b, items[2x+1] = query block of work item x,
+// | 1 << 30 when the sequence's timestamps span less than 2³¹ (the 32-bit bucket path).
+// out (T, H·dv) f32: rows of the block overwritten (columns h·dv ..< h·dv + dv).
+template <int DP>
+__device__ __forceinline__ void gr_hstu_tc_fwd(const u16* qb, const u16* kb, const u16* vb, const int* offsets,
+                                               const int* items, const i64* ts, const float* pw, const float* tw,
+                                               const u64* table, const uint4* table32, i64 T, i64 H, i64 dv, i64 N, i64 targets,
+                                               i64 ctx, float* out) {
+    extern __shared__ float smem[];
+    u16* sQ = (u16*)smem;
+    u16* sK = sQ + GR_TC_TILE * DP;          // [2][64][DP]
+    u16* sV = sK + 2 * GR_TC_TILE * DP;      // [2][64][DP]
+    i64* tsK = (i64*)(sV + 2 * GR_TC_TILE * DP);   // [2][64]
+    float* pwS = (float*)(tsK + 2 * GR_TC_TILE);    // [2][128]
+    float* twS = pwS + 256;                          // [132]
+    u64* tableS = (u64*)(twS + 132);                 // [256]
+    uint4* t32 = (uint4*)(tableS + 256);             // [64]
+
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, tg = lane & 3;
+    const GrTcItem it = gr_tc_item(items, offsets, targets);
+    const i64 b = it.b, base = it.base, L = it.L, hist = it.hist, h = blockIdx.y;
+    const bool fast = it.fast;
+    const i64 i0 = it.block * GR_TC_TILE;
+    i64 kEnd = i0 + GR_TC_TILE < L ? i0 + GR_TC_TILE : L;
+    if (ctx > 0 && i0 < ctx && hist > kEnd) kEnd = hist;
+    const int tiles = (int)((kEnd + GR_TC_TILE - 1) / GR_TC_TILE);
+    const u16* qh = qb + h * T * DP + base * DP;
+    const u16* kh = kb + h * T * DP + base * DP;
+    const u16* vh = vb + h * T * DP + base * DP;
+    const i64* tsb = ts + b * N;
+    const float invN = 1.0f / (float)N;
+
+    gr_tc_load_bias_tables(tableS, t32, twS, table, table32, tw);
+    gr_tc_load_tile<DP>(sQ, qh, i0, L);
+    gr_tc_load_tile<DP>(sK, kh, 0, L);
+    gr_tc_load_tile<DP>(sV, vh, 0, L);
+    gr_tc_load_key_ts(tsK, tsb, 0, L);
+    gr_tc_load_pos(pwS, pw, i0, 0, N);
+    gr_cp_async_commit();
+
+    // this lane's two query rows: i0 + 16·warp + g (+ 8)
+    i64 rowI[2], tq[2];
+    #pragma unroll
+    for (int x = 0; x < 2; x++) {
+        rowI[x] = i0 + 16 * warp + g + 8 * x;
+        i64 nx = rowI[x] + 1 < N ? rowI[x] + 1 : N - 1;
+        tq[x] = rowI[x] < L ? tsb[nx] : 0;
+    }
+    float o[DP / 8][4];
+    #pragma unroll
+    for (int n = 0; n < DP / 8; n++) for (int e = 0; e < 4; e++) o[n][e] = 0.0f;
+    u32 qf[DP / 16][4];
+
+    for (int kt = 0; kt < tiles; kt++) {
+        const int buf = kt & 1;
+        const i64 j0 = (i64)kt * GR_TC_TILE;
+        if (kt + 1 < tiles) {   // prefetch the next key tile
+            const i64 jn = j0 + GR_TC_TILE;
+            gr_tc_load_tile<DP>(sK + (buf ^ 1) * GR_TC_TILE * DP, kh, jn, L);
+            gr_tc_load_tile<DP>(sV + (buf ^ 1) * GR_TC_TILE * DP, vh, jn, L);
+            gr_tc_load_key_ts(tsK + (buf ^ 1) * GR_TC_TILE, tsb, jn, L);
+            gr_tc_load_pos(pwS + (buf ^ 1) * 128, pw, i0, jn, N);
+            gr_cp_async_commit();
+            gr_cp_async_wait<1>();
+        } else {
+            gr_cp_async_wait<0>();
+        }
+        __syncthreads();
+        if (kt == 0) {
+            #pragma unroll
+            for (int kk = 0; kk < DP / 16; kk++)
+                gr_ldmatrix<false>(qf[kk], sQ + gr_swz<DP>(16 * warp + (lane & 15), 2 * kk + (lane >> 4)));
+        }
+        const u16* K = sK + buf * GR_TC_TILE * DP;
+        const u16* V = sV + buf * GR_TC_TILE * DP;
+        // S = Q Kᵀ (16 × 64 per warp)
+        float s[8][4];
+        #pragma unroll
+        for (int n = 0; n < 8; n++) for (int e = 0; e < 4; e++) s[n][e] = 0.0f;
+        #pragma unroll
+        for (int kk = 0; kk < DP / 16; kk++) {
+            #pragma unroll
+            for (int np = 0; np < 4; np++) {
+                u32 r[4];
+                gr_ldmatrix<false>(r, K + gr_swz<DP>(16 * np + (lane & 7) + ((lane >> 4) << 3), 2 * kk + ((lane >> 3) & 1)));
+                gr_mma(s[2 * np], qf[kk], r);
+                gr_mma(s[2 * np + 1], qf[kk], r + 2);
+            }
+        }
+        // bias, SiLU / N, mask
+        const bool full = gr_hstu_tile_full(i0, j0, L, hist, ctx);
+        const i64* tk = tsK + buf * GR_TC_TILE;
+        const float* pws = pwS + buf * 128;
+        if (fast) gr_tc_fwd_scores<true>(s, full, rowI, tq, j0, L, hist, ctx, tk, pws, twS, tableS, t32, invN, warp, g, tg);
+        else gr_tc_fwd_scores<false>(s, full, rowI, tq, j0, L, hist, ctx, tk, pws, twS, tableS, t32, invN, warp, g, tg);
+        // O += P V
+        #pragma unroll
+        for (int kk = 0; kk < 4; kk++) {
+            u32 pa[4] = {gr_pack_bf16(s[2 * kk][0], s[2 * kk][1]), gr_pack_bf16(s[2 * kk][2], s[2 * kk][3]),
+                         gr_pack_bf16(s[2 * kk + 1][0], s[2 * kk + 1][1]), gr_pack_bf16(s[2 * kk + 1][2], s[2 * kk + 1][3])};
+            #pragma unroll
+            for (int dp = 0; dp < DP / 16; dp++) {
+                u32 r[4];
+                gr_ldmatrix<true>(r, V + gr_swz<DP>(16 * kk + (lane & 7) + ((lane >> 3) & 1) * 8, 2 * dp + (lane >> 4)));
+                gr_mma(o[2 * dp], pa, r);
+                gr_mma(o[2 * dp + 1], pa, r + 2);
+            }
+        }
+        __syncthreads();   // the buffers of this tile are refilled next iteration
+    }
+    const i64 ld = H * dv;
+    #pragma unroll
+    for (int n = 0; n < DP / 8; n++) {
+        #pragma unroll
+        for (int e = 0; e < 4; e++) {
+            const i64 i = rowI[e >> 1], d = 8 * n + 2 * tg + (e & 1);
+            if (i < L && d < dv) out[(base + i) * ld + h * dv + d] = o[n][e];
+        }
+    }
+}
+
+extern "C" __global__ void gr_hstu_tc_fwd_d32(const u16* qb, const u16* kb, const u16* vb, const int* offsets, const int* items, const i64* ts, const float* pw, const float* tw, const u64* table, const uint4* table32, i64 T, i64 H, i64 dv, i64 N, i64 targets, i64 ctx, float* out) {
+    gr_hstu_tc_fwd<32>(qb, kb, vb, offsets, items, ts, pw, tw, table, table32, T, H, dv, N, targets, ctx, out);
+}
+extern "C" __global__ void gr_hstu_tc_fwd_d64(const u16* qb, const u16* kb, const u16* vb, const int* offsets, const int* items, const i64* ts, const float* pw, const float* tw, const u64* table, const uint4* table32, i64 T, i64 H, i64 dv, i64 N, i64 targets, i64 ctx, float* out) {
+    gr_hstu_tc_fwd<64>(qb, kb, vb, offsets, items, ts, pw, tw, table, table32, T, H, dv, N, targets, ctx, out);
+}
+extern "C" __global__ void gr_hstu_tc_fwd_d128(const u16* qb, const u16* kb, const u16* vb, const int* offsets, const int* items, const i64* ts, const float* pw, const float* tw, const u64* table, const uint4* table32, i64 T, i64 H, i64 dv, i64 N, i64 targets, i64 ctx, float* out) {
+    gr_hstu_tc_fwd<128>(qb, kb, vb, offsets, items, ts, pw, tw, table, table32, T, H, dv, N, targets, ctx, out);
+}
+
+// ---- backward
+
+// Shared bytes of the backward kernel for head dim DP.
+#define GR_TC_BWD_SMEM(DP) (6 * GR_TC_TILE * (DP) * 2 + GR_TC_TILE * GR_TC_TILE * 2 + 3 * GR_TC_TILE * 8 + 2 * 128 * 4 \
+                            + 132 * 4 + 256 * 8 + 132 * 4 + 256 * 4 + 64 * 16)
+
+// Adds the position-gradient ring entries of gaps lo..hi (gap = i − j, entry N − 1 − gap) to dpw
+// and clears them.
+__device__ __forceinline__ void gr_tc_flush_ring(float* ring, i64 lo, i64 hi, i64 N, float* dpw) {
+    for (i64 gap = lo + threadIdx.x; gap <= hi; gap += GR_TC_THREADS) {
+        float v = ring[gap & 255];
+        if (v != 0.0f) {
+            i64 idx = N - 1 - gap;
+            if (idx >= 0 && idx <= 2 * N - 2) atomicAdd(dpw + idx, v);
+            ring[gap & 255] = 0.0f;
+        }
+    }
+}
+
+// The warp's 16 keys × 64 queries: s ← a = SiLU(s + bias)/N, da ← ds = da·SiLU'(s + bias)/N (0 where
+// masked); ds summed into the wPos ring (per gap: the lane's 32 values fall on 18 gaps, summed in
+// registers first) and into dTsS (runs of equal buckets summed in curSum first). As in the
+// forward, the values are computed without branches first (buckets kept as bytes), then masked,
+// then summed.
+template <bool FAST>
+__device__ __forceinline__ void gr_tc_bwd_scores(float (&s)[8][4], float (&da)[8][4], bool full, const i64 (&rowJ)[2],
+                                                 i64 i0, i64 j0, i64 L, i64 hist, i64 ctx, const i64* tq, const i64* tsK,
+                                                 const float* pws, const float* twS, const u64* tableS, const uint4* t32,
+                                                 float invN, int warp, int g, int tg, float* ring, float* dTsS,
+                                                 int& curBucket, float& curSum) {
+    u32 buckets[8];
+    #pragma unroll
+    for (int n = 0; n < 8; n++) {
+        buckets[n] = 0;
+        #pragma unroll
+        for (int e = 0; e < 4; e++) {
+            const int x = e >> 1, c = 8 * n + 2 * tg + (e & 1), r = 16 * warp + g + 8 * x;
+            // |T'q − Tk| = |Tk − T'q|: the bucket takes the magnitude
+            const int bucket = gr_tc_bucket<FAST>(tsK[r], tq, c, tableS, t32);
+            buckets[n] |= (u32)bucket << (8 * e);
+            const float v = s[n][e] + pws[r - c + 64] + twS[bucket];
+            const float sg = gr_fast_sigmoid(v);
+            s[n][e] = v * sg * invN;
+            da[n][e] = da[n][e] * sg * (1.0f + v * (1.0f - sg)) * invN;
+        }
+    }
+    if (!full) {
+        #pragma unroll
+        for (int n = 0; n < 8; n++) {
+            #pragma unroll
+            for (int e = 0; e < 4; e++) {
+                const i64 j = rowJ[e >> 1], i = i0 + 8 * n + 2 * tg + (e & 1);
+                if (!(i < L && j < L && gr_hstu_allowed(i, j, hist, ctx))) { s[n][e] = 0.0f; da[n][e] = 0.0f; }
+            }
+        }
+    }
+    float gaps[9][2];
+    #pragma unroll
+    for (int u = 0; u < 9; u++) { gaps[u][0] = 0.0f; gaps[u][1] = 0.0f; }
+    #pragma unroll
+    for (int n = 0; n < 8; n++) {
+        #pragma unroll
+        for (int e = 0; e < 4; e++) {
+            const float ds = da[n][e];
+            gaps[n - (e >> 1) + 1][e & 1] += ds;
+            if (ds != 0.0f) {
+                const int bucket = (int)((buckets[n] >> (8 * e)) & 255u);
+                if (bucket != curBucket) {
+                    if (curBucket >= 0) atomicAdd(dTsS + curBucket, curSum);
+                    curBucket = bucket;
+                    curSum = 0.0f;
+                }
+                curSum += ds;
+            }
+        }
+    }
+    // gap i − j of (n, x, p) = i0 + 8n + 2tg + p − (j0 + 16·warp + g + 8x) = k + 8(n − x) + p
+    const i64 k = i0 + 2 * tg - (j0 + 16 * warp + g);
+    #pragma unroll
+    for (int u = 0; u < 9; u++) {
+        #pragma unroll
+        for (int p = 0; p < 2; p++) {
+            if (gaps[u][p] != 0.0f) atomicAdd(ring + ((k + 8 * (u - 1) + p) & 255), gaps[u][p]);
+        }
+    }
+}
+
+// grid (items, H), block 128. items[2x] = sequence b, items[2x+1] = key block of work item x
+// (| 1 << 30 for the 32-bit bucket path, as in the forward).
+// dk, dV (T rows, stride rs; head h at h·dqk / h·dv) overwritten for the block's keys;
+// dqAcc [H][T][DP] f32 += (zeroed by the caller); dpw (2N − 1), dtw (129) +=.
+template <int DP>
+__device__ __forceinline__ void gr_hstu_tc_bwd(const u16* qb, const u16* kb, const u16* vb, const u16* gb,
+                                               const int* offsets, const int* items, const i64* ts, const float* pw,
+                                               const float* tw, const u64* table, const uint4* table32, i64 T, i64 H, i64 dqk,
+                                               i64 dv, i64 N, i64 targets, i64 ctx, i64 rs, float* dk, float* dV,
+                                               float* dqAcc, float* dpw, float* dtw) {
+    extern __shared__ float smem[];
+    u16* sK = (u16*)smem;                    // [64][DP]
+    u16* sV = sK + GR_TC_TILE * DP;          // [64][DP]
+    u16* sQ = sV + GR_TC_TILE * DP;          // [2][64][DP]
+    u16* sG = sQ + 2 * GR_TC_TILE * DP;      // [2][64][DP]  (dO)
+    u16* sDS = sG + 2 * GR_TC_TILE * DP;     // [64 keys][64 queries]
+    i64* tsQ = (i64*)(sDS + GR_TC_TILE * GR_TC_TILE);   // [2][64]: T'[i + 1]
+    i64* tsK = tsQ + 2 * GR_TC_TILE;                      // [64]
+    float* pwS = (float*)(tsK + GR_TC_TILE);               // [2][128]
+    float* twS = pwS + 256;                                 // [132]
+    u64* tableS = (u64*)(twS + 132);                        // [256]
+    float* dTsS = (float*)(tableS + 256);                   // [132]
+    float* ring = dTsS + 132;                               // [256] dPos by gap & 255
+    uint4* t32 = (uint4*)(ring + 256);                      // [64]
+
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, tg = lane & 3;
+    const GrTcItem it = gr_tc_item(items, offsets, targets);
+    const i64 b = it.b, kblock = it.block, base = it.base, L = it.L, hist = it.hist, h = blockIdx.y;
+    const bool fast = it.fast;
+    const i64 j0 = kblock * GR_TC_TILE;
+    const int qtiles = (int)((L + GR_TC_TILE - 1) / GR_TC_TILE);
+    const u16* qh = qb + h * T * DP + base * DP;
+    const u16* kh = kb + h * T * DP + base * DP;
+    const u16* vh = vb + h * T * DP + base * DP;
+    const u16* gh = gb + h * T * DP + base * DP;
+    const i64* tsb = ts + b * N;
+    const float invN = 1.0f / (float)N;
+
+    // the query tiles that hold an allowed pair with this key block, in increasing order
+    int first = ctx > 0 ? 0 : (int)kblock;
+    #define GR_TC_NEEDED(qt) (!((ctx > 0 && (i64)(qt) * GR_TC_TILE >= ctx && (i64)(qt) * GR_TC_TILE + GR_TC_TILE <= j0) \
+                               || (j0 >= hist && (qt) != kblock)))
+    while (first < qtiles && !GR_TC_NEEDED(first)) first++;
+
+    gr_tc_load_bias_tables(tableS, t32, twS, table, table32, tw);
+    for (int x = tid; x < 256; x += GR_TC_THREADS) ring[x] = 0.0f;
+    for (int x = tid; x < 132; x += GR_TC_THREADS) dTsS[x] = 0.0f;
+    gr_tc_load_key_ts(tsK, tsb, j0, L);
+    gr_tc_load_tile<DP>(sK, kh, j0, L);
+    gr_tc_load_tile<DP>(sV, vh, j0, L);
+    if (first < qtiles) {
+        const i64 i0 = (i64)first * GR_TC_TILE;
+        gr_tc_load_tile<DP>(sQ, qh, i0, L);
+        gr_tc_load_tile<DP>(sG, gh, i0, L);
+        gr_tc_load_query_ts(tsQ, tsb, i0, L, N);
+        gr_tc_load_pos(pwS, pw, i0, j0, N);
+    }
+    gr_cp_async_commit();
+
+    // this lane's two key rows: j0 + 16·warp + g (+ 8)
+    i64 rowJ[2];
+    #pragma unroll
+    for (int x = 0; x < 2; x++) rowJ[x] = j0 + 16 * warp + g + 8 * x;
+    float accK[DP / 8][4], accV[DP / 8][4];
+    #pragma unroll
+    for (int n = 0; n < DP / 8; n++) for (int e = 0; e < 4; e++) { accK[n][e] = 0.0f; accV[n][e] = 0.0f; }
+    int curBucket = -1;
+    float curSum = 0.0f;
+    i64 flushedTo = (i64)first * GR_TC_TILE - j0 - GR_TC_TILE;   // every gap ≤ flushedTo is in dpw already
+    int buf = 0;
+
+    for (int qt = first; qt < qtiles; ) {
+        const i64 i0 = (i64)qt * GR_TC_TILE;
+        int next = qt + 1;
+        while (next < qtiles && !GR_TC_NEEDED(next)) next++;
+        if (next < qtiles) {   // prefetch the next query tile
+            const i64 in = (i64)next * GR_TC_TILE;
+            gr_tc_load_tile<DP>(sQ + (buf ^ 1) * GR_TC_TILE * DP, qh, in, L);
+            gr_tc_load_tile<DP>(sG + (buf ^ 1) * GR_TC_TILE * DP, gh, in, L);
+            gr_tc_load_query_ts(tsQ + (buf ^ 1) * GR_TC_TILE, tsb, in, L, N);
+            gr_tc_load_pos(pwS + (buf ^ 1) * 128, pw, in, j0, N);
+            gr_cp_async_commit();
+            gr_cp_async_wait<1>();
+        } else {
+            gr_cp_async_wait<0>();
+        }
+        // pending ring entries (gaps flushedTo+1 .. flushedTo+63) must not alias this tile's gaps
+        if (i0 - j0 + 63 - (flushedTo + 1) >= 256) {
+            gr_tc_flush_ring(ring, flushedTo + 1, flushedTo + 63, N, dpw);
+            flushedTo = i0 - j0 - 64;
+        }
+        __syncthreads();
+        const u16* Q = sQ + buf * GR_TC_TILE * DP;
+        const u16* G = sG + buf * GR_TC_TILE * DP;
+        // Sᵀ = K Qᵀ and dAᵀ = V dOᵀ (16 keys × 64 queries per warp)
+        float s[8][4], da[8][4];
+        #pragma unroll
+        for (int n = 0; n < 8; n++) for (int e = 0; e < 4; e++) { s[n][e] = 0.0f; da[n][e] = 0.0f; }
+        #pragma unroll
+        for (int kk = 0; kk < DP / 16; kk++) {
+            u32 ka[4], va[4];
+            gr_ldmatrix<false>(ka, sK + gr_swz<DP>(16 * warp + (lane & 15), 2 * kk + (lane >> 4)));
+            gr_ldmatrix<false>(va, sV + gr_swz<DP>(16 * warp + (lane & 15), 2 * kk + (lane >> 4)));
+            #pragma unroll
+            for (int np = 0; np < 4; np++) {
+                u32 r[4];
+                const int row = 16 * np + (lane & 7) + ((lane >> 4) << 3), ch = 2 * kk + ((lane >> 3) & 1);
+                gr_ldmatrix<false>(r, Q + gr_swz<DP>(row, ch));
+                gr_mma(s[2 * np], ka, r);
+                gr_mma(s[2 * np + 1], ka, r + 2);
+                gr_ldmatrix<false>(r, G + gr_swz<DP>(row, ch));
+                gr_mma(da[2 * np], va, r);
+                gr_mma(da[2 * np + 1], va, r + 2);
+            }
+        }
+        // a = SiLU(s)/N and ds = dA·SiLU'(s)/N in place (s ← a, da ← ds); bias gradients
+        const bool full = gr_hstu_tile_full(i0, j0, L, hist, ctx);
+        const i64* tq = tsQ + buf * GR_TC_TILE;
+        const float* pws = pwS + buf * 128;
+        if (fast) gr_tc_bwd_scores<true>(s, da, full, rowJ, i0, j0, L, hist, ctx, tq, tsK, pws, twS, tableS, t32, invN,
+                                         warp, g, tg, ring, dTsS, curBucket, curSum);
+        else gr_tc_bwd_scores<false>(s, da, full, rowJ, i0, j0, L, hist, ctx, tq, tsK, pws, twS, tableS, t32, invN,
+                                     warp, g, tg, ring, dTsS, curBucket, curSum);
+        // dV += aᵀ dO, dK += dsᵀ Q (A operands from registers); dsᵀ to shared for dQ
+        #pragma unroll
+        for (int kk = 0; kk < 4; kk++) {
+            u32 pa[4] = {gr_pack_bf16(s[2 * kk][0], s[2 * kk][1]), gr_pack_bf16(s[2 * kk][2], s[2 * kk][3]),
+                         gr_pack_bf16(s[2 * kk + 1][0], s[2 * kk + 1][1]), gr_pack_bf16(s[2 * kk + 1][2], s[2 * kk + 1][3])};
+            u32 pd[4] = {gr_pack_bf16(da[2 * kk][0], da[2 * kk][1]), gr_pack_bf16(da[2 * kk][2], da[2 * kk][3]),
+                         gr_pack_bf16(da[2 * kk + 1][0], da[2 * kk + 1][1]), gr_pack_bf16(da[2 * kk + 1][2], da[2 * kk + 1][3])};
+            // dsᵀ rows 16·warp + g (+ 8), query columns 16·kk + 2·tg (+ 8)
+            const int r0 = 16 * warp + g;
+            *(u32*)(sDS + r0 * 64 + (((2 * kk) ^ (r0 & 7)) << 3) + 2 * tg) = pd[0];
+            *(u32*)(sDS + (r0 + 8) * 64 + (((2 * kk) ^ ((r0 + 8) & 7)) << 3) + 2 * tg) = pd[1];
+            *(u32*)(sDS + r0 * 64 + (((2 * kk + 1) ^ (r0 & 7)) << 3) + 2 * tg) = pd[2];
+            *(u32*)(sDS + (r0 + 8) * 64 + (((2 * kk + 1) ^ ((r0 + 8) & 7)) << 3) + 2 * tg) = pd[3];
+            #pragma unroll
+            for (int dp = 0; dp < DP / 16; dp++) {
+                u32 r[4];
+                const int row = 16 * kk + (lane & 7) + ((lane >> 3) & 1) * 8, ch = 2 * dp + (lane >> 4);
+                gr_ldmatrix<true>(r, G + gr_swz<DP>(row, ch));
+                gr_mma(accV[2 * dp], pa, r);
+                gr_mma(accV[2 * dp + 1], pa, r + 2);
+                gr_ldmatrix<true>(r, Q + gr_swz<DP>(row, ch));
+                gr_mma(accK[2 * dp], pd, r);
+                gr_mma(accK[2 * dp + 1], pd, r + 2);
+            }
+        }
+        __syncthreads();
+        // dQ (queries 16·warp .. +15 of the tile) += ds K, added to dqAcc with vector reductions;
+        // in two halves of the head dim (fewer live registers)
+        #pragma unroll
+        for (int half = 0; half < 2; half++) {
+            float dq[DP / 16][4];
+            #pragma unroll
+            for (int n = 0; n < DP / 16; n++) for (int e = 0; e < 4; e++) dq[n][e] = 0.0f;
+            #pragma unroll
+            for (int kk = 0; kk < 4; kk++) {
+                u32 af[4];
+                const int krow = 16 * kk + (lane & 7) + ((lane >> 4) & 1) * 8, qch = 2 * warp + ((lane >> 3) & 1);
+                gr_ldmatrix<true>(af, sDS + krow * 64 + ((qch ^ (krow & 7)) << 3));
+                #pragma unroll
+                for (int dp = 0; dp < DP / 32; dp++) {
+                    u32 r[4];
+                    const int ch = 2 * (half * (DP / 32) + dp) + (lane >> 4);
+                    gr_ldmatrix<true>(r, sK + gr_swz<DP>(16 * kk + (lane & 7) + ((lane >> 3) & 1) * 8, ch));
+                    gr_mma(dq[2 * dp], af, r);
+                    gr_mma(dq[2 * dp + 1], af, r + 2);
+                }
+            }
+            #pragma unroll
+            for (int n = 0; n < DP / 16; n++) {
+                #pragma unroll
+                for (int x = 0; x < 2; x++) {
+                    const i64 i = i0 + 16 * warp + g + 8 * x, d = (half * (DP / 16) + n) * 8 + 2 * tg;
+                    const float v0 = dq[n][2 * x], v1 = dq[n][2 * x + 1];
+                    if (i < L && d < dqk && (v0 != 0.0f || v1 != 0.0f)) {
+                        float* dst = dqAcc + (h * T + base + i) * DP + d;
+                        if (d + 1 < dqk) gr_red_add2(dst, v0, v1);
+                        else atomicAdd(dst, v0);
+                    }
+                }
+            }
+        }
+        __syncthreads();   // sDS, this tile's buffers and the ring are reused next
+        gr_tc_flush_ring(ring, flushedTo + 1, i0 - j0, N, dpw);
+        if (i0 - j0 > flushedTo) flushedTo = i0 - j0;
+        buf ^= 1;
+        qt = next;
+    }
+    #undef GR_TC_NEEDED
+    gr_cp_async_wait<0>();
+    if (curBucket >= 0) atomicAdd(dTsS + curBucket, curSum);
+    __syncthreads();
+    gr_tc_flush_ring(ring, flushedTo + 1, flushedTo + 127, N, dpw);
+    for (int x = tid; x < 129; x += GR_TC_THREADS) if (dTsS[x] != 0.0f) atomicAdd(dtw + x, dTsS[x]);
+    #pragma unroll
+    for (int n = 0; n < DP / 8; n++) {
+        #pragma unroll
+        for (int e = 0; e < 4; e++) {
+            const i64 j = rowJ[e >> 1], d = 8 * n + 2 * tg + (e & 1);
+            if (j < L && d < dqk) dk[(base + j) * rs + h * dqk + d] = accK[n][e];
+            if (j < L && d < dv) dV[(base + j) * rs + h * dv + d] = accV[n][e];
+        }
+    }
+}
+
+extern "C" __global__ void gr_hstu_tc_bwd_d32(const u16* qb, const u16* kb, const u16* vb, const u16* gb, const int* offsets, const int* items, const i64* ts, const float* pw, const float* tw, const u64* table, const uint4* table32, i64 T, i64 H, i64 dqk, i64 dv, i64 N, i64 targets, i64 ctx, i64 rs, float* dk, float* dV, float* dqAcc, float* dpw, float* dtw) {
+    gr_hstu_tc_bwd<32>(qb, kb, vb, gb, offsets, items, ts, pw, tw, table, table32, T, H, dqk, dv, N, targets, ctx, rs, dk, dV, dqAcc, dpw, dtw);
+}
+extern "C" __global__ void gr_hstu_tc_bwd_d64(const u16* qb, const u16* kb, const u16* vb, const u16* gb, const int* offsets, const int* items, const i64* ts, const float* pw, const float* tw, const u64* table, const uint4* table32, i64 T, i64 H, i64 dqk, i64 dv, i64 N, i64 targets, i64 ctx, i64 rs, float* dk, float* dV, float* dqAcc, float* dpw, float* dtw) {
+    gr_hstu_tc_bwd<64>(qb, kb, vb, gb, offsets, items, ts, pw, tw, table, table32, T, H, dqk, dv, N, targets, ctx, rs, dk, dV, dqAcc, dpw, dtw);
+}
+extern "C" __global__ void gr_hstu_tc_bwd_d128(const u16* qb, const u16* kb, const u16* vb, const u16* gb, const int* offsets, const int* items, const i64* ts, const float* pw, const float* tw, const u64* table, const uint4* table32, i64 T, i64 H, i64 dqk, i64 dv, i64 N, i64 targets, i64 ctx, i64 rs, float* dk, float* dV, float* dqAcc, float* dpw, float* dtw) {
+    gr_hstu_tc_bwd<128>(qb, kb, vb, gb, offsets, items, ts, pw, tw, table, table32, T, H, dqk, dv, N, targets, ctx, rs, dk, dV, dqAcc, dpw, dtw);
+}
