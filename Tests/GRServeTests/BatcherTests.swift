@@ -12,26 +12,36 @@ final class BatcherTests: XCTestCase {
         XCTAssertEqual(server.batcher.depth, n)
     }
 
+    typealias Post = (uri: String, body: String)
+    static let recommendOne: Post = ("/v1/recommend", #"{"history": [1], "k": 1}"#)
+    static let scoreOne: Post = ("/v1/score", #"{"history": [1], "candidates": [4, 5]}"#)
+
+    /// Sends `held` and waits until the (gated) engine holds it, sends `queued` and waits until all
+    /// of them wait in the queue, runs `whileHeld`, then opens the gate; returns every response
+    /// (`held` first, then `queued` in order).
+    func holdThenQueue(_ client: any TestClientProtocol, _ server: ServeServer, _ engine: StubEngine, held: Post,
+                       queued: [Post], whileHeld: () async throws -> Void = {}) async throws -> [TestResponse] {
+        try await withThrowingTaskGroup(of: (Int, TestResponse).self) { group in
+            group.addTask { (0, try await client.post(held.uri, held.body)) }
+            XCTAssertTrue(engine.waitUntilEntered(1))
+            for (i, p) in queued.enumerated() { group.addTask { (i + 1, try await client.post(p.uri, p.body)) } }
+            try await waitForDepth(server, queued.count)
+            try await whileHeld()
+            engine.open()
+            var responses: [(Int, TestResponse)] = []
+            for try await r in group { responses.append(r) }
+            return responses.sorted { $0.0 < $1.0 }.map(\.1)
+        }
+    }
+
     func testConcurrentRequestsShareEngineCalls() async throws {
         let engine = StubEngine(gated: true)
         try await withServer(engine) { client, server in
-            try await withThrowingTaskGroup(of: RecommendAnswer.self) { group in
-                // One request holds the worker inside the engine; 20 more queue behind it.
-                group.addTask { try await client.post("/v1/recommend", #"{"history": [1], "k": 1}"#).decode(RecommendAnswer.self) }
-                XCTAssertTrue(engine.waitUntilEntered(1))
-                for i in 0..<20 {
-                    group.addTask {
-                        try await client.post("/v1/recommend", #"{"history": [\#(i + 1)], "k": 2}"#).decode(RecommendAnswer.self)
-                    }
-                }
-                try await self.waitForDepth(server, 20)
-                engine.open()
-                var answers = 0
-                for try await a in group {
-                    XCTAssertFalse(a.items.isEmpty)
-                    answers += 1
-                }
-                XCTAssertEqual(answers, 21)
+            let queued = (1...20).map { i -> Post in ("/v1/recommend", #"{"history": [\#(i)], "k": 2}"#) }
+            let responses = try await self.holdThenQueue(client, server, engine, held: Self.recommendOne, queued: queued)
+            for (i, r) in responses.enumerated() {
+                let a = try r.decode(RecommendAnswer.self)
+                XCTAssertEqual(a.items.count, i == 0 ? 1 : 2)
             }
             // 21 requests, 2 engine calls: the one held, then the 20 queued together.
             XCTAssertEqual(engine.batchSizes, [1, 20])
@@ -47,16 +57,9 @@ final class BatcherTests: XCTestCase {
         var limits = ServeLimits()
         limits.maxBatch = 4
         try await withServer(engine, limits: limits) { client, server in
-            try await withThrowingTaskGroup(of: Int.self) { group in
-                group.addTask { try await client.post("/v1/score", #"{"history": [1], "candidates": [2]}"#).status.code }
-                XCTAssertTrue(engine.waitUntilEntered(1))
-                for _ in 0..<10 {
-                    group.addTask { try await client.post("/v1/score", #"{"history": [1], "candidates": [2]}"#).status.code }
-                }
-                try await self.waitForDepth(server, 10)
-                engine.open()
-                for try await code in group { XCTAssertEqual(code, 200) }
-            }
+            let responses = try await self.holdThenQueue(client, server, engine, held: Self.scoreOne,
+                                                         queued: Array(repeating: Self.scoreOne, count: 10))
+            XCTAssertEqual(responses.map(\.status.code), Array(repeating: 200, count: 11))
             XCTAssertEqual(engine.batchSizes, [1, 4, 4, 2])
         }
     }
@@ -66,22 +69,16 @@ final class BatcherTests: XCTestCase {
         var limits = ServeLimits()
         limits.queueCapacity = 3
         try await withServer(engine, limits: limits) { client, server in
-            try await withThrowingTaskGroup(of: Int.self) { group in
-                group.addTask { try await client.post("/v1/recommend", #"{"history": [1], "k": 1}"#).status.code }
-                XCTAssertTrue(engine.waitUntilEntered(1))
-                for _ in 0..<3 {
-                    group.addTask { try await client.post("/v1/recommend", #"{"history": [1], "k": 1}"#).status.code }
-                }
-                try await self.waitForDepth(server, 3)
+            let responses = try await self.holdThenQueue(client, server, engine, held: Self.recommendOne,
+                                                         queued: Array(repeating: Self.recommendOne, count: 3)) {
                 // In flight 1, queued 3 = capacity: the next one is refused at once.
-                let refused = try await client.post("/v1/recommend", #"{"history": [1], "k": 1}"#)
+                let refused = try await client.post(Self.recommendOne.uri, Self.recommendOne.body)
                 XCTAssertEqual(refused.status, .serviceUnavailable)
                 XCTAssertNotNil(refused.apiError?.error)
                 XCTAssertNil(refused.apiError?.field)
-                engine.open()
-                for try await code in group { XCTAssertEqual(code, 200) }
             }
-            let ok = try await client.post("/v1/recommend", #"{"history": [1], "k": 1}"#)
+            XCTAssertEqual(responses.map(\.status.code), [200, 200, 200, 200])
+            let ok = try await client.post(Self.recommendOne.uri, Self.recommendOne.body)
             XCTAssertEqual(ok.status, .ok)
             let metrics = try await client.get("/metrics").text
             XCTAssertTrue(metrics.contains("gr_serve_queue_rejections_total 1\n"), metrics)
@@ -92,18 +89,10 @@ final class BatcherTests: XCTestCase {
     func testAnEngineRejectionFailsOnlyTheOffendingRequest() async throws {
         let engine = StubEngine(gated: true)
         try await withServer(engine) { client, server in
-            try await withThrowingTaskGroup(of: (Int32, Int).self) { group in
-                group.addTask { (0, try await client.post("/v1/recommend", #"{"history": [1], "k": 1}"#).status.code) }
-                XCTAssertTrue(engine.waitUntilEntered(1))
-                for id: Int32 in [5, StubEngine.rejectedByRecommend, 7] {
-                    group.addTask { (id, try await client.post("/v1/recommend", #"{"history": [\#(id)], "k": 1}"#).status.code) }
-                }
-                try await self.waitForDepth(server, 3)
-                engine.open()
-                for try await (id, code) in group {
-                    XCTAssertEqual(code, id == StubEngine.rejectedByRecommend ? 400 : 200, "item \(id)")
-                }
-            }
+            let ids: [Int32] = [5, StubEngine.rejectedByRecommend, 7]
+            let queued = ids.map { id -> Post in ("/v1/recommend", #"{"history": [\#(id)], "k": 1}"#) }
+            let responses = try await self.holdThenQueue(client, server, engine, held: Self.recommendOne, queued: queued)
+            XCTAssertEqual(responses.map(\.status.code), [200, 200, 400, 200])
             // The batch of 3 failed, then each query ran alone.
             XCTAssertEqual(engine.batchSizes, [1, 3, 1, 1, 1])
         }
@@ -112,20 +101,10 @@ final class BatcherTests: XCTestCase {
     func testRecommendAndScoreAreBatchedSeparately() async throws {
         let engine = StubEngine(gated: true)
         try await withServer(engine) { client, server in
-            try await withThrowingTaskGroup(of: Int.self) { group in
-                group.addTask { try await client.post("/v1/recommend", #"{"history": [1], "k": 1}"#).status.code }
-                XCTAssertTrue(engine.waitUntilEntered(1))
-                for i in 0..<6 {
-                    group.addTask {
-                        i % 2 == 0
-                            ? try await client.post("/v1/recommend", #"{"history": [1], "k": 1}"#).status.code
-                            : try await client.post("/v1/score", #"{"history": [1], "candidates": [4, 5]}"#).status.code
-                    }
-                }
-                try await self.waitForDepth(server, 6)
-                engine.open()
-                for try await code in group { XCTAssertEqual(code, 200) }
-            }
+            let queued = (0..<6).map { $0 % 2 == 0 ? Self.recommendOne : Self.scoreOne }
+            let responses = try await self.holdThenQueue(client, server, engine, held: Self.recommendOne, queued: queued)
+            XCTAssertEqual(responses.map(\.status.code), Array(repeating: 200, count: 7))
+            XCTAssertEqual(try responses[2].decode(ScoreAnswer.self).scores, [0.04, 0.05])
             XCTAssertEqual(engine.batchSizes, [1, 3, 3])
         }
     }
