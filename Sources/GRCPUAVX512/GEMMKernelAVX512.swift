@@ -34,10 +34,23 @@ public enum GEMMKernelAVX512 {
             var i = 0
             while i < mc {
                 let rows = min(mr, mc - i)
-                microKernel(kc: kc, a: a + (i / mr) * tileStrideA, rowStrideA: rowStrideA, colStrideA: colStrideA,
+                // First panel, row-major A: prefetch the next tile's rows while this one runs, one
+                // cache line per k step (the tall-skinny products stream A from memory in six
+                // interleaved row runs, which the hardware prefetcher follows poorly). Column-major
+                // A (TN) is not prefetched: the same scheme one row of stored A ahead along M
+                // measured no gain.
+                let tile = a + (i / mr) * tileStrideA
+                var pf = UnsafeRawPointer(a), pfEnd = pf, pfStep = 0
+                if j == 0 && colStrideA == 1 && i + mr < mc {
+                    let next = tile + tileStrideA
+                    pf = UnsafeRawPointer(next)
+                    pfEnd = UnsafeRawPointer(next + (min(mr, mc - i - mr) - 1) * rowStrideA + kc)
+                    pfStep = 64
+                }
+                microKernel(kc: kc, a: tile, rowStrideA: rowStrideA, colStrideA: colStrideA,
                             rows: rows, b: panel, bRowBytes: bRowStride * 4, c: c + i * ldc + j, ldc: ldc,
-                            cols: cols,
-                            alpha: alpha, beta: beta)
+                            cols: cols, alpha: alpha, beta: beta, prefetchA: pf, prefetchAEnd: pfEnd,
+                            prefetchAStep: pfStep)
                 i += mr
             }
             j += nr
@@ -47,7 +60,8 @@ public enum GEMMKernelAVX512 {
     @inline(__always)
     static func microKernel(kc: Int, a: UnsafePointer<Float>, rowStrideA: Int, colStrideA: Int, rows: Int,
                             b: UnsafePointer<Float>, bRowBytes: Int, c: UnsafeMutablePointer<Float>, ldc: Int, cols: Int,
-                            alpha: Float, beta: Float) {
+                            alpha: Float, beta: Float, prefetchA: UnsafeRawPointer, prefetchAEnd: UnsafeRawPointer,
+                            prefetchAStep: Int) {
         typealias V = SIMD16<Float>
         // Rows past `rows` re-read the last valid row; their results are discarded.
         let a0 = a
@@ -61,9 +75,15 @@ public enum GEMMKernelAVX512 {
         var c30 = V(), c31 = V(), c40 = V(), c41 = V(), c50 = V(), c51 = V()
         var pb = UnsafeRawPointer(b)
         var pa = 0
+        // One cache line per k step: prefetchA, + step, … while below prefetchAEnd.
+        var pf = prefetchA
         for _ in 0..<kc {
             let b0 = pb.loadUnaligned(as: V.self)
             let b1 = pb.loadUnaligned(fromByteOffset: 64, as: V.self)
+            if pf < prefetchAEnd {
+                gr_prefetch_read(pf)
+                pf += prefetchAStep
+            }
             var x = V(repeating: a0[pa])
             c00 = c00.addingProduct(x, b0); c01 = c01.addingProduct(x, b1)
             x = V(repeating: a1[pa])

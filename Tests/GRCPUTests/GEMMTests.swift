@@ -190,17 +190,7 @@ final class GEMMTests: XCTestCase {
         let a = (0..<m * k).map { _ in rng.float() }, b = (0..<k * n).map { _ in rng.float() }
         for maxN in [savedMaxN, 0] {
             CPUGEMM.directMaxN = maxN
-            var results: [[Float]] = []
-            for threads in [1, 2, 3] {
-                Parallel.threads = threads
-                var c = [Float](repeating: .nan, count: m * n)
-                CPUGEMM.sgemm(transA: false, transB: true, m: m, n: n, k: k, alpha: 1, a: a, lda: k, b: b, ldb: k,
-                              beta: 0, c: &c, ldc: n)
-                results.append(c)
-            }
-            XCTAssertEqual(results[0], results[1], "1 vs 2 threads, directMaxN \(maxN)")
-            XCTAssertEqual(results[0], results[2], "1 vs 3 threads, directMaxN \(maxN)")
-            XCTAssertFalse(results[0].contains { $0.isNaN })
+            assertThreadCountsAgree(transA: false, transB: true, m: m, n: n, k: k, a: a, b: b, "directMaxN \(maxN)")
         }
         Parallel.threads = 3
         // Short M, long K: the weight-gradient shape (D × T)·(T × D); threads split B̂ panels.
@@ -252,17 +242,24 @@ final class GEMMTests: XCTestCase {
         CPUGEMM.kSplitMinPartK = CPUGEMM.kernel.kc
         let m = 19, n = 41, k = 7 * CPUGEMM.kernel.kc + 9
         let a = (0..<k * m).map { _ in rng.float() }, b = (0..<k * n).map { _ in rng.float() }
+        assertThreadCountsAgree(transA: true, transB: false, m: m, n: n, k: k, a: a, b: b, "K-split")
+    }
+
+    /// C = op(A)·op(B) (natural leading dimensions, beta 0 over NaN) on 1, 2 and 3 threads: equal bit
+    /// for bit, and no NaN left. Leaves `Parallel.threads` changed (callers restore it).
+    func assertThreadCountsAgree(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, a: [Float], b: [Float],
+                                 _ what: String, file: StaticString = #filePath, line: UInt = #line) {
         var results: [[Float]] = []
         for threads in [1, 2, 3] {
             Parallel.threads = threads
             var c = [Float](repeating: .nan, count: m * n)
-            CPUGEMM.sgemm(transA: true, transB: false, m: m, n: n, k: k, alpha: 1, a: a, lda: m, b: b, ldb: n,
-                          beta: 0, c: &c, ldc: n)
+            CPUGEMM.sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: 1, a: a, lda: transA ? m : k,
+                          b: b, ldb: transB ? k : n, beta: 0, c: &c, ldc: n)
             results.append(c)
         }
-        XCTAssertEqual(results[0], results[1], "1 vs 2 threads")
-        XCTAssertEqual(results[0], results[2], "1 vs 3 threads")
-        XCTAssertFalse(results[0].contains { $0.isNaN })
+        XCTAssertEqual(results[0], results[1], "1 vs 2 threads, \(what)", file: file, line: line)
+        XCTAssertEqual(results[0], results[2], "1 vs 3 threads, \(what)", file: file, line: line)
+        XCTAssertFalse(results[0].contains { $0.isNaN }, what, file: file, line: line)
     }
 
     /// The backend entry point forwards to `CPUGEMM.sgemm` on tensor views.

@@ -5,16 +5,17 @@ import XCTest
 /// `Parallel.forEach` through the spinning worker pool (Linux): many back-to-back jobs, jobs after
 /// the workers went to sleep, nested calls (Dispatch fallback) and concurrent callers.
 final class WorkerPoolTests: XCTestCase {
-    /// Runs forEach(count) and checks every index ran exactly once.
-    func checkOnce(_ count: Int, file: StaticString = #filePath, line: UInt = #line) {
+    /// Runs forEach(count); true when every index ran exactly once.
+    static func runsOnce(_ count: Int) -> Bool {
         let hits = UnsafeMutablePointer<Int>.allocate(capacity: max(count, 1))
         defer { hits.deallocate() }
         hits.initialize(repeating: 0, count: max(count, 1))
         Parallel.forEach(count) { hits[$0] += 1 }
-        for i in 0..<count where hits[i] != 1 {
-            XCTFail("index \(i) of \(count) ran \(hits[i]) times", file: file, line: line)
-            return
-        }
+        return (0..<count).allSatisfy { hits[$0] == 1 }
+    }
+
+    func checkOnce(_ count: Int, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertTrue(Self.runsOnce(count), "forEach(\(count))", file: file, line: line)
     }
 
     func testBackToBackAndAfterSleeping() {
@@ -35,13 +36,11 @@ final class WorkerPoolTests: XCTestCase {
         let saved = Parallel.threads
         defer { Parallel.threads = saved }
         Parallel.threads = 2
-        let hits = UnsafeMutablePointer<Int>.allocate(capacity: 12)
-        defer { hits.deallocate() }
-        hits.initialize(repeating: 0, count: 12)
-        Parallel.forEach(3) { outer in
-            Parallel.forEach(4) { inner in hits[outer * 4 + inner] += 1 }
-        }
-        XCTAssertEqual((0..<12).map { hits[$0] }, Array(repeating: 1, count: 12))
+        let nestedOK = UnsafeMutablePointer<Bool>.allocate(capacity: 3)
+        defer { nestedOK.deallocate() }
+        nestedOK.initialize(repeating: false, count: 3)
+        Parallel.forEach(3) { outer in nestedOK[outer] = Self.runsOnce(4 + outer) }
+        XCTAssertEqual((0..<3).map { nestedOK[$0] }, [true, true, true])
     }
 
     func testConcurrentCallers() {
@@ -52,14 +51,7 @@ final class WorkerPoolTests: XCTestCase {
         defer { failures.deallocate() }
         failures.initialize(repeating: 0, count: 4)
         DispatchQueue.concurrentPerform(iterations: 4) { caller in
-            for round in 0..<300 {
-                let count = 1 + round % 5
-                let hits = UnsafeMutablePointer<Int>.allocate(capacity: count)
-                hits.initialize(repeating: 0, count: count)
-                Parallel.forEach(count) { hits[$0] += 1 }
-                if (0..<count).contains(where: { hits[$0] != 1 }) { failures[caller] += 1 }
-                hits.deallocate()
-            }
+            for round in 0..<300 where !Self.runsOnce(1 + round % 5) { failures[caller] += 1 }
         }
         XCTAssertEqual((0..<4).map { failures[$0] }, [0, 0, 0, 0])
     }
