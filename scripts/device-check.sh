@@ -9,7 +9,7 @@
 # There (on the GPU):     bash .device/NAME/device-check.sh --device-side [MODE]
 #   MODE check (default): gr cuda info, the op-by-op CPU-vs-GPU parity self-test (ranks included),
 #   20 training steps CPU vs GPU from the same seed, one epoch (with its full evaluation) of each
-#   ML-1M preset, the GPU benchmarks (`gr cuda bench`, and `gr cuda bench attention` when the
+#   ML-1M preset, the GPU benchmarks (`gr cuda bench`, and `gr cuda bench-attention` in MODE runs when the
 #   binary has it), and a table of everything last.
 #   MODE profile: the phase breakdown (GR_PROFILE=1, 3 epochs) of each preset and the per-kernel
 #   table (GR_CUDA_PROFILE=1, 1 epoch) of HSTU-large.
@@ -98,7 +98,8 @@ if [[ "$MODE" == runs ]]; then
     done
     # A/B of the host-side switches on 20 epochs of HSTU-large (wall incl. start-up)
     ab=("| HSTU-large, 20 epochs | wall |" "|---|---|")
-    for v in "default:" "gemm-plans-off:GR_CUDA_GEMM_PLANS=0" "sync-loss:GR_SYNC_LOSS=1" "bf16-gemm:GR_CUDA_GEMM=bf16"; do
+    # GR_AB: the variants as label:ENV=VALUE words (default: the host-side switches and bf16 attention)
+    for v in ${GR_AB:-"default:" "gemm-plans-off:GR_CUDA_GEMM_PLANS=0" "sync-loss:GR_SYNC_LOSS=1" "bf16-gemm:GR_CUDA_GEMM=bf16" "bf16-attention:GR_CUDA_ATTENTION=bf16"}; do
         label=${v%%:*}; envs=${v#*:}
         t0=$(date +%s.%N)
         rm -rf "/tmp/gr-ab/$label"
@@ -110,7 +111,7 @@ if [[ "$MODE" == runs ]]; then
     rm -rf /tmp/gr-ab/profile
     GR_PROFILE=1 "$GR" train --device cuda --quiet --config "$DEV/configs/ml-1m/hstu-large.yaml" --data "$DATA" \
         --out /tmp/gr-ab/profile --set epochs=3 > "$LOG/profile-hstu-large.log" 2>&1
-    if "$GR" cuda bench --help 2>/dev/null | grep -q attention; then "$GR" cuda bench attention 2>&1 | tee "$LOG/bench-attention.log"; fi
+    if "$GR" cuda bench-attention --help >/dev/null 2>&1; then "$GR" cuda bench-attention 2>&1 | tee "$LOG/bench-attention.log"; fi
     echo; echo "## 101-epoch runs on ml-1m-u2999 ($(date -u +%Y-%m-%dT%H:%MZ))"
     printf '%s\n' "${table[@]}"
     echo; printf '%s\n' "${ab[@]}"
