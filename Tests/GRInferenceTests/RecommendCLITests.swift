@@ -17,7 +17,8 @@ final class RecommendCLITests: XCTestCase {
         let lines = table.split(separator: "\n")
         XCTAssertEqual(lines.count, 5, table)
         XCTAssertEqual(lines[0].split(separator: " ").map(String.init), ["rank", "item", "score", "title"])
-        XCTAssertTrue(lines[1].hasPrefix("1 "), table)
+        XCTAssertTrue(lines[1].hasPrefix("   1  "), table)   // numbers right-aligned under their headers
+        XCTAssertEqual(lines.map { $0.count > 4 }, [true, true, true, true, true])
         XCTAssertTrue(lines[1].contains("Item "), table)
 
         let json = try render(base + ["--history", "12,7,3", "--timestamps", "100,200,300", "-k", "4", "--json"])

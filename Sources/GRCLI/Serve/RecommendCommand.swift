@@ -88,7 +88,9 @@ public struct RecommendCommand: ParsableCommand {
         let widths = (0..<3).map { c in ([header] + rows).map { $0[c].count }.max()! }
         func line(_ cells: [String]) -> String {
             let numeric = (0..<3).map { String(repeating: " ", count: widths[$0] - cells[$0].count) + cells[$0] }
-            return (numeric + [cells[3]]).joined(separator: "  ").trimmingCharacters(in: .whitespaces) + "\n"
+            var text = (numeric + [cells[3]]).joined(separator: "  ")
+            while text.last == " " { text.removeLast() }
+            return text + "\n"
         }
         return line(header) + rows.map(line).joined()
     }

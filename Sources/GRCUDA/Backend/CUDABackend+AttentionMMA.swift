@@ -1,3 +1,4 @@
+import Foundation
 import GRCore
 
 /// Which HSTU attention kernels `CUDABackend.hstuAttentionForward/Backward` run: the f32 kernels
@@ -5,6 +6,11 @@ import GRCore
 /// `AttentionMMA.cu` (bf16 operands, f32 accumulation; ~3e-3 relative to the CPU).
 public enum CUDAAttentionPrecision: String, Sendable, CaseIterable {
     case f32, bf16
+
+    /// `GR_CUDA_ATTENTION` (f32 or bf16; unset or unknown: f32).
+    static var fromEnvironment: CUDAAttentionPrecision {
+        ProcessInfo.processInfo.environment["GR_CUDA_ATTENTION"].flatMap { CUDAAttentionPrecision(rawValue: $0.lowercased()) } ?? .f32
+    }
 }
 
 /// The mask options of HSTU attention (spec §8.2, HEAD's `hstu_mha`; see `AttentionMMA.cu`):

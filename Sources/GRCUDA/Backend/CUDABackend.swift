@@ -22,8 +22,9 @@ public final class CUDABackend: Backend {
     public var gemmPrecision: GEMMPrecision = .fromEnvironment
     var deferredLosses: Tensor? = nil
     var deferredCount = 0
-    /// HSTU attention kernels: `.f32` (default, CPU parity ~1e-6) or `.bf16` (tensor cores).
-    public var attentionPrecision: CUDAAttentionPrecision = .f32
+    /// HSTU attention kernels: `.f32` (default, CPU parity ~1e-6) or `.bf16` (tensor cores), from
+    /// `GR_CUDA_ATTENTION`.
+    public var attentionPrecision: CUDAAttentionPrecision = .fromEnvironment
     lazy var attentionDriver = CUDAAttentionDriver(context)
 
     /// Opens the libraries and device `ordinal`, compiles (or loads) the kernels, creates the
