@@ -33,6 +33,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
     ],
     targets: [
         // Tensors, jagged layout, RNG, the Backend protocol, safetensors, threading.
@@ -71,10 +72,14 @@ let package = Package(
                 swiftSettings: common),
         // The `gr` subcommands (kept in a library so tests can drive them).
         .target(name: "GRCLI", dependencies: [
-            "GRCore", "GRCPU", "GRData", "GREval", "GRModels", "GRTrain", "GRCUDA", "GRInference",
+            "GRCore", "GRCPU", "GRData", "GREval", "GRModels", "GRTrain", "GRCUDA", "GRInference", "GRServe",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: common),
         .executableTarget(name: "gr", dependencies: ["GRCLI"], swiftSettings: common),
+        // The HTTP service (`gr serve`): routes, validation, the dynamic batcher, metrics, reload.
+        .target(name: "GRServe", dependencies: [
+            "GRInference", .product(name: "Hummingbird", package: "hummingbird"),
+        ], swiftSettings: common),
         // Shared test helpers: fixture loading, approximate equality, gradient checks.
         .target(name: "GRTestSupport", dependencies: ["GRCore"], path: "Tests/GRTestSupport",
                 swiftSettings: common),
@@ -87,5 +92,9 @@ let package = Package(
         .testTarget(name: "GRInferenceTests", dependencies: ["GRInference", "GRCLI", "GRTestSupport"],
                     swiftSettings: common),
         .testTarget(name: "GRTrainTests", dependencies: ["GRTrain", "GRCLI", "GRTestSupport"], swiftSettings: common),
+        .testTarget(name: "GRServeTests", dependencies: [
+            "GRServe", "GRInference", "GRCLI", "GRTestSupport",
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+        ], swiftSettings: common),
     ]
 )

@@ -1,0 +1,195 @@
+import Foundation
+import GRInference
+
+/// The dynamic batcher: concurrent requests wait in one bounded FIFO queue; one worker thread takes
+/// the oldest request, waits until `maxBatch` requests of the same kind are queued or until `maxWait`
+/// has passed since that oldest request arrived (whichever comes first), then hands all of them
+/// (at most `maxBatch`) to the engine in one `recommend` or `score` call and answers each waiter.
+///
+/// - The worker is a plain thread, not a Swift task: a forward pass takes milliseconds of CPU and
+///   must not occupy one of the few cooperative threads that serve HTTP.
+/// - A full queue (`queueCapacity` waiting, not counting the batch being computed) refuses new
+///   requests at once with `APIError` 503: under overload the service answers quickly instead of
+///   letting latency grow without bound.
+/// - Each batch takes the engine from `slot` when it starts, so after a reload the batches already
+///   running finish on the old engine and every later one uses the new one; the answer carries the
+///   id of the model that computed it.
+/// - If the engine rejects a batch with an `InferenceError` (a query that passed `validate` but
+///   that the engine still refuses), the batch is retried one query at a time so that only the
+///   offending request fails (400 with the engine's field); any other engine error fails the batch
+///   with 500.
+/// - `shutdown()` refuses new work, lets the worker finish everything already queued, then returns.
+public final class DynamicBatcher: @unchecked Sendable {
+    public typealias Answer<T> = (value: T, model: String)
+
+    private enum Job {
+        case recommend(RecommendQuery, CheckedContinuation<Answer<Recommendation>, any Error>)
+        case score(ScoreQuery, CheckedContinuation<Answer<[Float]>, any Error>)
+
+        var isRecommend: Bool { if case .recommend = self { return true } else { return false } }
+
+        func fail(_ e: any Error) {
+            switch self {
+            case .recommend(_, let c): c.resume(throwing: e)
+            case .score(_, let c): c.resume(throwing: e)
+            }
+        }
+    }
+
+    private struct Queued {
+        var job: Job
+        var arrival: UInt64
+    }
+
+    let slot: EngineSlot
+    let limits: ServeLimits
+    let metrics: ServeMetrics?
+    private let condition = NSCondition()
+    private var queue: [Queued] = []
+    private var stopping = false
+    private var running = false
+    private let finished = DispatchSemaphore(value: 0)
+
+    public init(slot: EngineSlot, limits: ServeLimits, metrics: ServeMetrics? = nil) {
+        self.slot = slot
+        self.limits = limits
+        self.metrics = metrics
+    }
+
+    /// Starts the worker thread (idempotent).
+    public func start() {
+        condition.lock()
+        defer { condition.unlock() }
+        guard !running && !stopping else { return }
+        running = true
+        let thread = Thread { [self] in workerLoop() }
+        thread.name = "gr-serve-batcher"
+        thread.stackSize = 8 << 20
+        thread.start()
+    }
+
+    /// Refuses new requests, answers every queued one, stops the worker and returns when it has.
+    public func shutdown() {
+        condition.lock()
+        let wasRunning = running
+        stopping = true
+        condition.broadcast()
+        condition.unlock()
+        if wasRunning { finished.wait() }
+        // Never started: nothing will drain the queue, so fail what is there.
+        condition.lock()
+        let left = queue
+        queue.removeAll()
+        condition.unlock()
+        for q in left { q.job.fail(APIError(.serviceUnavailable, field: nil, "the server is shutting down")) }
+    }
+
+    /// Requests waiting for the worker now (the batch being computed not included).
+    public var depth: Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return queue.count
+    }
+
+    public func recommend(_ q: RecommendQuery) async throws -> Answer<Recommendation> {
+        try await withCheckedThrowingContinuation { c in enqueue(.recommend(q, c)) }
+    }
+
+    public func score(_ q: ScoreQuery) async throws -> Answer<[Float]> {
+        try await withCheckedThrowingContinuation { c in enqueue(.score(q, c)) }
+    }
+
+    private func enqueue(_ job: Job) {
+        condition.lock()
+        if stopping {
+            condition.unlock()
+            job.fail(APIError(.serviceUnavailable, field: nil, "the server is shutting down"))
+            return
+        }
+        if queue.count >= limits.queueCapacity {
+            condition.unlock()
+            metrics?.queueRejections.increment()
+            job.fail(APIError(.serviceUnavailable, field: nil,
+                              "queue full (\(limits.queueCapacity) requests waiting); retry later"))
+            return
+        }
+        queue.append(Queued(job: job, arrival: DispatchTime.now().uptimeNanoseconds))
+        condition.signal()
+        condition.unlock()
+    }
+
+    private func workerLoop() {
+        while let batch = nextBatch() {
+            run(batch)
+        }
+        finished.signal()
+    }
+
+    /// Blocks until a batch is due; nil once stopping with an empty queue.
+    private func nextBatch() -> [Job]? {
+        condition.lock()
+        defer { condition.unlock() }
+        while queue.isEmpty {
+            if stopping { return nil }
+            condition.wait()
+        }
+        let kind = queue[0].job.isRecommend
+        let waitNanos = UInt64(limits.maxWait * 1e9)
+        let deadlineNanos = queue[0].arrival &+ waitNanos
+        while !stopping && queue.lazy.filter({ $0.job.isRecommend == kind }).count < limits.maxBatch {
+            let now = DispatchTime.now().uptimeNanoseconds
+            if now >= deadlineNanos { break }
+            _ = condition.wait(until: Date(timeIntervalSinceNow: Double(deadlineNanos - now) * 1e-9))
+        }
+        // The oldest request's kind decides; requests of the other kind keep their places.
+        var batch: [Job] = []
+        var rest: [Queued] = []
+        rest.reserveCapacity(queue.count)
+        for q in queue {
+            if batch.count < limits.maxBatch && q.job.isRecommend == kind { batch.append(q.job) } else { rest.append(q) }
+        }
+        queue = rest
+        return batch
+    }
+
+    private func run(_ batch: [Job]) {
+        let engine = slot.current
+        metrics?.observeBatch(size: batch.count)
+        let recommends = batch.compactMap { j -> (RecommendQuery, CheckedContinuation<Answer<Recommendation>, any Error>)? in
+            if case .recommend(let q, let c) = j { return (q, c) } else { return nil }
+        }
+        let scores = batch.compactMap { j -> (ScoreQuery, CheckedContinuation<Answer<[Float]>, any Error>)? in
+            if case .score(let q, let c) = j { return (q, c) } else { return nil }
+        }
+        if !recommends.isEmpty {
+            answer(recommends, model: engine.modelID) { try engine.recommend($0) }
+        }
+        if !scores.isEmpty {
+            answer(scores, model: engine.modelID) { try engine.score($0) }
+        }
+    }
+
+    /// Runs `compute` over all queries at once; on an `InferenceError`, once per query.
+    private func answer<Q, R>(_ jobs: [(Q, CheckedContinuation<Answer<R>, any Error>)], model: String,
+                              _ compute: ([Q]) throws -> [R]) {
+        metrics?.engineCalls.increment()
+        do {
+            let results = try compute(jobs.map(\.0))
+            guard results.count == jobs.count else {
+                let e = APIError(.internalServerError, field: nil,
+                                 "the engine answered \(results.count) of \(jobs.count) queries")
+                for (_, c) in jobs { c.resume(throwing: e) }
+                return
+            }
+            for (i, (_, c)) in jobs.enumerated() { c.resume(returning: (results[i], model)) }
+        } catch let e as InferenceError where jobs.count > 1 {
+            _ = e
+            for job in jobs { answer([job], model: model, compute) }
+        } catch let e as InferenceError {
+            jobs[0].1.resume(throwing: APIError.badRequest(e.field, e.reason))
+        } catch {
+            let e = APIError(.internalServerError, field: nil, "the engine failed: \(error)")
+            for (_, c) in jobs { c.resume(throwing: e) }
+        }
+    }
+}
