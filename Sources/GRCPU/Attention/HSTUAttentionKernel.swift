@@ -36,6 +36,18 @@ struct HSTUAttentionKernel<S: AttentionScalar> {
     var batch: Int { offsets.count - 1 }
     func length(_ b: Int) -> Int { offsets[b + 1] - offsets[b] }
 
+    /// Tile k (0 ..< ⌈L/32⌉) of a sequence of length L, as (first row, rows). The 32-row tiles are
+    /// aligned to the END of the sequence, so the one partial tile (L mod 32 rows) is tile 0. Under
+    /// the causal mask, query block I meets key tiles 0...I: a partial query block (queries are the
+    /// SIMD lanes: its unused lanes are wasted work) then meets only itself, and a partial key tile
+    /// costs only its rows. (With the partial tile last, a sequence of 200 did 19% more lane work.)
+    @inline(__always)
+    func tileRange(_ k: Int, _ L: Int) -> (start: Int, count: Int) {
+        let shift = (32 &- L % 32) % 32
+        let start = max(0, 32 &* k &- shift), end = min(L, 32 &* (k &+ 1) &- shift)
+        return (start, end &- start)
+    }
+
     /// Whether sequence b's timestamps T[b, 0...min(L_b, N − 1)] (history and target) are
     /// non-decreasing and of moderate size (|t| ≤ 2⁶¹, so threshold arithmetic cannot wrap). Then
     /// every Δ = T'[i+1] − T[j] (j ≤ i) is ≥ 0 and monotone along a row or column of a tile, and the
@@ -168,7 +180,7 @@ struct HSTUAttentionKernel<S: AttentionScalar> {
                               lanes: UnsafePointer<SIMD8<S>>, wPosReversed: UnsafePointer<S>,
                               out: UnsafeMutablePointer<S>) {
         let t = Self.tile, L = length(b), base = offsets[b]
-        let i0 = block * t, nq = min(t, L - i0)
+        let (i0, nq) = tileRange(block, L)
         var scratch = AttentionScratch<S>(capacity: AttentionScratch<S>.size(
             [t * t, t * t, t * t, heads * dqk * t, heads * dv * t, t * 2, BiasRuns.size]))
         defer { scratch.free() }
@@ -186,7 +198,7 @@ struct HSTUAttentionKernel<S: AttentionScalar> {
         let chronological = self.chronological(b)
 
         for kb in 0...block {
-            let j0 = kb * t, nk = min(t, L - j0)
+            let (j0, nk) = tileRange(kb, L)
             biasTileTransposed(b, i0: i0, nq: nq, j0: j0, nk: nk, chronological: chronological,
                                positionsReversed: wPosReversed, tq: tq, lanes: lanes, biasT, runs: runs)
             for h in 0..<heads {
@@ -290,7 +302,7 @@ struct HSTUAttentionKernel<S: AttentionScalar> {
             AttentionTile.packRows(dOut + base * outStride + h * dv, stride: outStride, count: L, d: dv,
                                    dPad: dvPad, rows: L, dopAll + h * dvPad, dstStride: H * dvPad)
             for qb in 0..<blocks {
-                let i0 = qb * t, nq = min(t, L - i0)
+                let (i0, nq) = tileRange(qb, L)
                 AttentionTile.packTransposed(q + (base + i0) * rowStride + h * dqk, stride: rowStride, count: nq,
                                              d: dqk, qtAll + (qb * H + h) * dqk * t)
                 AttentionTile.packTransposed(dOut + (base + i0) * outStride + h * dv, stride: outStride, count: nq,
@@ -299,11 +311,11 @@ struct HSTUAttentionKernel<S: AttentionScalar> {
         }
 
         for kb in 0..<blocks {
-            let j0 = kb * t, nk = min(t, L - j0)
+            let (j0, nk) = tileRange(kb, L)
             dkAcc.update(repeating: 0, count: H * t * dqkPad)
             dvAcc.update(repeating: 0, count: H * t * dvPad)
             for qb in kb..<blocks {
-                let i0 = qb * t, nq = min(t, L - i0)
+                let (i0, nq) = tileRange(qb, L)
                 queryTimes(b, i0: i0, nq: nq, tq)
                 biasTileTransposed(b, i0: i0, nq: nq, j0: j0, nk: nk, chronological: chronological,
                                    positionsReversed: wPosReversed, tq: tq, lanes: lanes, biasT, runs: runs)
@@ -364,7 +376,7 @@ struct HSTUAttentionKernel<S: AttentionScalar> {
             }
         }
         for qb in 0..<blocks {
-            let i0 = qb * t, nq = min(t, L - i0)
+            let (i0, nq) = tileRange(qb, L)
             for h in 0..<H {
                 let tile = dqT + ((qb &* H &+ h) &* dqk &* t)
                 let rows = dq + ((base &+ i0) &* rowStride &+ h &* dqk)
