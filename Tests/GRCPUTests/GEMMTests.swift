@@ -172,6 +172,11 @@ final class GEMMTests: XCTestCase {
             check(transA: false, transB: true, m: 2 * kern.mc + 1, n: 3, k: 2, alpha: 1, beta: 1, padA: 1, rng: &rng)
             check(transA: false, transB: false, m: 2, n: kern.nc + 19, k: 2, alpha: 1, beta: 0, nanInC: true, rng: &rng)
             check(transA: true, transB: true, m: 2, n: kern.nc + 3, k: 3, alpha: 1, beta: 0, rng: &rng)
+            // The private path (A packed: directMaxN 0) across K blocks and across NC blocks.
+            check(transA: true, transB: false, m: 2 * kern.mc + 1, n: 9, k: kern.kc + 5, alpha: 1, beta: -0.5,
+                  padA: 2, rng: &rng)
+            check(transA: false, transB: true, m: 2 * kern.mc + 7, n: kern.nc + 5, k: 3, alpha: 1, beta: 0,
+                  nanInC: true, rng: &rng)
         }
     }
 

@@ -67,10 +67,11 @@ public enum CPUGEMM {
                         alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
             return
         }
-        // Large products (A packed): each thread runs the whole blocked loop on its own share of M
+        // Large products (A packed): each thread (also a single one: the classic loop order, B̂ of
+        // one K block in L2, measured no slower than the shared path) runs the whole blocked loop on its own share of M
         // with a private copy of B̂: no barrier and one parallel region per call, which measured
         // steadier than sharing B̂ on a busy or virtualised machine (docs/cpu-gemm.md).
-        if !directA, threads > 1, (m + mcMax - 1) / mcMax >= 2 * threads {
+        if !directA, (m + mcMax - 1) / mcMax >= 2 * threads {
             sgemmPrivate(kern: kern, threads: threads, directA: directA, mr: mr, transA: transA, transB: transB,
                          m: m, n: n, k: k,
                          alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
@@ -180,56 +181,53 @@ public enum CPUGEMM {
         }
     }
 
-    /// The large-product path: each of the `threads` workers owns a contiguous range of
-    /// MC blocks of M and runs the whole blocked loop (NC → KC → pack B̂ → its MC blocks) on it with
-    /// its own packed copy of B̂ (no barriers, one parallel region per call). Packing B̂ once per
-    /// thread costs K·N copies each, small next to the (M/threads)·N·K multiply-adds.
+    /// The large-product path (also on one thread): each of the `threads` workers owns a contiguous
+    /// range of MC blocks of M and runs the whole blocked loop on it, KC → pack all its rows of Â
+    /// (once per K block) → NC → pack its own copy of B̂ (kc × nc, L2-sized) → its MC blocks, with
+    /// no barriers and one parallel region per call. Packing B̂ once per thread costs K·N copies
+    /// each, small next to the (M/threads)·N·K multiply-adds. Each C element sees the same kernel
+    /// calls in the same K order as on the shared path, so results do not depend on the path.
     static func sgemmPrivate(kern: GEMMKernel, threads: Int, directA: Bool, mr: Int, transA: Bool, transB: Bool,
                              m: Int, n: Int, k: Int, alpha: Float,
                              a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
                              beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        precondition(!directA && kern.mc % mr == 0, "sgemmPrivate packs A in whole MR tiles")
         let nr = kern.nr, kcMax = kern.kc, ncMax = kern.nc, mcMax = kern.mc
         let mBlocks = (m + mcMax - 1) / mcMax
         let workers = min(threads, mBlocks)
         Parallel.forEach(workers) { w in
             let blo = mBlocks * w / workers, bhi = mBlocks * (w + 1) / workers
+            // This thread's rows: packed once per K block (all of them), then reused for every
+            // NC block of B̂.
+            let row0 = blo * mcMax, rows = min(m, bhi * mcMax) - row0
+            let kcFirst = min(kcMax, k)
             let panelsMax = (min(ncMax, n) + nr - 1) / nr
-            let bPack = allocateFloats(min(kcMax, k) * panelsMax * nr)
+            let bPack = allocateFloats(kcFirst * panelsMax * nr)
             defer { bPack.deallocate() }
-            let aPack: UnsafeMutablePointer<Float>? = directA ? nil : allocateFloats(mcMax * min(kcMax, k))
-            defer { aPack?.deallocate() }
-            var jc = 0
-            while jc < n {
-                let nc = min(ncMax, n - jc)
-                let panels = (nc + nr - 1) / nr
-                var pc = 0
-                while pc < k {
-                    let kc = min(kcMax, k - pc)
-                    let betaBlock: Float = pc == 0 ? beta : 1
+            let aPack = allocateFloats((rows + mr - 1) / mr * mr * kcFirst)
+            defer { aPack.deallocate() }
+            var pc = 0
+            while pc < k {
+                let kc = min(kcMax, k - pc)
+                let betaBlock: Float = pc == 0 ? beta : 1
+                GEMMPacking.packA(transA: transA, a: a, lda: lda, i0: row0, p0: pc, mc: rows, kc: kc, mr: mr,
+                                  dst: aPack)
+                var jc = 0
+                while jc < n {
+                    let nc = min(ncMax, n - jc)
+                    let panels = (nc + nr - 1) / nr
                     GEMMPacking.packB(transB: transB, b: b, ldb: ldb, p0: pc, j0: jc, kc: kc, nc: nc, nr: nr,
                                       panels: 0..<panels, dst: bPack)
                     for blk in blo..<bhi {
                         let ic = blk * mcMax
-                        let mc = min(mcMax, m - ic)
-                        let cBlock = c + ic * ldc + jc
-                        if let aPack {
-                            GEMMPacking.packA(transA: transA, a: a, lda: lda, i0: ic, p0: pc, mc: mc, kc: kc,
-                                              mr: mr, dst: aPack)
-                            kern.macroKernelPacked(mc: mc, nc: nc, kc: kc, a: aPack,
-                                                   b: bPack, bRowStride: nr, bPanelStride: kc * nr,
-                                                   c: cBlock, ldc: ldc, alpha: alpha, beta: betaBlock)
-                        } else {
-                            kern.macroKernelDirect(mc: mc, nc: nc, kc: kc,
-                                                   a: transA ? a + pc * lda + ic : a + ic * lda + pc,
-                                                   tileStrideA: transA ? mr : mr * lda,
-                                                   rowStrideA: transA ? 1 : lda, colStrideA: transA ? lda : 1,
-                                                   b: bPack, bRowStride: nr, bPanelStride: kc * nr,
-                                                   c: cBlock, ldc: ldc, alpha: alpha, beta: betaBlock)
-                        }
+                        kern.macroKernelPacked(mc: min(mcMax, m - ic), nc: nc, kc: kc,
+                                               a: aPack + (ic - row0) * kc, b: bPack, bRowStride: nr,
+                                               bPanelStride: kc * nr, c: c + ic * ldc + jc, ldc: ldc,
+                                               alpha: alpha, beta: betaBlock)
                     }
-                    pc += kc
+                    jc += nc
                 }
-                jc += nc
+                pc += kc
             }
         }
     }

@@ -106,6 +106,26 @@ enum EncoderMath {
         }
     }
 
+    /// The first r rows (width `width`) of a cached layer as a tensor (at least one row).
+    static func rowsTensor(_ rows: [Float], count r: Int, width: Int) -> Tensor {
+        let t = Tensor(zeros: [max(r, 1), width])
+        rows.withUnsafeBufferPointer { t.floats.update(from: $0.baseAddress!, count: r * width) }
+        return t
+    }
+
+    /// Head columns [offset, offset + dh) of out (M, ldo) = P (M, r; row stride ldp)·V[:, offset..<+dh]
+    /// with V (r, ldv); zeros when r = 0.
+    static func weightedValues(_ backend: any Backend, p: Tensor, ldp: Int, rows m: Int, keys r: Int, values: Tensor,
+                               ldv: Int, offset: Int, dh: Int, out: Tensor, ldo: Int) {
+        if r > 0 {
+            backend.gemm(transA: false, transB: false, m: m, n: dh, k: r, alpha: 1, a: p, lda: ldp,
+                         b: values.view(offset, [r * ldv - offset]), ldb: ldv, beta: 0,
+                         c: out.view(offset, [m * ldo - offset]), ldc: ldo)
+        } else {
+            for t in 0..<m { (out.floats + t * ldo + offset).initialize(repeating: 0, count: dh) }
+        }
+    }
+
     /// Appends `m` rows of width `width` read with stride `stride` from `src` to `dst`.
     static func appendRows(_ dst: inout [Float], _ src: UnsafePointer<Float>, rows m: Int, width: Int, stride: Int) {
         dst.reserveCapacity(dst.count + m * width)

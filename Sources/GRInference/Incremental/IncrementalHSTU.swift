@@ -116,9 +116,8 @@ struct IncrementalHSTU: IncrementalEncoder {
         let m = tokens.count, w = uvqkWidth, hv = valueWidth, kw = keyWidth, n = paddedWidth
         let dqk = dqk, dv = dv, backend = model.backend, invN = 1 / Float(n)
         let r = mode == .append ? prefix + m : prefix
-        let keys = Tensor(zeros: [max(r, 1), kw]), values = Tensor(zeros: [max(r, 1), hv])
-        state.keys[l].withUnsafeBufferPointer { keys.floats.update(from: $0.baseAddress!, count: r * kw) }
-        state.values[l].withUnsafeBufferPointer { values.floats.update(from: $0.baseAddress!, count: r * hv) }
+        let keys = EncoderMath.rowsTensor(state.keys[l], count: r, width: kw)
+        let values = EncoderMath.rowsTensor(state.values[l], count: r, width: hv)
         let scores = Tensor(zeros: [m, max(r, 1)])
         let ld = max(r, 1), a = act.floats, o = out.floats, sp = scores.floats
         for h in 0..<heads {
@@ -136,13 +135,8 @@ struct IncrementalHSTU: IncrementalEncoder {
                     if stored < r { (row + stored).initialize(repeating: 0, count: r - stored) }
                 }
             }
-            if r > 0 {
-                backend.gemm(transA: false, transB: false, m: m, n: dv, k: r, alpha: 1, a: scores, lda: ld,
-                             b: values.view(h * dv, [r * hv - h * dv]), ldb: hv, beta: 0,
-                             c: out.view(h * dv, [m * hv - h * dv]), ldc: hv)
-            } else {
-                for t in 0..<m { (o + t * hv + h * dv).initialize(repeating: 0, count: dv) }
-            }
+            EncoderMath.weightedValues(backend, p: scores, ldp: ld, rows: m, keys: r, values: values, ldv: hv,
+                                       offset: h * dv, dh: dv, out: out, ldo: hv)
             if mode == .candidates {
                 for t in 0..<m {
                     let row = a + t * w, bm = buckets[t]

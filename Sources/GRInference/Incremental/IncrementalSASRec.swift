@@ -97,9 +97,8 @@ struct IncrementalSASRec: IncrementalEncoder {
                        out: Tensor) {
         let d = dim, heads = heads, dh = d / heads, scale = 1 / Float(dh).squareRoot(), backend = model.backend
         let r = mode == .append ? prefix + m : prefix, ld = max(r, 1)
-        let keys = Tensor(zeros: [ld, d]), values = Tensor(zeros: [ld, d]), scores = Tensor(zeros: [m, ld])
-        state.keys[l].withUnsafeBufferPointer { keys.floats.update(from: $0.baseAddress!, count: r * d) }
-        state.values[l].withUnsafeBufferPointer { values.floats.update(from: $0.baseAddress!, count: r * d) }
+        let keys = EncoderMath.rowsTensor(state.keys[l], count: r, width: d), scores = Tensor(zeros: [m, ld])
+        let values = EncoderMath.rowsTensor(state.values[l], count: r, width: d)
         let q = qkv.floats, o = out.floats, sp = scores.floats
         for h in 0..<heads {
             if r > 0 {
@@ -127,13 +126,8 @@ struct IncrementalSASRec: IncrementalEncoder {
                     own[t] = e / total
                 }
             }
-            if r > 0 {
-                backend.gemm(transA: false, transB: false, m: m, n: dh, k: r, alpha: 1, a: scores, lda: ld,
-                             b: values.view(h * dh, [r * d - h * dh]), ldb: d, beta: 0,
-                             c: out.view(h * dh, [m * d - h * dh]), ldc: d)
-            } else {
-                for t in 0..<m { (o + t * d + h * dh).initialize(repeating: 0, count: dh) }
-            }
+            EncoderMath.weightedValues(backend, p: scores, ldp: ld, rows: m, keys: r, values: values, ldv: d,
+                                       offset: h * dh, dh: dh, out: out, ldo: d)
             if mode == .candidates {
                 for t in 0..<m { InferenceKernels.axpy(own[t], q + t * 3 * d + 2 * d + h * dh, o + t * d + h * dh, dh) }
             }
