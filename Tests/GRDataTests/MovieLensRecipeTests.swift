@@ -3,6 +3,16 @@ import XCTest
 @testable import GRData
 
 final class MovieLensRecipeTests: XCTestCase {
+    /// User 7 has three ratings in second 200 (items 3, 5, 2 in file order), user 3 two in second 50.
+    static let tiedRatings = """
+        7::3::4::200
+        7::1::5::100
+        7::5::3::200
+        7::2::1::200
+        3::2::2::50
+        3::1::3::50
+
+        """
     /// shared/data/README.md: ML-1M users 1–2999, every rating of each.
     func testML1MSubsetSummary() throws {
         let (store, s) = try PreparedShared.ml1m.get()
@@ -49,15 +59,7 @@ final class MovieLensRecipeTests: XCTestCase {
     /// Equal timestamps keep their file order (stable sort); earlier timestamps come first
     /// regardless of file order.
     func testStableSortTies() throws {
-        let src = TestFiles.ml1m(ratings: """
-            7::3::4::200
-            7::1::5::100
-            7::5::3::200
-            7::2::1::200
-            3::2::2::50
-            3::1::3::50
-
-            """)
+        let src = TestFiles.ml1m(ratings: Self.tiedRatings)
         let out = TestFiles.folder() + "/s"
         try DatasetPreparer.prepare(.ml1m, source: src, out: out)
         let store = try SequenceStore.open(directory: out)
@@ -76,15 +78,7 @@ final class MovieLensRecipeTests: XCTestCase {
     /// `--tie-order item`: equal timestamps by ascending item id, whatever the file order; other
     /// timestamps unaffected; recorded in summary.json.
     func testItemTieOrder() throws {
-        let src = TestFiles.ml1m(ratings: """
-            7::3::4::200
-            7::1::5::100
-            7::5::3::200
-            7::2::1::200
-            3::2::2::50
-            3::1::3::50
-
-            """)
+        let src = TestFiles.ml1m(ratings: Self.tiedRatings)
         let out = TestFiles.folder() + "/s"
         let summary = try DatasetPreparer.prepare(.ml1m, source: src, out: out, tieOrder: .item)
         let store = try SequenceStore.open(directory: out)
