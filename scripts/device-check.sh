@@ -23,7 +23,7 @@ if [[ "${1:-}" != "--device-side" ]]; then
     set -e
     cd "$(dirname "$0")/.."
     SHARED="${GR_SHARED:-../shared}"
-    [[ -d "$SHARED/data/ml-1m-u2999" ]] || { echo "device-check: no $SHARED/data/ml-1m-u2999 (set GR_SHARED to the shared folder)" >    [[ -d "$SHARED/data/ml-1m-u2999" ]] || SHARED=/work/shared2; exit 1; }
+    [[ -d "$SHARED/data/ml-1m-u2999" ]] || { echo "device-check: no $SHARED/data/ml-1m-u2999 (set GR_SHARED to the shared folder)" >&2; exit 1; }
     grep -qx '/.device/' .git/info/exclude 2>/dev/null || echo '/.device/' >> "$(git rev-parse --git-path info/exclude)"
     ROOT="${GR_DEVICE_ROOT:-$(git worktree list | head -1 | awk '{print $1}')}"
     NAME="${1:-cuda}"
