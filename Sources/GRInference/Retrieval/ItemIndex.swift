@@ -1,23 +1,47 @@
+import Foundation
 import GRCore
+#if arch(x86_64)
+import GRCPUAVX512
+import _GRCPUShims
+#endif
 
 /// Exact maximum-inner-product top-K over a fixed set of item vectors (spec §6.1: brute-force
-/// MIPS over the L2-normalised item vectors), built for serving: Q queries × V items, D = 50…256.
+/// MIPS over the L2-normalised item vectors), built for serving: Q queries × V items, D = 50…256,
+/// V up to millions.
 ///
-/// Layout: items sorted by id and packed in blocks of `lanes` = 8 items, (V/8, D, 8) — each SIMD
-/// register holds one coordinate of 8 items, so a score block needs no horizontal sums:
-/// for 16 items × 4 queries the kernel keeps 8 SIMD8 accumulators and does, per coordinate d,
-/// 2 loads, 4 broadcasts and 8 FMAs. The item range is split over `Parallel.threads` threads;
-/// each keeps a bounded heap of size k per query (a score enters only when it beats the heap's
-/// worst), the per-thread lists are merged at the end.
+/// Layout: items sorted by id and packed in blocks of `lanes` = 16 items, (V/16, D, 16), an even
+/// number of blocks: each SIMD register holds one coordinate of 16 items, so a score needs no
+/// horizontal sum. A search streams the item matrix once per batch of queries: the item range is
+/// split into one contiguous part per thread (`Parallel.threads`), and each part walks its pairs
+/// of blocks (32 items, 6.4 KB at D 50, which stay in L1) through every query group — 8 queries ×
+/// 32 items = 16 accumulators per tile (`RetrievalTileAVX512`, chosen at run time when the CPU has
+/// AVX-512; `scanPortable` otherwise). Each tile's scores are compared in registers against the
+/// per-query threshold (the score of the k-th best kept so far); only a tile with a score above it
+/// leaves the registers and is offered to that query's bounded heap. After the first few thousand
+/// items almost no tile does, so the search costs the multiply-adds plus a compare per 16 scores.
+/// Excluded ids are handled after that check: only a score that would enter the heap is looked up
+/// in the query's sorted exclusion list. The per-part heaps are merged at the end.
 ///
 /// Order: descending score, equal scores by lower item id (the order of `RankingEvaluator` over a
-/// sorted corpus). NaN scores never enter. `excluded` ids are skipped when they would enter a
-/// heap. k > V (or more exclusions than room) returns every remaining item.
+/// sorted corpus). Each score is one FMA chain over the coordinates in order. NaN scores never
+/// enter. k > V (or more exclusions than room) returns every remaining item.
 public final class ItemIndex: @unchecked Sendable {
     /// Items per SIMD block.
-    public static let lanes = 8
-    /// Queries per kernel pass (the register block is 16 items × `queryBlock` queries).
-    static let queryBlock = 4
+    public static let lanes = 16
+    /// Items per tile (a pair of blocks).
+    static let pairItems = 2 * lanes
+    /// Query rows are padded to a multiple of this (the smallest query group of a tile).
+    static let queryPad = 4
+
+    /// Whether searches use the AVX-512 tiles: when the CPU supports them, unless
+    /// `GR_RETRIEVAL_KERNEL=portable`. Both paths give identical results; tests switch it.
+    nonisolated(unsafe) public static var useAVX512: Bool = {
+        #if arch(x86_64)
+        return gr_cpu_supports_avx512() != 0 && ProcessInfo.processInfo.environment["GR_RETRIEVAL_KERNEL"] != "portable"
+        #else
+        return false
+        #endif
+    }()
 
     /// D.
     public let dim: Int
@@ -25,7 +49,7 @@ public final class ItemIndex: @unchecked Sendable {
     public let count: Int
     /// The item ids, ascending (row r of the index is ids[r]).
     public let ids: [Int32]
-    /// (blocks, D, 8) packed vectors; an even number of blocks, padding lanes zero.
+    /// (blocks, D, 16) packed vectors; an even number of blocks, padding lanes zero.
     private let packed: UnsafeMutablePointer<Float>
     private let blockCount: Int
 
@@ -85,8 +109,8 @@ public final class ItemIndex: @unchecked Sendable {
         let kk = min(k, count)
         if q == 0 { return [] }
         if kk == 0 { return Array(repeating: Result(ids: [], scores: []), count: q) }
-        // Queries padded to a multiple of queryBlock with zero rows (their results are dropped).
-        let qb = Self.queryBlock, paddedQ = (q + qb - 1) / qb * qb
+        // Queries padded to a multiple of queryPad with zero rows (thresholds +∞: never a hit).
+        let paddedQ = (q + Self.queryPad - 1) / Self.queryPad * Self.queryPad
         var padded = queries
         padded.append(contentsOf: repeatElement(0, count: (paddedQ - q) * dim))
         // Exclusions as sorted row indices per query.
@@ -95,7 +119,7 @@ public final class ItemIndex: @unchecked Sendable {
             return Array(Set(excluded[i].compactMap { rowIndex(of: $0) })).sorted()
         }
         let pairs = blockCount / 2
-        // Each part scans a contiguous range of block pairs; ≥ 512 items per part.
+        // Each part scans a contiguous range of pairs; ≥ 1024 items per part.
         let parts = max(1, min(Parallel.threads, pairs / 32))
         var partial = [[Heap]](repeating: [], count: parts)
         partial.withUnsafeMutableBufferPointer { out in
@@ -170,69 +194,75 @@ public final class ItemIndex: @unchecked Sendable {
         }
     }
 
-    /// Scores block pairs `range` against all queries, keeping per-query heaps.
+    /// Scans pairs `range` against all queries: one heap of capacity k per query.
     private func scan(_ range: Range<Int>, queries: UnsafePointer<Float>, queryCount q: Int, paddedQueryCount: Int,
                       k: Int, exclusions: [[Int32]]) -> [Heap] {
         var heaps = (0..<q).map { _ in Heap(capacity: k) }
-        // Padding queries get +∞ so they never pass the fast-path test.
         var thresholds = (0..<paddedQueryCount).map { $0 < q ? -Float.infinity : Float.infinity }
-        let d = dim, lanes = Self.lanes, qb = Self.queryBlock
-        let pairStride = 2 * d * lanes
+        var scratch = [Float](repeating: 0, count: 8 * Self.pairItems)
+        let count = self.count, pairItems = Self.pairItems
         thresholds.withUnsafeMutableBufferPointer { th in
-            for pair in range {
-                let items = packed + pair * pairStride
-                let firstRow = pair * 2 * lanes
-                var g = 0
-                while g < paddedQueryCount {
-                    let q0 = queries + g * d, q1 = q0 + d, q2 = q1 + d, q3 = q2 + d
-                    var a00 = SIMD8<Float>(), a01 = SIMD8<Float>(), a10 = SIMD8<Float>(), a11 = SIMD8<Float>()
-                    var a20 = SIMD8<Float>(), a21 = SIMD8<Float>(), a30 = SIMD8<Float>(), a31 = SIMD8<Float>()
-                    let lo = UnsafeRawPointer(items), hi = UnsafeRawPointer(items + d * lanes)
-                    for c in 0..<d {
-                        let x0 = lo.loadUnaligned(fromByteOffset: c * 32, as: SIMD8<Float>.self)
-                        let x1 = hi.loadUnaligned(fromByteOffset: c * 32, as: SIMD8<Float>.self)
-                        let s0 = SIMD8<Float>(repeating: q0[c]), s1 = SIMD8<Float>(repeating: q1[c])
-                        let s2 = SIMD8<Float>(repeating: q2[c]), s3 = SIMD8<Float>(repeating: q3[c])
-                        a00.addProduct(s0, x0); a01.addProduct(s0, x1)
-                        a10.addProduct(s1, x0); a11.addProduct(s1, x1)
-                        a20.addProduct(s2, x0); a21.addProduct(s2, x1)
-                        a30.addProduct(s3, x0); a31.addProduct(s3, x1)
+            scratch.withUnsafeMutableBufferPointer { tile in
+                let th = th, tile = tile
+                // A tile of pair `pair` × queries g..<g+n had a hit: offer each score above its
+                // query's threshold (padding queries and padding rows skipped).
+                func offer(_ pair: Int, _ g: Int, _ n: Int) {
+                    let firstRow = pair * pairItems
+                    for i in 0..<min(n, q - g) {
+                        let qi = g + i, scores = tile.baseAddress! + i * pairItems
+                        for lane in 0..<min(pairItems, count - firstRow) where scores[lane] > th[qi] {
+                            let row = Int32(firstRow + lane)
+                            if !exclusions[qi].isEmpty && Self.contains(exclusions[qi], row) { continue }
+                            heaps[qi].insert((scores[lane], row))
+                            th[qi] = heaps[qi].threshold
+                        }
                     }
-                    // Fast path: no score of the block beats its query's current worst kept one.
-                    let t0 = SIMD8<Float>(repeating: th[g]), t1 = SIMD8<Float>(repeating: th[g + 1])
-                    let t2 = SIMD8<Float>(repeating: th[g + 2]), t3 = SIMD8<Float>(repeating: th[g + 3])
-                    var hit = (a00 .> t0) .| (a01 .> t0) .| (a10 .> t1) .| (a11 .> t1)
-                    hit = hit .| (a20 .> t2) .| (a21 .> t2) .| (a30 .> t3) .| (a31 .> t3)
-                    if any(hit) {
-                        offer(a00, a01, query: g, firstRow: firstRow, heaps: &heaps, thresholds: th, exclusions: exclusions)
-                        offer(a10, a11, query: g + 1, firstRow: firstRow, heaps: &heaps, thresholds: th, exclusions: exclusions)
-                        offer(a20, a21, query: g + 2, firstRow: firstRow, heaps: &heaps, thresholds: th, exclusions: exclusions)
-                        offer(a30, a31, query: g + 3, firstRow: firstRow, heaps: &heaps, thresholds: th, exclusions: exclusions)
-                    }
-                    g += qb
                 }
+                #if arch(x86_64)
+                if Self.useAVX512 {
+                    RetrievalTileAVX512.scan(items: packed, pairs: range, dim: dim, queries: queries,
+                                             queryCount: paddedQueryCount, thresholds: th.baseAddress!,
+                                             scratch: tile.baseAddress!, onHit: offer)
+                    return
+                }
+                #endif
+                scanPortable(range, queries: queries, queryCount: paddedQueryCount, thresholds: th.baseAddress!,
+                             scratch: tile.baseAddress!, onHit: offer)
             }
         }
         return heaps
     }
 
-    /// Offers the 16 scores (x: rows firstRow..<+8, y: the next 8) to query `qi`'s heap (padding
-    /// queries qi ≥ heaps.count and padding rows ≥ count are skipped).
-    private func offer(_ x: SIMD8<Float>, _ y: SIMD8<Float>, query qi: Int, firstRow: Int,
-                       heaps: inout [Heap], thresholds th: UnsafeMutableBufferPointer<Float>,
-                       exclusions: [[Int32]]) {
-        let lanes = Self.lanes
-        guard qi < heaps.count else { return }
-        let t = SIMD8<Float>(repeating: th[qi])
-        if !any(x .> t) && !any(y .> t) { return }
-        for lane in 0..<(2 * lanes) {
-            let s = lane < lanes ? x[lane] : y[lane - lanes]
-            let row = firstRow + lane
-            if row >= count || !(s > heaps[qi].threshold) { continue }
-            if !exclusions[qi].isEmpty && Self.contains(exclusions[qi], Int32(row)) { continue }
-            heaps[qi].insert((s, Int32(row)))
+    /// The portable path of `scan` (CPUs without AVX-512): the same contract as
+    /// `RetrievalTileAVX512.scan` with groups of 4 queries, one query at a time over the pair.
+    private func scanPortable(_ pairs: Range<Int>, queries: UnsafePointer<Float>, queryCount q: Int,
+                              thresholds th: UnsafePointer<Float>, scratch: UnsafeMutablePointer<Float>,
+                              onHit: (Int, Int, Int) -> Void) {
+        typealias V = SIMD16<Float>
+        let d = dim, lanes = Self.lanes
+        for pair in pairs {
+            let lo = UnsafeRawPointer(packed + pair * 2 * d * lanes), hi = lo + d * lanes * 4
+            var g = 0
+            while g < q {
+                var hit = false
+                for i in 0..<Self.queryPad {
+                    let qi = queries + (g + i) * d
+                    var a = V(), b = V()
+                    for c in 0..<d {
+                        let s = V(repeating: qi[c])
+                        a.addProduct(s, lo.loadUnaligned(fromByteOffset: c * lanes * 4, as: V.self))
+                        b.addProduct(s, hi.loadUnaligned(fromByteOffset: c * lanes * 4, as: V.self))
+                    }
+                    let out = UnsafeMutableRawPointer(scratch + i * 2 * lanes)
+                    out.storeBytes(of: a, as: V.self)
+                    out.storeBytes(of: b, toByteOffset: lanes * 4, as: V.self)
+                    let t = V(repeating: th[g + i])
+                    if any((a .> t) .| (b .> t)) { hit = true }
+                }
+                if hit { onHit(pair, g, Self.queryPad) }
+                g += Self.queryPad
+            }
         }
-        th[qi] = heaps[qi].threshold
     }
 
     @inline(__always)
