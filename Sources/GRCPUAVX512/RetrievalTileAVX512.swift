@@ -1,19 +1,24 @@
 // The AVX-512 score tiles of the exact top-K retrieval (`ItemIndex` in GRInference, see
 // docs/inference.md). This module is compiled with `-target-cpu skylake-avx512`; ItemIndex calls
-// it only after `gr_cpu_supports_avx512()` said yes. Every score is one sequential FMA chain over
-// the coordinates 0..<D (the same order as the portable path and a naive dot product with FMA).
+// it only after `gr_cpu_supports_avx512()` said yes. The item vectors are read as Float16 (half
+// the memory traffic of the 1M-item scan) and widened in registers (`vcvtph2ps`); every score is
+// one sequential Float FMA chain over the coordinates 0..<D. These are bounded approximations:
+// ItemIndex rescores the candidates they let through exactly in Float.
 
 #if arch(x86_64)
-/// Query-block × item-block scores for top-K retrieval, checked against per-query thresholds in
-/// registers: only a tile that holds a score above its query's threshold leaves the registers.
+/// Query-block × item-block approximate scores (Float16 items, Float queries and sums) for top-K
+/// retrieval, checked against per-query thresholds in registers: only a tile that holds a score
+/// above its query's threshold leaves the registers.
 public enum RetrievalTileAVX512 {
     typealias V = SIMD16<Float>
+    typealias H = SIMD16<Float16>
 
     /// Items per block (one register: coordinate c of 16 items).
     public static let lanes = 16
 
-    @inline(__always) static func load(_ p: UnsafePointer<Float>) -> V {
-        UnsafeRawPointer(p).loadUnaligned(as: V.self)
+    /// 16 halves widened to Float.
+    @inline(__always) static func load(_ p: UnsafePointer<Float16>) -> V {
+        V(UnsafeRawPointer(p).loadUnaligned(as: H.self))
     }
     @inline(__always) static func store(_ v: V, _ p: UnsafeMutablePointer<Float>) {
         UnsafeMutableRawPointer(p).storeBytes(of: v, as: V.self)
@@ -21,8 +26,8 @@ public enum RetrievalTileAVX512 {
 
     /// Scans the item-block pairs `pairs` against every query.
     ///
-    /// - `items`: (pairs, 2, D, 16) — pair p holds items 32p..<32p+32, block b of it coordinate c
-    ///   of its 16 items at `items + ((2p + b)·D + c)·16`.
+    /// - `items`: (pairs, 2, D, 16) Float16 — pair p holds items 32p..<32p+32, block b of it
+    ///   coordinate c of its 16 items at `items + ((2p + b)·D + c)·16`.
     /// - `queries`: (Q, D) row-major, Q a multiple of 4 (padding rows are any finite values).
     /// - `thresholds`: Q values; a score s of query i is a hit when s > thresholds[i] (so NaN never
     ///   is; a padding query with +∞ never is). Read again for every tile, so `onHit` may raise them.
@@ -30,10 +35,10 @@ public enum RetrievalTileAVX512 {
     ///   the tile's scores are stored there (row i − g: the 32 scores of query i, items 32p..<32p+32)
     ///   and `onHit(p, g, n)` runs.
     ///
-    /// Each pair (6.4 KB at D 50) is loaded once from memory and stays in L1 while every query
+    /// Each pair (3.2 KB at D 50) is loaded once from memory and stays in L1 while every query
     /// group runs over it: the item matrix is streamed once per batch of queries.
     @inline(never)
-    public static func scan(items: UnsafePointer<Float>, pairs: Range<Int>, dim d: Int,
+    public static func scan(items: UnsafePointer<Float16>, pairs: Range<Int>, dim d: Int,
                             queries: UnsafePointer<Float>, queryCount q: Int,
                             thresholds: UnsafePointer<Float>, scratch: UnsafeMutablePointer<Float>,
                             onHit: (_ pair: Int, _ firstQuery: Int, _ queries: Int) -> Void) {
@@ -52,7 +57,7 @@ public enum RetrievalTileAVX512 {
     /// 8 queries × 32 items: 16 accumulators; per coordinate 2 loads, 8 broadcasts, 16 FMAs.
     /// Returns whether any score beats its query's threshold (then all 8 × 32 are in `out`).
     @inline(__always)
-    static func tile8(_ lo: UnsafePointer<Float>, _ hi: UnsafePointer<Float>, _ d: Int, _ qs: UnsafePointer<Float>,
+    static func tile8(_ lo: UnsafePointer<Float16>, _ hi: UnsafePointer<Float16>, _ d: Int, _ qs: UnsafePointer<Float>,
                       _ th: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>) -> Bool {
         let q0 = qs, q1 = qs + d, q2 = qs + 2 * d, q3 = qs + 3 * d
         let q4 = qs + 4 * d, q5 = qs + 5 * d, q6 = qs + 6 * d, q7 = qs + 7 * d
@@ -87,7 +92,7 @@ public enum RetrievalTileAVX512 {
 
     /// 4 queries × 32 items (the last group of a batch whose size is not a multiple of 8).
     @inline(__always)
-    static func tile4(_ lo: UnsafePointer<Float>, _ hi: UnsafePointer<Float>, _ d: Int, _ qs: UnsafePointer<Float>,
+    static func tile4(_ lo: UnsafePointer<Float16>, _ hi: UnsafePointer<Float16>, _ d: Int, _ qs: UnsafePointer<Float>,
                       _ th: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>) -> Bool {
         let q0 = qs, q1 = qs + d, q2 = qs + 2 * d, q3 = qs + 3 * d
         var a0 = V(), b0 = V(), a1 = V(), b1 = V(), a2 = V(), b2 = V(), a3 = V(), b3 = V()

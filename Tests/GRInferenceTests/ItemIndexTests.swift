@@ -81,6 +81,28 @@ final class ItemIndexTests: XCTestCase {
         check(v: 5000, d: 16, q: 9, k: 40, quantise: false, excludeEvery: 11, threads: 4)
     }
 
+    /// Scores that differ below Float16's resolution (the AVX-512 scan sees them as equal): the
+    /// exact rescoring must still order them exactly, on both paths.
+    func testDifferencesBelowFloat16ResolutionAreRankedExactly() {
+        let v = 3000, d = 8
+        let ids = (0..<v).map { Int32(($0 * 7919) % v + 1) }
+        var vectors = [Float](repeating: 0.25, count: v * d)
+        for r in 0..<v { vectors[r * d] = 0.5 + Float((r * 389) % v) * 1e-7 }
+        let saved = ItemIndex.useAVX512
+        defer { ItemIndex.useAVX512 = saved }
+        for avx512 in saved ? [true, false] : [false] {
+            ItemIndex.useAVX512 = avx512
+            let index = vectors.withUnsafeBufferPointer { ItemIndex(ids: ids, vectors: $0, dim: d) }
+            let got = index.search(queries: [1, 0, 0, 0, 0, 0, 0, 0, 1, 0.5, 0, 0, 0, 0, 0, 0], k: 12,
+                                   excluded: [[ids[0]], []])
+            for (i, query) in [[Float(1), 0, 0, 0, 0, 0, 0, 0], [1, 0.5, 0, 0, 0, 0, 0, 0]].enumerated() {
+                let want = bruteForce(ids: ids, vectors: vectors, query: query, k: 12, excluded: i == 0 ? [ids[0]] : [])
+                XCTAssertEqual(got[i].ids, want.ids, "avx512 \(avx512) query \(i)")
+                XCTAssertEqual(got[i].scores, want.scores)
+            }
+        }
+    }
+
     func testTiesGoToTheLowerId() {
         check(v: 700, d: 3, q: 4, k: 40, quantise: true, excludeEvery: nil, threads: 2)
         check(v: 700, d: 3, q: 4, k: 40, quantise: true, excludeEvery: 5, threads: 1)

@@ -13,18 +13,29 @@ import _GRCPUShims
 /// number of blocks: each SIMD register holds one coordinate of 16 items, so a score needs no
 /// horizontal sum. A search streams the item matrix once per batch of queries: the item range is
 /// split into one contiguous part per thread (`Parallel.threads`), and each part walks its pairs
-/// of blocks (32 items, 6.4 KB at D 50, which stay in L1) through every query group — 8 queries ×
-/// 32 items = 16 accumulators per tile (`RetrievalTileAVX512`, chosen at run time when the CPU has
-/// AVX-512; `scanPortable` otherwise). Each tile's scores are compared in registers against the
-/// per-query threshold (the score of the k-th best kept so far); only a tile with a score above it
-/// leaves the registers and is offered to that query's bounded heap. After the first few thousand
-/// items almost no tile does, so the search costs the multiply-adds plus a compare per 16 scores.
-/// Excluded ids are handled after that check: only a score that would enter the heap is looked up
-/// in the query's sorted exclusion list. The per-part heaps are merged at the end.
+/// of blocks (32 items, which stay in L1) through every query group. Each tile's scores are
+/// compared in registers against a per-query threshold; only a tile with a score above it leaves
+/// the registers and is offered to that query's bounded heap (after the first few thousand items
+/// almost no tile does). Excluded ids are handled after that check: only a score that passes it
+/// is looked up in the query's sorted exclusion list. The per-part results are merged at the end.
+///
+/// Two paths, with identical answers:
+/// - **AVX-512** (`RetrievalTileAVX512`, when the CPU has it and every item coordinate is finite
+///   and within Float16 range): the scan reads a Float16 copy of the items — half the bytes, so
+///   half the memory traffic of a scan that is memory-bound at 1M items — through 8 queries × 32
+///   items tiles. Those scores are approximations with a proven bound: for query q,
+///   |approx − exact| ≤ m_q = ‖q‖·(E + γ·2N), E the largest ‖x − half(x)‖ over the items, N the
+///   largest item norm, γ = (D + 2)·2⁻²⁴ (the rounding of two Float FMA chains of length D). So a
+///   true top-k item has approx ≥ A_k − 2m_q, A_k the k-th best approximate score among the
+///   non-excluded items. The scan keeps, per query, every item with approx above (its current
+///   A_k) − 2m_q — a superset, as A_k only grows — and those few candidates are rescored exactly
+///   from the Float copy.
+/// - **portable** (`scanPortable`, any CPU): the same scan over the Float copy, exact scores
+///   straight into the heaps.
 ///
 /// Order: descending score, equal scores by lower item id (the order of `RankingEvaluator` over a
-/// sorted corpus). Each score is one FMA chain over the coordinates in order. NaN scores never
-/// enter. k > V (or more exclusions than room) returns every remaining item.
+/// sorted corpus). Every exact score is one Float FMA chain over the coordinates in order. NaN
+/// scores never enter. k > V (or more exclusions than room) returns every remaining item.
 public final class ItemIndex: @unchecked Sendable {
     /// Items per SIMD block.
     public static let lanes = 16
@@ -52,6 +63,11 @@ public final class ItemIndex: @unchecked Sendable {
     /// (blocks, D, 16) packed vectors; an even number of blocks, padding lanes zero.
     private let packed: UnsafeMutablePointer<Float>
     private let blockCount: Int
+    /// The same layout in Float16 (the AVX-512 scan), nil when some coordinate is not finite or
+    /// beyond Float16's range (then every search takes the portable path).
+    private var half: UnsafeMutablePointer<Float16>?
+    /// E = max over items of ‖x − Float16(x)‖ and N = max over items of max(‖x‖, ‖Float16(x)‖).
+    private var halfError = 0.0, maxNorm = 0.0
 
     /// `vectors`: (V, D) row-major, row r the vector of `ids[r]`. Ids must be distinct; they are
     /// sorted here (with their rows).
@@ -79,6 +95,49 @@ public final class ItemIndex: @unchecked Sendable {
                 }
             }
         }
+        #if arch(x86_64)
+        makeHalfCopy()
+        #endif
+    }
+
+    /// Fills `half`, `halfError` and `maxNorm` from `packed` (padding lanes are zero in both).
+    private func makeHalfCopy() {
+        let total = blockCount * dim * Self.lanes, lanes = Self.lanes, d = dim
+        let h = UnsafeMutablePointer<Float16>.allocate(capacity: max(total, 1))
+        let src = packed
+        let parts = max(1, min(Parallel.threads, blockCount / 64))
+        var stats = [(error: Double, norm: Double, ok: Bool)](repeating: (0, 0, true), count: parts)
+        stats.withUnsafeMutableBufferPointer { out in
+            let out = out
+            Parallel.forEach(parts) { p in
+                var worst = (error: 0.0, norm: 0.0, ok: true)
+                for b in (blockCount * p / parts) ..< (blockCount * (p + 1) / parts) {
+                    var e2 = [Double](repeating: 0, count: lanes), n2 = e2, m2 = e2
+                    for c in 0..<d {
+                        for l in 0..<lanes {
+                            let i = (b * d + c) * lanes + l, x = src[i]
+                            let y = Float16(x)
+                            h[i] = y
+                            if !x.isFinite || abs(x) > 60_000 { worst.ok = false }
+                            let dx = Double(x), dy = Double(Float(y))
+                            e2[l] += (dx - dy) * (dx - dy); n2[l] += dx * dx; m2[l] += dy * dy
+                        }
+                    }
+                    for l in 0..<lanes {
+                        worst.error = max(worst.error, e2[l].squareRoot())
+                        worst.norm = max(worst.norm, n2[l].squareRoot(), m2[l].squareRoot())
+                    }
+                }
+                out[p] = worst
+            }
+        }
+        guard stats.allSatisfy(\.ok) else {
+            h.deallocate()
+            return
+        }
+        half = h
+        halfError = stats.map(\.error).max()!
+        maxNorm = stats.map(\.norm).max()!
     }
 
     /// Convenience: rows `ids` of a (rows, D) table (e.g. `itemEmbeddings()`, row = item id).
@@ -91,7 +150,10 @@ public final class ItemIndex: @unchecked Sendable {
         self.init(ids: ids, vectors: rows.withUnsafeBufferPointer { $0 }, dim: dim)
     }
 
-    deinit { packed.deallocate() }
+    deinit {
+        packed.deallocate()
+        half?.deallocate()
+    }
 
     /// One query's answer: ids best first and their scores.
     public struct Result: Sendable, Equatable {
@@ -118,27 +180,82 @@ public final class ItemIndex: @unchecked Sendable {
             guard !excluded.isEmpty else { return [] }
             return Array(Set(excluded[i].compactMap { rowIndex(of: $0) })).sorted()
         }
+        // The approximate Float16 scan needs finite query norms for its bound.
+        var margins: [Float]?
+        #if arch(x86_64)
+        if Self.useAVX512 && half != nil { margins = self.margins(queries, count: q) }
+        #endif
         let pairs = blockCount / 2
         // Each part scans a contiguous range of pairs; ≥ 1024 items per part.
         let parts = max(1, min(Parallel.threads, pairs / 32))
-        var partial = [[Heap]](repeating: [], count: parts)
+        var partial = [Part](repeating: Part(), count: parts)
         partial.withUnsafeMutableBufferPointer { out in
             let out = out
             padded.withUnsafeBufferPointer { queries in
                 Parallel.forEach(parts) { p in
                     let range = (pairs * p / parts) ..< (pairs * (p + 1) / parts)
                     out[p] = scan(range, queries: queries.baseAddress!, queryCount: q, paddedQueryCount: paddedQ,
-                                  k: kk, exclusions: exclusions)
+                                  k: kk, exclusions: exclusions, margins: margins)
                 }
             }
         }
         return (0..<q).map { i in
             var all: [(Float, Int32)] = []
-            for p in 0..<parts { all.append(contentsOf: partial[p][i].entries) }
+            for p in 0..<parts { all.append(contentsOf: partial[p].heaps[i].entries) }
+            if let margins {
+                // all: the approximate top-k of each part. A true top-k item has approx ≥ A_k − 2m.
+                all.sort { $0.0 > $1.0 }
+                let bound = all.count < kk ? -Float.infinity : Self.loosened(all[kk - 1].0, by: margins[i])
+                let query = padded.withUnsafeBufferPointer { $0.baseAddress! + i * dim }
+                all = []
+                for p in 0..<parts {
+                    for (approx, row) in partial[p].candidates[i] where approx >= bound {
+                        let s = exactScore(row: Int(row), query: query)
+                        if !s.isNaN { all.append((s, row)) }
+                    }
+                }
+            }
             all.sort { $0.0 > $1.0 || ($0.0 == $1.0 && $0.1 < $1.1) }
             let top = all.prefix(kk)
             return Result(ids: top.map { ids[Int($0.1)] }, scores: top.map(\.0))
         }
+    }
+
+    /// m_q = ‖q‖·(E + γ·2N)·(1 + 2⁻¹⁰), rounded up, per query (the bound of the type's doc
+    /// comment, with slack for computing it); nil when a query norm is not finite.
+    private func margins(_ queries: [Float], count q: Int) -> [Float]? {
+        let gamma = Double(dim + 2) * 0x1p-24
+        var out: [Float] = []
+        for i in 0..<q {
+            var n2 = 0.0
+            for c in 0..<dim { n2 += Double(queries[i * dim + c]) * Double(queries[i * dim + c]) }
+            let m = n2.squareRoot() * (halfError + gamma * 2 * maxNorm) * (1 + 0x1p-10) + 0x1p-100
+            guard m.isFinite && n2 < 1e30 else { return nil }
+            out.append(Float(m).nextUp)
+        }
+        return out
+    }
+
+    /// `score − 2m`, rounded down (the loosened threshold of the approximate scan).
+    @inline(__always)
+    static func loosened(_ score: Float, by m: Float) -> Float {
+        score == -.infinity ? score : Float(Double(score) - 2 * Double(m)).nextDown
+    }
+
+    /// The exact score of row `row`: one Float FMA chain over the coordinates in order.
+    private func exactScore(row: Int, query: UnsafePointer<Float>) -> Float {
+        let block = packed + (row / Self.lanes) * dim * Self.lanes + row % Self.lanes
+        var s: Float = 0
+        for c in 0..<dim { s = s.addingProduct(query[c], block[c * Self.lanes]) }
+        return s
+    }
+
+    /// What a part of the scan found: per query its heap (exact scores on the portable path, the
+    /// approximate top-k on the AVX-512 one) and, on the AVX-512 path, every candidate (approximate
+    /// score, row) above the loosened threshold.
+    struct Part {
+        var heaps: [Heap] = []
+        var candidates: [[(Float, Int32)]] = []
     }
 
     /// The row of `id`, nil when not indexed.
@@ -194,10 +311,13 @@ public final class ItemIndex: @unchecked Sendable {
         }
     }
 
-    /// Scans pairs `range` against all queries: one heap of capacity k per query.
+    /// Scans pairs `range` against all queries: one heap of capacity k per query; with `margins`
+    /// the approximate Float16 scan (candidates kept above the heap's threshold − 2m), else the
+    /// exact portable one.
     private func scan(_ range: Range<Int>, queries: UnsafePointer<Float>, queryCount q: Int, paddedQueryCount: Int,
-                      k: Int, exclusions: [[Int32]]) -> [Heap] {
-        var heaps = (0..<q).map { _ in Heap(capacity: k) }
+                      k: Int, exclusions: [[Int32]], margins: [Float]?) -> Part {
+        var part = Part(heaps: (0..<q).map { _ in Heap(capacity: k) },
+                        candidates: Array(repeating: [], count: margins == nil ? 0 : q))
         var thresholds = (0..<paddedQueryCount).map { $0 < q ? -Float.infinity : Float.infinity }
         var scratch = [Float](repeating: 0, count: 8 * Self.pairItems)
         let count = self.count, pairItems = Self.pairItems
@@ -213,14 +333,19 @@ public final class ItemIndex: @unchecked Sendable {
                         for lane in 0..<min(pairItems, count - firstRow) where scores[lane] > th[qi] {
                             let row = Int32(firstRow + lane)
                             if !exclusions[qi].isEmpty && Self.contains(exclusions[qi], row) { continue }
-                            heaps[qi].insert((scores[lane], row))
-                            th[qi] = heaps[qi].threshold
+                            part.heaps[qi].insert((scores[lane], row))
+                            if let margins {
+                                part.candidates[qi].append((scores[lane], row))
+                                th[qi] = Self.loosened(part.heaps[qi].threshold, by: margins[qi])
+                            } else {
+                                th[qi] = part.heaps[qi].threshold
+                            }
                         }
                     }
                 }
                 #if arch(x86_64)
-                if Self.useAVX512 {
-                    RetrievalTileAVX512.scan(items: packed, pairs: range, dim: dim, queries: queries,
+                if margins != nil, let half {
+                    RetrievalTileAVX512.scan(items: half, pairs: range, dim: dim, queries: queries,
                                              queryCount: paddedQueryCount, thresholds: th.baseAddress!,
                                              scratch: tile.baseAddress!, onHit: offer)
                     return
@@ -230,7 +355,7 @@ public final class ItemIndex: @unchecked Sendable {
                              scratch: tile.baseAddress!, onHit: offer)
             }
         }
-        return heaps
+        return part
     }
 
     /// The portable path of `scan` (CPUs without AVX-512): the same contract as
