@@ -6,20 +6,19 @@
 // ItemIndex rescores the candidates they let through exactly in Float.
 
 #if arch(x86_64)
+import _GRCPUShims
+
 /// Query-block × item-block approximate scores (Float16 items, Float queries and sums) for top-K
 /// retrieval, checked against per-query thresholds in registers: only a tile that holds a score
 /// above its query's threshold leaves the registers.
 public enum RetrievalTileAVX512 {
     typealias V = SIMD16<Float>
-    typealias H = SIMD16<Float16>
 
     /// Items per block (one register: coordinate c of 16 items).
     public static let lanes = 16
 
-    /// 16 halves widened to Float.
-    @inline(__always) static func load(_ p: UnsafePointer<Float16>) -> V {
-        V(UnsafeRawPointer(p).loadUnaligned(as: H.self))
-    }
+    /// 16 halves widened to Float (one `vcvtph2ps` with a memory operand).
+    @inline(__always) static func load(_ p: UnsafePointer<Float16>) -> V { gr_load_half16(p) }
     @inline(__always) static func store(_ v: V, _ p: UnsafeMutablePointer<Float>) {
         UnsafeMutableRawPointer(p).storeBytes(of: v, as: V.self)
     }
