@@ -25,11 +25,15 @@ extension CUDABackend {
         return max(fwd, q, kv) <= attentionSharedLimit ? (fwd, q, kv) : nil
     }
 
-    /// Shared bytes of the tiled softmax kernels (fwd, bwd_q, bwd_kv), or nil (as above).
-    static func softmaxTiledShared(dh: Int) -> (fwd: Int, q: Int, kv: Int)? {
+    /// Shared bytes of the tiled softmax kernels (fwd, bwd_q, bwd_kv), or nil (as above); `rows`:
+    /// those of `gr_softmax_attn_fwd_rows` (the tile's score rows kept in shared memory) where they
+    /// fit, else nil (then `gr_softmax_attn_fwd_tiled` recomputes QKᵀ in a second pass).
+    static func softmaxTiledShared(dh: Int, n: Int) -> (fwd: Int, rows: Int?, q: Int, kv: Int)? {
         guard attentionTiledEnabled, dh <= attentionTiledMaxDim else { return nil }
         let (tile, sh) = (attentionTile, dh | 1)
-        return ((tile * (3 * sh + tile + 1)) * 4, (tile * (2 * sh + tile + 1)) * 4, (tile * (2 * sh + 2 * (tile + 1))) * 4)
+        let rows = (tile * (2 * sh + tile + 1 + n + 1)) * 4
+        return ((tile * (3 * sh + tile + 1)) * 4, rows <= attentionSharedLimit ? rows : nil,
+                (tile * (2 * sh + tile + 1)) * 4, (tile * (2 * sh + 2 * (tile + 1))) * 4)
     }
 
     /// Grid of the tiled kernels: one CTA per (sequence, 32-row tile) × head.
@@ -144,9 +148,10 @@ extension CUDABackend {
         precondition(dim % heads == 0, "softmaxAttention: dim \(dim) must be a multiple of heads \(heads)")
         let dh = dim / heads
         let scale = 1 / Float(dh).squareRoot()
-        if let shared = Self.softmaxTiledShared(dh: dh) {
-            context.launch("gr_softmax_attn_fwd_tiled", grid: Self.tiledGrid(batch: batch, width: width, heads: heads),
-                           block: Self.attentionThreads, shared: shared.fwd,
+        if let shared = Self.softmaxTiledShared(dh: dh, n: width) {
+            context.launch(shared.rows != nil ? "gr_softmax_attn_fwd_rows" : "gr_softmax_attn_fwd_tiled",
+                           grid: Self.tiledGrid(batch: batch, width: width, heads: heads),
+                           block: Self.attentionThreads, shared: shared.rows ?? shared.fwd,
                            [.ptr(q), .ptr(k), .ptr(v), .i(rowStride), .i(width), .i(dim), .i(heads), .f(scale)]
                                + softmaxDropout(dropout, dropoutStream) + [.ptr(probs), .ptr(out)])
             return
@@ -166,7 +171,7 @@ extension CUDABackend {
         let scale = 1 / Float(dh).squareRoot()
         let dz = scratchTensor("attn.dz", batch * heads * width * width, .f32)
         let drop = softmaxDropout(dropout, dropoutStream)
-        if let shared = Self.softmaxTiledShared(dh: dh) {
+        if let shared = Self.softmaxTiledShared(dh: dh, n: width) {
             let grid = Self.tiledGrid(batch: batch, width: width, heads: heads)
             context.launch("gr_softmax_attn_bwd_q_tiled", grid: grid, block: Self.attentionThreads, shared: shared.q,
                            [.ptr(dOut), .ptr(k), .ptr(v), .i(rowStride), .i(width), .i(dim), .i(heads), .f(scale)]

@@ -26,6 +26,7 @@ public enum CUDAParity {
             + h.hstu() + h.hstu(heads: 1, dqk: 50, dv: 50, label: " (dims 50)")
             + h.hstu(heads: 1, dqk: 20, dv: 72, label: " (dv 72: simple kernels)")
             + h.softmaxAttention() + h.softmaxAttention(batch: 2, width: 70, dim: 50, heads: 1, label: " (N 70, dh 50)")
+            + h.softmaxAttention(batch: 1, width: 300, dim: 50, heads: 1, label: " (N 300: two-pass forward)")
             + h.softmaxAttention(batch: 2, width: 9, dim: 80, heads: 1, label: " (dh 80: simple kernels)")
             + h.hstuTensorCore(long: gpu.context.deviceName != "host emulator")
     }
