@@ -11,6 +11,7 @@
 #include <atomic>
 
 #define __global__
+#define __launch_bounds__(...)
 #define __device__
 #define __forceinline__ inline
 #define __shared__ static

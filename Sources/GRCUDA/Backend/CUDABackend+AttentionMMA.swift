@@ -70,7 +70,7 @@ extension CUDABackend {
 
     /// Shared bytes: GR_TC_FWD_SMEM, GR_TC_DKDV_SMEM, GR_TC_DQ_SMEM of AttentionMMA.cu.
     static func tcForwardShared(_ dp: Int) -> Int {
-        5 * tcTile * dp * 2 + 2 * tcTile * 8 + 2 * 128 * 4 + 132 * 4 + 256 * 8 + 64 * 16
+        4 * tcTile * dp * 2 + 2 * tcTile * 8 + 2 * 128 * 4 + 132 * 4 + 256 * 8 + 64 * 16
     }
     static func tcKeyBackwardShared(_ dp: Int) -> Int {
         6 * tcTile * dp * 2 + 3 * tcTile * 8 + 2 * 128 * 4 + 132 * 4 + 256 * 8 + 132 * 4 + 256 * 4 + 64 * 16

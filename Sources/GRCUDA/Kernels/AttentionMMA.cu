@@ -368,7 +368,7 @@ __device__ __forceinline__ GrTcItem gr_tc_item(const int* items, const int* offs
 // ---- forward
 
 // Shared bytes of the forward kernel for head dim DP.
-#define GR_TC_FWD_SMEM(DP) (5 * GR_TC_TILE * (DP) * 2 + 2 * GR_TC_TILE * 8 + 2 * 128 * 4 + 132 * 4 + 256 * 8 + 64 * 16)
+#define GR_TC_FWD_SMEM(DP) (4 * GR_TC_TILE * (DP) * 2 + 2 * GR_TC_TILE * 8 + 2 * 128 * 4 + 132 * 4 + 256 * 8 + 64 * 16)
 
 // The warp's 16 queries × 64 keys (query rows rowI, key columns j0 + c): s ← a = SiLU(s + bias)/N
 // (GRAD false: the forward), or da ← ds = dA·SiLU'(s + bias)/N (GRAD true: the dQ kernel; s is
@@ -411,7 +411,9 @@ __device__ __forceinline__ void gr_tc_fwd_scores(float (&s)[8][4], float (&da)[8
 // key tiles the block's queries may attend (K, V, key timestamps and the position window
 // double-buffered with cp.async).
 // GRAD false, the forward: out_i = Σ_j a_ij v_j; out (T rows, stride rs = H·dv), the block's
-//   rows overwritten at columns h·dc ..< h·dc + dc (dc = dv). Q fragments kept in registers.
+//   rows overwritten at columns h·dc ..< h·dc + dc (dc = dv). Q fragments kept in registers
+//   (loaded before the key loop, so that Q's shared buffer serves K), at most 168 registers
+//   (__launch_bounds__(128, 3)): 3 CTAs per SM.
 // GRAD true, the backward's dQ (FlashAttention-2's dq pass): s = Q Kᵀ and dA = dO Vᵀ recomputed,
 //   ds = dA·SiLU'(s + bias)/N, dq_i = Σ_j ds_ij k_j; dq (T rows, stride rs) overwritten at
 //   columns h·dc (dc = dqk). Q and dO fragments read from shared memory per use.
@@ -421,11 +423,13 @@ __device__ __forceinline__ void gr_hstu_tc_qblock(const u16* qb, const u16* kb, 
                                                   const float* pw, const float* tw, const u64* table, const uint4* table32,
                                                   i64 T, i64 H, i64 dc, i64 N, i64 targets, i64 ctx, i64 rs, float* out) {
     extern __shared__ float smem[];
-    u16* sQ = (u16*)smem;                               // [64][DP]
-    u16* sG = sQ + GR_TC_TILE * DP;                     // [64][DP] dO (GRAD only)
-    u16* sK = sQ + (GRAD ? 2 : 1) * GR_TC_TILE * DP;    // [2][64][DP]
-    u16* sV = sK + 2 * GR_TC_TILE * DP;                 // [2][64][DP]
-    i64* tsK = (i64*)(sV + 2 * GR_TC_TILE * DP);        // [2][64]
+    // GRAD: Q, dO, K[2], V[2]. Forward: K[2], V[2], the Q tile in K's second buffer until its
+    // fragments are in registers (64·DP·2 bytes less: 3 CTAs per SM at DP = 128).
+    u16* sK = (u16*)smem + (GRAD ? 2 : 0) * GR_TC_TILE * DP;   // [2][64][DP]
+    u16* sV = sK + 2 * GR_TC_TILE * DP;                         // [2][64][DP]
+    u16* sQ = GRAD ? (u16*)smem : sK + GR_TC_TILE * DP;         // [64][DP]
+    u16* sG = sQ + GR_TC_TILE * DP;                             // [64][DP] dO (GRAD only)
+    i64* tsK = (i64*)(sV + 2 * GR_TC_TILE * DP);                // [2][64]
     float* pwS = (float*)(tsK + 2 * GR_TC_TILE);         // [2][128]
     float* twS = pwS + 256;                               // [132]
     u64* tableS = (u64*)(twS + 132);                      // [256]
@@ -466,6 +470,14 @@ __device__ __forceinline__ void gr_hstu_tc_qblock(const u16* qb, const u16* kb, 
     #pragma unroll
     for (int n = 0; n < DP / 8; n++) for (int e = 0; e < 4; e++) o[n][e] = 0.0f;
     u32 qf[GRAD ? 1 : DP / 16][4];
+    if (!GRAD) {   // Q's fragments into registers, then its buffer is K's second one
+        gr_cp_async_wait<0>();
+        __syncthreads();
+        #pragma unroll
+        for (int kk = 0; kk < DP / 16; kk++)
+            gr_ldmatrix<false>(qf[GRAD ? 0 : kk], sQ + gr_swz<DP>(16 * warp + (lane & 15), 2 * kk + (lane >> 4)));
+        __syncthreads();
+    }
 
     for (int kt = 0; kt < tiles; kt++) {
         const int buf = kt & 1;
@@ -482,11 +494,6 @@ __device__ __forceinline__ void gr_hstu_tc_qblock(const u16* qb, const u16* kb, 
             gr_cp_async_wait<0>();
         }
         __syncthreads();
-        if (!GRAD && kt == 0) {
-            #pragma unroll
-            for (int kk = 0; kk < DP / 16; kk++)
-                gr_ldmatrix<false>(qf[GRAD ? 0 : kk], sQ + gr_swz<DP>(16 * warp + (lane & 15), 2 * kk + (lane >> 4)));
-        }
         const u16* K = sK + buf * GR_TC_TILE * DP;
         const u16* V = sV + buf * GR_TC_TILE * DP;
         // S = Q Kᵀ (and dA = dO Vᵀ), 16 × 64 per warp
@@ -547,13 +554,13 @@ __device__ __forceinline__ void gr_hstu_tc_qblock(const u16* qb, const u16* kb, 
     }
 }
 
-extern "C" __global__ void gr_hstu_tc_fwd_d32(const u16* qb, const u16* kb, const u16* vb, const int* offsets, const int* items, const int* flags, const i64* ts, const float* pw, const float* tw, const u64* table, const uint4* table32, i64 T, i64 H, i64 dv, i64 N, i64 targets, i64 ctx, float* out) {
+extern "C" __global__ __launch_bounds__(128, 3) void gr_hstu_tc_fwd_d32(const u16* qb, const u16* kb, const u16* vb, const int* offsets, const int* items, const int* flags, const i64* ts, const float* pw, const float* tw, const u64* table, const uint4* table32, i64 T, i64 H, i64 dv, i64 N, i64 targets, i64 ctx, float* out) {
     gr_hstu_tc_qblock<32, false>(qb, kb, vb, nullptr, offsets, items, flags, ts, pw, tw, table, table32, T, H, dv, N, targets, ctx, H * dv, out);
 }
-extern "C" __global__ void gr_hstu_tc_fwd_d64(const u16* qb, const u16* kb, const u16* vb, const int* offsets, const int* items, const int* flags, const i64* ts, const float* pw, const float* tw, const u64* table, const uint4* table32, i64 T, i64 H, i64 dv, i64 N, i64 targets, i64 ctx, float* out) {
+extern "C" __global__ __launch_bounds__(128, 3) void gr_hstu_tc_fwd_d64(const u16* qb, const u16* kb, const u16* vb, const int* offsets, const int* items, const int* flags, const i64* ts, const float* pw, const float* tw, const u64* table, const uint4* table32, i64 T, i64 H, i64 dv, i64 N, i64 targets, i64 ctx, float* out) {
     gr_hstu_tc_qblock<64, false>(qb, kb, vb, nullptr, offsets, items, flags, ts, pw, tw, table, table32, T, H, dv, N, targets, ctx, H * dv, out);
 }
-extern "C" __global__ void gr_hstu_tc_fwd_d128(const u16* qb, const u16* kb, const u16* vb, const int* offsets, const int* items, const int* flags, const i64* ts, const float* pw, const float* tw, const u64* table, const uint4* table32, i64 T, i64 H, i64 dv, i64 N, i64 targets, i64 ctx, float* out) {
+extern "C" __global__ __launch_bounds__(128, 3) void gr_hstu_tc_fwd_d128(const u16* qb, const u16* kb, const u16* vb, const int* offsets, const int* items, const int* flags, const i64* ts, const float* pw, const float* tw, const u64* table, const uint4* table32, i64 T, i64 H, i64 dv, i64 N, i64 targets, i64 ctx, float* out) {
     gr_hstu_tc_qblock<128, false>(qb, kb, vb, nullptr, offsets, items, flags, ts, pw, tw, table, table32, T, H, dv, N, targets, ctx, H * dv, out);
 }
 
