@@ -41,6 +41,17 @@ template <typename T> inline T __shfl_xor_sync(unsigned, T v, int o) {
     T out; std::memcpy(&out, &r, sizeof(T));
     return out;
 }
+template <typename T> inline T __shfl_down_sync(unsigned, T v, int o) {
+    unsigned t = threadIdx.x;
+    unsigned long long bits = 0; std::memcpy(&bits, &v, sizeof(T));
+    emu_barrier->arrive_and_wait();
+    emu_exchange[t] = bits;
+    emu_barrier->arrive_and_wait();
+    unsigned long long r = (t & 31u) + (unsigned)o < 32u ? emu_exchange[t + (unsigned)o] : bits;
+    emu_barrier->arrive_and_wait();
+    T out; std::memcpy(&out, &r, sizeof(T));
+    return out;
+}
 inline float atomicAdd(float* p, float v) {
     std::atomic_ref<float> a(*p);
     float old = a.load();

@@ -412,8 +412,7 @@ __device__ __forceinline__ void gr_tc_fwd_scores(float (&s)[8][4], float (&da)[8
 // double-buffered with cp.async).
 // GRAD false, the forward: out_i = Σ_j a_ij v_j; out (T rows, stride rs = H·dv), the block's
 //   rows overwritten at columns h·dc ..< h·dc + dc (dc = dv). Q fragments kept in registers
-//   (loaded before the key loop, so that Q's shared buffer serves K), at most 168 registers
-//   (__launch_bounds__(128, 3)): 3 CTAs per SM.
+//   (loaded before the key loop, so that Q's shared buffer serves K).
 // GRAD true, the backward's dQ (FlashAttention-2's dq pass): s = Q Kᵀ and dA = dO Vᵀ recomputed,
 //   ds = dA·SiLU'(s + bias)/N, dq_i = Σ_j ds_ij k_j; dq (T rows, stride rs) overwritten at
 //   columns h·dc (dc = dqk). Q and dO fragments read from shared memory per use.
@@ -554,13 +553,13 @@ __device__ __forceinline__ void gr_hstu_tc_qblock(const u16* qb, const u16* kb, 
     }
 }
 
-extern "C" __global__ __launch_bounds__(128, 3) void gr_hstu_tc_fwd_d32(const u16* qb, const u16* kb, const u16* vb, const int* offsets, const int* items, const int* flags, const i64* ts, const float* pw, const float* tw, const u64* table, const uint4* table32, i64 T, i64 H, i64 dv, i64 N, i64 targets, i64 ctx, float* out) {
+extern "C" __global__ void gr_hstu_tc_fwd_d32(const u16* qb, const u16* kb, const u16* vb, const int* offsets, const int* items, const int* flags, const i64* ts, const float* pw, const float* tw, const u64* table, const uint4* table32, i64 T, i64 H, i64 dv, i64 N, i64 targets, i64 ctx, float* out) {
     gr_hstu_tc_qblock<32, false>(qb, kb, vb, nullptr, offsets, items, flags, ts, pw, tw, table, table32, T, H, dv, N, targets, ctx, H * dv, out);
 }
-extern "C" __global__ __launch_bounds__(128, 3) void gr_hstu_tc_fwd_d64(const u16* qb, const u16* kb, const u16* vb, const int* offsets, const int* items, const int* flags, const i64* ts, const float* pw, const float* tw, const u64* table, const uint4* table32, i64 T, i64 H, i64 dv, i64 N, i64 targets, i64 ctx, float* out) {
+extern "C" __global__ void gr_hstu_tc_fwd_d64(const u16* qb, const u16* kb, const u16* vb, const int* offsets, const int* items, const int* flags, const i64* ts, const float* pw, const float* tw, const u64* table, const uint4* table32, i64 T, i64 H, i64 dv, i64 N, i64 targets, i64 ctx, float* out) {
     gr_hstu_tc_qblock<64, false>(qb, kb, vb, nullptr, offsets, items, flags, ts, pw, tw, table, table32, T, H, dv, N, targets, ctx, H * dv, out);
 }
-extern "C" __global__ __launch_bounds__(128, 3) void gr_hstu_tc_fwd_d128(const u16* qb, const u16* kb, const u16* vb, const int* offsets, const int* items, const int* flags, const i64* ts, const float* pw, const float* tw, const u64* table, const uint4* table32, i64 T, i64 H, i64 dv, i64 N, i64 targets, i64 ctx, float* out) {
+extern "C" __global__ void gr_hstu_tc_fwd_d128(const u16* qb, const u16* kb, const u16* vb, const int* offsets, const int* items, const int* flags, const i64* ts, const float* pw, const float* tw, const u64* table, const uint4* table32, i64 T, i64 H, i64 dv, i64 N, i64 targets, i64 ctx, float* out) {
     gr_hstu_tc_qblock<128, false>(qb, kb, vb, nullptr, offsets, items, flags, ts, pw, tw, table, table32, T, H, dv, N, targets, ctx, H * dv, out);
 }
 
@@ -649,13 +648,22 @@ __device__ __forceinline__ void gr_tc_bwd_scores(float (&s)[4][4], float (&da)[4
             }
         }
     }
-    // gap i − j of (n, x, p) = i0 + 32·half + 8n + 2tg + p − (j0 + 16·warp + g + 8x) = k + 8(n − x) + p
+    // gap i − j of (n, x, p) = i0 + 32·half + 8n + 2tg + p − (j0 + 16·warp + g + 8x) = k + 8(n − x) + p.
+    // Lanes with the same o = 2·tg − g hold the same gaps: each chain lane, lane + 9 (tg + 1, g + 2),
+    // + 18, + 27 is summed into its first lane with two shuffles, and only those 14 lanes (distinct
+    // o, so distinct addresses in each add: no retries of the shared float atomics) add to the ring.
     const i64 k = i0 + 32 * half + 2 * tg - (j0 + 16 * warp + g);
+    const bool next9 = tg <= 2 && g <= 5, next18 = tg <= 1 && g <= 3, head = tg == 0 || g < 2;
     #pragma unroll
     for (int u = 0; u < 5; u++) {
         #pragma unroll
         for (int p = 0; p < 2; p++) {
-            if (gaps[u][p] != 0.0f) atomicAdd(ring + ((k + 8 * (u - 1) + p) & 255), gaps[u][p]);
+            float v = gaps[u][p];
+            const float w9 = __shfl_down_sync(0xffffffffu, v, 9);
+            v += next9 ? w9 : 0.0f;
+            const float w18 = __shfl_down_sync(0xffffffffu, v, 18);
+            v += next18 ? w18 : 0.0f;
+            if (head && v != 0.0f) atomicAdd(ring + ((k + 8 * (u - 1) + p) & 255), v);
         }
     }
 }
