@@ -29,7 +29,8 @@ import _GRCPUShims
 ///   true top-k item has approx ≥ A_k − 2m_q, A_k the k-th best approximate score among the
 ///   non-excluded items. The scan keeps, per query, every item with approx above (its current
 ///   A_k) − 2m_q — a superset, as A_k only grows — and those few candidates are rescored exactly
-///   from the Float copy.
+///   from the Float copy. (A corpus whose scores nearly all tie within 2m_q makes nearly every
+///   item a candidate: still exact, as slow as a scalar scan.)
 /// - **portable** (`scanPortable`, any CPU): the same scan over the Float copy, exact scores
 ///   straight into the heaps.
 ///
