@@ -18,4 +18,16 @@ static inline void gr_prefetch_write(const void *p) { __builtin_prefetch(p, 1, 3
 /// own page, where the hardware prefetcher does not follow) fetches rows a few iterations ahead.
 static inline void gr_prefetch_read(const void *p) { __builtin_prefetch(p, 0, 3); }
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+/// 16 Float16 values at `p` (unaligned) widened to Float (`vcvtph2ps`; Swift sees a
+/// SIMD16<Float>). Swift's own SIMD16<Float16> → SIMD16<Float> conversion is a generic call when it
+/// is not inlined, which the retrieval tiles cannot afford per load. AVX-512F: call only from
+/// code compiled for it, after gr_cpu_supports_avx512() said yes (module GRCPUAVX512).
+__attribute__((target("avx512f"), always_inline))
+static inline __m512 gr_load_half16(const void *p) {
+    return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
+}
+#endif
+
 #endif
