@@ -627,6 +627,10 @@ __device__ __forceinline__ void gr_tc_bwd_scores(float (&s)[4][4], float (&da)[4
     float gaps[5][2];
     #pragma unroll
     for (int u = 0; u < 5; u++) { gaps[u][0] = 0.0f; gaps[u][1] = 0.0f; }
+    // wTs: along a key row the query timestamps grow, so the buckets of a half tile mostly equal
+    // the row's running bucket; when they do for the whole warp (one vote), the values are summed
+    // without branches, else element by element with a flush at every change of bucket.
+    bool same = true;
     #pragma unroll
     for (int x = 0; x < 2; x++) {
         #pragma unroll
@@ -634,16 +638,37 @@ __device__ __forceinline__ void gr_tc_bwd_scores(float (&s)[4][4], float (&da)[4
             #pragma unroll
             for (int p = 0; p < 2; p++) {
                 const int e = 2 * x + p;
-                const float ds = da[n][e];
-                gaps[n - x + 1][p] += ds;
-                if (ds != 0.0f) {
-                    const int bucket = (int)((buckets[n] >> (8 * e)) & 255u);
-                    if (bucket != curBucket[x]) {
-                        if (curBucket[x] >= 0) atomicAdd(dTsS + curBucket[x], curSum[x]);
-                        curBucket[x] = bucket;
-                        curSum[x] = 0.0f;
+                gaps[n - x + 1][p] += da[n][e];
+                same = same && ((int)((buckets[n] >> (8 * e)) & 255u) == curBucket[x] || da[n][e] == 0.0f);
+            }
+        }
+    }
+    if (__all_sync(0xffffffffu, same)) {
+        #pragma unroll
+        for (int x = 0; x < 2; x++) {
+            float t = 0.0f;
+            #pragma unroll
+            for (int n = 0; n < 4; n++) t += da[n][2 * x] + da[n][2 * x + 1];
+            curSum[x] += t;
+        }
+    } else {
+        #pragma unroll
+        for (int x = 0; x < 2; x++) {
+            #pragma unroll
+            for (int n = 0; n < 4; n++) {
+                #pragma unroll
+                for (int p = 0; p < 2; p++) {
+                    const int e = 2 * x + p;
+                    const float ds = da[n][e];
+                    if (ds != 0.0f) {
+                        const int bucket = (int)((buckets[n] >> (8 * e)) & 255u);
+                        if (bucket != curBucket[x]) {
+                            if (curBucket[x] >= 0) atomicAdd(dTsS + curBucket[x], curSum[x]);
+                            curBucket[x] = bucket;
+                            curSum[x] = 0.0f;
+                        }
+                        curSum[x] += ds;
                     }
-                    curSum[x] += ds;
                 }
             }
         }
