@@ -32,7 +32,64 @@ public enum InferencePrecision: String, Sendable, CaseIterable {
 protocol BatchedEncoder: AnyObject {
     /// The arithmetic the products really use (bf16 falls back to f32 without the CPU feature).
     var precision: InferencePrecision { get }
-    func userVectors(_ sequences: [BatchedSequence], profile: OpProfile?) -> [Float]
+    /// Per-thread scratch buffers (one per worker of `userVectors`).
+    var scratches: ScratchPool { get }
+    /// The (B, D) user vectors of one chunk of users, on the calling thread only.
+    func forwardChunk(_ sequences: ArraySlice<BatchedSequence>, scratch: ScratchBuffers, profile: OpProfile?) -> [Float]
+}
+
+extension BatchedEncoder {
+    /// Threads: the users are cut into chunks of at most `chunkTokens` tokens (whole users; a
+    /// chunk's activations stay in L2), and `Parallel.threads` workers take chunks from a shared
+    /// counter; each runs its chunks' whole forward with every op inline on its own thread
+    /// (`Parallel.inline`): one parallel region per call instead of one per op. One chunk (e.g.
+    /// one user) runs on the calling thread.
+    func userVectors(_ sequences: [BatchedSequence], profile: OpProfile?) -> [Float] {
+        if sequences.isEmpty { return [] }
+        var chunks: [Range<Int>] = []
+        var start = 0, tokens = 0
+        for (i, s) in sequences.enumerated() {
+            if i > start && tokens + s.ids.count > batchedChunkTokens {
+                chunks.append(start ..< i)
+                start = i; tokens = 0
+            }
+            tokens += s.ids.count
+        }
+        chunks.append(start ..< sequences.count)
+        let workers = min(Parallel.threads, chunks.count)
+        let pool = scratches
+        pool.reserve(workers)
+        var results = [[Float]](repeating: [], count: chunks.count)
+        results.withUnsafeMutableBufferPointer { out in
+            let out = out
+            if workers == 1 {
+                Parallel.inline {
+                    for (c, r) in chunks.enumerated() { out[c] = forwardChunk(sequences[r], scratch: pool[0], profile: profile) }
+                }
+                return
+            }
+            let next = WorkCounter()
+            Parallel.forEach(workers) { w in
+                Parallel.inline {
+                    while case let c = next.take(), c < chunks.count {
+                        out[c] = forwardChunk(sequences[chunks[c]], scratch: pool[w], profile: profile)
+                    }
+                }
+            }
+        }
+        return results.count == 1 ? results[0] : Array(results.joined())
+    }
+}
+
+/// Most tokens of one chunk of `BatchedEncoder.userVectors` (whole users; HSTU-large's (T, W)
+/// activations of 2048 rows are 1.6 MB, within a core's L2).
+let batchedChunkTokens = 2048
+
+/// One `ScratchBuffers` per worker thread, created on demand.
+final class ScratchPool {
+    private var buffers: [ScratchBuffers] = []
+    func reserve(_ n: Int) { while buffers.count < n { buffers.append(ScratchBuffers()) } }
+    subscript(_ i: Int) -> ScratchBuffers { buffers[i] }
 }
 
 /// The batched encoder of a loaded model (HSTU or SASRec) on the CPU backend.
@@ -53,7 +110,7 @@ struct JaggedRows {
     /// The last row of sequence b (its user-vector row).
     func last(_ b: Int) -> Int { offsets[b + 1] - 1 }
 
-    init(_ sequences: [BatchedSequence]) {
+    init(_ sequences: ArraySlice<BatchedSequence>) {
         var o = [0]
         o.reserveCapacity(sequences.count + 1)
         for s in sequences { o.append(o.last! + s.ids.count) }
@@ -94,11 +151,13 @@ final class ScratchBuffers {
     deinit { for b in buffers.values { b.pointer.deallocate() } }
 }
 
-/// Per-op wall time of a forward (the `gr bench serving --filter forward` breakdown): ms summed
-/// over layers, by op name, in the order the ops first ran.
-public final class OpProfile {
+/// Per-op time of a forward (the `gr bench serving --filter forward --profile` breakdown): ms
+/// summed over layers, by op name, in the order the ops first ran.
+/// With several worker threads the times of all threads add up (thread time, not wall time).
+public final class OpProfile: @unchecked Sendable {
     public private(set) var names: [String] = []
     public private(set) var ms: [String: Double] = [:]
+    private let lock = NSLock()
 
     public init() {}
 
@@ -107,8 +166,10 @@ public final class OpProfile {
         let t0 = DispatchTime.now().uptimeNanoseconds
         let r = body()
         let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-6
+        lock.lock()
         if ms[name] == nil { names.append(name) }
         ms[name, default: 0] += dt
+        lock.unlock()
         return r
     }
 

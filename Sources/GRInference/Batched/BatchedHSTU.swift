@@ -34,7 +34,7 @@ final class BatchedHSTU: BatchedEncoder {
     let layers: [Layer]
     let itemTable: UnsafeMutablePointer<Float>, positionTable: UnsafeMutablePointer<Float>
     let backend: any Backend
-    let scratch = ScratchBuffers()
+    let scratches = ScratchPool()
     var precision: InferencePrecision { layers[0].uvqk.precision }
 
     init(_ model: any SequentialRecommender, precision: InferencePrecision) {
@@ -55,7 +55,7 @@ final class BatchedHSTU: BatchedEncoder {
         positionTable = p.value(ParameterNames.positionalEmbedding).floats
     }
 
-    func userVectors(_ sequences: [BatchedSequence], profile: OpProfile?) -> [Float] {
+    func forwardChunk(_ sequences: ArraySlice<BatchedSequence>, scratch: ScratchBuffers, profile: OpProfile?) -> [Float] {
         let bsz = sequences.count
         if bsz == 0 { return [] }
         let rows = JaggedRows(sequences), t = rows.total
@@ -98,14 +98,14 @@ final class BatchedHSTU: BatchedEncoder {
             profile.time("out gemm") { p.out.multiply(g, rows: t, lda: hv, into: y, ldc: d, accumulate: true) }
             swap(&x, &y)
         }
-        return lastLayer(sequences, rows: rows, x: x, timestamps: timestamps.int64s, profile: profile)
+        return lastLayer(rows: rows, x: x, timestamps: timestamps.int64s, scratch: scratch, profile: profile)
     }
 
     /// The last layer for each user's last row: K and V of every row (the keys it attends to),
     /// then U, Q, attention, LN, output product and residual of B rows; returns the (B, D)
     /// L2-normalised outputs.
-    private func lastLayer(_ sequences: [BatchedSequence], rows: JaggedRows, x: UnsafeMutablePointer<Float>,
-                           timestamps: UnsafeMutablePointer<Int64>, profile: OpProfile?) -> [Float] {
+    private func lastLayer(rows: JaggedRows, x: UnsafeMutablePointer<Float>, timestamps: UnsafeMutablePointer<Int64>,
+                           scratch: ScratchBuffers, profile: OpProfile?) -> [Float] {
         let p = layers[layers.count - 1], bsz = rows.count, t = rows.total
         let d = dim, w = uvqkWidth, hv = valueWidth, kw = keyWidth
         let xn = scratch.floats("xn", t * d), act = scratch.floats("act", t * w)
@@ -190,7 +190,7 @@ final class BatchedHSTU: BatchedEncoder {
 /// Row-wise pieces shared by the batched encoders.
 enum BatchedMath {
     /// x⁰ (T, D) = E[id]·√D + P[position] (spec §2.1; ids ≥ 1, so the padding mask is 1).
-    static func inputEmbedding(_ sequences: [BatchedSequence], rows: JaggedRows, table: UnsafePointer<Float>,
+    static func inputEmbedding(_ sequences: ArraySlice<BatchedSequence>, rows: JaggedRows, table: UnsafePointer<Float>,
                                positions: UnsafePointer<Float>, dim d: Int, out: UnsafeMutablePointer<Float>) {
         let scale = Float(d).squareRoot()
         for (b, s) in sequences.enumerated() {
@@ -218,8 +218,12 @@ enum BatchedMath {
 
     /// The rows of y (rows, D), L2-normalised: y / max(‖y‖, eps) (spec §2.4, `l2NormalizeForward`).
     static func l2Normalized(_ y: UnsafeMutablePointer<Float>, rows: Int, dim d: Int, eps: Float) -> [Float] {
-        let out = Tensor(zeros: [rows, d])
-        NormKernels.l2NormalizeForward(y, out.floats, Tensor(zeros: [rows]).floats, rows, d, eps)
-        return Array(UnsafeBufferPointer(start: out.floats, count: rows * d))
+        var out = [Float](repeating: 0, count: rows * d), norms = [Float](repeating: 0, count: rows)
+        out.withUnsafeMutableBufferPointer { o in
+            norms.withUnsafeMutableBufferPointer { nrm in
+                NormKernels.l2NormalizeForward(y, o.baseAddress!, nrm.baseAddress!, rows, d, eps)
+            }
+        }
+        return out
     }
 }

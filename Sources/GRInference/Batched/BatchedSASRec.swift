@@ -25,7 +25,7 @@ final class BatchedSASRec: BatchedEncoder {
     }
     let blocks: [Block]
     let itemTable: UnsafeMutablePointer<Float>, positionTable: UnsafeMutablePointer<Float>
-    let scratch = ScratchBuffers()
+    let scratches = ScratchPool()
     var precision: InferencePrecision { blocks[0].q.precision }
 
     init(_ model: any SequentialRecommender, precision: InferencePrecision) {
@@ -48,7 +48,7 @@ final class BatchedSASRec: BatchedEncoder {
         positionTable = p.value(ParameterNames.positionalEmbedding).floats
     }
 
-    func userVectors(_ sequences: [BatchedSequence], profile: OpProfile?) -> [Float] {
+    func forwardChunk(_ sequences: ArraySlice<BatchedSequence>, scratch: ScratchBuffers, profile: OpProfile?) -> [Float] {
         let bsz = sequences.count
         if bsz == 0 { return [] }
         let rows = JaggedRows(sequences), t = rows.total, d = dim
@@ -58,7 +58,7 @@ final class BatchedSASRec: BatchedEncoder {
             BatchedMath.inputEmbedding(sequences, rows: rows, table: itemTable, positions: positionTable, dim: d, out: x)
         }
         for p in blocks.dropLast() {
-            profile.time("layernorm") { layerNorm(x, qn, rows: t) }
+            profile.time("layernorm") { layerNorm(x, qn, rows: t, scratch) }
             profile.time("qkv gemm") {
                 p.q.multiply(qn, rows: t, lda: d, into: qkv, ldc: 3 * d, accumulate: false)
                 p.kv.multiply(x, rows: t, lda: d, into: qkv + d, ldc: 3 * d, accumulate: false)
@@ -74,7 +74,7 @@ final class BatchedSASRec: BatchedEncoder {
                     }
                 }
             }
-            feedForward(p, core: core, qn: qn, rows: t, out: y, profile: profile)
+            feedForward(p, core: core, qn: qn, rows: t, out: y, scratch: scratch, profile: profile)
             swap(&x, &y)
         }
         // Last block: k, v of every row; q and the rest of the block for each user's last row.
@@ -84,7 +84,7 @@ final class BatchedSASRec: BatchedEncoder {
         let lastY = scratch.floats("lastY", bsz * d)
         profile.time("layernorm") {
             for b in 0..<bsz { (lastX + b * d).update(from: x + rows.last(b) * d, count: d) }
-            layerNorm(lastX, lastQn, rows: bsz)
+            layerNorm(lastX, lastQn, rows: bsz, scratch)
         }
         profile.time("qkv gemm") {
             p.kv.multiply(x, rows: t, lda: d, into: qkv + d, ldc: 3 * d, accumulate: false)
@@ -100,20 +100,20 @@ final class BatchedSASRec: BatchedEncoder {
                 }
             }
         }
-        feedForward(p, core: lastCore, qn: lastQn, rows: bsz, out: lastY, profile: profile)
+        feedForward(p, core: lastCore, qn: lastQn, rows: bsz, out: lastY, scratch: scratch, profile: profile)
         return profile.time("l2 normalize") { BatchedMath.l2Normalized(lastY, rows: bsz, dim: d, eps: config.l2Eps) }
     }
 
     /// out (rows, D) = FFN(h) + h with h = LN(qn + core·W_oᵀ + b_o).
     private func feedForward(_ p: Block, core: UnsafeMutablePointer<Float>, qn: UnsafeMutablePointer<Float>, rows m: Int,
-                             out: UnsafeMutablePointer<Float>, profile: OpProfile?) {
+                             out: UnsafeMutablePointer<Float>, scratch: ScratchBuffers, profile: OpProfile?) {
         let d = dim, f = hidden
         let hpre = scratch.floats("hpre", m * d), h = scratch.floats("h", m * d), f1 = scratch.floats("f1", m * f)
         profile.time("out gemm") {
             BatchedMath.residualBias(qn, bias: p.outBias, rows: m, cols: d, out: hpre)
             p.out.multiply(core, rows: m, lda: d, into: hpre, ldc: d, accumulate: true)
         }
-        profile.time("layernorm") { layerNorm(hpre, h, rows: m) }
+        profile.time("layernorm") { layerNorm(hpre, h, rows: m, scratch) }
         profile.time("ffn gemm") {
             p.ffn1.multiply(h, rows: m, lda: d, into: f1, ldc: f, accumulate: false)
             for r in 0..<m {
@@ -125,7 +125,8 @@ final class BatchedSASRec: BatchedEncoder {
         }
     }
 
-    private func layerNorm(_ x: UnsafeMutablePointer<Float>, _ out: UnsafeMutablePointer<Float>, rows: Int) {
+    private func layerNorm(_ x: UnsafeMutablePointer<Float>, _ out: UnsafeMutablePointer<Float>, rows: Int,
+                           _ scratch: ScratchBuffers) {
         let mean = scratch.floats("mean", rows), rstd = scratch.floats("rstd", rows)
         NormKernels.layerNormForward(x, out, mean, rstd, rows, dim, Self.layerNormEps)
     }
