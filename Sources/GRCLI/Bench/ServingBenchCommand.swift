@@ -177,7 +177,7 @@ struct ServingBenchCommand: ParsableCommand {
     }
 
     /// The user-vector forward at each batch size: serving (batched, `--precision`) and reference
-    /// (the model's eval forward); per-user CPU time; with `--profile` the per-op wall time of one
+    /// (the model's eval forward); per-user CPU time; with `--profile` the per-op thread CPU time of one
     /// serving forward (median over the runs).
     func forwardRows(_ rec: Recommender, history: [Int32], timestamps ts: [Int64], maxItem: Int) {
         print("forward: precision \(rec.precision.rawValue) (bf16 products: \(BF16GEMM.available ? BF16GEMM.kind : "not available, f32"))")
@@ -198,11 +198,11 @@ struct ServingBenchCommand: ParsableCommand {
                 }
                 let names = profiles[0].names
                 let total = profiles.map(\.total).sorted()[profiles.count / 2]
-                print(String(format: "  per-op wall time, B=%d (median of %d runs; total %.3f ms, %.3f ms/user):", b,
+                print(String(format: "  per-op thread CPU time, B=%d (median of %d runs; total %.3f ms, %.3f ms/user):", b,
                              profiles.count, total, total / Double(b)))
                 for name in names {
                     let v = profiles.map { $0.ms[name] ?? 0 }.sorted()[profiles.count / 2]
-                    print(String(format: "    %-18@ %9.3f ms  %5.1f%%", name as NSString, v, 100 * v / total))
+                    print(String(format: "    %-16@ %9.3f ms  %5.1f%%", name as NSString, v, 100 * v / total))
                 }
             }
         }

@@ -151,8 +151,8 @@ final class ScratchBuffers {
     deinit { for b in buffers.values { b.pointer.deallocate() } }
 }
 
-/// Per-op time of a forward (the `gr bench serving --filter forward --profile` breakdown): ms
-/// summed over layers, by op name, in the order the ops first ran.
+/// Per-op CPU time of a forward (the `gr bench serving --filter forward --profile` breakdown): ms
+/// of thread CPU time summed over layers, by op name, in the order the ops first ran.
 /// With several worker threads the times of all threads add up (thread time, not wall time).
 public final class OpProfile: @unchecked Sendable {
     public private(set) var names: [String] = []
@@ -161,11 +161,18 @@ public final class OpProfile: @unchecked Sendable {
 
     public init() {}
 
+    /// This thread's CPU time in ms (time spent descheduled on a loaded machine does not count).
+    static func threadCPU() -> Double {
+        var t = timespec()
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t)
+        return Double(t.tv_sec) * 1e3 + Double(t.tv_nsec) * 1e-6
+    }
+
     @inline(__always)
     func time<R>(_ name: String, _ body: () -> R) -> R {
-        let t0 = DispatchTime.now().uptimeNanoseconds
+        let t0 = Self.threadCPU()
         let r = body()
-        let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-6
+        let dt = Self.threadCPU() - t0
         lock.lock()
         if ms[name] == nil { names.append(name) }
         ms[name, default: 0] += dt

@@ -82,7 +82,7 @@ final class BatchedHSTU: BatchedEncoder {
                 NormKernels.layerNormForward(x, xn, mean, rstd, t, d, Self.layerNormEps)
             }
             profile.time("uvqk gemm") { p.uvqk.multiply(xn, rows: t, lda: d, into: act, ldc: w, accumulate: false) }
-            profile.time("silu") { ElementwiseKernels.siluForward(act, act, t * w) }
+            profile.time("silu") { InferenceSiLU.apply(act, t * w) }
             profile.time("attention") {
                 let a = Tensor(storage: Storage(address: UnsafeMutableRawPointer(act), byteCount: 4 * t * w, device: .cpu,
                                                 release: nil), shape: [t, w], dtype: .f32)
@@ -129,13 +129,11 @@ final class BatchedHSTU: BatchedEncoder {
             p.uvqk.multiply(lastXn, rows: bsz, lda: d, into: lastAct, ldc: w, accumulate: false)
         }
         profile.time("silu") {
-            Parallel.forRanges(t, minChunk: 512) { range in
-                for r in range {
-                    BatchedMath.silu(act + r * w + hv, hv)
-                    BatchedMath.silu(act + r * w + 2 * hv + kw, kw)
-                }
+            for r in 0..<t {
+                InferenceSiLU.apply(act + r * w + hv, hv)
+                InferenceSiLU.apply(act + r * w + 2 * hv + kw, kw)
             }
-            BatchedMath.silu(lastAct, bsz * w)
+            InferenceSiLU.apply(lastAct, bsz * w)
         }
         profile.time("attention") {
             lastRowAttention(rows: rows, act: act, lastAct: lastAct, timestamps: timestamps,
@@ -208,12 +206,6 @@ enum BatchedMath {
             let xr = x + r * cols, o = out + r * cols
             for c in 0..<cols { o[c] = xr[c] + bias[c] }
         }
-    }
-
-    /// x[i] ← SiLU(x[i]) = x·σ(x), i < count.
-    @inline(__always)
-    static func silu(_ x: UnsafeMutablePointer<Float>, _ count: Int) {
-        InferenceKernels.siluScaled(x, count, scale: 1)
     }
 
     /// The rows of y (rows, D), L2-normalised: y / max(‖y‖, eps) (spec §2.4, `l2NormalizeForward`).

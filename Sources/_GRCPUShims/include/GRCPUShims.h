@@ -33,6 +33,10 @@ long gr_bf16_packed_count(int k, int n);
 /// element (p·N16 + j)·2 + e = bf16(op(W)[2p + e][j]) (round to nearest even; zeros past K and N).
 void gr_bf16_pack_b(const float *w, int k, int n, int transposed, uint16_t *dst);
 
+/// x[i] ← SiLU(x[i]) = x[i] / (1 + e^(−x[i])), i < n, on AVX-512 F. Call only when
+/// `gr_cpu_supports_avx512()` is 1 (does nothing off x86-64).
+void gr_silu_avx512(float *x, long n);
+
 /// C (M, N) = A (M, K)·B (+ C when `accumulate`), A rounded to bf16 on the fly, B̂ from
 /// `gr_bf16_pack_b`, float32 accumulation (`vdpbf16ps`). K ≤ 1024. Call only when
 /// `gr_cpu_supports_avx512_bf16()` is 1 (does nothing off x86-64).
