@@ -68,7 +68,8 @@ let package = Package(
                 swiftSettings: common),
         // Serving-side inference: checkpoint loading, batched recommend, M-FALCON scoring, the
         // retrieval index and the per-user K/V cache (no networking).
-        .target(name: "GRInference", dependencies: ["GRCore", "GRCPU", "GRData", "GREval", "GRModels", "GRTrain"],
+        .target(name: "GRInference", dependencies: ["GRCore", "GRCPU", "GRData", "GREval", "GRModels", "GRTrain",
+                                              "GRCPUAVX512", "_GRCPUShims"],
                 swiftSettings: common),
         // The `gr` subcommands (kept in a library so tests can drive them).
         .target(name: "GRCLI", dependencies: [

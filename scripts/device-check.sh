@@ -2,10 +2,11 @@
 # CUDA backend check on the lent GPU machine, in two halves.
 #
 # Here (no GPU needed):   scripts/device-check.sh [NAME]
-#   builds the static release binary and copies it, this script and configs/ into the ignored
-#   folder .device/NAME (default: .device/cuda; or $GR_DEVICE_DIR) of the checkout the device tool
-#   sends (the main worktree: the first line of `git worktree list`, or $GR_DEVICE_ROOT), prepares
-#   ml-1m-u2999 into its data/, and prints the one device `run` call to make (carry: [".device/NAME"]).
+#   scripts/device-stage.sh NAME --with-data: the static release binary, this script and configs/
+#   into the ignored folder .device/NAME (default: .device/cuda; or $GR_DEVICE_DIR) of the checkout
+#   the device tool sends (the main worktree: the first line of `git worktree list`, or
+#   $GR_DEVICE_ROOT), ml-1m-u2999 prepared into its data/; then prints the one device `run` call
+#   to make (carry: [".device/NAME"]).
 # There (on the GPU):     bash .device/NAME/device-check.sh --device-side [MODE]
 #   MODE check (default): gr cuda info, the op-by-op CPU-vs-GPU parity self-test (ranks included),
 #   20 training steps CPU vs GPU from the same seed, one epoch (with its full evaluation) of each
@@ -21,26 +22,8 @@ set -uo pipefail
 
 if [[ "${1:-}" != "--device-side" ]]; then
     set -e
-    cd "$(dirname "$0")/.."
-    SHARED="${GR_SHARED:-../shared}"
-    [[ -d "$SHARED/data/ml-1m-u2999" ]] || { echo "device-check: no $SHARED/data/ml-1m-u2999 (set GR_SHARED to the shared folder)" >&2; exit 1; }
-    grep -qx '/.device/' .git/info/exclude 2>/dev/null || echo '/.device/' >> "$(git rev-parse --git-path info/exclude)"
-    ROOT="${GR_DEVICE_ROOT:-$(git worktree list | head -1 | awk '{print $1}')}"
     NAME="${1:-cuda}"
-    DEV="${GR_DEVICE_DIR:-$ROOT/.device/$NAME}"
-    swift build -c release --static-swift-stdlib --product gr
-    mkdir -p "$DEV"
-    # stripped and gzipped: the whole carried folder must stay under the 64 MiB transfer limit
-    strip -o "$DEV/gr" .build/release/gr
-    rm -f "$DEV/gr.gz" && gzip -6 "$DEV/gr"
-    cp scripts/device-check.sh "$DEV/device-check.sh"
-    rm -rf "$DEV/configs" && cp -r configs "$DEV/configs"
-    if [[ ! -f "$DEV/data/ml-1m-u2999/.complete" ]]; then
-        rm -rf "$DEV/data/ml-1m-u2999"
-        .build/release/gr data prepare --dataset ml-1m --source "$SHARED/data/ml-1m-u2999" --out "$DEV/data/ml-1m-u2999"
-        touch "$DEV/data/ml-1m-u2999/.complete"
-    fi
-    du -sh "$DEV"
+    bash "$(dirname "$0")/device-stage.sh" "$NAME" --with-data --script scripts/device-check.sh
     echo
     echo "device run: command \"bash .device/$NAME/device-check.sh --device-side [check|profile|runs]\", carry [\".device/$NAME\"], timeout_s 560"
     exit 0

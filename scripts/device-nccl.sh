@@ -1,39 +1,40 @@
 #!/usr/bin/env bash
 # Multi-GPU (NCCL) check on the lent 2-GPU machine (kind nvidia-h200-x2), in two halves.
 #
-# Here (no GPU needed):   scripts/device-nccl.sh
-#   builds the static release binary, copies it (stripped, gzipped), this script and configs/
-#   into the ignored folder .device/nccl of the checkout the device tool sends (the main
-#   worktree: the first line of `git worktree list`, or $GR_DEVICE_ROOT), and prints the run call
-#   (carry: [".device/nccl"]).
-# There (2 GPUs):         bash .device/nccl/device-nccl.sh --device-side
-#   1. gr bench multi-gpu: HSTU-large at ML-20M shape, phases plain (1 GPU, no NCCL), nccl-1,
-#      nccl-2 (global batch split over 2 GPUs), weak-2 (batch 2·B), simulated-2 (2 ranks in
-#      turn on one GPU), shared-gpu (2 NCCL ranks on GPU 0: NCCL refuses); 20 steps each with
-#      the same seed and batches: loss equality vs plain and steps/s → scaling efficiency.
-#   2. gr train --gpus 2 for one epoch of a small synthetic dataset, then --resume on 1 GPU for
-#      a second epoch (launcher, rank-0 checkpoints, resume with another GPU count).
-#   Logs go to $OUT when set; a summary is printed last.
+# Here (no GPU needed):   scripts/device-nccl.sh [NAME]
+#   scripts/device-stage.sh NAME (default nccl): the static release binary (stripped, gzipped),
+#   this script and configs/ into the ignored folder .device/NAME of the checkout the device tool
+#   sends (the main worktree: the first line of `git worktree list`, or $GR_DEVICE_ROOT), plus
+#   .device/NAME/run-x2.sh (runs the device half); prints the run call (carry: [".device/NAME"]).
+# There (2 GPUs):         bash .device/NAME/run-x2.sh   (= device-nccl.sh --device-side)
+#   1. gr bench multi-gpu --overlap-ab: HSTU-large at ML-20M shape, phases plain (1 GPU, no
+#      NCCL), nccl-1, nccl-2 (global batch split over 2 GPUs), weak-2 (batch 2·B), each NCCL
+#      phase with the all-reduce overlapped with the backward and again without (`-no-overlap`),
+#      and simulated-2 (2 ranks in turn on one GPU, overlapped buckets summed by axpy); 30 timed
+#      steps each with the same seed and batches: loss equality vs plain (and overlap on vs off),
+#      steps/s → scaling efficiency, the overlap A/B lines.
+#   2. gr train --gpus 2 for one epoch of a small synthetic dataset (overlap on), then --resume on
+#      1 GPU for a second epoch, then --gpus 2 again with GR_NCCL_OVERLAP=0 (the switch).
+#   Under 4 minutes in all (each step has a time limit). Logs go to $OUT when set; a summary is
+#   printed last.
 set -uo pipefail
 
 if [[ "${1:-}" != "--device-side" ]]; then
     set -e
-    cd "$(dirname "$0")/.."
-    grep -qx '/.device/' .git/info/exclude 2>/dev/null || echo '/.device/' >> "$(git rev-parse --git-path info/exclude)"
-    ROOT="${GR_DEVICE_ROOT:-$(git worktree list | head -1 | awk '{print $1}')}"
-    DEV="$ROOT/.device/nccl"
-    swift build -c release --static-swift-stdlib --product gr
-    mkdir -p "$DEV"
-    strip -o "$DEV/gr" .build/release/gr
-    rm -f "$DEV/gr.gz" && gzip -6 "$DEV/gr"
-    cp scripts/device-nccl.sh "$DEV/device-nccl.sh"
-    rm -rf "$DEV/configs" && cp -r configs "$DEV/configs"
-    du -sh "$DEV"
-    echo 'device run: kind nvidia-h200-x2, command "bash .device/nccl/device-nccl.sh --device-side", carry [".device/nccl"]'
+    NAME="${1:-nccl}"
+    bash "$(dirname "$0")/device-stage.sh" "$NAME" --script scripts/device-nccl.sh
+    DEV="$(bash "$(dirname "$0")/device-stage.sh" "$NAME" --print-dir)"
+    cat > "$DEV/run-x2.sh.tmp" <<'RUN'
+#!/usr/bin/env bash
+# The multi-GPU device check (kind nvidia-h200-x2), staged by scripts/device-nccl.sh: logs under $OUT.
+exec bash "$(dirname "$0")/device-nccl.sh" --device-side "$@"
+RUN
+    chmod +x "$DEV/run-x2.sh.tmp" && mv "$DEV/run-x2.sh.tmp" "$DEV/run-x2.sh"
+    echo "device run: kind nvidia-h200-x2, command \"bash .device/$NAME/run-x2.sh\", carry [\".device/$NAME\"], timeout_s 300"
     exit 0
 fi
 
-DEV=.device/nccl
+DEV="$(dirname "$0")"
 GR=/tmp/gr-nccl
 gunzip -c "$DEV/gr.gz" > "$GR" && chmod +x "$GR"
 LOG="${OUT:-/tmp}"
@@ -52,25 +53,27 @@ summary=()
 step() {   # step NAME SECONDS CMD...: runs with a time limit, tees to $LOG/NAME.log, records status and wall time
     local name=$1 limit=$2; shift 2
     local t0=$(date +%s.%N)
-    timeout "$limit" "$@" 2>&1 | tee "$LOG/$name.log"
+    timeout -k 5 "$limit" "$@" 2>&1 | tee "$LOG/$name.log"
     local rc=${PIPESTATUS[0]}
     local t1=$(date +%s.%N)
     summary+=("$(printf '| %-22s | %-7s | %7.1f s |' "$name" "$([[ $rc == 0 ]] && echo ok || echo "rc $rc")" "$(awk "BEGIN{print $t1 - $t0}")")")
 }
 
-step bench-multi-gpu "${GR_BENCH_LIMIT:-150}" "$GR" bench multi-gpu --config $DEV/configs/ml-20m/hstu-large.yaml --gpus 2 \
-    --warmup 2 --steps 18 --simulate --weak --try-shared-gpu --out "$LOG/phases"
+step bench-multi-gpu "${GR_BENCH_LIMIT:-140}" "$GR" bench multi-gpu --config "$DEV/configs/ml-20m/hstu-large.yaml" --gpus 2 \
+    --warmup 3 --steps 30 --overlap-ab --simulate --weak --out "$LOG/phases"
 "$GR" data synth --users 2000 --items 600 --events 60000 --min-length 5 --seed 3 --out /tmp/nccl-data > /dev/null
-TRAIN=(--config $DEV/configs/ml-1m/hstu.yaml --data /tmp/nccl-data --out /tmp/nccl-run --quiet)
-step train-2gpu 40 "$GR" train "${TRAIN[@]}" --gpus 2 --set epochs=1
-step resume-1gpu 30 "$GR" train "${TRAIN[@]}" --device cuda --resume --set epochs=2
+TRAIN=(--config "$DEV/configs/ml-1m/hstu.yaml" --data /tmp/nccl-data --quiet)
+rm -rf /tmp/nccl-run /tmp/nccl-run-no-overlap
+step train-2gpu 35 "$GR" train "${TRAIN[@]}" --out /tmp/nccl-run --gpus 2 --set epochs=1
+step resume-1gpu 25 "$GR" train "${TRAIN[@]}" --out /tmp/nccl-run --device cuda --resume --set epochs=2
+step train-2gpu-no-overlap 35 env GR_NCCL_OVERLAP=0 "$GR" train "${TRAIN[@]}" --out /tmp/nccl-run-no-overlap --gpus 2 --set epochs=1
 ls /tmp/nccl-run /tmp/nccl-run/rank-1 2>&1 | tr '\n' ' '; echo
 
 echo
 echo "## device-nccl summary ($(date -u +%Y-%m-%dT%H:%MZ))"
 sed -n '/^## gr bench multi-gpu/,$p' "$LOG/bench-multi-gpu.log"
-grep -h "Duplicate GPU\|NCCL call" "$LOG/bench-multi-gpu.log" | head -2
-grep -h "epoch \|resumed\|NCCL " "$LOG/train-2gpu.log" "$LOG/resume-1gpu.log" | head -6
+grep -h "NCCL call\|buckets\|overlapped with\|after the backward" "$LOG/bench-multi-gpu.log" | head -8
+grep -h "epoch \|resumed\|NCCL " "$LOG/train-2gpu.log" "$LOG/resume-1gpu.log" "$LOG/train-2gpu-no-overlap.log" | head -9
 echo "| step | status | wall |"
 echo "|---|---|---|"
 printf '%s\n' "${summary[@]}"

@@ -3,14 +3,15 @@
 #
 #   scripts/load-test.sh --checkpoint FILE [--data DIR] [--gr PATH] [--port 18080]
 #                        [--duration 20] [--concurrency "1 64"] [--abuse 100000] [--threads N]
-#                        [--only load|abuse]
+#                        [--only load|abuse] [--max-wait-ms MS] [--serve-args "--max-batch 32 ..."]
 #   scripts/load-test.sh --synthetic-items 1000000 --synthetic-config configs/ml-1m/hstu-large.yaml
 #                        --concurrency 16 --only load          # the 1M-item corpus case
 #
-# 1. Starts `gr serve` (release binary; --gr overrides) on 127.0.0.1 and waits for /healthz.
+# 1. Starts `gr serve` (release binary; --gr overrides) on 127.0.0.1 and waits for /healthz;
+#    --max-wait-ms and --serve-args (split on spaces) are passed on to `gr serve`.
 # 2. Load: wrk posting /v1/recommend with 200-event histories (random ids in 1...max_item_id,
 #    increasing timestamps, k 10) at each --concurrency (default 1 and 64); prints req/s, p50,
-#    p99 and non-2xx.
+#    p90, p99, non-2xx and the load average (`uptime`) at the end of the row.
 # 3. Abuse: --abuse requests (default 100,000; wrk runs until the server's counters reach it, so a
 #    round may overshoot by a few), every 10th malformed (wrong types, huge arrays,
 #    negative/unknown ids, NaN timestamps, truncated JSON, k 0, unknown fields, an over-limit
@@ -21,7 +22,7 @@
 set -euo pipefail
 
 GR=""; CHECKPOINT=""; DATA=""; PORT=18080; DURATION=20; ABUSE=100000; THREADS=""; ONLY=""
-CONCURRENCY="1 64"; SYN_ITEMS=""; SYN_CONFIG=""
+CONCURRENCY="1 64"; SYN_ITEMS=""; SYN_CONFIG=""; MAX_WAIT=""; SERVE_ARGS=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --gr) GR="$2"; shift 2 ;;
@@ -35,7 +36,9 @@ while [ $# -gt 0 ]; do
     --concurrency) CONCURRENCY="$2"; shift 2 ;;
     --synthetic-items) SYN_ITEMS="$2"; shift 2 ;;
     --synthetic-config) SYN_CONFIG="$2"; shift 2 ;;
-    -h|--help) sed -n 2,21p "$0"; exit 0 ;;
+    --max-wait-ms) MAX_WAIT="$2"; shift 2 ;;
+    --serve-args) SERVE_ARGS="$2"; shift 2 ;;
+    -h|--help) sed -n 2,23p "$0"; exit 0 ;;
     *) echo "load-test.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -60,6 +63,9 @@ args=(serve --host 127.0.0.1 --port "$PORT")
 [ -n "$SYN_ITEMS" ] && args+=(--synthetic-items "$SYN_ITEMS" --synthetic-config "$SYN_CONFIG")
 [ -n "$DATA" ] && args+=(--data "$DATA")
 [ -n "$THREADS" ] && args+=(--threads "$THREADS")
+[ -n "$MAX_WAIT" ] && args+=(--max-wait-ms "$MAX_WAIT")
+# shellcheck disable=SC2206  # word splitting is the point: "--max-batch 32 --queue 256"
+[ -n "$SERVE_ARGS" ] && args+=($SERVE_ARGS)
 "$GR" "${args[@]}" > "$WORK/server.log" 2>&1 &
 SERVER_PID=$!
 for _ in $(seq 1 3000); do
@@ -113,6 +119,7 @@ if [ "$ONLY" != "abuse" ]; then
     echo "== load: POST /v1/recommend, 200-event histories, k 10, concurrency $c, ${DURATION}s"
     wrk -t"$t" -c"$c" -d"${DURATION}s" --timeout 10s --latency -s "$WORK/load.lua" "$URL" > "$WORK/wrk-$c.txt" 2>&1 || true
     grep RESULT "$WORK/wrk-$c.txt" || { cat "$WORK/wrk-$c.txt"; FAIL=1; }
+    echo "after concurrency $c: $(uptime | sed 's/.*load/load/')"
   done
   curl -s "$URL/metrics" | grep -E '^gr_serve_(batch_size_(sum|count)|engine_calls_total)' || true
 fi

@@ -2,10 +2,16 @@ import Foundation
 import GRInference
 
 /// The dynamic batcher: concurrent requests wait in one bounded FIFO queue; one worker thread takes
-/// the oldest request, waits until `maxBatch` requests of the same kind are queued or until `maxWait`
-/// has passed since that oldest request arrived (whichever comes first), then hands all of them
-/// (at most `maxBatch`) to the engine in one `recommend` or `score` call and answers each waiter.
+/// the oldest request together with every queued request of the same kind (at most `maxBatch`) and
+/// hands them to the engine in one `recommend` or `score` call, then answers each waiter.
 ///
+/// - No fixed wait: when the worker is idle a request starts at once (a batch of one); requests that
+///   arrive while a batch runs queue up and form the next batch. Under load the batch size follows
+///   the arrival rate by itself (arrivals during one forward = the next batch), so nobody pays a
+///   timer for batching. `maxWait` > 0 (`--max-wait-ms`) adds an optional extra wait: the worker
+///   then holds a batch until `maxBatch` requests of its kind are queued or `maxWait` has passed
+///   since its oldest request arrived, whichever is first (fewer, larger batches at the price of
+///   latency at low load).
 /// - The worker is a plain thread, not a Swift task: a forward pass takes milliseconds of CPU and
 ///   must not occupy one of the few cooperative threads that serve HTTP.
 /// - A full queue (`queueCapacity` waiting, not counting the batch being computed) refuses new
@@ -134,12 +140,13 @@ public final class DynamicBatcher: @unchecked Sendable {
             condition.wait()
         }
         let kind = queue[0].job.isRecommend
-        let waitNanos = UInt64(limits.maxWait * 1e9)
-        let deadlineNanos = queue[0].arrival &+ waitNanos
-        while !stopping && queue.lazy.filter({ $0.job.isRecommend == kind }).count < limits.maxBatch {
-            let now = DispatchTime.now().uptimeNanoseconds
-            if now >= deadlineNanos { break }
-            _ = condition.wait(until: Date(timeIntervalSinceNow: Double(deadlineNanos - now) * 1e-9))
+        if limits.maxWait > 0 {  // the optional extra wait; by default a batch starts at once
+            let deadlineNanos = queue[0].arrival &+ UInt64(limits.maxWait * 1e9)
+            while !stopping && queue.lazy.filter({ $0.job.isRecommend == kind }).count < limits.maxBatch {
+                let now = DispatchTime.now().uptimeNanoseconds
+                if now >= deadlineNanos { break }
+                _ = condition.wait(until: Date(timeIntervalSinceNow: Double(deadlineNanos - now) * 1e-9))
+            }
         }
         // The oldest request's kind decides; requests of the other kind keep their places.
         var batch: [Job] = []

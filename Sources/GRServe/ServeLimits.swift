@@ -5,9 +5,10 @@ import Foundation
 public struct ServeLimits: Sendable, Equatable {
     /// The most requests the batcher hands the engine in one call.
     public var maxBatch: Int = 64
-    /// How long the batcher waits for more requests after the first one of a batch arrived, in
-    /// seconds. 0 runs every batch as soon as the worker is free.
-    public var maxWait: Double = 0.002
+    /// An optional extra wait for more requests after the first one of a batch arrived, in
+    /// seconds. 0 (the default) runs every batch as soon as the worker is free: a request that
+    /// finds the worker idle starts at once; those arriving during a batch form the next one.
+    public var maxWait: Double = 0
     /// Requests waiting for the worker (not counting the batch being computed); one more → 503.
     public var queueCapacity: Int = 1024
     /// Request bodies over this many bytes → 413.

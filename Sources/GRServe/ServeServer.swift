@@ -77,20 +77,28 @@ public final class ServeServer: Sendable {
     // MARK: handlers
 
     /// The body, at most `limits.maxBodyBytes` (413 naming "body" beyond).
-    func body(_ request: Request) async throws -> Data {
+    func body(_ request: Request) async throws -> ByteBuffer {
         let max = limits.maxBodyBytes
         if let declared = request.headers[.contentLength].flatMap(Int.init), declared > max {
             throw APIError.tooLarge("body", "\(declared) bytes, the limit is \(max)")
         }
         do {
-            return Data(try await request.body.collect(upTo: max).readableBytesView)
+            return try await request.body.collect(upTo: max)
         } catch where (error as? any HTTPResponseError)?.status == .contentTooLarge {
             throw APIError.tooLarge("body", "more than \(max) bytes")
         }
     }
 
+    /// `T` from `buffer`: the hand-written fast path for the plain well-formed shape
+    /// (`FastBodyDecoding`), else Foundation's decoder, which also words every 400.
+    static func decode<T: Decodable>(_ type: T.Type, _ buffer: ByteBuffer,
+                                     fast: (UnsafeRawBufferPointer) -> T?) throws -> T {
+        if let value = buffer.withUnsafeReadableBytes(fast) { return value }
+        return try RequestDecoding.decode(T.self, from: Data(buffer.readableBytesView))
+    }
+
     func recommend(_ request: Request) async throws -> Response {
-        let body = try RequestDecoding.decode(RecommendBody.self, from: try await self.body(request))
+        let body = try Self.decode(RecommendBody.self, try await self.body(request), fast: FastBodyDecoding.recommend)
         let engine = slot.current
         let query = try validation.query(body, engine: engine)
         let (r, model) = try await batcher.recommend(query)
@@ -99,12 +107,12 @@ public final class ServeServer: Sendable {
         // come from the current one, which at worst lacks a title and then omits the list.
         let titles = r.items.map { slot.current.title(of: $0) }
         let complete = !titles.isEmpty && titles.allSatisfy { $0 != nil }
-        return jsonResponse(RecommendAnswer(items: r.items, scores: r.scores,
-                                            titles: complete ? titles.map { $0! } : nil, model: model))
+        return ResponseEncoding.response(ResponseEncoding.recommend(
+            RecommendAnswer(items: r.items, scores: r.scores, titles: complete ? titles.map { $0! } : nil, model: model)))
     }
 
     func score(_ request: Request) async throws -> Response {
-        let body = try RequestDecoding.decode(ScoreBody.self, from: try await self.body(request))
+        let body = try Self.decode(ScoreBody.self, try await self.body(request), fast: FastBodyDecoding.score)
         let query = try validation.query(body, engine: slot.current)
         let (scores, model) = try await batcher.score(query)
         guard scores.count == query.candidates.count else {
@@ -112,11 +120,11 @@ public final class ServeServer: Sendable {
                            "the engine returned \(scores.count) scores for \(query.candidates.count) candidates")
         }
         try Self.checkFinite(scores)
-        return jsonResponse(ScoreAnswer(scores: scores, model: model))
+        return ResponseEncoding.response(ResponseEncoding.score(ScoreAnswer(scores: scores, model: model)))
     }
 
     func reload(_ request: Request) async throws -> Response {
-        let body = try RequestDecoding.decode(ReloadBody.self, from: try await self.body(request))
+        let body = try RequestDecoding.decode(ReloadBody.self, from: Data(try await self.body(request).readableBytesView))
         do {
             let (previous, model) = try await slot.reloadInBackground(checkpoint: body.checkpoint)
             metrics.observeReload(ok: true)

@@ -28,7 +28,17 @@ final class ItemIndexTests: XCTestCase {
         return ItemIndex.Result(ids: top.map(\.1), scores: top.map(\.0))
     }
 
+    /// Runs `check` on both scan paths (AVX-512 tiles when the CPU has them, and the portable one).
     func check(v: Int, d: Int, q: Int, k: Int, quantise: Bool, excludeEvery: Int?, threads: Int) {
+        let saved = ItemIndex.useAVX512
+        defer { ItemIndex.useAVX512 = saved }
+        for avx512 in saved ? [true, false] : [false] {
+            ItemIndex.useAVX512 = avx512
+            checkOnePath(v: v, d: d, q: q, k: k, quantise: quantise, excludeEvery: excludeEvery, threads: threads)
+        }
+    }
+
+    func checkOnePath(v: Int, d: Int, q: Int, k: Int, quantise: Bool, excludeEvery: Int?, threads: Int) {
         let saved = Parallel.threads
         Parallel.threads = threads
         defer { Parallel.threads = saved }
@@ -50,7 +60,7 @@ final class ItemIndexTests: XCTestCase {
         for i in 0..<q {
             let want = bruteForce(ids: ids, vectors: vectors, query: Array(queries[i * d ..< (i + 1) * d]), k: k,
                                   excluded: Set(excluded[i]))
-            XCTAssertEqual(got[i].ids, want.ids, "v \(v) d \(d) query \(i)")
+            XCTAssertEqual(got[i].ids, want.ids, "v \(v) d \(d) query \(i) avx512 \(ItemIndex.useAVX512)")
             for (a, b) in zip(got[i].scores, want.scores) { XCTAssertEqual(a, b, accuracy: 1e-5) }
         }
     }
@@ -59,6 +69,38 @@ final class ItemIndexTests: XCTestCase {
         check(v: 1000, d: 50, q: 5, k: 10, quantise: false, excludeEvery: nil, threads: 2)
         check(v: 333, d: 13, q: 9, k: 7, quantise: false, excludeEvery: 4, threads: 3)
         check(v: 4099, d: 64, q: 16, k: 25, quantise: false, excludeEvery: 9, threads: 2)
+    }
+
+    /// Every query-group shape of the tiles (fewer than 4, 8 + 4, 8 + 8 + 4 padded), a corpus that
+    /// is not a multiple of the 32-item tile, several parts: equal to the naive exact top-K.
+    func testBatchesOfQueriesMatchBruteForce() {
+        for q in [1, 12, 17] {
+            check(v: 2085, d: 50, q: q, k: 10, quantise: false, excludeEvery: q % 2 == 0 ? 7 : nil, threads: 2)
+        }
+        // Many parts (≥ 1024 items each) and k larger than one tile.
+        check(v: 5000, d: 16, q: 9, k: 40, quantise: false, excludeEvery: 11, threads: 4)
+    }
+
+    /// Scores that differ below Float16's resolution (the AVX-512 scan sees them as equal): the
+    /// exact rescoring must still order them exactly, on both paths.
+    func testDifferencesBelowFloat16ResolutionAreRankedExactly() {
+        let v = 3000, d = 8
+        let ids = (0..<v).map { Int32(($0 * 7919) % v + 1) }
+        var vectors = [Float](repeating: 0.25, count: v * d)
+        for r in 0..<v { vectors[r * d] = 0.5 + Float((r * 389) % v) * 1e-7 }
+        let saved = ItemIndex.useAVX512
+        defer { ItemIndex.useAVX512 = saved }
+        for avx512 in saved ? [true, false] : [false] {
+            ItemIndex.useAVX512 = avx512
+            let index = vectors.withUnsafeBufferPointer { ItemIndex(ids: ids, vectors: $0, dim: d) }
+            let got = index.search(queries: [1, 0, 0, 0, 0, 0, 0, 0, 1, 0.5, 0, 0, 0, 0, 0, 0], k: 12,
+                                   excluded: [[ids[0]], []])
+            for (i, query) in [[Float(1), 0, 0, 0, 0, 0, 0, 0], [1, 0.5, 0, 0, 0, 0, 0, 0]].enumerated() {
+                let want = bruteForce(ids: ids, vectors: vectors, query: query, k: 12, excluded: i == 0 ? [ids[0]] : [])
+                XCTAssertEqual(got[i].ids, want.ids, "avx512 \(avx512) query \(i)")
+                XCTAssertEqual(got[i].scores, want.scores)
+            }
+        }
     }
 
     func testTiesGoToTheLowerId() {

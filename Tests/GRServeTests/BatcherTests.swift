@@ -52,6 +52,43 @@ final class BatcherTests: XCTestCase {
         }
     }
 
+    /// The default has no batching timer: a request that finds the engine idle runs at once, alone.
+    func testASingleRequestIsNotDelayed() async throws {
+        XCTAssertEqual(ServeLimits().maxWait, 0)
+        let engine = StubEngine()
+        try await withServer(engine) { client, _ in
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            let r = try await client.post(Self.recommendOne.uri, Self.recommendOne.body)
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
+            XCTAssertEqual(r.status, .ok)
+            XCTAssertEqual(engine.batchSizes, [1])
+            // The extra-wait test below shows a wait of 1 s is visible at this bound.
+            XCTAssertLessThan(seconds, 0.9)
+        }
+    }
+
+    /// `maxWait` > 0 is an extra wait: the first request is held until a second one joins it (or
+    /// the wait ends), and both go to the engine together.
+    func testMaxWaitIsAnOptionalExtraWait() async throws {
+        let engine = StubEngine()
+        var limits = ServeLimits()
+        limits.maxWait = 1.0
+        limits.maxBatch = 2
+        try await withServer(engine, limits: limits) { client, server in
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            async let first = client.post(Self.recommendOne.uri, Self.recommendOne.body)
+            try await self.waitForDepth(server, 1)
+            let second = try await client.post(Self.recommendOne.uri, Self.recommendOne.body)
+            let r = try await first
+            XCTAssertEqual([r.status, second.status], [.ok, .ok])
+            XCTAssertEqual(engine.batchSizes, [2])  // maxBatch reached: no need to wait the whole second
+            // Alone, one request waits out the whole second.
+            _ = try await client.post(Self.recommendOne.uri, Self.recommendOne.body)
+            XCTAssertEqual(engine.batchSizes, [2, 1])
+            XCTAssertGreaterThanOrEqual(Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9, 1.0)
+        }
+    }
+
     func testMaxBatchBoundsEachEngineCall() async throws {
         let engine = StubEngine(gated: true)
         var limits = ServeLimits()

@@ -44,18 +44,8 @@ final class DistributedSplitTests: XCTestCase {
         XCTAssertEqual(q.supervisedRuns().map { [$0.local, $0.global, $0.count] }, [[0, 2, 4]])  // merged
     }
 
-    /// A global batch of `b` sequences with ragged lengths (target at L_b).
     func batch(_ b: Int, items: Int, n: Int, maxLength: Int, seed: UInt64) -> ModelInput {
-        let s = PhiloxStream(seed: seed, stream: 1)
-        let lengths = (0..<b).map { 1 + s.below(maxLength, UInt64($0)) }
-        var ids = [Int32](repeating: 0, count: b * n), ts = [Int64](repeating: 0, count: b * n)
-        for r in 0..<b {
-            for t in 0...lengths[r] {
-                ids[r * n + t] = Int32(1 + s.below(items, UInt64(1000 + r * n + t)))
-                ts[r * n + t] = 1_000_000 + Int64(t * 3600 + r * 7)
-            }
-        }
-        return ModelInput(layout: JaggedLayout(lengths: lengths), paddedWidth: n, ids: ids, timestamps: ts)
+        DistributedFixtures.batch(b, items: items, n: n, maxLength: maxLength, seed: seed)
     }
 
     /// 2 and 3 simulated ranks (split, placed negatives and dropout, P_r/P scaling, summed

@@ -16,7 +16,10 @@ import GRTrain
 /// - `weak-N` (`--weak`): N GPUs, global batch N·B (per-GPU batch B, weak scaling);
 /// - `simulated-N` (`--simulate`): N ranks simulated one after the other on ONE GPU (no NCCL,
 ///   since NCCL refuses two ranks on one GPU);
-/// - `shared-gpu` (`--try-shared-gpu`): N NCCL ranks all on GPU 0, to record NCCL's answer.
+/// - `shared-gpu` (`--try-shared-gpu`): N NCCL ranks all on GPU 0, to record NCCL's answer;
+/// - `<phase>-no-overlap` (`--overlap-ab`): after each NCCL phase (nccl-1, nccl-N, weak-N) the
+///   same phase with the all-reduce after the backward instead of overlapped with it (the
+///   others use `--overlap` / `--no-overlap`, default on).
 /// It then prints per phase: median step time, steps/s, sequences/s, speed-up and efficiency
 /// against `plain`, and the largest relative loss difference from `plain` over all steps
 /// (identical batches; equal up to float rounding when the path is right).
@@ -62,6 +65,9 @@ struct MultiGPUCommand: ParsableCommand {
     @Flag(help: "Also try N NCCL ranks on GPU 0 (NCCL is expected to refuse: 'Duplicate GPU').")
     var trySharedGpu = false
 
+    @Flag(help: "Also each NCCL phase with --no-overlap (all-reduce after the backward): the overlap A/B.")
+    var overlapAb = false
+
     @Option(help: "auto, cpu or cuda (cpu: for checking the bench itself; NCCL phases need cuda).")
     var device: DeviceChoice = .auto
 
@@ -91,7 +97,8 @@ struct MultiGPUCommand: ParsableCommand {
         var a = ["bench", "multi-gpu", "--config", config, "--steps", "\(steps)", "--warmup", "\(warmup)",
                  "--items", "\(items)", "--corpus", "\(corpus)", "--out", out, "--device", device.rawValue, "--phase", phase,
                  "--master-addr", distributed.masterAddr, "--master-port", "\(distributed.masterPort)",
-                 "--rendezvous-timeout", "\(distributed.rendezvousTimeout)", "--bucket-mib", "\(distributed.bucketMib)"]
+                 "--rendezvous-timeout", "\(distributed.rendezvousTimeout)", "--bucket-mib", "\(distributed.bucketMib)",
+                 phase.hasSuffix(Self.noOverlapSuffix) || !distributed.overlap ? "--no-overlap" : "--overlap"]
         for o in overrides { a += ["--set", o] }
         if let b { a += ["--batch", "\(b)"] }
         if let g = gpus { a += ["--gpus", "\(g)"] }
@@ -107,6 +114,11 @@ struct MultiGPUCommand: ParsableCommand {
         var phases: [(name: String, gpus: Int, batch: Int, ids: String?)] = [("plain", 1, b, nil), ("nccl-1", 1, b, nil)]
         if n > 1 { phases.append(("nccl-\(n)", n, b, nil)) }
         if weak && n > 1 { phases.append(("weak-\(n)", n, b * n, nil)) }
+        if overlapAb {   // each NCCL phase followed by its twin without overlap
+            phases = phases.flatMap { p in
+                p.name == "plain" ? [p] : [p, (p.name + Self.noOverlapSuffix, p.gpus, p.batch, p.ids)]
+            }
+        }
         if simulate { phases.append(("simulated-\(max(n, 2))", 1, b, nil)) }
         if trySharedGpu { phases.append(("shared-gpu", max(n, 2), b, Array(repeating: "0", count: max(n, 2)).joined(separator: ","))) }
         var status: [String: Int32] = [:]
@@ -124,6 +136,9 @@ struct MultiGPUCommand: ParsableCommand {
         try report(phases.map { ($0.name, $0.gpus, $0.batch) }, status: status)
     }
 
+    /// Suffix of the phases run with `--no-overlap` by `--overlap-ab`.
+    static let noOverlapSuffix = "-no-overlap"
+
     func resultPath(_ phase: String) -> String { (out as NSString).appendingPathComponent("\(phase).json") }
 
     func report(_ phases: [(name: String, gpus: Int, batch: Int)], status: [String: Int32]) throws {
@@ -134,13 +149,14 @@ struct MultiGPUCommand: ParsableCommand {
         let base = results.first { $0.phase == "plain" }
         func median(_ v: [Double]) -> Double { v.sorted()[v.count / 2] }
         print("\n## gr bench multi-gpu (\(config), \(steps) timed steps after \(warmup), items \(items), corpus \(corpus))")
-        print("| phase | GPUs | global B | tokens/step | median step ms | steps/s | seqs/s | speed-up | efficiency | max rel. loss diff vs plain | status |")
-        print("|---|---|---|---|---|---|---|---|---|---|---|")
+        print("| phase | GPUs | global B | overlap | tokens/step | median step ms | steps/s | seqs/s | speed-up | efficiency | max rel. loss diff vs plain | status |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|")
         for p in phases {
             guard let r = results.first(where: { $0.phase == p.name }) else {
-                print("| \(p.name) | \(p.gpus) | \(p.batch) | - | - | - | - | - | - | - | exit \(status[p.name] ?? -1) |")
+                print("| \(p.name) | \(p.gpus) | \(p.batch) | - | - | - | - | - | - | - | - | exit \(status[p.name] ?? -1) |")
                 continue
             }
+            let overlapText = r.overlap.map { $0 ? "on" : "off" } ?? "-"
             let t = median(r.stepSeconds)
             let seqs = Double(r.batch) / t
             var speed = "-", eff = "-", diff = "-"
@@ -155,8 +171,16 @@ struct MultiGPUCommand: ParsableCommand {
                     eff = String(format: "%.0f%%", 100 * s / Double(r.gpus))
                 }
             }
-            print(String(format: "| %@ | %d | %d | %d | %.1f | %.2f | %.0f | %@ | %@ | %@ | ok |", r.phase, r.gpus, r.batch,
-                         r.tokensPerStep, t * 1e3, 1 / t, seqs, speed, eff, diff))
+            print(String(format: "| %@ | %d | %d | %@ | %d | %.1f | %.2f | %.0f | %@ | %@ | %@ | ok |", r.phase, r.gpus, r.batch,
+                         overlapText, r.tokensPerStep, t * 1e3, 1 / t, seqs, speed, eff, diff))
+        }
+        // The overlap A/B: each phase against its --no-overlap twin (same batches, same processes' shape).
+        for r in results where r.overlap == true {
+            guard let off = results.first(where: { $0.phase == r.phase + Self.noOverlapSuffix }) else { continue }
+            let on = median(r.stepSeconds), without = median(off.stepSeconds)
+            let same = zip(r.losses, off.losses).map { abs(Double($0) - Double($1)) / max(abs(Double($1)), 1e-12) }.max() ?? 0
+            print(String(format: "overlap A/B %@: %.1f ms with, %.1f ms without (%+.1f ms, %+.1f%%); max rel. loss diff %.2e",
+                         r.phase, on * 1e3, without * 1e3, (on - without) * 1e3, 100 * (on - without) / without, same))
         }
         if let base {
             print("plain losses: " + base.losses.map { String(format: "%.5f", $0) }.joined(separator: " "))
@@ -175,6 +199,8 @@ struct MultiGPUCommand: ParsableCommand {
         var tokensPerStep: Int
         var losses: [Float]
         var stepSeconds: [Double]
+        /// All-reduce overlapped with the backward (nil: a phase without one, plain).
+        var overlap: Bool?
     }
 
     func runPhase(_ phase: String) throws {
@@ -194,7 +220,8 @@ struct MultiGPUCommand: ParsableCommand {
         let m = backend.zeros([arena.count], .f32), v = backend.zeros([arena.count], .f32)
         if rank == 0 {
             print("\(phase): \(mc.kind.rawValue) D \(mc.itemDim) blocks \(mc.blocks) heads \(mc.heads), params \(arena.count) "
-                  + "(\((arena.count * 4) >> 20) MiB of gradients per all-reduce), global B \(b), \(backend.name)")
+                  + "(\((arena.count * 4) >> 20) MiB of gradients per all-reduce), global B \(b), \(backend.name)"
+                  + (dp.map { ", \($0.overlap ? "overlapped" : "unoverlapped") all-reduce in \($0.bucketPlan(arena).buckets.count) buckets" } ?? ""))
         }
         var losses: [Float] = [], times: [Double] = [], tokens = 0
         for s in 0..<(warmup + steps) {
@@ -207,7 +234,8 @@ struct MultiGPUCommand: ParsableCommand {
             if let dp {
                 loss = try dp.trainStep(model: model, global: global, step: s, seed: cfg.seed)
             } else if simulatedRanks > 1 {
-                loss = SimulatedDataParallel.trainStep(model: model, global: global, step: s, seed: cfg.seed, ranks: simulatedRanks)
+                loss = SimulatedDataParallel.trainStep(model: model, global: global, step: s, seed: cfg.seed, ranks: simulatedRanks,
+                                                       overlap: distributed.overlap, bucketBytes: distributed.bucketMib << 20)
             } else {
                 arena.zeroGrads()
                 loss = model.trainStep(global, step: s, seed: cfg.seed)
@@ -223,7 +251,8 @@ struct MultiGPUCommand: ParsableCommand {
         }
         guard rank == 0 else { return }
         let r = PhaseResult(phase: phase, gpus: isNCCL ? distributed.worldSize : 1, batch: b, tokensPerStep: tokens,
-                            losses: losses, stepSeconds: times)
+                            losses: losses, stepSeconds: times,
+                            overlap: dp?.overlap ?? (simulatedRanks > 1 ? distributed.overlap : nil))
         try SafeTensorsWriter.atomicWrite(try JSONEncoder().encode(r), to: resultPath(phase))
     }
 

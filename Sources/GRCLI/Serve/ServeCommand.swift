@@ -37,8 +37,9 @@ public struct ServeCommand: ParsableCommand {
     @Option(name: .customLong("max-batch"), help: "Most requests per engine call.")
     var maxBatch = 64
 
-    @Option(name: .customLong("max-wait-ms"), help: "Longest wait for more requests after the first of a batch, ms.")
-    var maxWaitMs = 2.0
+    @Option(name: .customLong("max-wait-ms"),
+            help: "Optional extra wait for more requests after the first of a batch, ms (0: a batch starts as soon as the worker is free).")
+    var maxWaitMs = 0.0
 
     @Option(name: .long, help: "Requests that may wait for the worker; beyond: 503.")
     var queue = 1024

@@ -43,6 +43,10 @@ public struct DistributedOptions: ParsableArguments {
     @Option(help: "All-reduce bucket size in MiB.")
     var bucketMib: Int = DataParallel.defaultBucketBytes >> 20
 
+    @Flag(inversion: .prefixedNo,
+          help: "Start each gradient bucket's all-reduce during the backward, on a communication stream (default: on; GR_NCCL_OVERLAP=0 turns it off).")
+    var overlap: Bool = DataParallel.overlapByDefault
+
     @Option(help: ArgumentHelp("Set by the launcher in its child processes.", visibility: .hidden))
     var localRank: Int?
 
@@ -90,10 +94,13 @@ public struct DistributedOptions: ParsableArguments {
             id = try Rendezvous.fetch(payloadBytes: NCCLCommunicator.uniqueIdBytes, worldSize: world, host: masterAddr, port: masterPort,
                                       timeout: rendezvousTimeout)
         }
-        let comm = try NCCLCommunicator(backend: cuda, rank: rank, worldSize: world, uniqueId: id)
+        let comm = try NCCLCommunicator(backend: cuda, rank: rank, worldSize: world, uniqueId: id, overlap: overlap)
         try server.wait()
-        if rank == 0 { log("NCCL \(comm.version) from \(comm.libraryPath): \(world) ranks, NCCL_NVLS_ENABLE=0") }
-        return DataParallel(reducer: comm, bucketBytes: bucketMib << 20)
+        if rank == 0 {
+            log("NCCL \(comm.version) from \(comm.libraryPath): \(world) ranks, NCCL_NVLS_ENABLE=0, \(bucketMib) MiB buckets, "
+                + (overlap ? "overlapped with the backward (\(comm.streamDescription))" : "after the backward (no overlap)"))
+        }
+        return DataParallel(reducer: comm, bucketBytes: bucketMib << 20, overlap: overlap)
     }
 }
 

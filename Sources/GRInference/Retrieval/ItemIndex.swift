@@ -1,23 +1,59 @@
+import Foundation
 import GRCore
+#if arch(x86_64)
+import GRCPUAVX512
+import _GRCPUShims
+#endif
 
 /// Exact maximum-inner-product top-K over a fixed set of item vectors (spec §6.1: brute-force
-/// MIPS over the L2-normalised item vectors), built for serving: Q queries × V items, D = 50…256.
+/// MIPS over the L2-normalised item vectors), built for serving: Q queries × V items, D = 50…256,
+/// V up to millions.
 ///
-/// Layout: items sorted by id and packed in blocks of `lanes` = 8 items, (V/8, D, 8) — each SIMD
-/// register holds one coordinate of 8 items, so a score block needs no horizontal sums:
-/// for 16 items × 4 queries the kernel keeps 8 SIMD8 accumulators and does, per coordinate d,
-/// 2 loads, 4 broadcasts and 8 FMAs. The item range is split over `Parallel.threads` threads;
-/// each keeps a bounded heap of size k per query (a score enters only when it beats the heap's
-/// worst), the per-thread lists are merged at the end.
+/// Layout: items sorted by id and packed in blocks of `lanes` = 16 items, (V/16, D, 16), an even
+/// number of blocks: each SIMD register holds one coordinate of 16 items, so a score needs no
+/// horizontal sum. A search streams the item matrix once per batch of queries: the item range is
+/// split into one contiguous part per thread (`Parallel.threads`), and each part walks its pairs
+/// of blocks (32 items, which stay in L1) through every query group. Each tile's scores are
+/// compared in registers against a per-query threshold; only a tile with a score above it leaves
+/// the registers and is offered to that query's bounded heap (after the first few thousand items
+/// almost no tile does). Excluded ids are handled after that check: only a score that passes it
+/// is looked up in the query's sorted exclusion list. The per-part results are merged at the end.
+///
+/// Two paths, with identical answers:
+/// - **AVX-512** (`RetrievalTileAVX512`, when the CPU has it and every item coordinate is finite
+///   and within Float16 range): the scan reads a Float16 copy of the items — half the bytes, so
+///   half the memory traffic of a scan that is memory-bound at 1M items — through 8 queries × 32
+///   items tiles. Those scores are approximations with a proven bound: for query q,
+///   |approx − exact| ≤ m_q = ‖q‖·(E + γ·2N), E the largest ‖x − half(x)‖ over the items, N the
+///   largest item norm, γ = (D + 2)·2⁻²⁴ (the rounding of two Float FMA chains of length D). So a
+///   true top-k item has approx ≥ A_k − 2m_q, A_k the k-th best approximate score among the
+///   non-excluded items. The scan keeps, per query, every item with approx above (its current
+///   A_k) − 2m_q — a superset, as A_k only grows — and those few candidates are rescored exactly
+///   from the Float copy. (A corpus whose scores nearly all tie within 2m_q makes nearly every
+///   item a candidate: still exact, as slow as a scalar scan.)
+/// - **portable** (`scanPortable`, any CPU): the same scan over the Float copy, exact scores
+///   straight into the heaps.
 ///
 /// Order: descending score, equal scores by lower item id (the order of `RankingEvaluator` over a
-/// sorted corpus). NaN scores never enter. `excluded` ids are skipped when they would enter a
-/// heap. k > V (or more exclusions than room) returns every remaining item.
+/// sorted corpus). Every exact score is one Float FMA chain over the coordinates in order. NaN
+/// scores never enter. k > V (or more exclusions than room) returns every remaining item.
 public final class ItemIndex: @unchecked Sendable {
     /// Items per SIMD block.
-    public static let lanes = 8
-    /// Queries per kernel pass (the register block is 16 items × `queryBlock` queries).
-    static let queryBlock = 4
+    public static let lanes = 16
+    /// Items per tile (a pair of blocks).
+    static let pairItems = 2 * lanes
+    /// Query rows are padded to a multiple of this (the smallest query group of a tile).
+    static let queryPad = 4
+
+    /// Whether searches use the AVX-512 tiles: when the CPU supports them, unless
+    /// `GR_RETRIEVAL_KERNEL=portable`. Both paths give identical results; tests switch it.
+    nonisolated(unsafe) public static var useAVX512: Bool = {
+        #if arch(x86_64)
+        return gr_cpu_supports_avx512() != 0 && ProcessInfo.processInfo.environment["GR_RETRIEVAL_KERNEL"] != "portable"
+        #else
+        return false
+        #endif
+    }()
 
     /// D.
     public let dim: Int
@@ -25,9 +61,14 @@ public final class ItemIndex: @unchecked Sendable {
     public let count: Int
     /// The item ids, ascending (row r of the index is ids[r]).
     public let ids: [Int32]
-    /// (blocks, D, 8) packed vectors; an even number of blocks, padding lanes zero.
+    /// (blocks, D, 16) packed vectors; an even number of blocks, padding lanes zero.
     private let packed: UnsafeMutablePointer<Float>
     private let blockCount: Int
+    /// The same layout in Float16 (the AVX-512 scan), nil when some coordinate is not finite or
+    /// beyond Float16's range (then every search takes the portable path).
+    private var half: UnsafeMutablePointer<Float16>?
+    /// E = max over items of ‖x − Float16(x)‖ and N = max over items of max(‖x‖, ‖Float16(x)‖).
+    private var halfError = 0.0, maxNorm = 0.0
 
     /// `vectors`: (V, D) row-major, row r the vector of `ids[r]`. Ids must be distinct; they are
     /// sorted here (with their rows).
@@ -55,6 +96,49 @@ public final class ItemIndex: @unchecked Sendable {
                 }
             }
         }
+        #if arch(x86_64)
+        makeHalfCopy()
+        #endif
+    }
+
+    /// Fills `half`, `halfError` and `maxNorm` from `packed` (padding lanes are zero in both).
+    private func makeHalfCopy() {
+        let total = blockCount * dim * Self.lanes, lanes = Self.lanes, d = dim
+        let h = UnsafeMutablePointer<Float16>.allocate(capacity: max(total, 1))
+        let src = packed
+        let parts = max(1, min(Parallel.threads, blockCount / 64))
+        var stats = [(error: Double, norm: Double, ok: Bool)](repeating: (0, 0, true), count: parts)
+        stats.withUnsafeMutableBufferPointer { out in
+            let out = out
+            Parallel.forEach(parts) { p in
+                var worst = (error: 0.0, norm: 0.0, ok: true)
+                for b in (blockCount * p / parts) ..< (blockCount * (p + 1) / parts) {
+                    var e2 = [Double](repeating: 0, count: lanes), n2 = e2, m2 = e2
+                    for c in 0..<d {
+                        for l in 0..<lanes {
+                            let i = (b * d + c) * lanes + l, x = src[i]
+                            let y = Float16(x)
+                            h[i] = y
+                            if !x.isFinite || abs(x) > 60_000 { worst.ok = false }
+                            let dx = Double(x), dy = Double(Float(y))
+                            e2[l] += (dx - dy) * (dx - dy); n2[l] += dx * dx; m2[l] += dy * dy
+                        }
+                    }
+                    for l in 0..<lanes {
+                        worst.error = max(worst.error, e2[l].squareRoot())
+                        worst.norm = max(worst.norm, n2[l].squareRoot(), m2[l].squareRoot())
+                    }
+                }
+                out[p] = worst
+            }
+        }
+        guard stats.allSatisfy(\.ok) else {
+            h.deallocate()
+            return
+        }
+        half = h
+        halfError = stats.map(\.error).max()!
+        maxNorm = stats.map(\.norm).max()!
     }
 
     /// Convenience: rows `ids` of a (rows, D) table (e.g. `itemEmbeddings()`, row = item id).
@@ -67,7 +151,10 @@ public final class ItemIndex: @unchecked Sendable {
         self.init(ids: ids, vectors: rows.withUnsafeBufferPointer { $0 }, dim: dim)
     }
 
-    deinit { packed.deallocate() }
+    deinit {
+        packed.deallocate()
+        half?.deallocate()
+    }
 
     /// One query's answer: ids best first and their scores.
     public struct Result: Sendable, Equatable {
@@ -85,8 +172,8 @@ public final class ItemIndex: @unchecked Sendable {
         let kk = min(k, count)
         if q == 0 { return [] }
         if kk == 0 { return Array(repeating: Result(ids: [], scores: []), count: q) }
-        // Queries padded to a multiple of queryBlock with zero rows (their results are dropped).
-        let qb = Self.queryBlock, paddedQ = (q + qb - 1) / qb * qb
+        // Queries padded to a multiple of queryPad with zero rows (thresholds +∞: never a hit).
+        let paddedQ = (q + Self.queryPad - 1) / Self.queryPad * Self.queryPad
         var padded = queries
         padded.append(contentsOf: repeatElement(0, count: (paddedQ - q) * dim))
         // Exclusions as sorted row indices per query.
@@ -94,27 +181,82 @@ public final class ItemIndex: @unchecked Sendable {
             guard !excluded.isEmpty else { return [] }
             return Array(Set(excluded[i].compactMap { rowIndex(of: $0) })).sorted()
         }
+        // The approximate Float16 scan needs finite query norms for its bound.
+        var margins: [Float]?
+        #if arch(x86_64)
+        if Self.useAVX512 && half != nil { margins = self.margins(queries, count: q) }
+        #endif
         let pairs = blockCount / 2
-        // Each part scans a contiguous range of block pairs; ≥ 512 items per part.
+        // Each part scans a contiguous range of pairs; ≥ 1024 items per part.
         let parts = max(1, min(Parallel.threads, pairs / 32))
-        var partial = [[Heap]](repeating: [], count: parts)
+        var partial = [Part](repeating: Part(), count: parts)
         partial.withUnsafeMutableBufferPointer { out in
             let out = out
             padded.withUnsafeBufferPointer { queries in
                 Parallel.forEach(parts) { p in
                     let range = (pairs * p / parts) ..< (pairs * (p + 1) / parts)
                     out[p] = scan(range, queries: queries.baseAddress!, queryCount: q, paddedQueryCount: paddedQ,
-                                  k: kk, exclusions: exclusions)
+                                  k: kk, exclusions: exclusions, margins: margins)
                 }
             }
         }
         return (0..<q).map { i in
             var all: [(Float, Int32)] = []
-            for p in 0..<parts { all.append(contentsOf: partial[p][i].entries) }
+            for p in 0..<parts { all.append(contentsOf: partial[p].heaps[i].entries) }
+            if let margins {
+                // all: the approximate top-k of each part. A true top-k item has approx ≥ A_k − 2m.
+                all.sort { $0.0 > $1.0 }
+                let bound = all.count < kk ? -Float.infinity : Self.loosened(all[kk - 1].0, by: margins[i])
+                let query = padded.withUnsafeBufferPointer { $0.baseAddress! + i * dim }
+                all = []
+                for p in 0..<parts {
+                    for (approx, row) in partial[p].candidates[i] where approx >= bound {
+                        let s = exactScore(row: Int(row), query: query)
+                        if !s.isNaN { all.append((s, row)) }
+                    }
+                }
+            }
             all.sort { $0.0 > $1.0 || ($0.0 == $1.0 && $0.1 < $1.1) }
             let top = all.prefix(kk)
             return Result(ids: top.map { ids[Int($0.1)] }, scores: top.map(\.0))
         }
+    }
+
+    /// m_q = ‖q‖·(E + γ·2N)·(1 + 2⁻¹⁰), rounded up, per query (the bound of the type's doc
+    /// comment, with slack for computing it); nil when a query norm is not finite.
+    private func margins(_ queries: [Float], count q: Int) -> [Float]? {
+        let gamma = Double(dim + 2) * 0x1p-24
+        var out: [Float] = []
+        for i in 0..<q {
+            var n2 = 0.0
+            for c in 0..<dim { n2 += Double(queries[i * dim + c]) * Double(queries[i * dim + c]) }
+            let m = n2.squareRoot() * (halfError + gamma * 2 * maxNorm) * (1 + 0x1p-10) + 0x1p-100
+            guard m.isFinite && n2 < 1e30 else { return nil }
+            out.append(Float(m).nextUp)
+        }
+        return out
+    }
+
+    /// `score − 2m`, rounded down (the loosened threshold of the approximate scan).
+    @inline(__always)
+    static func loosened(_ score: Float, by m: Float) -> Float {
+        score == -.infinity ? score : Float(Double(score) - 2 * Double(m)).nextDown
+    }
+
+    /// The exact score of row `row`: one Float FMA chain over the coordinates in order.
+    private func exactScore(row: Int, query: UnsafePointer<Float>) -> Float {
+        let block = packed + (row / Self.lanes) * dim * Self.lanes + row % Self.lanes
+        var s: Float = 0
+        for c in 0..<dim { s = s.addingProduct(query[c], block[c * Self.lanes]) }
+        return s
+    }
+
+    /// What a part of the scan found: per query its heap (exact scores on the portable path, the
+    /// approximate top-k on the AVX-512 one) and, on the AVX-512 path, every candidate (approximate
+    /// score, row) above the loosened threshold.
+    struct Part {
+        var heaps: [Heap] = []
+        var candidates: [[(Float, Int32)]] = []
     }
 
     /// The row of `id`, nil when not indexed.
@@ -170,69 +312,86 @@ public final class ItemIndex: @unchecked Sendable {
         }
     }
 
-    /// Scores block pairs `range` against all queries, keeping per-query heaps.
+    /// Scans pairs `range` against all queries: one heap of capacity k per query; with `margins`
+    /// the approximate Float16 scan (candidates kept above the heap's threshold − 2m), else the
+    /// exact portable one.
     private func scan(_ range: Range<Int>, queries: UnsafePointer<Float>, queryCount q: Int, paddedQueryCount: Int,
-                      k: Int, exclusions: [[Int32]]) -> [Heap] {
-        var heaps = (0..<q).map { _ in Heap(capacity: k) }
-        // Padding queries get +∞ so they never pass the fast-path test.
+                      k: Int, exclusions: [[Int32]], margins: [Float]?) -> Part {
+        var part = Part(heaps: (0..<q).map { _ in Heap(capacity: k) },
+                        candidates: Array(repeating: [], count: margins == nil ? 0 : q))
         var thresholds = (0..<paddedQueryCount).map { $0 < q ? -Float.infinity : Float.infinity }
-        let d = dim, lanes = Self.lanes, qb = Self.queryBlock
-        let pairStride = 2 * d * lanes
+        var scratch = [Float](repeating: 0, count: 8 * Self.pairItems)
+        let count = self.count, pairItems = Self.pairItems
         thresholds.withUnsafeMutableBufferPointer { th in
-            for pair in range {
-                let items = packed + pair * pairStride
-                let firstRow = pair * 2 * lanes
-                var g = 0
-                while g < paddedQueryCount {
-                    let q0 = queries + g * d, q1 = q0 + d, q2 = q1 + d, q3 = q2 + d
-                    var a00 = SIMD8<Float>(), a01 = SIMD8<Float>(), a10 = SIMD8<Float>(), a11 = SIMD8<Float>()
-                    var a20 = SIMD8<Float>(), a21 = SIMD8<Float>(), a30 = SIMD8<Float>(), a31 = SIMD8<Float>()
-                    let lo = UnsafeRawPointer(items), hi = UnsafeRawPointer(items + d * lanes)
-                    for c in 0..<d {
-                        let x0 = lo.loadUnaligned(fromByteOffset: c * 32, as: SIMD8<Float>.self)
-                        let x1 = hi.loadUnaligned(fromByteOffset: c * 32, as: SIMD8<Float>.self)
-                        let s0 = SIMD8<Float>(repeating: q0[c]), s1 = SIMD8<Float>(repeating: q1[c])
-                        let s2 = SIMD8<Float>(repeating: q2[c]), s3 = SIMD8<Float>(repeating: q3[c])
-                        a00.addProduct(s0, x0); a01.addProduct(s0, x1)
-                        a10.addProduct(s1, x0); a11.addProduct(s1, x1)
-                        a20.addProduct(s2, x0); a21.addProduct(s2, x1)
-                        a30.addProduct(s3, x0); a31.addProduct(s3, x1)
+            scratch.withUnsafeMutableBufferPointer { tile in
+                let th = th, tile = tile
+                // A tile of pair `pair` × queries g..<g+n had a hit: offer each score above its
+                // query's threshold (padding queries and padding rows skipped).
+                func offer(_ pair: Int, _ g: Int, _ n: Int) {
+                    let firstRow = pair * pairItems
+                    for i in 0..<min(n, q - g) {
+                        let qi = g + i, scores = tile.baseAddress! + i * pairItems
+                        for lane in 0..<min(pairItems, count - firstRow) where scores[lane] > th[qi] {
+                            let row = Int32(firstRow + lane)
+                            if !exclusions[qi].isEmpty && Self.contains(exclusions[qi], row) { continue }
+                            part.heaps[qi].insert((scores[lane], row))
+                            if let margins {
+                                part.candidates[qi].append((scores[lane], row))
+                                th[qi] = Self.loosened(part.heaps[qi].threshold, by: margins[qi])
+                            } else {
+                                th[qi] = part.heaps[qi].threshold
+                            }
+                        }
                     }
-                    // Fast path: no score of the block beats its query's current worst kept one.
-                    let t0 = SIMD8<Float>(repeating: th[g]), t1 = SIMD8<Float>(repeating: th[g + 1])
-                    let t2 = SIMD8<Float>(repeating: th[g + 2]), t3 = SIMD8<Float>(repeating: th[g + 3])
-                    var hit = (a00 .> t0) .| (a01 .> t0) .| (a10 .> t1) .| (a11 .> t1)
-                    hit = hit .| (a20 .> t2) .| (a21 .> t2) .| (a30 .> t3) .| (a31 .> t3)
-                    if any(hit) {
-                        offer(a00, a01, query: g, firstRow: firstRow, heaps: &heaps, thresholds: th, exclusions: exclusions)
-                        offer(a10, a11, query: g + 1, firstRow: firstRow, heaps: &heaps, thresholds: th, exclusions: exclusions)
-                        offer(a20, a21, query: g + 2, firstRow: firstRow, heaps: &heaps, thresholds: th, exclusions: exclusions)
-                        offer(a30, a31, query: g + 3, firstRow: firstRow, heaps: &heaps, thresholds: th, exclusions: exclusions)
-                    }
-                    g += qb
                 }
+                #if arch(x86_64)
+                if margins != nil, let half {
+                    RetrievalTileAVX512.scan(items: half, pairs: range, dim: dim, queries: queries,
+                                             queryCount: paddedQueryCount, thresholds: th.baseAddress!,
+                                             scratch: tile.baseAddress!, onHit: offer)
+                    return
+                }
+                #endif
+                scanPortable(range, queries: queries, queryCount: paddedQueryCount, thresholds: th.baseAddress!,
+                             scratch: tile.baseAddress!, onHit: offer)
             }
         }
-        return heaps
+        return part
     }
 
-    /// Offers the 16 scores (x: rows firstRow..<+8, y: the next 8) to query `qi`'s heap (padding
-    /// queries qi ≥ heaps.count and padding rows ≥ count are skipped).
-    private func offer(_ x: SIMD8<Float>, _ y: SIMD8<Float>, query qi: Int, firstRow: Int,
-                       heaps: inout [Heap], thresholds th: UnsafeMutableBufferPointer<Float>,
-                       exclusions: [[Int32]]) {
-        let lanes = Self.lanes
-        guard qi < heaps.count else { return }
-        let t = SIMD8<Float>(repeating: th[qi])
-        if !any(x .> t) && !any(y .> t) { return }
-        for lane in 0..<(2 * lanes) {
-            let s = lane < lanes ? x[lane] : y[lane - lanes]
-            let row = firstRow + lane
-            if row >= count || !(s > heaps[qi].threshold) { continue }
-            if !exclusions[qi].isEmpty && Self.contains(exclusions[qi], Int32(row)) { continue }
-            heaps[qi].insert((s, Int32(row)))
+    /// The portable path of `scan` (CPUs without AVX-512; exact Float scores): the same contract
+    /// as `RetrievalTileAVX512.scan` with groups of 4 queries, one 16-item block at a time — 4
+    /// SIMD16 accumulators (8 AVX2 registers); per coordinate 1 load, 4 broadcasts, 4 FMAs.
+    private func scanPortable(_ pairs: Range<Int>, queries: UnsafePointer<Float>, queryCount q: Int,
+                              thresholds th: UnsafePointer<Float>, scratch: UnsafeMutablePointer<Float>,
+                              onHit: (Int, Int, Int) -> Void) {
+        typealias V = SIMD16<Float>
+        let d = dim, lanes = Self.lanes
+        for pair in pairs {
+            var g = 0
+            while g < q {
+                let q0 = queries + g * d, q1 = q0 + d, q2 = q1 + d, q3 = q2 + d
+                let t0 = V(repeating: th[g]), t1 = V(repeating: th[g + 1])
+                let t2 = V(repeating: th[g + 2]), t3 = V(repeating: th[g + 3])
+                var hit = false
+                for half in 0..<2 {
+                    let block = UnsafeRawPointer(packed + (pair * 2 + half) * d * lanes)
+                    var a0 = V(), a1 = V(), a2 = V(), a3 = V()
+                    for c in 0..<d {
+                        let x = block.loadUnaligned(fromByteOffset: c * lanes * 4, as: V.self)
+                        a0.addProduct(V(repeating: q0[c]), x); a1.addProduct(V(repeating: q1[c]), x)
+                        a2.addProduct(V(repeating: q2[c]), x); a3.addProduct(V(repeating: q3[c]), x)
+                    }
+                    let out = UnsafeMutableRawPointer(scratch + half * lanes), row = 2 * lanes * 4
+                    out.storeBytes(of: a0, as: V.self); out.storeBytes(of: a1, toByteOffset: row, as: V.self)
+                    out.storeBytes(of: a2, toByteOffset: 2 * row, as: V.self)
+                    out.storeBytes(of: a3, toByteOffset: 3 * row, as: V.self)
+                    if any((a0 .> t0) .| (a1 .> t1) .| (a2 .> t2) .| (a3 .> t3)) { hit = true }
+                }
+                if hit { onHit(pair, g, Self.queryPad) }
+                g += Self.queryPad
+            }
         }
-        th[qi] = heaps[qi].threshold
     }
 
     @inline(__always)

@@ -29,6 +29,12 @@ public final class HSTUModel: SequentialRecommender {
         parameters = arena
         layers = (0..<config.blocks).map { HSTULayer(index: $0, config: config, arena: arena, backend: backend) }
         workspace = Workspace(backend: backend)
+        // Backward order: layer blocks − 1 … 0, then the input embedding (the item table also
+        // receives the loss's scatter, before the layers' backward; it is final only here).
+        typealias P = ParameterNames.HSTU
+        arena.backwardStages = (0..<config.blocks).reversed().map { l in
+            [P.uvqk(l), P.timeWeights(l), P.positionWeights(l), P.outWeight(l), P.outBias(l)]
+        } + [[ParameterNames.itemEmbedding, ParameterNames.positionalEmbedding]]
     }
 
     private func activation(_ l: Int, _ tokens: Int) -> Tensor { workspace.tensor("hstu.x.\(l)", [tokens, config.itemDim]) }
@@ -76,11 +82,13 @@ public final class HSTUModel: SequentialRecommender {
             layer.backward(dy: dA, x: activation(l, t), dx: dB, layout: input.layout, timestamps: rows.timestamps,
                            stream: s, workspace: workspace)
             swap(&dA, &dB)
+            parameters.backwardStageDone(layers.count - 1 - l)
         }
         let inputStream = c.inputDropout > 0 ? randomness.map { RowDropout($0.stream(.inputDropout), globalRows: rowMap) } : nil
         InputEmbedding.backward(rows, dim: d, dropout: c.inputDropout, stream: inputStream, dx: dA, dTable: dTable,
                                 dPositions: parameters.grad(ParameterNames.positionalEmbedding), workspace: workspace,
                                 backend: backend)
+        parameters.backwardStageDone(layers.count)
         return loss
     }
 

@@ -58,6 +58,18 @@ public final class ParameterArena {
         return grads.view(e.offset, e.shape)
     }
 
+    /// The order in which the model's backward makes gradients final, for starting a gradient
+    /// all-reduce during the backward (data parallelism): `backwardStages[k]` names the parameters
+    /// whose gradients no later op of the training step writes once backward stage k is done.
+    /// Set by the model; empty = unknown (every gradient is final only when `trainStep` returns).
+    public var backwardStages: [[String]] = []
+    /// Called by the model's `trainStep` with k right after backward stage k was queued (nil: no one
+    /// listens). Set by the data-parallel step for the duration of one `trainStep`.
+    public var backwardStageObserver: ((Int) -> Void)? = nil
+
+    /// The model calls this when backward stage `k` (of `backwardStages`) has been queued.
+    public func backwardStageDone(_ k: Int) { backwardStageObserver?(k) }
+
     /// Sets every gradient (and the alignment padding) to zero.
     public func zeroGrads() { backend.fill(grads, 0) }
 

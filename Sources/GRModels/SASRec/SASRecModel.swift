@@ -27,6 +27,13 @@ public final class SASRecModel: SequentialRecommender {
         parameters = arena
         blocks = (0..<config.blocks).map { SASRecBlock(index: $0, config: config, arena: arena, backend: backend) }
         workspace = Workspace(backend: backend)
+        // Backward order: block blocks − 1 … 0 (its attention and FFN parameters), then the input
+        // embedding (the item table also receives the loss's scatter; it is final only here).
+        typealias P = ParameterNames.SASRec
+        arena.backwardStages = (0..<config.blocks).reversed().map { l in
+            [P.inProjWeight(l), P.inProjBias(l), P.outProjWeight(l), P.outProjBias(l),
+             P.conv1Weight(l), P.conv1Bias(l), P.conv2Weight(l), P.conv2Bias(l)]
+        } + [[ParameterNames.itemEmbedding, ParameterNames.positionalEmbedding]]
     }
 
     private func activation(_ l: Int, _ rows: Int) -> Tensor { workspace.tensor("sasrec.x.\(l)", [rows, config.itemDim]) }
@@ -66,11 +73,13 @@ public final class SASRecModel: SequentialRecommender {
             block.backward(dy: dA, dx: dB, x: activation(l, r), batch: bsz, n: n, ids: rows.ids,
                            streams: .init(randomness, layer: l, p: c.blockDropout), workspace: workspace)
             swap(&dA, &dB)
+            parameters.backwardStageDone(blocks.count - 1 - l)
         }
         let inputStream = c.inputDropout > 0 ? randomness.map { RowDropout($0.stream(.inputDropout)) } : nil
         InputEmbedding.backward(rows, dim: d, dropout: c.inputDropout, stream: inputStream, dx: dA, dTable: dTable,
                                 dPositions: parameters.grad(ParameterNames.positionalEmbedding), workspace: workspace,
                                 backend: backend)
+        parameters.backwardStageDone(blocks.count)
         return loss
     }
 

@@ -1,3 +1,4 @@
+import Foundation
 import GRCore
 import GRData
 import GRModels
@@ -42,6 +43,46 @@ public struct DataParallelShard {
         if weight != 1 { model.backend.scale(x: arena.grads, alpha: weight, out: arena.grads, count: arena.grads.count) }
         return loss * weight
     }
+
+    /// Like `localGradients`, with the gradient sum overlapped with the backward: each bucket of
+    /// `plan` is scaled by `weight` and handed to `launch` as soon as the backward has made it
+    /// final (the model's `backwardStageDone(k)` calls), in plan order. Buckets not launched when
+    /// the backward returns (all of them on a rank without supervised positions, or with a model
+    /// that reports no stages) are launched then, in plan order, so every rank makes the same calls
+    /// in the same order. The first error thrown by `launch` stops further launches and is rethrown
+    /// after the backward. Returns weight · (the share's mean loss).
+    public func localGradients(model: any SequentialRecommender, step: Int, seed: UInt64, buckets plan: GradientBucketPlan,
+                               launch: (GradientBucket) throws -> Void) throws -> Float {
+        let arena = model.parameters, backend = model.backend
+        arena.zeroGrads()
+        let hasWork = input != nil && positions > 0
+        var next = 0
+        var failure: Error? = nil
+        return try withoutActuallyEscaping(launch) { launch in
+            func launchReady(afterStage k: Int) {
+                while next < plan.buckets.count && plan.buckets[next].readyAfterStage <= k && failure == nil {
+                    let bucket = plan.buckets[next]
+                    if hasWork && weight != 1 {
+                        for r in bucket.ranges {
+                            let v = arena.grads.view(r.lowerBound, [r.count])
+                            backend.scale(x: v, alpha: weight, out: v, count: r.count)
+                        }
+                    }
+                    do { try launch(bucket) } catch { failure = error }
+                    next += 1
+                }
+            }
+            var loss: Float = 0
+            if let input, hasWork {
+                arena.backwardStageObserver = { launchReady(afterStage: $0) }
+                defer { arena.backwardStageObserver = nil }
+                loss = model.trainStep(input, step: step, seed: seed, placement: placement)
+            }
+            launchReady(afterStage: Int.max)
+            if let failure { throw failure }
+            return loss * weight
+        }
+    }
 }
 
 extension ModelInput {
@@ -61,37 +102,70 @@ extension ModelInput {
 }
 
 /// Data-parallel training steps through a `GradientReducer` (NCCL across processes).
-/// The flat gradient arena is summed in buckets of `bucketBytes` after the whole backward (the
-/// model's backward is one call, so the all-reduce is not overlapped with it), then every rank
-/// runs the same AdamW step on the same sums, so parameters stay identical across ranks.
+///
+/// With `overlap` (the default; off with `GR_NCCL_OVERLAP=0` or `--no-overlap`) the flat gradient
+/// arena is summed in the buckets of a `GradientBucketPlan` (reverse layer order, at most
+/// `bucketBytes` each), each launched during the backward as soon as its gradients are final
+/// (on NCCL: on a communication stream that waits for an event of the compute stream). Without
+/// it the whole arena is summed after the backward in `bucketBytes` calls on the compute stream.
+/// Either way `finish()` orders the optimizer step after the sums, and every rank then runs the
+/// same AdamW step on the same sums, so parameters stay identical across ranks.
 public final class DataParallel {
     public let reducer: any GradientReducer
     /// Bytes per all-reduce call (default 25 MiB).
     public var bucketBytes: Int
     public static let defaultBucketBytes = 25 << 20
+    /// Launch each bucket's all-reduce during the backward (see the type's comment).
+    public var overlap: Bool
+    /// False when the environment sets `GR_NCCL_OVERLAP=0` (or `off` / `false`).
+    public static var overlapByDefault: Bool {
+        guard let v = ProcessInfo.processInfo.environment["GR_NCCL_OVERLAP"]?.lowercased() else { return true }
+        return !["0", "off", "false", "no"].contains(v)
+    }
     private var lossBuffer: Tensor?
+    private var plan: (arena: ObjectIdentifier, plan: GradientBucketPlan)?
 
-    public init(reducer: any GradientReducer, bucketBytes: Int = DataParallel.defaultBucketBytes) {
+    public init(reducer: any GradientReducer, bucketBytes: Int = DataParallel.defaultBucketBytes,
+                overlap: Bool = DataParallel.overlapByDefault) {
         self.reducer = reducer
         self.bucketBytes = bucketBytes
+        self.overlap = overlap
     }
 
     public var rank: Int { reducer.rank }
     public var worldSize: Int { reducer.worldSize }
+
+    /// The bucket plan of `arena` for `bucketBytes` (made once, then reused).
+    public func bucketPlan(_ arena: ParameterArena) -> GradientBucketPlan {
+        let floats = max(1, bucketBytes / 4)
+        if let p = plan, p.arena == ObjectIdentifier(arena), p.plan.bucketFloats == GradientBucketPlan.limit(floats) {
+            return p.plan
+        }
+        let made = GradientBucketPlan(arena: arena, bucketFloats: floats)
+        plan = (ObjectIdentifier(arena), made)
+        return made
+    }
 
     /// Forward + backward of this rank's share of `global`, then the sum of the scaled gradients
     /// (and of the loss) over all ranks: on return `model.parameters.grads` holds the gradient of
     /// the global batch's mean loss, which is returned (the same on every rank).
     public func trainStep(model: any SequentialRecommender, global: ModelInput, step: Int, seed: UInt64) throws -> Float {
         let shard = DataParallelShard(global: global, rank: rank, worldSize: worldSize)
-        let part = shard.localGradients(model: model, step: step, seed: seed)
         let backend = model.backend
         let grads = model.parameters.grads
-        try reducer.allReduceSum(grads, offset: 0, count: grads.count, bucketFloats: max(1, bucketBytes / 4))
+        let part: Float
+        if overlap {
+            part = try shard.localGradients(model: model, step: step, seed: seed, buckets: bucketPlan(model.parameters)) {
+                try reducer.allReduceSum(grads, ranges: $0.ranges)
+            }
+        } else {
+            part = shard.localGradients(model: model, step: step, seed: seed)
+            try reducer.allReduceSum(grads, offset: 0, count: grads.count, bucketFloats: max(1, bucketBytes / 4))
+        }
         let lossTensor = lossBuffer ?? backend.zeros([1], .f32)
         lossBuffer = lossTensor
         backend.copy(backend.upload([part], shape: [1]), to: lossTensor)
-        try reducer.allReduceSum(lossTensor, offset: 0, count: 1, bucketFloats: 1)
+        try reducer.allReduceSum(lossTensor, ranges: [0..<1])
         try reducer.finish()
         return backend.download(lossTensor)[0]
     }
@@ -100,16 +174,30 @@ public final class DataParallel {
 /// W simulated ranks in one process, one after the other on one backend, summed with `axpy`: the
 /// reference for the N-rank equivalence (tests on the CPU, `gr bench multi-gpu --simulate` on one
 /// GPU). On return `model.parameters.grads` holds the summed gradients; returns the global loss.
+/// With `overlap` each rank's buckets are added to the sum when `DataParallelShard`'s overlapped
+/// backward launches them (in the middle of the backward), so a bucket launched before its
+/// gradients are final gives a wrong sum here just as it would through NCCL.
 public enum SimulatedDataParallel {
     public static func trainStep(model: any SequentialRecommender, global: ModelInput, step: Int, seed: UInt64,
-                                 ranks: Int) -> Float {
+                                 ranks: Int, overlap: Bool = false,
+                                 bucketBytes: Int = DataParallel.defaultBucketBytes) -> Float {
         let backend = model.backend, grads = model.parameters.grads
         let sum = backend.zeros(grads.shape, .f32)
+        let plan = overlap ? GradientBucketPlan(arena: model.parameters, bucketFloats: max(1, bucketBytes / 4)) : nil
         var loss: Float = 0
         for r in 0..<ranks {
             let shard = DataParallelShard(global: global, rank: r, worldSize: ranks)
-            loss += shard.localGradients(model: model, step: step, seed: seed)
-            backend.axpy(alpha: 1, x: grads, y: sum, count: grads.count)
+            if let plan {
+                loss += try! shard.localGradients(model: model, step: step, seed: seed, buckets: plan) { bucket in
+                    for range in bucket.ranges {
+                        backend.axpy(alpha: 1, x: grads.view(range.lowerBound, [range.count]),
+                                     y: sum.view(range.lowerBound, [range.count]), count: range.count)
+                    }
+                }
+            } else {
+                loss += shard.localGradients(model: model, step: step, seed: seed)
+                backend.axpy(alpha: 1, x: grads, y: sum, count: grads.count)
+            }
         }
         backend.copy(sum, to: grads)
         return loss

@@ -42,4 +42,16 @@ void gr_silu_avx512(float *x, long n);
 /// `gr_cpu_supports_avx512_bf16()` is 1 (does nothing off x86-64).
 void gr_bf16_gemm(int m, int n, int k, const float *a, int lda, const uint16_t *b, float *c, int ldc, int accumulate);
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+/// 16 Float16 values at `p` (unaligned) widened to Float (`vcvtph2ps`; Swift sees a
+/// SIMD16<Float>). Swift's own SIMD16<Float16> → SIMD16<Float> conversion is a generic call when it
+/// is not inlined, which the retrieval tiles cannot afford per load. AVX-512F: call only from
+/// code compiled for it, after gr_cpu_supports_avx512() said yes (module GRCPUAVX512).
+__attribute__((target("avx512f"), always_inline))
+static inline __m512 gr_load_half16(const void *p) {
+    return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
+}
+#endif
+
 #endif
