@@ -11,7 +11,8 @@
 #    --max-wait-ms and --serve-args (split on spaces) are passed on to `gr serve`.
 # 2. Load: wrk posting /v1/recommend with 200-event histories (random ids in 1...max_item_id,
 #    increasing timestamps, k 10) at each --concurrency (default 1 and 64); prints req/s, p50,
-#    p90, p99, non-2xx and the load average (`uptime`) at the end of the row.
+#    p90, p99, non-2xx, the server's CPU time per request (/proc/PID/stat: robust on a shared
+#    machine, where wall times stretch) and the load average (`uptime`) at the end of the row.
 # 3. Abuse: --abuse requests (default 100,000; wrk runs until the server's counters reach it, so a
 #    round may overshoot by a few), every 10th malformed (wrong types, huge arrays,
 #    negative/unknown ids, NaN timestamps, truncated JSON, k 0, unknown fields, an over-limit
@@ -79,6 +80,8 @@ echo "health: $(cat "$WORK/health.json")"
 echo "machine: $(nproc) cores, $(uptime | sed 's/.*load/load/')"
 
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$SERVER_PID/status"; }
+# The server's CPU time so far (user + system, clock ticks): a load-independent cost per request.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$SERVER_PID/stat"; }
 
 # Shared Lua: 256 request bodies of 200 events, rotated; per-thread status counters.
 cat > "$WORK/common.lua" <<'LUA'
@@ -117,8 +120,13 @@ if [ "$ONLY" != "abuse" ]; then
   for c in $CONCURRENCY; do
     t=$(( c < 2 ? 1 : 2 ))
     echo "== load: POST /v1/recommend, 200-event histories, k 10, concurrency $c, ${DURATION}s"
+    cpu0=$(cpu_ticks)
     wrk -t"$t" -c"$c" -d"${DURATION}s" --timeout 10s --latency -s "$WORK/load.lua" "$URL" > "$WORK/wrk-$c.txt" 2>&1 || true
+    cpu1=$(cpu_ticks)
     grep RESULT "$WORK/wrk-$c.txt" || { cat "$WORK/wrk-$c.txt"; FAIL=1; }
+    n=$(sed -nE 's/^RESULT requests=([0-9]+).*/\1/p' "$WORK/wrk-$c.txt")
+    [ -n "$n" ] && [ "$n" -gt 0 ] && awk -v t=$(( cpu1 - cpu0 )) -v n="$n" -v hz="$(getconf CLK_TCK)" \
+      'BEGIN { printf "server CPU: %.3f ms per request (user + system)\n", t * 1000 / hz / n }'
     echo "after concurrency $c: $(uptime | sed 's/.*load/load/')"
   done
   curl -s "$URL/metrics" | grep -E '^gr_serve_(batch_size_(sum|count)|engine_calls_total)' || true

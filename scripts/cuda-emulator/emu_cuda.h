@@ -11,6 +11,7 @@
 #include <atomic>
 
 #define __global__
+#define __launch_bounds__(...)
 #define __device__
 #define __forceinline__ inline
 #define __shared__ static
@@ -29,16 +30,31 @@ inline int __clzll(long long x) { return x == 0 ? 64 : __builtin_clzll((unsigned
 inline float __int_as_float(int i) { float f; std::memcpy(&f, &i, 4); return f; }
 inline unsigned __float_as_uint(float f) { unsigned u; std::memcpy(&u, &f, 4); return u; }
 inline void __syncthreads() { emu_barrier->arrive_and_wait(); }
-template <typename T> inline T __shfl_xor_sync(unsigned, T v, int o) {
+// The value of thread `src` (of the same warp) after every thread of the block has offered v.
+template <typename T> inline T emu_shfl(T v, unsigned src) {
     unsigned t = threadIdx.x;
     unsigned long long bits = 0; std::memcpy(&bits, &v, sizeof(T));
     emu_barrier->arrive_and_wait();
     emu_exchange[t] = bits;
     emu_barrier->arrive_and_wait();
-    unsigned long long r = emu_exchange[t ^ (unsigned)o];
+    unsigned long long r = emu_exchange[src];
     emu_barrier->arrive_and_wait();
     T out; std::memcpy(&out, &r, sizeof(T));
     return out;
+}
+template <typename T> inline T __shfl_xor_sync(unsigned, T v, int o) { return emu_shfl(v, threadIdx.x ^ (unsigned)o); }
+template <typename T> inline T __shfl_down_sync(unsigned, T v, int o) {
+    return emu_shfl(v, (threadIdx.x & 31u) + (unsigned)o < 32u ? threadIdx.x + (unsigned)o : threadIdx.x);
+}
+inline bool __all_sync(unsigned, bool v) {
+    unsigned t = threadIdx.x, w0 = t & ~31u;
+    emu_barrier->arrive_and_wait();
+    emu_exchange[t] = v ? 1 : 0;
+    emu_barrier->arrive_and_wait();
+    bool all = true;
+    for (unsigned l = 0; l < 32; l++) all = all && emu_exchange[w0 + l] != 0;
+    emu_barrier->arrive_and_wait();
+    return all;
 }
 inline float atomicAdd(float* p, float v) {
     std::atomic_ref<float> a(*p);

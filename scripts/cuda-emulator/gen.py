@@ -6,7 +6,7 @@ order = ["Common", "Elementwise", "Norm", "Embedding", "Loss", "Optimizer", "Ret
 src = "\n".join(open(f"{src_dir}/{n}.cu").read() for n in order)
 src = src.replace("extern __shared__ float smem[];", "float* smem = (float*)emu_dynamic_shared;")
 kernels = []
-for m in re.finditer(r'extern "C" __global__ void (\w+)\(([^)]*)\)', src):
+for m in re.finditer(r'extern "C" __global__ (?:__launch_bounds__\([^)]*\) )?void (\w+)\(([^)]*)\)', src):
     params = [p.strip() for p in m.group(2).replace("\n", " ").split(",")]
     types = [re.sub(r'\s*\b\w+$', '', p).strip() for p in params]
     kernels.append((m.group(1), types))

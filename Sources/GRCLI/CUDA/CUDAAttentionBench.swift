@@ -16,6 +16,7 @@ struct CUDAAttentionBench: ParsableCommand {
     @Option(help: "Timed rounds (the median is reported).") var rounds = 5
     @Flag(help: "Tiny sizes (checks the command itself, e.g. under the emulator).") var quick = false
     @Option(help: "Run only the shape with this index (0-based, in the table's order).") var shape: Int? = nil
+    @Flag(help: "First run the tensor-core parity checks of `gr cuda selftest` (fails on a mismatch).") var check = false
 
     /// (label, lengths, N, H, D) of issue #5's table and the ML-1M presets.
     static func shapes(quick: Bool) -> [(String, [Int], Int, Int, Int)] {
@@ -37,8 +38,18 @@ struct CUDAAttentionBench: ParsableCommand {
     func run() throws {
         let b = try CUDACommand.backend()
         print(b.context.describe)
-        for k in ["gr_hstu_tc_fwd_d128", "gr_hstu_tc_bwd_d128", "gr_hstu_tc_fwd_d64", "gr_hstu_tc_bwd_d64"] {
+        for k in ["gr_hstu_tc_fwd_d128", "gr_hstu_tc_bwd_d128", "gr_hstu_tc_bwd_dq_d128", "gr_hstu_tc_fwd_d64", "gr_hstu_tc_bwd_d64", "gr_hstu_tc_bwd_dq_d64"] {
             if let r = b.kernelResources(k) { print("\(k): \(r.registers) registers, \(r.localBytes) local bytes") }
+        }
+        if check {
+            let results = CUDAParity.tensorCore(gpu: b)
+            for r in results {
+                print(r.name.padding(toLength: 48, withPad: " ", startingAt: 0)
+                      + String(format: " %12.3e %10.1e  %@", r.error, r.tolerance, r.passed ? "ok" : "FAIL"))
+            }
+            let failed = results.filter { !$0.passed }.count
+            print("tensor-core checks: \(results.count - failed)/\(results.count) passed")
+            if failed > 0 { throw ExitCode(1) }
         }
         /// Median GPU milliseconds of one call of `body`.
         func time(_ body: () -> Void) -> Double {

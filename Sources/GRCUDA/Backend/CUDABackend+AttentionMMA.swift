@@ -29,17 +29,34 @@ public struct HSTUMaskOptions: Sendable, Equatable {
 }
 
 /// What the tensor-core kernels need about one jagged batch, on the device: offsets, timestamps,
-/// and the work lists (sequence, block) of the forward (query blocks, longest rows first) and
-/// the backward (key blocks, most query tiles first). Build once per batch; reuse across calls.
+/// the per-sequence flag of the 32-bit bucket path (computed on the device, `gr_hstu_tc_ts_flags`)
+/// and the work lists. Build once per batch and reuse across calls; the work lists depend on the
+/// layout only and are cached for the last layout (the 8 layers and the backward of one batch
+/// share them without host work).
 public struct HSTUTensorCorePlan {
     public let layout: JaggedLayout
     public let paddedWidth: Int
     /// The head dim padded for the kernels: 32, 64 or 128.
     public let paddedDim: Int
     public let options: HSTUMaskOptions
-    let offsets: Tensor, timestamps: Tensor
-    let forwardItems: Tensor, backwardItems: Tensor
-    let forwardCount: Int, backwardCount: Int
+    let timestamps: Tensor, flags: Tensor
+    let work: HSTUWorkLists
+}
+
+/// The work lists of a layout, on the device: offsets (B + 1) and (sequence, block) pairs of the
+/// query blocks (the forward and the backward's dQ kernel; longest rows first) and of the key
+/// blocks (the backward's dK/dV kernel; most query tiles first).
+final class HSTUWorkLists {
+    let layout: JaggedLayout
+    let offsets: Tensor, queryItems: Tensor, keyItems: Tensor
+    let count: Int
+    init(layout: JaggedLayout, offsets: Tensor, queryItems: Tensor, keyItems: Tensor, count: Int) {
+        self.layout = layout
+        self.offsets = offsets
+        self.queryItems = queryItems
+        self.keyItems = keyItems
+        self.count = count
+    }
 }
 
 extension CUDABackend {
@@ -51,15 +68,48 @@ extension CUDABackend {
         return d <= 32 ? 32 : d <= 64 ? 64 : d <= 128 ? 128 : nil
     }
 
-    /// Shared bytes: GR_TC_FWD_SMEM / GR_TC_BWD_SMEM of AttentionMMA.cu.
+    /// Shared bytes: GR_TC_FWD_SMEM, GR_TC_DKDV_SMEM, GR_TC_DQ_SMEM of AttentionMMA.cu.
     static func tcForwardShared(_ dp: Int) -> Int {
-        5 * tcTile * dp * 2 + 2 * tcTile * 8 + 2 * 128 * 4 + 132 * 4 + 256 * 8 + 64 * 16
+        4 * tcTile * dp * 2 + 2 * tcTile * 8 + 2 * 128 * 4 + 132 * 4 + 256 * 8 + 64 * 16
     }
-    static func tcBackwardShared(_ dp: Int) -> Int {
-        6 * tcTile * dp * 2 + tcTile * tcTile * 2 + 3 * tcTile * 8 + 2 * 128 * 4 + 132 * 4 + 256 * 8 + 132 * 4 + 256 * 4 + 64 * 16
+    static func tcKeyBackwardShared(_ dp: Int) -> Int {
+        6 * tcTile * dp * 2 + 3 * tcTile * 8 + 2 * 128 * 4 + 132 * 4 + 256 * 8 + 132 * 4 + 256 * 4 + 64 * 16
+    }
+    static func tcQueryBackwardShared(_ dp: Int) -> Int {
+        6 * tcTile * dp * 2 + 2 * tcTile * 8 + 2 * 128 * 4 + 132 * 4 + 256 * 8 + 64 * 16
     }
 
-    /// Device copies of the layout, timestamps (B, N) i64 (host or device) and the work lists.
+    /// The work lists of `layout` (cached for the last layout).
+    func hstuWorkLists(_ layout: JaggedLayout) -> HSTUWorkLists {
+        if let w = hstuWorkCache, w.layout == layout { return w }
+        let t = Self.tcTile
+        var fwd: [(b: Int, block: Int, work: Int)] = [], bwd: [(b: Int, block: Int, work: Int)] = []
+        for b in 0..<layout.batchSize {
+            let blocks = (layout.length(b) + t - 1) / t
+            for x in 0..<blocks {
+                fwd.append((b, x, x + 1))
+                bwd.append((b, x, blocks - x))
+            }
+        }
+        func upload(_ items: [(b: Int, block: Int, work: Int)]) -> Tensor {
+            let sorted = items.sorted { ($0.work, $1.b) > ($1.work, $0.b) }
+            var words: [Int32] = []
+            words.reserveCapacity(2 * sorted.count)
+            for it in sorted { words += [Int32(it.b), Int32(it.block)] }
+            let d = empty([max(words.count, 2)], .i32)
+            if !words.isEmpty { words.withUnsafeBytes { context.copyToDevice(d.devicePointer, $0.baseAddress!, $0.count) } }
+            return d
+        }
+        let offsets = empty([layout.offsets.count], .i32)
+        layout.offsets.withUnsafeBytes { context.copyToDevice(offsets.devicePointer, $0.baseAddress!, $0.count) }
+        let w = HSTUWorkLists(layout: layout, offsets: offsets, queryItems: upload(fwd), keyItems: upload(bwd),
+                              count: fwd.count)
+        hstuWorkCache = w
+        return w
+    }
+
+    /// The plan of one batch: timestamps (B, N) i64 (host or device) on the device, the flags of
+    /// the 32-bit bucket path computed there (no host round trip), the cached work lists.
     public func makeHSTUPlan(layout: JaggedLayout, timestamps: Tensor, paddedWidth: Int, dqk: Int, dv: Int,
                              options: HSTUMaskOptions = .causal) -> HSTUTensorCorePlan {
         guard let dp = Self.tensorCoreDim(dqk, dv) else {
@@ -71,34 +121,14 @@ extension CUDABackend {
         }
         precondition(timestamps.dtype == .i64 && timestamps.count == layout.batchSize * paddedWidth,
                      "hstuAttention: timestamps must be i64 (B, N) = (\(layout.batchSize), \(paddedWidth)), got \(timestamps.shape)")
-        let t = Self.tcTile
-        let hostTimestamps = toHost(timestamps)
-        var fwd: [(b: Int, block: Int, work: Int)] = [], bwd: [(b: Int, block: Int, work: Int)] = []
-        for b in 0..<layout.batchSize {
-            let blocks = (layout.length(b) + t - 1) / t
-            // the 32-bit bucket path when T[b, 0...min(L, N − 1)] spans less than 2³¹
-            let fast = Self.timestampSpanFits(hostTimestamps.int64s + b * paddedWidth, count: min(layout.length(b), paddedWidth - 1) + 1)
-            let flag = fast ? 1 << 30 : 0
-            for x in 0..<blocks {
-                fwd.append((b, x | flag, x + 1))
-                bwd.append((b, x | flag, blocks - x))
-            }
+        let work = hstuWorkLists(layout)
+        let ts = toDevice(timestamps), flags = empty([max(layout.batchSize, 1)], .i32)
+        if layout.batchSize > 0 {
+            context.launch("gr_hstu_tc_ts_flags", grid: (layout.batchSize, 1, 1), block: 256, shared: 0,
+                           [.ptr(work.offsets), .ptr(ts), .i(paddedWidth), .ptr(flags)])
         }
-        func upload(_ items: [(b: Int, block: Int, work: Int)], _ key: String) -> Tensor {
-            let sorted = items.sorted { ($0.work, $1.b) > ($1.work, $0.b) }
-            var words: [Int32] = []
-            words.reserveCapacity(2 * sorted.count)
-            for it in sorted { words += [Int32(it.b), Int32(it.block)] }
-            let d = empty([max(words.count, 2)], .i32)
-            if !words.isEmpty { words.withUnsafeBytes { context.copyToDevice(d.devicePointer, $0.baseAddress!, $0.count) } }
-            return d
-        }
-        let offsets = empty([layout.offsets.count], .i32)
-        layout.offsets.withUnsafeBytes { context.copyToDevice(offsets.devicePointer, $0.baseAddress!, $0.count) }
         return HSTUTensorCorePlan(layout: layout, paddedWidth: paddedWidth, paddedDim: dp, options: options,
-                                  offsets: offsets, timestamps: toDevice(timestamps),
-                                  forwardItems: upload(fwd, "fwd"), backwardItems: upload(bwd, "bwd"),
-                                  forwardCount: fwd.count, backwardCount: bwd.count)
+                                  timestamps: ts, flags: flags, work: work)
     }
 
     /// `TimeBucket.table` as u32 (64 × (base, t1, t2, t3), thresholds capped at 2³² − 1) for the
@@ -113,15 +143,6 @@ extension CUDABackend {
         let t = upload(words, shape: [words.count])
         scratch["attn.tc.table32"] = t
         return t
-    }
-
-    /// Whether max − min of the `count` timestamps is below 2³¹ (then every gap the kernels take
-    /// is exact in 32 bits).
-    static func timestampSpanFits(_ ts: UnsafeMutablePointer<Int64>, count: Int) -> Bool {
-        var lo = Int64.max, hi = Int64.min
-        for x in 0..<count { lo = min(lo, ts[x]); hi = max(hi, ts[x]) }
-        let (span, overflow) = hi.subtractingReportingOverflow(lo)
-        return count == 0 || (!overflow && span < 1 << 31)
     }
 
     /// bf16 [H][T][DP] copy of the strided f32 operand `src` (T rows, `rowStride`, head h at
@@ -153,37 +174,39 @@ extension CUDABackend {
     /// Forward on packed operands: out (T, H·dv) f32, the rows of every sequence overwritten.
     public func hstuTensorCoreForward(plan: HSTUTensorCorePlan, q: Tensor, k: Tensor, v: Tensor,
                                       positionWeights: Tensor, timeWeights: Tensor, heads: Int, dv: Int, out: Tensor) {
-        if plan.forwardCount == 0 { return }
+        if plan.work.count == 0 { return }
         let dp = plan.paddedDim, name = "gr_hstu_tc_fwd_d\(dp)", shared = Self.tcForwardShared(dp)
         prepareTensorCoreKernel(name, shared: shared)
-        context.launch(name, grid: (plan.forwardCount, heads, 1), block: Self.tcThreads, shared: shared,
-                       [.ptr(q), .ptr(k), .ptr(v), .ptr(plan.offsets), .ptr(plan.forwardItems), .ptr(plan.timestamps),
-                        .ptr(positionWeights), .ptr(timeWeights), .ptr(timeBucketTable()), .ptr(timeBucketTable32()),
-                        .i(plan.layout.totalTokens),
+        context.launch(name, grid: (plan.work.count, heads, 1), block: Self.tcThreads, shared: shared,
+                       [.ptr(q), .ptr(k), .ptr(v), .ptr(plan.work.offsets), .ptr(plan.work.queryItems), .ptr(plan.flags),
+                        .ptr(plan.timestamps), .ptr(positionWeights), .ptr(timeWeights), .ptr(timeBucketTable()),
+                        .ptr(timeBucketTable32()), .i(plan.layout.totalTokens),
                         .i(heads), .i(dv), .i(plan.paddedWidth), .i(plan.options.targetCount),
                         .i(plan.options.contextualLength), .ptr(out)])
     }
 
-    /// Backward on packed operands (dOut packed like v): dq, dk, dV (T rows, `rowStride`)
-    /// overwritten; dPositionWeights, dTimeWeights +=.
+    /// Backward on packed operands (dOut packed like v), two kernels: key blocks (dk, dV
+    /// overwritten; dPositionWeights, dTimeWeights +=) and query blocks (dq overwritten), all of
+    /// them (T rows, `rowStride`, head h at columns h·dqk / h·dv).
     public func hstuTensorCoreBackward(plan: HSTUTensorCorePlan, q: Tensor, k: Tensor, v: Tensor, dOut: Tensor,
                                        positionWeights: Tensor, timeWeights: Tensor, heads: Int, dqk: Int, dv: Int,
                                        rowStride: Int, dq: Tensor, dk: Tensor, dV: Tensor,
                                        dPositionWeights: Tensor, dTimeWeights: Tensor) {
-        if plan.backwardCount == 0 { return }
+        if plan.work.count == 0 { return }
         let dp = plan.paddedDim, t = plan.layout.totalTokens
-        let name = "gr_hstu_tc_bwd_d\(dp)", shared = Self.tcBackwardShared(dp)
-        prepareTensorCoreKernel(name, shared: shared)
-        let acc = scratchTensor("attn.tc.dq", heads * t * dp, .f32)
-        context.memset32(acc.devicePointer, 0, acc.count)
-        context.launch(name, grid: (plan.backwardCount, heads, 1), block: Self.tcThreads, shared: shared,
-                       [.ptr(q), .ptr(k), .ptr(v), .ptr(dOut), .ptr(plan.offsets), .ptr(plan.backwardItems),
-                        .ptr(plan.timestamps), .ptr(positionWeights), .ptr(timeWeights), .ptr(timeBucketTable()),
-                        .ptr(timeBucketTable32()), .i(t), .i(heads), .i(dqk), .i(dv), .i(plan.paddedWidth), .i(plan.options.targetCount),
-                        .i(plan.options.contextualLength), .i(rowStride), .ptr(dk), .ptr(dV), .ptr(acc),
-                        .ptr(dPositionWeights), .ptr(dTimeWeights)])
-        context.launch("gr_hstu_tc_store_dq", blocks: blocks(t * heads * dqk), block: 256,
-                       [.ptr(acc), .i(t), .i(heads), .i(dp), .i(dqk), .i(rowStride), .ptr(dq)])
+        let common: [KernelArg] = [.ptr(q), .ptr(k), .ptr(v), .ptr(dOut), .ptr(plan.work.offsets)]
+        let tail: [KernelArg] = [.ptr(plan.flags), .ptr(plan.timestamps), .ptr(positionWeights), .ptr(timeWeights),
+                                 .ptr(timeBucketTable()), .ptr(timeBucketTable32()), .i(t), .i(heads), .i(dqk), .i(dv),
+                                 .i(plan.paddedWidth), .i(plan.options.targetCount), .i(plan.options.contextualLength),
+                                 .i(rowStride)]
+        let kv = "gr_hstu_tc_bwd_d\(dp)", kvShared = Self.tcKeyBackwardShared(dp)
+        prepareTensorCoreKernel(kv, shared: kvShared)
+        context.launch(kv, grid: (plan.work.count, heads, 1), block: Self.tcThreads, shared: kvShared,
+                       common + [.ptr(plan.work.keyItems)] + tail + [.ptr(dk), .ptr(dV), .ptr(dPositionWeights), .ptr(dTimeWeights)])
+        let qn = "gr_hstu_tc_bwd_dq_d\(dp)", qShared = Self.tcQueryBackwardShared(dp)
+        prepareTensorCoreKernel(qn, shared: qShared)
+        context.launch(qn, grid: (plan.work.count, heads, 1), block: Self.tcThreads, shared: qShared,
+                       common + [.ptr(plan.work.queryItems)] + tail + [.ptr(dq)])
     }
 
     /// The whole bf16 forward from the backend's f32 strided operands (pack, then the kernel).
@@ -224,12 +247,14 @@ extension CUDABackend {
         let plan = makeHSTUPlan(layout: layout, timestamps: timestamps, paddedWidth: paddedWidth, dqk: dqk, dv: dv,
                                 options: options)
         let t = layout.totalTokens, dp = plan.paddedDim, n = heads * t * dp
-        return (plan, packHSTUOperand(q, rowStride: rowStride, tokens: t, heads: heads, dim: dqk, paddedDim: dp,
-                                into: scratchTensor("attn.tc.q", n, .bf16)),
-                packHSTUOperand(k, rowStride: rowStride, tokens: t, heads: heads, dim: dqk, paddedDim: dp,
-                                into: scratchTensor("attn.tc.k", n, .bf16)),
-                packHSTUOperand(v, rowStride: rowStride, tokens: t, heads: heads, dim: dv, paddedDim: dp,
-                                into: scratchTensor("attn.tc.v", n, .bf16)))
+        precondition(q.dtype == .f32 && k.dtype == .f32 && v.dtype == .f32, "hstuAttention (bf16): f32 q, k, v")
+        let qb = scratchTensor("attn.tc.q", max(n, 2), .bf16), kb = scratchTensor("attn.tc.k", max(n, 2), .bf16)
+        let vb = scratchTensor("attn.tc.v", max(n, 2), .bf16)
+        // q, k, v in one launch (gr_hstu_tc_pack3; the same work as three packHSTUOperand calls)
+        context.launch("gr_hstu_tc_pack3", grid: (blocks(n / 2), 3, 1), block: 256,
+                       [.ptr(q), .ptr(k), .ptr(v), .i(rowStride), .i(t), .i(heads), .i(dqk), .i(dv), .i(dp),
+                        .ptr(qb), .ptr(kb), .ptr(vb)])
+        return (plan, qb, kb, vb)
     }
 
     /// Registers, local (spill) bytes and static shared bytes of a kernel (nil where the driver

@@ -26,6 +26,8 @@ public final class CUDABackend: Backend {
     /// `GR_CUDA_ATTENTION`.
     public var attentionPrecision: CUDAAttentionPrecision = .fromEnvironment
     lazy var attentionDriver = CUDAAttentionDriver(context)
+    /// The tensor-core attention's work lists of the last jagged layout (`makeHSTUPlan`).
+    var hstuWorkCache: HSTUWorkLists? = nil
 
     /// Opens the libraries and device `ordinal`, compiles (or loads) the kernels, creates the
     /// cuBLASLt handle. Throws a `CUDAError` that says what is missing.

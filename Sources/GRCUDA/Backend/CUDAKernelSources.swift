@@ -1,5 +1,11 @@
+import Foundation
+
 /// The kernel sources, embedded in the binary by SwiftPM (`resources: [.embedInCode(...)]`) and
 /// concatenated in a fixed order (Common first) into one NVRTC module.
+///
+/// `GR_CUDA_KERNEL_DIR` (for kernel work on a GPU machine without rebuilding the binary): a folder
+/// whose files of the same names replace the embedded ones (missing files keep the embedded text).
+/// The module is cached by the hash of the concatenated text, so edited sources recompile.
 enum CUDAKernelSources {
     static let files: [(name: String, bytes: [UInt8])] = [
         ("Common.cu", PackageResources.Common_cu), ("Elementwise.cu", PackageResources.Elementwise_cu),
@@ -10,6 +16,10 @@ enum CUDAKernelSources {
     ]
 
     static var all: String {
-        files.map { "// ---- \($0.name)\n" + String(decoding: $0.bytes, as: UTF8.self) }.joined(separator: "\n")
+        let dir = ProcessInfo.processInfo.environment["GR_CUDA_KERNEL_DIR"]
+        return files.map { file in
+            let override = dir.flatMap { try? String(contentsOfFile: $0 + "/" + file.name, encoding: .utf8) }
+            return "// ---- \(file.name)\n" + (override ?? String(decoding: file.bytes, as: UTF8.self))
+        }.joined(separator: "\n")
     }
 }

@@ -114,6 +114,16 @@ __device__ __forceinline__ void gr_mma(float* c, const u32* a, const u32* b) {
 #endif
 }
 
+// The A fragment (16 × 16 bf16) of columns 16·kk .. 16·kk + 15 of a warp's f32 accumulator tile
+// (C layout of m16n8 tiles 2·kk and 2·kk + 1): a C tile feeds the next mma without shared memory.
+template <int NT>
+__device__ __forceinline__ void gr_tc_afrag(u32 (&a)[4], const float (&p)[NT][4], int kk) {
+    a[0] = gr_pack_bf16(p[2 * kk][0], p[2 * kk][1]);
+    a[1] = gr_pack_bf16(p[2 * kk][2], p[2 * kk][3]);
+    a[2] = gr_pack_bf16(p[2 * kk + 1][0], p[2 * kk + 1][1]);
+    a[3] = gr_pack_bf16(p[2 * kk + 1][2], p[2 * kk + 1][3]);
+}
+
 // ldmatrix .x4 (trans = 0) or .x4.trans: lane l gives the address of row (l & 7) of matrix l >> 3.
 template <bool TRANS>
 __device__ __forceinline__ void gr_ldmatrix(u32* r, const u16* p) {
@@ -294,29 +304,61 @@ extern "C" __global__ void gr_hstu_tc_pack(const float* src, i64 rs, i64 T, i64 
     }
 }
 
-// dq (T rows, stride rs, head h at h·dqk) = acc [H][T][DP] f32, the first dqk columns.
-extern "C" __global__ void gr_hstu_tc_store_dq(const float* acc, i64 T, i64 H, i64 DP, i64 dqk, i64 rs, float* dq) {
-    GR_GRID_STRIDE(x, T * H * dqk) {
-        i64 c = x % dqk, h = (x / dqk) % H, t = x / (dqk * H);
-        dq[t * rs + h * dqk + c] = acc[(h * T + t) * DP + c];
+// q, k, v (one row stride rs; dims dqk, dqk, dv) packed as gr_hstu_tc_pack does, in one launch:
+// grid (·, 3), blockIdx.y picks the operand.
+extern "C" __global__ void gr_hstu_tc_pack3(const float* q, const float* k, const float* v, i64 rs, i64 T, i64 H, i64 dqk,
+                                            i64 dv, i64 DP, u32* qd, u32* kd, u32* vd) {
+    const int which = blockIdx.y;
+    const float* src = which == 0 ? q : which == 1 ? k : v;
+    u32* dst = which == 0 ? qd : which == 1 ? kd : vd;
+    const i64 d = which == 2 ? dv : dqk, half = DP / 2, n = H * T * half;
+    GR_GRID_STRIDE(x, n) {
+        i64 c = (x % half) * 2, t = (x / half) % T, h = x / (half * T);
+        const float* row = src + t * rs + h * d;
+        float lo = c < d ? row[c] : 0.0f, hi = c + 1 < d ? row[c + 1] : 0.0f;
+        dst[x] = gr_pack_bf16(lo, hi);
     }
 }
 
 // ---- work items
 
-// This CTA's work item: sequence b, block (query block forward, key block backward), whether the
-// sequence takes the 32-bit bucket path (bit 30 of the block word), its rows and history length.
+// flags[b] = 1 when T[b, 0 ... min(L, N − 1)] spans less than 2³¹ (then every gap the kernels take
+// is exact in 32 bits: the 32-bit bucket path), else 0. grid B, block 256.
+extern "C" __global__ void gr_hstu_tc_ts_flags(const int* offsets, const i64* ts, i64 N, int* flags) {
+    __shared__ i64 lo[256], hi[256];
+    const i64 b = blockIdx.x, L = offsets[b + 1] - offsets[b];
+    const i64 count = (L < N - 1 ? L : N - 1) + 1;
+    i64 mn = 0x7fffffffffffffffLL, mx = -0x7fffffffffffffffLL - 1;
+    for (i64 x = threadIdx.x; x < count; x += 256) {
+        const i64 t = ts[b * N + x];
+        mn = t < mn ? t : mn;
+        mx = t > mx ? t : mx;
+    }
+    lo[threadIdx.x] = mn;
+    hi[threadIdx.x] = mx;
+    __syncthreads();
+    for (int w = 128; w > 0; w >>= 1) {
+        if ((int)threadIdx.x < w) {
+            lo[threadIdx.x] = lo[threadIdx.x + w] < lo[threadIdx.x] ? lo[threadIdx.x + w] : lo[threadIdx.x];
+            hi[threadIdx.x] = hi[threadIdx.x + w] > hi[threadIdx.x] ? hi[threadIdx.x + w] : hi[threadIdx.x];
+        }
+        __syncthreads();
+    }
+    if (threadIdx.x == 0) flags[b] = (u64)hi[0] - (u64)lo[0] < (1ull << 31) ? 1 : 0;
+}
+
+// This CTA's work item: sequence b, block (query block: forward and dQ; key block: dK/dV), whether
+// the sequence takes the 32-bit bucket path (flags), its rows and history length.
 struct GrTcItem {
     i64 b, block, base, L, hist;
     bool fast;
 };
 
-__device__ __forceinline__ GrTcItem gr_tc_item(const int* items, const int* offsets, i64 targets) {
+__device__ __forceinline__ GrTcItem gr_tc_item(const int* items, const int* offsets, const int* flags, i64 targets) {
     GrTcItem it;
-    const int word = items[2 * blockIdx.x + 1];
     it.b = items[2 * blockIdx.x];
-    it.block = word & 0x3fffffff;
-    it.fast = (word >> 30) != 0;
+    it.block = items[2 * blockIdx.x + 1];
+    it.fast = flags[it.b] != 0;
     it.base = offsets[it.b];
     it.L = offsets[it.b + 1] - it.base;
     it.hist = it.L - (targets < 0 ? 0 : (targets > it.L ? it.L : targets));
@@ -326,24 +368,27 @@ __device__ __forceinline__ GrTcItem gr_tc_item(const int* items, const int* offs
 // ---- forward
 
 // Shared bytes of the forward kernel for head dim DP.
-#define GR_TC_FWD_SMEM(DP) (5 * GR_TC_TILE * (DP) * 2 + 2 * GR_TC_TILE * 8 + 2 * 128 * 4 + 132 * 4 + 256 * 8 + 64 * 16)
+#define GR_TC_FWD_SMEM(DP) (4 * GR_TC_TILE * (DP) * 2 + 2 * GR_TC_TILE * 8 + 2 * 128 * 4 + 132 * 4 + 256 * 8 + 64 * 16)
 
-// s (the warp's 16 × 64 scores) ← a = SiLU(s + bias)/N, 0 where masked. Every element is computed
-// without a branch (all indices stay in range for masked elements too), so that the compiler can
-// interleave the 32 independent chains; the mask is applied afterwards, only in tiles that are
-// not entirely allowed.
-template <bool FAST>
-__device__ __forceinline__ void gr_tc_fwd_scores(float (&s)[8][4], bool full, const i64 (&rowI)[2], const i64 (&tq)[2],
-                                                 i64 j0, i64 L, i64 hist, i64 ctx, const i64* tk, const float* pws,
-                                                 const float* twS, const u64* tableS, const uint4* t32, float invN,
-                                                 int warp, int g, int tg) {
+// The warp's 16 queries × 64 keys (query rows rowI, key columns j0 + c): s ← a = SiLU(s + bias)/N
+// (GRAD false: the forward), or da ← ds = dA·SiLU'(s + bias)/N (GRAD true: the dQ kernel; s is
+// left as is); 0 where masked. Every element is computed without a branch (all indices stay in
+// range for masked elements too), so that the compiler can interleave the 32 independent chains;
+// the mask is applied afterwards, only in tiles that are not entirely allowed.
+template <bool FAST, bool GRAD>
+__device__ __forceinline__ void gr_tc_fwd_scores(float (&s)[8][4], float (&da)[8][4], bool full, const i64 (&rowI)[2],
+                                                 const i64 (&tq)[2], i64 j0, i64 L, i64 hist, i64 ctx, const i64* tk,
+                                                 const float* pws, const float* twS, const u64* tableS, const uint4* t32,
+                                                 float invN, int warp, int g, int tg) {
     #pragma unroll
     for (int n = 0; n < 8; n++) {
         #pragma unroll
         for (int e = 0; e < 4; e++) {
             const int x = e >> 1, c = 8 * n + 2 * tg + (e & 1), r = 16 * warp + g + 8 * x;
             const float v = s[n][e] + pws[c - r + 64] + twS[gr_tc_bucket<FAST>(tq[x], tk, c, tableS, t32)];
-            s[n][e] = v * gr_fast_sigmoid(v) * invN;
+            const float sg = gr_fast_sigmoid(v);
+            if (GRAD) da[n][e] = da[n][e] * sg * (1.0f + v * (1.0f - sg)) * invN;
+            else s[n][e] = v * sg * invN;
         }
     }
     if (!full) {
@@ -352,32 +397,45 @@ __device__ __forceinline__ void gr_tc_fwd_scores(float (&s)[8][4], bool full, co
             #pragma unroll
             for (int e = 0; e < 4; e++) {
                 const i64 i = rowI[e >> 1], j = j0 + 8 * n + 2 * tg + (e & 1);
-                if (!(i < L && j < L && gr_hstu_allowed(i, j, hist, ctx))) s[n][e] = 0.0f;
+                if (!(i < L && j < L && gr_hstu_allowed(i, j, hist, ctx))) {
+                    if (GRAD) da[n][e] = 0.0f;
+                    else s[n][e] = 0.0f;
+                }
             }
         }
     }
 }
 
-// grid (items, H), block 128. items[2x] = sequence b, items[2x+1] = query block of work item x,
-// | 1 << 30 when the sequence's timestamps span less than 2³¹ (the 32-bit bucket path).
-// out (T, H·dv) f32: rows of the block overwritten (columns h·dv ..< h·dv + dv).
-template <int DP>
-__device__ __forceinline__ void gr_hstu_tc_fwd(const u16* qb, const u16* kb, const u16* vb, const int* offsets,
-                                               const int* items, const i64* ts, const float* pw, const float* tw,
-                                               const u64* table, const uint4* table32, i64 T, i64 H, i64 dv, i64 N, i64 targets,
-                                               i64 ctx, float* out) {
+// grid (query items, H), block 128: 64 queries per CTA (16 per warp; items[2x] = sequence b,
+// items[2x+1] = query block of work item x, flags[b]: the 32-bit bucket path), looping over the
+// key tiles the block's queries may attend (K, V, key timestamps and the position window
+// double-buffered with cp.async).
+// GRAD false, the forward: out_i = Σ_j a_ij v_j; out (T rows, stride rs = H·dv), the block's
+//   rows overwritten at columns h·dc ..< h·dc + dc (dc = dv). Q fragments kept in registers
+//   (loaded before the key loop, so that Q's shared buffer serves K).
+// GRAD true, the backward's dQ (FlashAttention-2's dq pass): s = Q Kᵀ and dA = dO Vᵀ recomputed,
+//   ds = dA·SiLU'(s + bias)/N, dq_i = Σ_j ds_ij k_j; dq (T rows, stride rs) overwritten at
+//   columns h·dc (dc = dqk). Q and dO fragments read from shared memory per use.
+template <int DP, bool GRAD>
+__device__ __forceinline__ void gr_hstu_tc_qblock(const u16* qb, const u16* kb, const u16* vb, const u16* gb,
+                                                  const int* offsets, const int* items, const int* flags, const i64* ts,
+                                                  const float* pw, const float* tw, const u64* table, const uint4* table32,
+                                                  i64 T, i64 H, i64 dc, i64 N, i64 targets, i64 ctx, i64 rs, float* out) {
     extern __shared__ float smem[];
-    u16* sQ = (u16*)smem;
-    u16* sK = sQ + GR_TC_TILE * DP;          // [2][64][DP]
-    u16* sV = sK + 2 * GR_TC_TILE * DP;      // [2][64][DP]
-    i64* tsK = (i64*)(sV + 2 * GR_TC_TILE * DP);   // [2][64]
-    float* pwS = (float*)(tsK + 2 * GR_TC_TILE);    // [2][128]
-    float* twS = pwS + 256;                          // [132]
-    u64* tableS = (u64*)(twS + 132);                 // [256]
-    uint4* t32 = (uint4*)(tableS + 256);             // [64]
+    // GRAD: Q, dO, K[2], V[2]. Forward: K[2], V[2], the Q tile in K's second buffer until its
+    // fragments are in registers (64·DP·2 bytes less: 3 CTAs per SM at DP = 128).
+    u16* sK = (u16*)smem + (GRAD ? 2 : 0) * GR_TC_TILE * DP;   // [2][64][DP]
+    u16* sV = sK + 2 * GR_TC_TILE * DP;                         // [2][64][DP]
+    u16* sQ = GRAD ? (u16*)smem : sK + GR_TC_TILE * DP;         // [64][DP]
+    u16* sG = sQ + GR_TC_TILE * DP;                             // [64][DP] dO (GRAD only)
+    i64* tsK = (i64*)(sV + 2 * GR_TC_TILE * DP);                // [2][64]
+    float* pwS = (float*)(tsK + 2 * GR_TC_TILE);         // [2][128]
+    float* twS = pwS + 256;                               // [132]
+    u64* tableS = (u64*)(twS + 132);                      // [256]
+    uint4* t32 = (uint4*)(tableS + 256);                  // [64]
 
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, tg = lane & 3;
-    const GrTcItem it = gr_tc_item(items, offsets, targets);
+    const GrTcItem it = gr_tc_item(items, offsets, flags, targets);
     const i64 b = it.b, base = it.base, L = it.L, hist = it.hist, h = blockIdx.y;
     const bool fast = it.fast;
     const i64 i0 = it.block * GR_TC_TILE;
@@ -392,6 +450,7 @@ __device__ __forceinline__ void gr_hstu_tc_fwd(const u16* qb, const u16* kb, con
 
     gr_tc_load_bias_tables(tableS, t32, twS, table, table32, tw);
     gr_tc_load_tile<DP>(sQ, qh, i0, L);
+    if (GRAD) gr_tc_load_tile<DP>(sG, gb + h * T * DP + base * DP, i0, L);
     gr_tc_load_tile<DP>(sK, kh, 0, L);
     gr_tc_load_tile<DP>(sV, vh, 0, L);
     gr_tc_load_key_ts(tsK, tsb, 0, L);
@@ -409,7 +468,15 @@ __device__ __forceinline__ void gr_hstu_tc_fwd(const u16* qb, const u16* kb, con
     float o[DP / 8][4];
     #pragma unroll
     for (int n = 0; n < DP / 8; n++) for (int e = 0; e < 4; e++) o[n][e] = 0.0f;
-    u32 qf[DP / 16][4];
+    u32 qf[GRAD ? 1 : DP / 16][4];
+    if (!GRAD) {   // Q's fragments into registers, then its buffer is K's second one
+        gr_cp_async_wait<0>();
+        __syncthreads();
+        #pragma unroll
+        for (int kk = 0; kk < DP / 16; kk++)
+            gr_ldmatrix<false>(qf[GRAD ? 0 : kk], sQ + gr_swz<DP>(16 * warp + (lane & 15), 2 * kk + (lane >> 4)));
+        __syncthreads();
+    }
 
     for (int kt = 0; kt < tiles; kt++) {
         const int buf = kt & 1;
@@ -426,74 +493,85 @@ __device__ __forceinline__ void gr_hstu_tc_fwd(const u16* qb, const u16* kb, con
             gr_cp_async_wait<0>();
         }
         __syncthreads();
-        if (kt == 0) {
-            #pragma unroll
-            for (int kk = 0; kk < DP / 16; kk++)
-                gr_ldmatrix<false>(qf[kk], sQ + gr_swz<DP>(16 * warp + (lane & 15), 2 * kk + (lane >> 4)));
-        }
         const u16* K = sK + buf * GR_TC_TILE * DP;
         const u16* V = sV + buf * GR_TC_TILE * DP;
-        // S = Q Kᵀ (16 × 64 per warp)
-        float s[8][4];
+        // S = Q Kᵀ (and dA = dO Vᵀ), 16 × 64 per warp
+        float s[8][4], da[8][4];
         #pragma unroll
-        for (int n = 0; n < 8; n++) for (int e = 0; e < 4; e++) s[n][e] = 0.0f;
+        for (int n = 0; n < 8; n++) for (int e = 0; e < 4; e++) { s[n][e] = 0.0f; da[n][e] = 0.0f; }
         #pragma unroll
         for (int kk = 0; kk < DP / 16; kk++) {
+            u32 qa[4], ga[4];
+            if (GRAD) {
+                gr_ldmatrix<false>(qa, sQ + gr_swz<DP>(16 * warp + (lane & 15), 2 * kk + (lane >> 4)));
+                gr_ldmatrix<false>(ga, sG + gr_swz<DP>(16 * warp + (lane & 15), 2 * kk + (lane >> 4)));
+            }
+            const u32* a = GRAD ? qa : qf[GRAD ? 0 : kk];
             #pragma unroll
             for (int np = 0; np < 4; np++) {
                 u32 r[4];
-                gr_ldmatrix<false>(r, K + gr_swz<DP>(16 * np + (lane & 7) + ((lane >> 4) << 3), 2 * kk + ((lane >> 3) & 1)));
-                gr_mma(s[2 * np], qf[kk], r);
-                gr_mma(s[2 * np + 1], qf[kk], r + 2);
+                const int row = 16 * np + (lane & 7) + ((lane >> 4) << 3), ch = 2 * kk + ((lane >> 3) & 1);
+                gr_ldmatrix<false>(r, K + gr_swz<DP>(row, ch));
+                gr_mma(s[2 * np], a, r);
+                gr_mma(s[2 * np + 1], a, r + 2);
+                if (GRAD) {
+                    gr_ldmatrix<false>(r, V + gr_swz<DP>(row, ch));
+                    gr_mma(da[2 * np], ga, r);
+                    gr_mma(da[2 * np + 1], ga, r + 2);
+                }
             }
         }
-        // bias, SiLU / N, mask
+        // bias, SiLU / N (or its derivative), mask
         const bool full = gr_hstu_tile_full(i0, j0, L, hist, ctx);
         const i64* tk = tsK + buf * GR_TC_TILE;
         const float* pws = pwS + buf * 128;
-        if (fast) gr_tc_fwd_scores<true>(s, full, rowI, tq, j0, L, hist, ctx, tk, pws, twS, tableS, t32, invN, warp, g, tg);
-        else gr_tc_fwd_scores<false>(s, full, rowI, tq, j0, L, hist, ctx, tk, pws, twS, tableS, t32, invN, warp, g, tg);
-        // O += P V
+        if (fast) gr_tc_fwd_scores<true, GRAD>(s, da, full, rowI, tq, j0, L, hist, ctx, tk, pws, twS, tableS, t32, invN, warp, g, tg);
+        else gr_tc_fwd_scores<false, GRAD>(s, da, full, rowI, tq, j0, L, hist, ctx, tk, pws, twS, tableS, t32, invN, warp, g, tg);
+        // O += P V, or dQ += dS K (A operand from registers)
+        const u16* B = GRAD ? K : V;
         #pragma unroll
         for (int kk = 0; kk < 4; kk++) {
-            u32 pa[4] = {gr_pack_bf16(s[2 * kk][0], s[2 * kk][1]), gr_pack_bf16(s[2 * kk][2], s[2 * kk][3]),
-                         gr_pack_bf16(s[2 * kk + 1][0], s[2 * kk + 1][1]), gr_pack_bf16(s[2 * kk + 1][2], s[2 * kk + 1][3])};
+            u32 pa[4];
+            gr_tc_afrag<8>(pa, GRAD ? da : s, kk);
             #pragma unroll
             for (int dp = 0; dp < DP / 16; dp++) {
                 u32 r[4];
-                gr_ldmatrix<true>(r, V + gr_swz<DP>(16 * kk + (lane & 7) + ((lane >> 3) & 1) * 8, 2 * dp + (lane >> 4)));
+                gr_ldmatrix<true>(r, B + gr_swz<DP>(16 * kk + (lane & 7) + ((lane >> 3) & 1) * 8, 2 * dp + (lane >> 4)));
                 gr_mma(o[2 * dp], pa, r);
                 gr_mma(o[2 * dp + 1], pa, r + 2);
             }
         }
         __syncthreads();   // the buffers of this tile are refilled next iteration
     }
-    const i64 ld = H * dv;
     #pragma unroll
     for (int n = 0; n < DP / 8; n++) {
         #pragma unroll
         for (int e = 0; e < 4; e++) {
             const i64 i = rowI[e >> 1], d = 8 * n + 2 * tg + (e & 1);
-            if (i < L && d < dv) out[(base + i) * ld + h * dv + d] = o[n][e];
+            if (i < L && d < dc) out[(base + i) * rs + h * dc + d] = o[n][e];
         }
     }
 }
 
-extern "C" __global__ void gr_hstu_tc_fwd_d32(const u16* qb, const u16* kb, const u16* vb, const int* offsets, const int* items, const i64* ts, const float* pw, const float* tw, const u64* table, const uint4* table32, i64 T, i64 H, i64 dv, i64 N, i64 targets, i64 ctx, float* out) {
-    gr_hstu_tc_fwd<32>(qb, kb, vb, offsets, items, ts, pw, tw, table, table32, T, H, dv, N, targets, ctx, out);
+extern "C" __global__ void gr_hstu_tc_fwd_d32(const u16* qb, const u16* kb, const u16* vb, const int* offsets, const int* items, const int* flags, const i64* ts, const float* pw, const float* tw, const u64* table, const uint4* table32, i64 T, i64 H, i64 dv, i64 N, i64 targets, i64 ctx, float* out) {
+    gr_hstu_tc_qblock<32, false>(qb, kb, vb, nullptr, offsets, items, flags, ts, pw, tw, table, table32, T, H, dv, N, targets, ctx, H * dv, out);
 }
-extern "C" __global__ void gr_hstu_tc_fwd_d64(const u16* qb, const u16* kb, const u16* vb, const int* offsets, const int* items, const i64* ts, const float* pw, const float* tw, const u64* table, const uint4* table32, i64 T, i64 H, i64 dv, i64 N, i64 targets, i64 ctx, float* out) {
-    gr_hstu_tc_fwd<64>(qb, kb, vb, offsets, items, ts, pw, tw, table, table32, T, H, dv, N, targets, ctx, out);
+extern "C" __global__ void gr_hstu_tc_fwd_d64(const u16* qb, const u16* kb, const u16* vb, const int* offsets, const int* items, const int* flags, const i64* ts, const float* pw, const float* tw, const u64* table, const uint4* table32, i64 T, i64 H, i64 dv, i64 N, i64 targets, i64 ctx, float* out) {
+    gr_hstu_tc_qblock<64, false>(qb, kb, vb, nullptr, offsets, items, flags, ts, pw, tw, table, table32, T, H, dv, N, targets, ctx, H * dv, out);
 }
-extern "C" __global__ void gr_hstu_tc_fwd_d128(const u16* qb, const u16* kb, const u16* vb, const int* offsets, const int* items, const i64* ts, const float* pw, const float* tw, const u64* table, const uint4* table32, i64 T, i64 H, i64 dv, i64 N, i64 targets, i64 ctx, float* out) {
-    gr_hstu_tc_fwd<128>(qb, kb, vb, offsets, items, ts, pw, tw, table, table32, T, H, dv, N, targets, ctx, out);
+extern "C" __global__ void gr_hstu_tc_fwd_d128(const u16* qb, const u16* kb, const u16* vb, const int* offsets, const int* items, const int* flags, const i64* ts, const float* pw, const float* tw, const u64* table, const uint4* table32, i64 T, i64 H, i64 dv, i64 N, i64 targets, i64 ctx, float* out) {
+    gr_hstu_tc_qblock<128, false>(qb, kb, vb, nullptr, offsets, items, flags, ts, pw, tw, table, table32, T, H, dv, N, targets, ctx, H * dv, out);
 }
 
-// ---- backward
+// ---- backward: dK, dV and the bias gradients by key blocks (gr_hstu_tc_bwd), dQ by query blocks
+// (gr_hstu_tc_bwd_dq: gr_hstu_tc_qblock<DP, true>, recomputing s and dA as FlashAttention-2's dq
+// pass does), so that neither keeps a third accumulator nor adds to global memory with atomics.
 
-// Shared bytes of the backward kernel for head dim DP.
-#define GR_TC_BWD_SMEM(DP) (6 * GR_TC_TILE * (DP) * 2 + GR_TC_TILE * GR_TC_TILE * 2 + 3 * GR_TC_TILE * 8 + 2 * 128 * 4 \
-                            + 132 * 4 + 256 * 8 + 132 * 4 + 256 * 4 + 64 * 16)
+// Shared bytes of the key-block kernel for head dim DP.
+#define GR_TC_DKDV_SMEM(DP) (6 * GR_TC_TILE * (DP) * 2 + 3 * GR_TC_TILE * 8 + 2 * 128 * 4 + 132 * 4 + 256 * 8 \
+                             + 132 * 4 + 256 * 4 + 64 * 16)
+// Shared bytes of the dQ kernel for head dim DP.
+#define GR_TC_DQ_SMEM(DP) (6 * GR_TC_TILE * (DP) * 2 + 2 * GR_TC_TILE * 8 + 2 * 128 * 4 + 132 * 4 + 256 * 8 + 64 * 16)
 
 // Adds the position-gradient ring entries of gaps lo..hi (gap = i − j, entry N − 1 − gap) to dpw
 // and clears them.
@@ -508,24 +586,25 @@ __device__ __forceinline__ void gr_tc_flush_ring(float* ring, i64 lo, i64 hi, i6
     }
 }
 
-// The warp's 16 keys × 64 queries: s ← a = SiLU(s + bias)/N, da ← ds = da·SiLU'(s + bias)/N (0 where
-// masked); ds summed into the wPos ring (per gap: the lane's 32 values fall on 18 gaps, summed in
-// registers first) and into dTsS (runs of equal buckets summed in curSum first). As in the
-// forward, the values are computed without branches first (buckets kept as bytes), then masked,
-// then summed.
+// The warp's 16 keys × 32 queries (query columns i0 + 32·half + c, c < 32; key rows rowJ):
+// s ← a = SiLU(s + bias)/N, da ← ds = da·SiLU'(s + bias)/N (0 where masked); ds summed into the
+// wPos ring (per gap: the lane's 16 values fall on 10 gaps, summed in registers first) and into
+// dTsS (per key row, runs of equal buckets summed in curSum first: along a row the query
+// timestamps grow, so the bucket changes rarely). As in the forward, the values are computed
+// without branches first (buckets kept as bytes), then masked, then summed.
 template <bool FAST>
-__device__ __forceinline__ void gr_tc_bwd_scores(float (&s)[8][4], float (&da)[8][4], bool full, const i64 (&rowJ)[2],
-                                                 i64 i0, i64 j0, i64 L, i64 hist, i64 ctx, const i64* tq, const i64* tsK,
-                                                 const float* pws, const float* twS, const u64* tableS, const uint4* t32,
-                                                 float invN, int warp, int g, int tg, float* ring, float* dTsS,
-                                                 int& curBucket, float& curSum) {
-    u32 buckets[8];
+__device__ __forceinline__ void gr_tc_bwd_scores(float (&s)[4][4], float (&da)[4][4], bool full, const i64 (&rowJ)[2],
+                                                 int half, i64 i0, i64 j0, i64 L, i64 hist, i64 ctx, const i64* tq,
+                                                 const i64* tsK, const float* pws, const float* twS, const u64* tableS,
+                                                 const uint4* t32, float invN, int warp, int g, int tg, float* ring,
+                                                 float* dTsS, int (&curBucket)[2], float (&curSum)[2]) {
+    u32 buckets[4];
     #pragma unroll
-    for (int n = 0; n < 8; n++) {
+    for (int n = 0; n < 4; n++) {
         buckets[n] = 0;
         #pragma unroll
         for (int e = 0; e < 4; e++) {
-            const int x = e >> 1, c = 8 * n + 2 * tg + (e & 1), r = 16 * warp + g + 8 * x;
+            const int x = e >> 1, c = 32 * half + 8 * n + 2 * tg + (e & 1), r = 16 * warp + g + 8 * x;
             // |T'q − Tk| = |Tk − T'q|: the bucket takes the magnitude
             const int bucket = gr_tc_bucket<FAST>(tsK[r], tq, c, tableS, t32);
             buckets[n] |= (u32)bucket << (8 * e);
@@ -537,63 +616,102 @@ __device__ __forceinline__ void gr_tc_bwd_scores(float (&s)[8][4], float (&da)[8
     }
     if (!full) {
         #pragma unroll
-        for (int n = 0; n < 8; n++) {
+        for (int n = 0; n < 4; n++) {
             #pragma unroll
             for (int e = 0; e < 4; e++) {
-                const i64 j = rowJ[e >> 1], i = i0 + 8 * n + 2 * tg + (e & 1);
+                const i64 j = rowJ[e >> 1], i = i0 + 32 * half + 8 * n + 2 * tg + (e & 1);
                 if (!(i < L && j < L && gr_hstu_allowed(i, j, hist, ctx))) { s[n][e] = 0.0f; da[n][e] = 0.0f; }
             }
         }
     }
-    float gaps[9][2];
+    float gaps[5][2];
     #pragma unroll
-    for (int u = 0; u < 9; u++) { gaps[u][0] = 0.0f; gaps[u][1] = 0.0f; }
+    for (int u = 0; u < 5; u++) { gaps[u][0] = 0.0f; gaps[u][1] = 0.0f; }
+    // wTs: along a key row the query timestamps grow, so the buckets of a half tile mostly equal
+    // the row's running bucket; when they do for the whole warp (one vote), the values are summed
+    // without branches, else element by element with a flush at every change of bucket.
+    bool same = true;
     #pragma unroll
-    for (int n = 0; n < 8; n++) {
+    for (int x = 0; x < 2; x++) {
         #pragma unroll
-        for (int e = 0; e < 4; e++) {
-            const float ds = da[n][e];
-            gaps[n - (e >> 1) + 1][e & 1] += ds;
-            if (ds != 0.0f) {
-                const int bucket = (int)((buckets[n] >> (8 * e)) & 255u);
-                if (bucket != curBucket) {
-                    if (curBucket >= 0) atomicAdd(dTsS + curBucket, curSum);
-                    curBucket = bucket;
-                    curSum = 0.0f;
-                }
-                curSum += ds;
+        for (int n = 0; n < 4; n++) {
+            #pragma unroll
+            for (int p = 0; p < 2; p++) {
+                const int e = 2 * x + p;
+                gaps[n - x + 1][p] += da[n][e];
+                same = same && ((int)((buckets[n] >> (8 * e)) & 255u) == curBucket[x] || da[n][e] == 0.0f);
             }
         }
     }
-    // gap i − j of (n, x, p) = i0 + 8n + 2tg + p − (j0 + 16·warp + g + 8x) = k + 8(n − x) + p
-    const i64 k = i0 + 2 * tg - (j0 + 16 * warp + g);
+    if (__all_sync(0xffffffffu, same)) {
+        #pragma unroll
+        for (int x = 0; x < 2; x++) {
+            float t = 0.0f;
+            #pragma unroll
+            for (int n = 0; n < 4; n++) t += da[n][2 * x] + da[n][2 * x + 1];
+            curSum[x] += t;
+        }
+    } else {
+        #pragma unroll
+        for (int x = 0; x < 2; x++) {
+            #pragma unroll
+            for (int n = 0; n < 4; n++) {
+                #pragma unroll
+                for (int p = 0; p < 2; p++) {
+                    const int e = 2 * x + p;
+                    const float ds = da[n][e];
+                    if (ds != 0.0f) {
+                        const int bucket = (int)((buckets[n] >> (8 * e)) & 255u);
+                        if (bucket != curBucket[x]) {
+                            if (curBucket[x] >= 0) atomicAdd(dTsS + curBucket[x], curSum[x]);
+                            curBucket[x] = bucket;
+                            curSum[x] = 0.0f;
+                        }
+                        curSum[x] += ds;
+                    }
+                }
+            }
+        }
+    }
+    // gap i − j of (n, x, p) = i0 + 32·half + 8n + 2tg + p − (j0 + 16·warp + g + 8x) = k + 8(n − x) + p.
+    // Lanes with the same o = 2·tg − g hold the same gaps: each chain lane, lane + 9 (tg + 1, g + 2),
+    // + 18, + 27 is summed into its first lane with two shuffles, and only those 14 lanes (distinct
+    // o, so distinct addresses in each add: no retries of the shared float atomics) add to the ring.
+    const i64 k = i0 + 32 * half + 2 * tg - (j0 + 16 * warp + g);
+    const bool next9 = tg <= 2 && g <= 5, next18 = tg <= 1 && g <= 3, head = tg == 0 || g < 2;
     #pragma unroll
-    for (int u = 0; u < 9; u++) {
+    for (int u = 0; u < 5; u++) {
         #pragma unroll
         for (int p = 0; p < 2; p++) {
-            if (gaps[u][p] != 0.0f) atomicAdd(ring + ((k + 8 * (u - 1) + p) & 255), gaps[u][p]);
+            float v = gaps[u][p];
+            const float w9 = __shfl_down_sync(0xffffffffu, v, 9);
+            v += next9 ? w9 : 0.0f;
+            const float w18 = __shfl_down_sync(0xffffffffu, v, 18);
+            v += next18 ? w18 : 0.0f;
+            if (head && v != 0.0f) atomicAdd(ring + ((k + 8 * (u - 1) + p) & 255), v);
         }
     }
 }
 
-// grid (items, H), block 128. items[2x] = sequence b, items[2x+1] = key block of work item x
-// (| 1 << 30 for the 32-bit bucket path, as in the forward).
-// dk, dV (T rows, stride rs; head h at h·dqk / h·dv) overwritten for the block's keys;
-// dqAcc [H][T][DP] f32 += (zeroed by the caller); dpw (2N − 1), dtw (129) +=.
+// The backward's common arguments (both kernels); items: key blocks (gr_hstu_tc_bwd) or query
+// blocks (gr_hstu_tc_bwd_dq) as in the forward; flags as in the forward.
+#define GR_TC_BWD_PARAMS const u16* qb, const u16* kb, const u16* vb, const u16* gb, const int* offsets, const int* items, \
+    const int* flags, const i64* ts, const float* pw, const float* tw, const u64* table, const uint4* table32, i64 T, i64 H, \
+    i64 dqk, i64 dv, i64 N, i64 targets, i64 ctx, i64 rs
+#define GR_TC_BWD_ARGS qb, kb, vb, gb, offsets, items, flags, ts, pw, tw, table, table32, T, H, dqk, dv, N, targets, ctx, rs
+
+// grid (key items, H), block 128: 64 keys per CTA, 16 per warp, query tiles of 64 (double-buffered)
+// taken in two halves of 32 (fewer live scores). dk, dV (T rows, stride rs; head h at h·dqk /
+// h·dv) overwritten for the block's keys; dpw (2N − 1), dtw (129) +=.
 template <int DP>
-__device__ __forceinline__ void gr_hstu_tc_bwd(const u16* qb, const u16* kb, const u16* vb, const u16* gb,
-                                               const int* offsets, const int* items, const i64* ts, const float* pw,
-                                               const float* tw, const u64* table, const uint4* table32, i64 T, i64 H, i64 dqk,
-                                               i64 dv, i64 N, i64 targets, i64 ctx, i64 rs, float* dk, float* dV,
-                                               float* dqAcc, float* dpw, float* dtw) {
+__device__ __forceinline__ void gr_hstu_tc_bwd(GR_TC_BWD_PARAMS, float* dk, float* dV, float* dpw, float* dtw) {
     extern __shared__ float smem[];
     u16* sK = (u16*)smem;                    // [64][DP]
     u16* sV = sK + GR_TC_TILE * DP;          // [64][DP]
     u16* sQ = sV + GR_TC_TILE * DP;          // [2][64][DP]
     u16* sG = sQ + 2 * GR_TC_TILE * DP;      // [2][64][DP]  (dO)
-    u16* sDS = sG + 2 * GR_TC_TILE * DP;     // [64 keys][64 queries]
-    i64* tsQ = (i64*)(sDS + GR_TC_TILE * GR_TC_TILE);   // [2][64]: T'[i + 1]
-    i64* tsK = tsQ + 2 * GR_TC_TILE;                      // [64]
+    i64* tsQ = (i64*)(sG + 2 * GR_TC_TILE * DP);           // [2][64]: T'[i + 1]
+    i64* tsK = tsQ + 2 * GR_TC_TILE;                        // [64]
     float* pwS = (float*)(tsK + GR_TC_TILE);               // [2][128]
     float* twS = pwS + 256;                                 // [132]
     u64* tableS = (u64*)(twS + 132);                        // [256]
@@ -602,7 +720,7 @@ __device__ __forceinline__ void gr_hstu_tc_bwd(const u16* qb, const u16* kb, con
     uint4* t32 = (uint4*)(ring + 256);                      // [64]
 
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, tg = lane & 3;
-    const GrTcItem it = gr_tc_item(items, offsets, targets);
+    const GrTcItem it = gr_tc_item(items, offsets, flags, targets);
     const i64 b = it.b, kblock = it.block, base = it.base, L = it.L, hist = it.hist, h = blockIdx.y;
     const bool fast = it.fast;
     const i64 j0 = kblock * GR_TC_TILE;
@@ -642,8 +760,8 @@ __device__ __forceinline__ void gr_hstu_tc_bwd(const u16* qb, const u16* kb, con
     float accK[DP / 8][4], accV[DP / 8][4];
     #pragma unroll
     for (int n = 0; n < DP / 8; n++) for (int e = 0; e < 4; e++) { accK[n][e] = 0.0f; accV[n][e] = 0.0f; }
-    int curBucket = -1;
-    float curSum = 0.0f;
+    int curBucket[2] = {-1, -1};
+    float curSum[2] = {0.0f, 0.0f};
     i64 flushedTo = (i64)first * GR_TC_TILE - j0 - GR_TC_TILE;   // every gap ≤ flushedTo is in dpw already
     int buf = 0;
 
@@ -670,97 +788,57 @@ __device__ __forceinline__ void gr_hstu_tc_bwd(const u16* qb, const u16* kb, con
         __syncthreads();
         const u16* Q = sQ + buf * GR_TC_TILE * DP;
         const u16* G = sG + buf * GR_TC_TILE * DP;
-        // Sᵀ = K Qᵀ and dAᵀ = V dOᵀ (16 keys × 64 queries per warp)
-        float s[8][4], da[8][4];
-        #pragma unroll
-        for (int n = 0; n < 8; n++) for (int e = 0; e < 4; e++) { s[n][e] = 0.0f; da[n][e] = 0.0f; }
-        #pragma unroll
-        for (int kk = 0; kk < DP / 16; kk++) {
-            u32 ka[4], va[4];
-            gr_ldmatrix<false>(ka, sK + gr_swz<DP>(16 * warp + (lane & 15), 2 * kk + (lane >> 4)));
-            gr_ldmatrix<false>(va, sV + gr_swz<DP>(16 * warp + (lane & 15), 2 * kk + (lane >> 4)));
-            #pragma unroll
-            for (int np = 0; np < 4; np++) {
-                u32 r[4];
-                const int row = 16 * np + (lane & 7) + ((lane >> 4) << 3), ch = 2 * kk + ((lane >> 3) & 1);
-                gr_ldmatrix<false>(r, Q + gr_swz<DP>(row, ch));
-                gr_mma(s[2 * np], ka, r);
-                gr_mma(s[2 * np + 1], ka, r + 2);
-                gr_ldmatrix<false>(r, G + gr_swz<DP>(row, ch));
-                gr_mma(da[2 * np], va, r);
-                gr_mma(da[2 * np + 1], va, r + 2);
-            }
-        }
-        // a = SiLU(s)/N and ds = dA·SiLU'(s)/N in place (s ← a, da ← ds); bias gradients
         const bool full = gr_hstu_tile_full(i0, j0, L, hist, ctx);
         const i64* tq = tsQ + buf * GR_TC_TILE;
         const float* pws = pwS + buf * 128;
-        if (fast) gr_tc_bwd_scores<true>(s, da, full, rowJ, i0, j0, L, hist, ctx, tq, tsK, pws, twS, tableS, t32, invN,
-                                         warp, g, tg, ring, dTsS, curBucket, curSum);
-        else gr_tc_bwd_scores<false>(s, da, full, rowJ, i0, j0, L, hist, ctx, tq, tsK, pws, twS, tableS, t32, invN,
-                                     warp, g, tg, ring, dTsS, curBucket, curSum);
-        // dV += aᵀ dO, dK += dsᵀ Q (A operands from registers); dsᵀ to shared for dQ
-        #pragma unroll
-        for (int kk = 0; kk < 4; kk++) {
-            u32 pa[4] = {gr_pack_bf16(s[2 * kk][0], s[2 * kk][1]), gr_pack_bf16(s[2 * kk][2], s[2 * kk][3]),
-                         gr_pack_bf16(s[2 * kk + 1][0], s[2 * kk + 1][1]), gr_pack_bf16(s[2 * kk + 1][2], s[2 * kk + 1][3])};
-            u32 pd[4] = {gr_pack_bf16(da[2 * kk][0], da[2 * kk][1]), gr_pack_bf16(da[2 * kk][2], da[2 * kk][3]),
-                         gr_pack_bf16(da[2 * kk + 1][0], da[2 * kk + 1][1]), gr_pack_bf16(da[2 * kk + 1][2], da[2 * kk + 1][3])};
-            // dsᵀ rows 16·warp + g (+ 8), query columns 16·kk + 2·tg (+ 8)
-            const int r0 = 16 * warp + g;
-            *(u32*)(sDS + r0 * 64 + (((2 * kk) ^ (r0 & 7)) << 3) + 2 * tg) = pd[0];
-            *(u32*)(sDS + (r0 + 8) * 64 + (((2 * kk) ^ ((r0 + 8) & 7)) << 3) + 2 * tg) = pd[1];
-            *(u32*)(sDS + r0 * 64 + (((2 * kk + 1) ^ (r0 & 7)) << 3) + 2 * tg) = pd[2];
-            *(u32*)(sDS + (r0 + 8) * 64 + (((2 * kk + 1) ^ ((r0 + 8) & 7)) << 3) + 2 * tg) = pd[3];
-            #pragma unroll
-            for (int dp = 0; dp < DP / 16; dp++) {
-                u32 r[4];
-                const int row = 16 * kk + (lane & 7) + ((lane >> 3) & 1) * 8, ch = 2 * dp + (lane >> 4);
-                gr_ldmatrix<true>(r, G + gr_swz<DP>(row, ch));
-                gr_mma(accV[2 * dp], pa, r);
-                gr_mma(accV[2 * dp + 1], pa, r + 2);
-                gr_ldmatrix<true>(r, Q + gr_swz<DP>(row, ch));
-                gr_mma(accK[2 * dp], pd, r);
-                gr_mma(accK[2 * dp + 1], pd, r + 2);
-            }
-        }
-        __syncthreads();
-        // dQ (queries 16·warp .. +15 of the tile) += ds K, added to dqAcc with vector reductions;
-        // in two halves of the head dim (fewer live registers)
-        #pragma unroll
+        #pragma unroll 1
         for (int half = 0; half < 2; half++) {
-            float dq[DP / 16][4];
+            // Sᵀ = K Qᵀ and dAᵀ = V dOᵀ (16 keys × 32 queries per warp)
+            float s[4][4], da[4][4];
             #pragma unroll
-            for (int n = 0; n < DP / 16; n++) for (int e = 0; e < 4; e++) dq[n][e] = 0.0f;
+            for (int n = 0; n < 4; n++) for (int e = 0; e < 4; e++) { s[n][e] = 0.0f; da[n][e] = 0.0f; }
             #pragma unroll
-            for (int kk = 0; kk < 4; kk++) {
-                u32 af[4];
-                const int krow = 16 * kk + (lane & 7) + ((lane >> 4) & 1) * 8, qch = 2 * warp + ((lane >> 3) & 1);
-                gr_ldmatrix<true>(af, sDS + krow * 64 + ((qch ^ (krow & 7)) << 3));
+            for (int kk = 0; kk < DP / 16; kk++) {
+                u32 ka[4], va[4];
+                gr_ldmatrix<false>(ka, sK + gr_swz<DP>(16 * warp + (lane & 15), 2 * kk + (lane >> 4)));
+                gr_ldmatrix<false>(va, sV + gr_swz<DP>(16 * warp + (lane & 15), 2 * kk + (lane >> 4)));
                 #pragma unroll
-                for (int dp = 0; dp < DP / 32; dp++) {
+                for (int np = 0; np < 2; np++) {
                     u32 r[4];
-                    const int ch = 2 * (half * (DP / 32) + dp) + (lane >> 4);
-                    gr_ldmatrix<true>(r, sK + gr_swz<DP>(16 * kk + (lane & 7) + ((lane >> 3) & 1) * 8, ch));
-                    gr_mma(dq[2 * dp], af, r);
-                    gr_mma(dq[2 * dp + 1], af, r + 2);
+                    const int row = 32 * half + 16 * np + (lane & 7) + ((lane >> 4) << 3), ch = 2 * kk + ((lane >> 3) & 1);
+                    gr_ldmatrix<false>(r, Q + gr_swz<DP>(row, ch));
+                    gr_mma(s[2 * np], ka, r);
+                    gr_mma(s[2 * np + 1], ka, r + 2);
+                    gr_ldmatrix<false>(r, G + gr_swz<DP>(row, ch));
+                    gr_mma(da[2 * np], va, r);
+                    gr_mma(da[2 * np + 1], va, r + 2);
                 }
             }
+            // a = SiLU(s)/N and ds = dA·SiLU'(s)/N in place (s ← a, da ← ds); bias gradients
+            if (fast) gr_tc_bwd_scores<true>(s, da, full, rowJ, half, i0, j0, L, hist, ctx, tq, tsK, pws, twS, tableS, t32,
+                                             invN, warp, g, tg, ring, dTsS, curBucket, curSum);
+            else gr_tc_bwd_scores<false>(s, da, full, rowJ, half, i0, j0, L, hist, ctx, tq, tsK, pws, twS, tableS, t32,
+                                         invN, warp, g, tg, ring, dTsS, curBucket, curSum);
+            // dV += aᵀ dO, dK += dsᵀ Q (A operands from registers)
             #pragma unroll
-            for (int n = 0; n < DP / 16; n++) {
+            for (int kk = 0; kk < 2; kk++) {
+                u32 pa[4], pd[4];
+                gr_tc_afrag<4>(pa, s, kk);
+                gr_tc_afrag<4>(pd, da, kk);
                 #pragma unroll
-                for (int x = 0; x < 2; x++) {
-                    const i64 i = i0 + 16 * warp + g + 8 * x, d = (half * (DP / 16) + n) * 8 + 2 * tg;
-                    const float v0 = dq[n][2 * x], v1 = dq[n][2 * x + 1];
-                    if (i < L && d < dqk && (v0 != 0.0f || v1 != 0.0f)) {
-                        float* dst = dqAcc + (h * T + base + i) * DP + d;
-                        if (d + 1 < dqk) gr_red_add2(dst, v0, v1);
-                        else atomicAdd(dst, v0);
-                    }
+                for (int dp = 0; dp < DP / 16; dp++) {
+                    u32 r[4];
+                    const int row = 32 * half + 16 * kk + (lane & 7) + ((lane >> 3) & 1) * 8, ch = 2 * dp + (lane >> 4);
+                    gr_ldmatrix<true>(r, G + gr_swz<DP>(row, ch));
+                    gr_mma(accV[2 * dp], pa, r);
+                    gr_mma(accV[2 * dp + 1], pa, r + 2);
+                    gr_ldmatrix<true>(r, Q + gr_swz<DP>(row, ch));
+                    gr_mma(accK[2 * dp], pd, r);
+                    gr_mma(accK[2 * dp + 1], pd, r + 2);
                 }
             }
         }
-        __syncthreads();   // sDS, this tile's buffers and the ring are reused next
+        __syncthreads();   // this tile's buffers and the ring are reused next
         gr_tc_flush_ring(ring, flushedTo + 1, i0 - j0, N, dpw);
         if (i0 - j0 > flushedTo) flushedTo = i0 - j0;
         buf ^= 1;
@@ -768,7 +846,8 @@ __device__ __forceinline__ void gr_hstu_tc_bwd(const u16* qb, const u16* kb, con
     }
     #undef GR_TC_NEEDED
     gr_cp_async_wait<0>();
-    if (curBucket >= 0) atomicAdd(dTsS + curBucket, curSum);
+    #pragma unroll
+    for (int x = 0; x < 2; x++) if (curBucket[x] >= 0) atomicAdd(dTsS + curBucket[x], curSum[x]);
     __syncthreads();
     gr_tc_flush_ring(ring, flushedTo + 1, flushedTo + 127, N, dpw);
     for (int x = tid; x < 129; x += GR_TC_THREADS) if (dTsS[x] != 0.0f) atomicAdd(dtw + x, dTsS[x]);
@@ -783,12 +862,22 @@ __device__ __forceinline__ void gr_hstu_tc_bwd(const u16* qb, const u16* kb, con
     }
 }
 
-extern "C" __global__ void gr_hstu_tc_bwd_d32(const u16* qb, const u16* kb, const u16* vb, const u16* gb, const int* offsets, const int* items, const i64* ts, const float* pw, const float* tw, const u64* table, const uint4* table32, i64 T, i64 H, i64 dqk, i64 dv, i64 N, i64 targets, i64 ctx, i64 rs, float* dk, float* dV, float* dqAcc, float* dpw, float* dtw) {
-    gr_hstu_tc_bwd<32>(qb, kb, vb, gb, offsets, items, ts, pw, tw, table, table32, T, H, dqk, dv, N, targets, ctx, rs, dk, dV, dqAcc, dpw, dtw);
+// (the entry points spell the parameters out: the emulator's generator reads them)
+extern "C" __global__ void gr_hstu_tc_bwd_d32(const u16* qb, const u16* kb, const u16* vb, const u16* gb, const int* offsets, const int* items, const int* flags, const i64* ts, const float* pw, const float* tw, const u64* table, const uint4* table32, i64 T, i64 H, i64 dqk, i64 dv, i64 N, i64 targets, i64 ctx, i64 rs, float* dk, float* dV, float* dpw, float* dtw) {
+    gr_hstu_tc_bwd<32>(GR_TC_BWD_ARGS, dk, dV, dpw, dtw);
 }
-extern "C" __global__ void gr_hstu_tc_bwd_d64(const u16* qb, const u16* kb, const u16* vb, const u16* gb, const int* offsets, const int* items, const i64* ts, const float* pw, const float* tw, const u64* table, const uint4* table32, i64 T, i64 H, i64 dqk, i64 dv, i64 N, i64 targets, i64 ctx, i64 rs, float* dk, float* dV, float* dqAcc, float* dpw, float* dtw) {
-    gr_hstu_tc_bwd<64>(qb, kb, vb, gb, offsets, items, ts, pw, tw, table, table32, T, H, dqk, dv, N, targets, ctx, rs, dk, dV, dqAcc, dpw, dtw);
+extern "C" __global__ void gr_hstu_tc_bwd_d64(const u16* qb, const u16* kb, const u16* vb, const u16* gb, const int* offsets, const int* items, const int* flags, const i64* ts, const float* pw, const float* tw, const u64* table, const uint4* table32, i64 T, i64 H, i64 dqk, i64 dv, i64 N, i64 targets, i64 ctx, i64 rs, float* dk, float* dV, float* dpw, float* dtw) {
+    gr_hstu_tc_bwd<64>(GR_TC_BWD_ARGS, dk, dV, dpw, dtw);
 }
-extern "C" __global__ void gr_hstu_tc_bwd_d128(const u16* qb, const u16* kb, const u16* vb, const u16* gb, const int* offsets, const int* items, const i64* ts, const float* pw, const float* tw, const u64* table, const uint4* table32, i64 T, i64 H, i64 dqk, i64 dv, i64 N, i64 targets, i64 ctx, i64 rs, float* dk, float* dV, float* dqAcc, float* dpw, float* dtw) {
-    gr_hstu_tc_bwd<128>(qb, kb, vb, gb, offsets, items, ts, pw, tw, table, table32, T, H, dqk, dv, N, targets, ctx, rs, dk, dV, dqAcc, dpw, dtw);
+extern "C" __global__ void gr_hstu_tc_bwd_d128(const u16* qb, const u16* kb, const u16* vb, const u16* gb, const int* offsets, const int* items, const int* flags, const i64* ts, const float* pw, const float* tw, const u64* table, const uint4* table32, i64 T, i64 H, i64 dqk, i64 dv, i64 N, i64 targets, i64 ctx, i64 rs, float* dk, float* dV, float* dpw, float* dtw) {
+    gr_hstu_tc_bwd<128>(GR_TC_BWD_ARGS, dk, dV, dpw, dtw);
+}
+extern "C" __global__ void gr_hstu_tc_bwd_dq_d32(const u16* qb, const u16* kb, const u16* vb, const u16* gb, const int* offsets, const int* items, const int* flags, const i64* ts, const float* pw, const float* tw, const u64* table, const uint4* table32, i64 T, i64 H, i64 dqk, i64 dv, i64 N, i64 targets, i64 ctx, i64 rs, float* dq) {
+    gr_hstu_tc_qblock<32, true>(qb, kb, vb, gb, offsets, items, flags, ts, pw, tw, table, table32, T, H, dqk, N, targets, ctx, rs, dq);
+}
+extern "C" __global__ void gr_hstu_tc_bwd_dq_d64(const u16* qb, const u16* kb, const u16* vb, const u16* gb, const int* offsets, const int* items, const int* flags, const i64* ts, const float* pw, const float* tw, const u64* table, const uint4* table32, i64 T, i64 H, i64 dqk, i64 dv, i64 N, i64 targets, i64 ctx, i64 rs, float* dq) {
+    gr_hstu_tc_qblock<64, true>(qb, kb, vb, gb, offsets, items, flags, ts, pw, tw, table, table32, T, H, dqk, N, targets, ctx, rs, dq);
+}
+extern "C" __global__ void gr_hstu_tc_bwd_dq_d128(const u16* qb, const u16* kb, const u16* vb, const u16* gb, const int* offsets, const int* items, const int* flags, const i64* ts, const float* pw, const float* tw, const u64* table, const uint4* table32, i64 T, i64 H, i64 dqk, i64 dv, i64 N, i64 targets, i64 ctx, i64 rs, float* dq) {
+    gr_hstu_tc_qblock<128, true>(qb, kb, vb, gb, offsets, items, flags, ts, pw, tw, table, table32, T, H, dqk, N, targets, ctx, rs, dq);
 }

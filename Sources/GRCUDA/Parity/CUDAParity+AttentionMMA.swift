@@ -12,6 +12,12 @@ extension CUDAParity {
     /// bf16 operands (8 mantissa bits: 2⁻⁹ relative rounding on q, k, v, dO and on the bf16
     /// a and ds tiles) over dot products of length D: measured 2e-3 – 5e-3; tolerance 1e-2.
     public static let bf16Tolerance = 1e-2
+
+    /// The tensor-core attention checks alone (`gr cuda bench-attention --check`), for kernel work.
+    public static func tensorCore(gpu: CUDABackend, seed: UInt64 = 1) -> [ParityResult] {
+        var h = Harness(gpu: gpu, seed: seed)
+        return h.hstuTensorCore(long: gpu.context.deviceName != "host emulator")
+    }
 }
 
 /// One random HSTU attention problem: the fused UVQK tensor (T, 2·H·dv + 2·H·dqk) of which the

@@ -29,7 +29,8 @@ import _GRCPUShims
 ///   true top-k item has approx ≥ A_k − 2m_q, A_k the k-th best approximate score among the
 ///   non-excluded items. The scan keeps, per query, every item with approx above (its current
 ///   A_k) − 2m_q — a superset, as A_k only grows — and those few candidates are rescored exactly
-///   from the Float copy.
+///   from the Float copy. (A corpus whose scores nearly all tie within 2m_q makes nearly every
+///   item a candidate: still exact, as slow as a scalar scan.)
 /// - **portable** (`scanPortable`, any CPU): the same scan over the Float copy, exact scores
 ///   straight into the heaps.
 ///
@@ -358,31 +359,34 @@ public final class ItemIndex: @unchecked Sendable {
         return part
     }
 
-    /// The portable path of `scan` (CPUs without AVX-512): the same contract as
-    /// `RetrievalTileAVX512.scan` with groups of 4 queries, one query at a time over the pair.
+    /// The portable path of `scan` (CPUs without AVX-512; exact Float scores): the same contract
+    /// as `RetrievalTileAVX512.scan` with groups of 4 queries, one 16-item block at a time — 4
+    /// SIMD16 accumulators (8 AVX2 registers); per coordinate 1 load, 4 broadcasts, 4 FMAs.
     private func scanPortable(_ pairs: Range<Int>, queries: UnsafePointer<Float>, queryCount q: Int,
                               thresholds th: UnsafePointer<Float>, scratch: UnsafeMutablePointer<Float>,
                               onHit: (Int, Int, Int) -> Void) {
         typealias V = SIMD16<Float>
         let d = dim, lanes = Self.lanes
         for pair in pairs {
-            let lo = UnsafeRawPointer(packed + pair * 2 * d * lanes), hi = lo + d * lanes * 4
             var g = 0
             while g < q {
+                let q0 = queries + g * d, q1 = q0 + d, q2 = q1 + d, q3 = q2 + d
+                let t0 = V(repeating: th[g]), t1 = V(repeating: th[g + 1])
+                let t2 = V(repeating: th[g + 2]), t3 = V(repeating: th[g + 3])
                 var hit = false
-                for i in 0..<Self.queryPad {
-                    let qi = queries + (g + i) * d
-                    var a = V(), b = V()
+                for half in 0..<2 {
+                    let block = UnsafeRawPointer(packed + (pair * 2 + half) * d * lanes)
+                    var a0 = V(), a1 = V(), a2 = V(), a3 = V()
                     for c in 0..<d {
-                        let s = V(repeating: qi[c])
-                        a.addProduct(s, lo.loadUnaligned(fromByteOffset: c * lanes * 4, as: V.self))
-                        b.addProduct(s, hi.loadUnaligned(fromByteOffset: c * lanes * 4, as: V.self))
+                        let x = block.loadUnaligned(fromByteOffset: c * lanes * 4, as: V.self)
+                        a0.addProduct(V(repeating: q0[c]), x); a1.addProduct(V(repeating: q1[c]), x)
+                        a2.addProduct(V(repeating: q2[c]), x); a3.addProduct(V(repeating: q3[c]), x)
                     }
-                    let out = UnsafeMutableRawPointer(scratch + i * 2 * lanes)
-                    out.storeBytes(of: a, as: V.self)
-                    out.storeBytes(of: b, toByteOffset: lanes * 4, as: V.self)
-                    let t = V(repeating: th[g + i])
-                    if any((a .> t) .| (b .> t)) { hit = true }
+                    let out = UnsafeMutableRawPointer(scratch + half * lanes), row = 2 * lanes * 4
+                    out.storeBytes(of: a0, as: V.self); out.storeBytes(of: a1, toByteOffset: row, as: V.self)
+                    out.storeBytes(of: a2, toByteOffset: 2 * row, as: V.self)
+                    out.storeBytes(of: a3, toByteOffset: 3 * row, as: V.self)
+                    if any((a0 .> t0) .| (a1 .> t1) .| (a2 .> t2) .| (a3 .> t3)) { hit = true }
                 }
                 if hit { onHit(pair, g, Self.queryPad) }
                 g += Self.queryPad
