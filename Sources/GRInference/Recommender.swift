@@ -41,6 +41,13 @@ public final class Recommender: RecommendationEngine, @unchecked Sendable {
     let encoder: any IncrementalEncoder
     /// Per-user K/V state of queries with a `userKey`.
     public let cache: UserStateCache
+    /// The batched serving forward of queries without a `userKey` (docs/inference.md).
+    let batched: any BatchedEncoder
+    /// Arithmetic of the batched forward's layer products as asked for (`--precision`).
+    public let precision: InferencePrecision
+    /// The arithmetic really used: bf16 only on a CPU with AVX-512 BF16 (`BF16GEMM.available`),
+    /// else f32.
+    public var effectivePrecision: InferencePrecision { batched.precision }
     let lock = NSLock()
 
     /// `dataDirectory` (a `gr data prepare` store) is optional: titles and the corpus come from it
@@ -48,7 +55,8 @@ public final class Recommender: RecommendationEngine, @unchecked Sendable {
     /// 1...maxItemId and there are no titles. `cacheCapacity`: users kept in the K/V cache (also
     /// bounded by `cacheBytes`).
     public static func load(checkpoint: String, dataDirectory: String?, cacheCapacity: Int = 10_000,
-                            cacheBytes: Int = UserStateCache.defaultMaxBytes) throws -> Recommender {
+                            cacheBytes: Int = UserStateCache.defaultMaxBytes,
+                            precision: InferencePrecision = .f32) throws -> Recommender {
         guard FileManager.default.fileExists(atPath: checkpoint) else {
             throw RecommenderLoadError(path: checkpoint, reason: "no such checkpoint file")
         }
@@ -63,13 +71,16 @@ public final class Recommender: RecommendationEngine, @unchecked Sendable {
         let bytes = try Data(contentsOf: URL(fileURLWithPath: checkpoint), options: .alwaysMapped)
         let id = URL(fileURLWithPath: checkpoint).lastPathComponent + "@" + SHA256.hex(bytes).prefix(12)
         return Recommender(model: model, modelID: id, store: store, corpus: store?.corpus,
-                           cacheCapacity: cacheCapacity, cacheBytes: cacheBytes)
+                           cacheCapacity: cacheCapacity, cacheBytes: cacheBytes, precision: precision)
     }
 
     /// A recommender over an in-memory model (tests, benchmarks). `corpus` nil = 1...maxItemId.
     public init(model: any SequentialRecommender, modelID: String, store: SequenceStore? = nil, corpus: [Int32]? = nil,
-                cacheCapacity: Int = 10_000, cacheBytes: Int = UserStateCache.defaultMaxBytes) {
+                cacheCapacity: Int = 10_000, cacheBytes: Int = UserStateCache.defaultMaxBytes,
+                precision: InferencePrecision = .f32) {
         precondition(model.backend.device == .cpu, "Recommender runs on the CPU backend")
+        self.precision = precision
+        batched = makeBatchedEncoder(model, precision: precision)
         self.model = model
         self.config = model.config
         self.modelID = modelID
@@ -122,6 +133,7 @@ public final class Recommender: RecommendationEngine, @unchecked Sendable {
         var ids: [Int32]
         var timestamps: [Int64]
         var targetTimestamp: Int64 { timestamps.last ?? 0 }
+        var sequence: BatchedSequence { BatchedSequence(ids: ids, timestamps: timestamps, targetTimestamp: targetTimestamp) }
     }
 
     func window(_ history: [Int32], _ timestamps: [Int64]?) -> Window {
@@ -143,12 +155,31 @@ public final class Recommender: RecommendationEngine, @unchecked Sendable {
                           timestamps: ts)
     }
 
-    /// (B, D) user vectors of `windows`, one batched eval forward.
-    func userVectors(_ windows: [Window]) -> [Float] {
+    /// (B, D) user vectors of `windows`: one batched serving forward (`BatchedEncoder`).
+    func userVectors(_ windows: [Window], profile: OpProfile? = nil) -> [Float] {
+        if windows.isEmpty { return [] }
+        lock.lock(); defer { lock.unlock() }
+        return batched.userVectors(windows.map(\.sequence), profile: profile)
+    }
+
+    /// (B, D) user vectors of `windows` through the training model's eval forward
+    /// (`userEmbeddings`, padded input): the reference of the batched forward (tests, benchmarks).
+    func referenceUserVectors(_ windows: [Window]) -> [Float] {
         if windows.isEmpty { return [] }
         lock.lock(); defer { lock.unlock() }
         let u = model.userEmbeddings(modelInput(windows))
         return Array(UnsafeBufferPointer(start: u.floats, count: u.count))
+    }
+
+    /// The (B, D) L2-normalised user vectors of histories (newest `maxHistory` events kept; nil
+    /// timestamps = zeros), no validation: `reference` false = the batched serving forward, true =
+    /// the training model's eval forward. With `profile`, the batched forward's per-op wall time is
+    /// added to it (benchmarks, tests).
+    public func userVectors(histories: [[Int32]], timestamps: [[Int64]?], reference: Bool = false,
+                            profile: OpProfile? = nil) -> [Float] {
+        precondition(histories.count == timestamps.count, "userVectors: \(histories.count) histories, \(timestamps.count) timestamps")
+        let windows = zip(histories, timestamps).map { window($0, $1) }
+        return reference ? referenceUserVectors(windows) : userVectors(windows, profile: profile)
     }
 
     // MARK: recommend

@@ -14,7 +14,10 @@ import GRTrain
 /// - cache: a 200-event history on a model preset (default HSTU-large, ML-1M vocabulary): full
 ///   recompute (eval forward), appending one event to a cached 199-event user, a repeat;
 /// - score: M-FALCON scoring of 256 candidates vs one forward per candidate (history + c);
-/// - recommend: `Recommender.recommend` for 1 and 16 queries (200 events, ML-1M corpus).
+/// - recommend: `Recommender.recommend` for 1 and 16 queries (200 events, ML-1M corpus);
+/// - forward: the user-vector forward alone at batch 1, 16 and 64 (200 events each), the batched
+///   serving forward (`--precision`, default f32) against the training model's eval forward, with
+///   CPU time per user, and the serving forward's per-op breakdown (`--profile`).
 /// Threads: --threads or GR_THREADS.
 struct ServingBenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -35,12 +38,21 @@ struct ServingBenchCommand: ParsableCommand {
     @Option(help: "CPU threads.")
     var threads: Int?
 
+    @Option(help: "Arithmetic of the serving forward's layer products (f32, bf16).")
+    var precision: InferencePrecision = .f32
+
+    @Option(help: "Batch sizes of the forward rows (comma-separated).")
+    var batches = "1,16,64"
+
+    @Flag(help: "Print the per-op breakdown of the serving forward (forward rows).")
+    var profile = false
+
     func run() throws {
         if let threads { Parallel.threads = threads }
         print("threads \(Parallel.threads)")
         func wants(_ s: String) -> Bool { filter.map { s.contains($0) } ?? true }
         if wants("retrieval") { retrieval() }
-        if wants("cache") || wants("score") || wants("recommend") { try modelRows(wants) }
+        if wants("cache") || wants("score") || wants("recommend") || wants("forward") { try modelRows(wants) }
     }
 
     /// Wall-clock median and max, and the median process CPU time, in ms, of `runs` runs of `body`
@@ -120,7 +132,7 @@ struct ServingBenchCommand: ParsableCommand {
         let mc = tc.modelConfig
         let maxItem = 3952, l = mc.maxSequenceLength
         let model = makeModel(mc, maxItemId: maxItem, corpus: (1...Int32(maxItem)).map { $0 }, backend: CPUBackend(), seed: 1)
-        let rec = Recommender(model: model, modelID: "bench")
+        let rec = Recommender(model: model, modelID: "bench", precision: precision)
         let history: [Int32] = (0..<l).map { (i: Int) -> Int32 in Int32(1 + (i * 7919) % maxItem) }
         let ts: [Int64] = (0..<l).map { (i: Int) -> Int64 in Int64(978_300_000 + i * 3_600 + (i * i) % 977) }
         print("\(config): \(mc.kind.rawValue) D \(mc.itemDim) blocks \(mc.blocks) heads \(mc.heads), history \(l)")
@@ -166,6 +178,39 @@ struct ServingBenchCommand: ParsableCommand {
                 }
                 let t = measure { _ = try! rec.recommend(qs) }
                 report("recommend: \(b) queries, \(l) events, corpus \(maxItem)", t)
+            }
+        }
+        if wants("forward") { forwardRows(rec, history: history, timestamps: ts, maxItem: maxItem) }
+    }
+
+    /// The user-vector forward at each batch size: serving (batched, `--precision`) and reference
+    /// (the model's eval forward); per-user CPU time; with `--profile` the per-op thread CPU time of one
+    /// serving forward (median over the runs).
+    func forwardRows(_ rec: Recommender, history: [Int32], timestamps ts: [Int64], maxItem: Int) {
+        print("forward: precision \(rec.precision.rawValue) (bf16 products: \(BF16GEMM.available ? BF16GEMM.kind : "not available, f32"))")
+        let sizes = batches.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        for b in sizes where b > 0 {
+            let hs = (0..<b).map { i in history.map { 1 + ($0 + Int32(i)) % Int32(maxItem) } }
+            let tss = [[Int64]?](repeating: ts, count: b)
+            for reference in [false, true] {
+                let t = measure { _ = rec.userVectors(histories: hs, timestamps: tss, reference: reference) }
+                report("forward: B=\(b) \(reference ? "eval forward (reference)" : "serving forward (\(rec.precision.rawValue))")", t,
+                       String(format: "%.3f ms cpu/user, %.3f ms wall/user", t.cpu / Double(b), t.median / Double(b)))
+            }
+            if profile {
+                let profiles = (0..<runs).map { _ in
+                    let p = OpProfile()
+                    _ = rec.userVectors(histories: hs, timestamps: tss, profile: p)
+                    return p
+                }
+                let names = profiles[0].names
+                let total = profiles.map(\.total).sorted()[profiles.count / 2]
+                print(String(format: "  per-op thread CPU time, B=%d (median of %d runs; total %.3f ms, %.3f ms/user):", b,
+                             profiles.count, total, total / Double(b)))
+                for name in names {
+                    let v = profiles.map { $0.ms[name] ?? 0 }.sorted()[profiles.count / 2]
+                    print(String(format: "    %-16@ %9.3f ms  %5.1f%%", name as NSString, v, 100 * v / total))
+                }
             }
         }
     }

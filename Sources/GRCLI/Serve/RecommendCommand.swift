@@ -33,6 +33,9 @@ public struct RecommendCommand: ParsableCommand {
     @Option(name: .long, help: "CPU threads.")
     var threads: Int?
 
+    @Option(name: .long, help: "Arithmetic of the model's layer products: f32, or bf16 (AVX-512 BF16; f32 on other CPUs).")
+    var precision: InferencePrecision = .f32
+
     public init() {}
 
     public func run() throws {
@@ -48,7 +51,8 @@ public struct RecommendCommand: ParsableCommand {
         let ids = try Self.parseList(history, option: "--history", as: Int32.self)
         let ts = try timestamps.map { try Self.parseList($0, option: "--timestamps", as: Int64.self) }
         do {
-            let engine = try Recommender.load(checkpoint: checkpoint, dataDirectory: data, cacheCapacity: 0)
+            let engine = try Recommender.load(checkpoint: checkpoint, dataDirectory: data, cacheCapacity: 0,
+                                              precision: precision)
             let query = RecommendQuery(history: ids, timestamps: ts, k: k, excludeSeen: !includeSeen)
             let r = try engine.recommend([query])[0]
             let titles = r.items.map { engine.title(of: $0) }

@@ -59,6 +59,9 @@ public struct ServeCommand: ParsableCommand {
     @Option(name: .long, help: "CPU threads of the engine.")
     var threads: Int?
 
+    @Option(name: .long, help: "Arithmetic of the model's layer products: f32, or bf16 (AVX-512 BF16; f32 on other CPUs).")
+    var precision: InferencePrecision = .f32
+
     public init() {}
 
     func limits() throws -> ServeLimits {
@@ -103,9 +106,9 @@ public struct ServeCommand: ParsableCommand {
             Parallel.threads = threads
         }
         guard (0...65535).contains(port) else { throw ValidationError("--port must be in 0...65535") }
-        let (data, cacheCapacity) = (self.data, self.cacheCapacity)
+        let (data, cacheCapacity, precision) = (self.data, self.cacheCapacity, self.precision)
         let load: @Sendable (String) throws -> any RecommendationEngine = { path in
-            try Recommender.load(checkpoint: path, dataDirectory: data, cacheCapacity: cacheCapacity)
+            try Recommender.load(checkpoint: path, dataDirectory: data, cacheCapacity: cacheCapacity, precision: precision)
         }
         let engine: any RecommendationEngine
         do {

@@ -14,7 +14,7 @@ public enum Parallel {
     @inlinable
     public static func forEach(_ count: Int, _ body: (Int) -> Void) {
         if count <= 0 { return }
-        if count == 1 || threads == 1 {
+        if count == 1 || threads == 1 || InlineScope.active {
             for i in 0..<count { body(i) }
             return
         }
@@ -34,6 +34,17 @@ public enum Parallel {
         }
     }
 
+    /// Runs `body` with every `forEach` / `forRanges` issued from this thread (inside `body`) run
+    /// inline on it, in index order, as with one thread: for callers that already split the work
+    /// over threads themselves (one parallel region for a whole serving forward instead of one per
+    /// op). Nests; other threads are not affected.
+    public static func inline<R>(_ body: () throws -> R) rethrows -> R {
+        let previous = pthread_getspecific(InlineScope.key)
+        pthread_setspecific(InlineScope.key, UnsafeRawPointer(bitPattern: 1))
+        defer { pthread_setspecific(InlineScope.key, previous) }
+        return try body()
+    }
+
     /// Splits 0..<n into `threads` contiguous ranges (fewer when n is small) and runs them in parallel.
     @inlinable
     public static func forRanges(_ n: Int, minChunk: Int = 1, _ body: (Range<Int>) -> Void) {
@@ -44,6 +55,18 @@ public enum Parallel {
             if lo < hi { body(lo..<hi) }
         }
     }
+}
+
+/// The thread-local flag of `Parallel.inline` (a pthread key: set = run inline).
+@usableFromInline
+enum InlineScope {
+    @usableFromInline static let key: pthread_key_t = {
+        var k = pthread_key_t()
+        pthread_key_create(&k, nil)
+        return k
+    }()
+
+    @usableFromInline static var active: Bool { pthread_getspecific(key) != nil }
 }
 
 /// A lock-protected counter handing out work-item indices (items are coarse, so a lock is cheap).

@@ -18,6 +18,30 @@ static inline void gr_prefetch_write(const void *p) { __builtin_prefetch(p, 1, 3
 /// own page, where the hardware prefetcher does not follow) fetches rows a few iterations ahead.
 static inline void gr_prefetch_read(const void *p) { __builtin_prefetch(p, 0, 3); }
 
+
+#include <stdint.h>
+
+/// 1 when the CPU and OS support AVX-512 F/BW/VL and AVX-512 BF16 (`vdpbf16ps`), else 0 (always 0
+/// off x86-64). Gates `gr_bf16_gemm`.
+int gr_cpu_supports_avx512_bf16(void);
+
+/// uint16 elements of B̂, the bf16 packing of a (K, N) right operand: ⌈K/2⌉ pairs of rows ×
+/// N rounded up to 16 columns × 2.
+long gr_bf16_packed_count(int k, int n);
+
+/// Packs op(W) (K, N) — W (K, N) row-major, or W (N, K) row-major when `transposed` — into B̂:
+/// element (p·N16 + j)·2 + e = bf16(op(W)[2p + e][j]) (round to nearest even; zeros past K and N).
+void gr_bf16_pack_b(const float *w, int k, int n, int transposed, uint16_t *dst);
+
+/// x[i] ← SiLU(x[i]) = x[i] / (1 + e^(−x[i])), i < n, on AVX-512 F. Call only when
+/// `gr_cpu_supports_avx512()` is 1 (does nothing off x86-64).
+void gr_silu_avx512(float *x, long n);
+
+/// C (M, N) = A (M, K)·B (+ C when `accumulate`), A rounded to bf16 on the fly, B̂ from
+/// `gr_bf16_pack_b`, float32 accumulation (`vdpbf16ps`). K ≤ 1024. Call only when
+/// `gr_cpu_supports_avx512_bf16()` is 1 (does nothing off x86-64).
+void gr_bf16_gemm(int m, int n, int k, const float *a, int lda, const uint16_t *b, float *c, int ldc, int accumulate);
+
 #if defined(__x86_64__)
 #include <immintrin.h>
 /// 16 Float16 values at `p` (unaligned) widened to Float (`vcvtph2ps`; Swift sees a
