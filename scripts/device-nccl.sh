@@ -6,7 +6,7 @@
 #   this script and configs/ into the ignored folder .device/NAME of the checkout the device tool
 #   sends (the main worktree: the first line of `git worktree list`, or $GR_DEVICE_ROOT), plus
 #   .device/NAME/run-x2.sh (runs the device half); prints the run call (carry: [".device/NAME"]).
-# There (2 GPUs):         bash .device/NAME/run-x2.sh   (= device-nccl.sh --device-side)
+# There (2+ GPUs):        [GR_GPUS="2 4"] bash .device/NAME/run-x2.sh   (= device-nccl.sh --device-side)
 #   1. gr bench multi-gpu --overlap-ab: HSTU-large at ML-20M shape, phases plain (1 GPU, no
 #      NCCL), nccl-1, nccl-2 (global batch split over 2 GPUs), weak-2 (batch 2·B), each NCCL
 #      phase with the all-reduce overlapped with the backward and again without (`-no-overlap`),
@@ -59,21 +59,28 @@ step() {   # step NAME SECONDS CMD...: runs with a time limit, tees to $LOG/NAME
     summary+=("$(printf '| %-22s | %-7s | %7.1f s |' "$name" "$([[ $rc == 0 ]] && echo ok || echo "rc $rc")" "$(awk "BEGIN{print $t1 - $t0}")")")
 }
 
-step bench-multi-gpu "${GR_BENCH_LIMIT:-140}" "$GR" bench multi-gpu --config "$DEV/configs/ml-20m/hstu-large.yaml" --gpus 2 \
-    --warmup 3 --steps 30 --overlap-ab --simulate --weak --out "$LOG/phases"
+# GR_GPUS: the GPU counts to bench (default 2; "2 4" on a 4-GPU machine); training uses the last.
+GPU_COUNTS=(${GR_GPUS:-2})
+GPUS=${GPU_COUNTS[-1]}
+for n in "${GPU_COUNTS[@]}"; do
+    step "bench-multi-gpu-$n" "${GR_BENCH_LIMIT:-140}" "$GR" bench multi-gpu --config "$DEV/configs/ml-20m/hstu-large.yaml" --gpus "$n" \
+        --warmup 3 --steps 30 --overlap-ab --simulate --weak --out "$LOG/phases-$n"
+done
 "$GR" data synth --users 2000 --items 600 --events 60000 --min-length 5 --seed 3 --out /tmp/nccl-data > /dev/null
 TRAIN=(--config "$DEV/configs/ml-1m/hstu.yaml" --data /tmp/nccl-data --quiet)
 rm -rf /tmp/nccl-run /tmp/nccl-run-no-overlap
-step train-2gpu 35 "$GR" train "${TRAIN[@]}" --out /tmp/nccl-run --gpus 2 --set epochs=1
+step train-${GPUS}gpu 35 "$GR" train "${TRAIN[@]}" --out /tmp/nccl-run --gpus "$GPUS" --set epochs=1
 step resume-1gpu 25 "$GR" train "${TRAIN[@]}" --out /tmp/nccl-run --device cuda --resume --set epochs=2
-step train-2gpu-no-overlap 35 env GR_NCCL_OVERLAP=0 "$GR" train "${TRAIN[@]}" --out /tmp/nccl-run-no-overlap --gpus 2 --set epochs=1
+step train-${GPUS}gpu-no-overlap 35 env GR_NCCL_OVERLAP=0 "$GR" train "${TRAIN[@]}" --out /tmp/nccl-run-no-overlap --gpus "$GPUS" --set epochs=1
 ls /tmp/nccl-run /tmp/nccl-run/rank-1 2>&1 | tr '\n' ' '; echo
 
 echo
 echo "## device-nccl summary ($(date -u +%Y-%m-%dT%H:%MZ))"
-sed -n '/^## gr bench multi-gpu/,$p' "$LOG/bench-multi-gpu.log"
-grep -h "NCCL call\|buckets\|overlapped with\|after the backward" "$LOG/bench-multi-gpu.log" | head -8
-grep -h "epoch \|resumed\|NCCL " "$LOG/train-2gpu.log" "$LOG/resume-1gpu.log" "$LOG/train-2gpu-no-overlap.log" | head -9
+for n in "${GPU_COUNTS[@]}"; do
+    sed -n '/^## gr bench multi-gpu/,$p' "$LOG/bench-multi-gpu-$n.log"
+    grep -h "NCCL call\|buckets\|overlapped with\|after the backward" "$LOG/bench-multi-gpu-$n.log" | head -8
+done
+grep -h "epoch \|resumed\|NCCL " "$LOG/train-${GPUS}gpu.log" "$LOG/resume-1gpu.log" "$LOG/train-${GPUS}gpu-no-overlap.log" | head -9
 echo "| step | status | wall |"
 echo "|---|---|---|"
 printf '%s\n' "${summary[@]}"
