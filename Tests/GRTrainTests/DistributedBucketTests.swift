@@ -77,16 +77,17 @@ final class DistributedBucketTests: XCTestCase {
             } else {
                 XCTAssertEqual(holders.sorted(), Array(holders.min()!...holders.max()!), "\(what): \(e.name) chunks not consecutive")
             }
-            for b in holders {
-                XCTAssertGreaterThanOrEqual(plan.buckets[b].readyAfterStage, stageOf[e.name] ?? arena.backwardStages.count,
-                                            "\(what): \(e.name) in bucket \(b) launched before its stage")
+            for b in holders {   // a bucket holds one stage's parameters: ready right after that stage
+                XCTAssertEqual(plan.buckets[b].readyAfterStage, stageOf[e.name] ?? arena.backwardStages.count,
+                               "\(what): \(e.name) in bucket \(b) of another stage")
             }
         }
         return plan
     }
 
     /// HSTU and SASRec arenas with bucket limits from one alignment unit to more than the arena:
-    /// the rules hold, the last layer's gradients come first and the item table's last.
+    /// the rules hold, buckets never mix layers, the last layer's gradients come first and the item
+    /// table's last.
     func testBucketsFollowReverseLayerOrderAndCoverTheArenaOnce() throws {
         for kind in ["hstu", "sasrec"] {
             let model = try DistributedFixtures.model(kind, blocks: 3)
@@ -114,8 +115,8 @@ final class DistributedBucketTests: XCTestCase {
                     XCTAssertEqual(first.ranges.last!.upperBound, arena.count, what)
                 }
             }
-            // A limit above the arena: one bucket, ready at the end of the backward.
-            XCTAssertEqual(GradientBucketPlan(arena: arena, bucketFloats: arena.count + 16).buckets.count, 1)
+            // A limit above the arena: one bucket per stage (per layer, then the input embedding).
+            XCTAssertEqual(GradientBucketPlan(arena: arena, bucketFloats: arena.count + 16).buckets.map(\.readyAfterStage), [0, 1, 2, 3])
         }
     }
 

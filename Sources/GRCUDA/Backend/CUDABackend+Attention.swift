@@ -1,8 +1,45 @@
+import Foundation
 import GRCore
 
 extension CUDABackend {
     /// Threads per block of the attention kernels (keys per chunk).
     static let attentionThreads = 128
+
+    /// Rows per tile of the tiled kernels (`GR_AT_TILE` of AttentionTiled.cu) and their threads.
+    static let attentionTile = 32
+    /// Largest head dim of the tiled kernels (`GR_AT_MAXD`): each thread holds 4 features of 16.
+    static let attentionTiledMaxDim = 64
+    /// Static shared-memory limit every kernel launch may use without raising its attribute.
+    static let attentionSharedLimit = 48 * 1024
+    /// `GR_CUDA_ATTENTION_TILED=0` selects the simple kernels (one CTA per token) for A/B runs.
+    static let attentionTiledEnabled = ProcessInfo.processInfo.environment["GR_CUDA_ATTENTION_TILED"] != "0"
+
+    /// Shared bytes of the tiled HSTU kernels (fwd, bwd_q, bwd_kv), or nil where the tiled path
+    /// does not apply (head dims over 64, tiles over the shared limit, or switched off).
+    static func hstuTiledShared(dqk: Int, dv: Int, n: Int) -> (fwd: Int, q: Int, kv: Int)? {
+        guard attentionTiledEnabled, dqk <= attentionTiledMaxDim, dv <= attentionTiledMaxDim else { return nil }
+        let (tile, sq, sv, ts) = (attentionTile, dqk | 1, dv | 1, 128)
+        let fwd = (ts + tile * (2 * sq + sv + tile + 1)) * 4
+        let q = (ts + tile * (2 * sq + 2 * sv + tile + 1)) * 4
+        let kv = (ts + tile * (2 * sq + 2 * sv + 2 * (tile + 1)) + 132 + n + tile) * 4
+        return max(fwd, q, kv) <= attentionSharedLimit ? (fwd, q, kv) : nil
+    }
+
+    /// Shared bytes of the tiled softmax kernels (fwd, bwd_q, bwd_kv), or nil (as above); `rows`:
+    /// those of `gr_softmax_attn_fwd_rows` (the tile's score rows kept in shared memory) where they
+    /// fit, else nil (then `gr_softmax_attn_fwd_tiled` recomputes QKᵀ in a second pass).
+    static func softmaxTiledShared(dh: Int, n: Int) -> (fwd: Int, rows: Int?, q: Int, kv: Int)? {
+        guard attentionTiledEnabled, dh <= attentionTiledMaxDim else { return nil }
+        let (tile, sh) = (attentionTile, dh | 1)
+        let rows = (tile * (2 * sh + tile + 1 + n + 1)) * 4
+        return ((tile * (3 * sh + tile + 1)) * 4, rows <= attentionSharedLimit ? rows : nil,
+                (tile * (2 * sh + tile + 1)) * 4, (tile * (2 * sh + 2 * (tile + 1))) * 4)
+    }
+
+    /// Grid of the tiled kernels: one CTA per (sequence, 32-row tile) × head.
+    static func tiledGrid(batch: Int, width: Int, heads: Int) -> (Int, Int, Int) {
+        (batch * ((width + attentionTile - 1) / attentionTile), heads, 1)
+    }
 
     /// TimeBucket.table as u64 (64 × (base, t1, t2, t3)) on the device, built once.
     func timeBucketTable() -> Tensor {
@@ -50,6 +87,14 @@ extension CUDABackend {
         }
         let (offsets, ts) = attentionIndex(layout, timestamps)
         let threads = Self.attentionThreads
+        if let shared = Self.hstuTiledShared(dqk: dqk, dv: dv, n: paddedWidth) {
+            context.launch("gr_hstu_fwd_tiled", grid: Self.tiledGrid(batch: layout.batchSize, width: paddedWidth, heads: heads),
+                           block: threads, shared: shared.fwd,
+                           [.ptr(q), .ptr(k), .ptr(v), .i(rowStride), .ptr(offsets), .i(layout.batchSize), .ptr(ts),
+                            .ptr(positionWeights), .ptr(timeWeights), .ptr(timeBucketTable()), .i(heads), .i(dqk), .i(dv),
+                            .i(paddedWidth), .ptr(out)])
+            return
+        }
         context.launch("gr_hstu_fwd", grid: (t, heads, 1), block: threads, shared: (dqk + dv + threads) * 4,
                        [.ptr(q), .ptr(k), .ptr(v), .i(rowStride), .ptr(offsets), .i(layout.batchSize), .ptr(ts),
                         .ptr(positionWeights), .ptr(timeWeights), .ptr(timeBucketTable()), .i(heads), .i(dqk), .i(dv),
@@ -76,6 +121,13 @@ extension CUDABackend {
         let common: [KernelArg] = [.ptr(dOut), .ptr(q), .ptr(k), .ptr(v), .i(rowStride), .ptr(offsets), .i(layout.batchSize),
                                    .ptr(ts), .ptr(positionWeights), .ptr(timeWeights), .ptr(timeBucketTable()),
                                    .i(heads), .i(dqk), .i(dv), .i(paddedWidth)]
+        if let shared = Self.hstuTiledShared(dqk: dqk, dv: dv, n: paddedWidth) {
+            let grid = Self.tiledGrid(batch: layout.batchSize, width: paddedWidth, heads: heads)
+            context.launch("gr_hstu_bwd_q_tiled", grid: grid, block: threads, shared: shared.q, common + [.ptr(dq)])
+            context.launch("gr_hstu_bwd_kv_tiled", grid: grid, block: threads, shared: shared.kv,
+                           common + [.ptr(dk), .ptr(dV), .ptr(dPositionWeights), .ptr(dTimeWeights)])
+            return
+        }
         context.launch("gr_hstu_bwd_q", grid: (t, heads, 1), block: threads,
                        shared: (2 * dqk + dv + threads + TimeBucket.count) * 4,
                        common + [.ptr(dq), .ptr(dPositionWeights), .ptr(dTimeWeights)])
@@ -96,6 +148,14 @@ extension CUDABackend {
         precondition(dim % heads == 0, "softmaxAttention: dim \(dim) must be a multiple of heads \(heads)")
         let dh = dim / heads
         let scale = 1 / Float(dh).squareRoot()
+        if let shared = Self.softmaxTiledShared(dh: dh, n: width) {
+            context.launch(shared.rows != nil ? "gr_softmax_attn_fwd_rows" : "gr_softmax_attn_fwd_tiled",
+                           grid: Self.tiledGrid(batch: batch, width: width, heads: heads),
+                           block: Self.attentionThreads, shared: shared.rows ?? shared.fwd,
+                           [.ptr(q), .ptr(k), .ptr(v), .i(rowStride), .i(width), .i(dim), .i(heads), .f(scale)]
+                               + softmaxDropout(dropout, dropoutStream) + [.ptr(probs), .ptr(out)])
+            return
+        }
         context.launch("gr_softmax_attn_fwd", grid: (batch * width, heads, 1), block: Self.attentionThreads,
                        shared: (dh + width) * 4,
                        [.ptr(q), .ptr(k), .ptr(v), .i(rowStride), .i(width), .i(dim), .i(heads), .f(scale)]
@@ -111,6 +171,16 @@ extension CUDABackend {
         let scale = 1 / Float(dh).squareRoot()
         let dz = scratchTensor("attn.dz", batch * heads * width * width, .f32)
         let drop = softmaxDropout(dropout, dropoutStream)
+        if let shared = Self.softmaxTiledShared(dh: dh, n: width) {
+            let grid = Self.tiledGrid(batch: batch, width: width, heads: heads)
+            context.launch("gr_softmax_attn_bwd_q_tiled", grid: grid, block: Self.attentionThreads, shared: shared.q,
+                           [.ptr(dOut), .ptr(k), .ptr(v), .i(rowStride), .i(width), .i(dim), .i(heads), .f(scale)]
+                               + drop + [.ptr(probs), .ptr(dz), .ptr(dq)])
+            context.launch("gr_softmax_attn_bwd_kv_tiled", grid: grid, block: Self.attentionThreads, shared: shared.kv,
+                           [.ptr(dOut), .ptr(q), .i(rowStride), .i(width), .i(dim), .i(heads)]
+                               + drop + [.ptr(probs), .ptr(dz), .ptr(dk), .ptr(dV)])
+            return
+        }
         context.launch("gr_softmax_attn_bwd_q", grid: (batch * width, heads, 1), block: Self.attentionThreads,
                        shared: (dh + width) * 4,
                        [.ptr(dOut), .ptr(k), .ptr(v), .i(rowStride), .i(width), .i(dim), .i(heads), .f(scale)]

@@ -23,7 +23,12 @@ public enum CUDAParity {
     public static func all(gpu: CUDABackend, seed: UInt64 = 1) -> [ParityResult] {
         var h = Harness(gpu: gpu, seed: seed)
         return h.gemm() + h.elementwise() + h.norm() + h.embedding() + h.loss() + h.optimizer() + h.retrieval()
-            + h.hstu() + h.softmaxAttention() + h.hstuTensorCore(long: gpu.context.deviceName != "host emulator")
+            + h.hstu() + h.hstu(heads: 1, dqk: 50, dv: 50, label: " (dims 50)")
+            + h.hstu(heads: 1, dqk: 20, dv: 72, label: " (dv 72: simple kernels)")
+            + h.softmaxAttention() + h.softmaxAttention(batch: 2, width: 70, dim: 50, heads: 1, label: " (N 70, dh 50)")
+            + h.softmaxAttention(batch: 1, width: 300, dim: 50, heads: 1, label: " (N 300: two-pass forward)")
+            + h.softmaxAttention(batch: 2, width: 9, dim: 80, heads: 1, label: " (dh 80: simple kernels)")
+            + h.hstuTensorCore(long: gpu.context.deviceName != "host emulator")
     }
 
     public static func relativeError(_ cpu: [Float], _ gpu: [Float]) -> Double {
@@ -293,10 +298,10 @@ struct Harness {
         return [check("top-k values", vals, tol: 0), checkIds("top-k indices (ties to lower index)", idx)]
     }
 
-    mutating func hstu() -> [ParityResult] {
+    /// Head dims up to 64 run the tiled kernels (AttentionTiled.cu), larger ones the simple ones.
+    mutating func hstu(heads H: Int = 2, dqk: Int = 16, dv: Int = 24, label: String = "") -> [ParityResult] {
         let lengths = [1, 37, 0, 64, 129, 5]
         let layout = JaggedLayout(lengths: lengths)
-        let (H, dqk, dv) = (2, 16, 24)
         let n = 140, t = layout.totalTokens
         let w = 2 * H * dv + 2 * H * dqk
         let uvqk = pair([t * w], scale: 0.5)
@@ -337,12 +342,14 @@ struct Harness {
         gpu.hstuAttentionBackward(dOut: g.gpu, q: qg, k: kg, v: vg, rowStride: w, layout: layout, timestamps: ts,
                                   positionWeights: pw.gpu, timeWeights: tw.gpu, heads: H, dqk: dqk, dv: dv, paddedWidth: n,
                                   dq: dqg, dk: dkg, dv: dvg, dPositionWeights: dpw.gpu, dTimeWeights: dtw.gpu)
-        return [check("hstu attention forward", out), check("hstu attention backward dq/dk/dv", dG),
-                check("hstu attention backward dPositionWeights", dpw), check("hstu attention backward dTimeWeights", dtw)]
+        return [check("hstu attention forward" + label, out), check("hstu attention backward dq/dk/dv" + label, dG),
+                check("hstu attention backward dPositionWeights" + label, dpw),
+                check("hstu attention backward dTimeWeights" + label, dtw)]
     }
 
-    mutating func softmaxAttention() -> [ParityResult] {
-        let (B, N, D, H) = (3, 23, 32, 2)
+    /// Head dims up to 64 run the tiled kernels (AttentionTiled.cu), larger ones the simple ones.
+    mutating func softmaxAttention(batch B: Int = 3, width N: Int = 23, dim D: Int = 32, heads H: Int = 2,
+                                   label: String = "") -> [ParityResult] {
         let ld = 3 * D
         let qkv = pair([B * N * ld])
         func views(_ p: Tensor) -> (Tensor, Tensor, Tensor) {
@@ -366,8 +373,9 @@ struct Harness {
             gpu.softmaxAttentionBackward(dOut: g.gpu, q: qg, k: kg, v: vg, rowStride: ld, batch: B, width: N, dim: D,
                                          heads: H, dropout: dropout, dropoutStream: s, probs: probs.gpu,
                                          dq: dqg, dk: dkg, dv: dvg)
-            r += [check("softmax attention forward p=\(dropout)", out), check("softmax attention probs p=\(dropout)", probs),
-                  check("softmax attention backward p=\(dropout)", dG)]
+            r += [check("softmax attention forward p=\(dropout)" + label, out),
+                  check("softmax attention probs p=\(dropout)" + label, probs),
+                  check("softmax attention backward p=\(dropout)" + label, dG)]
         }
         return r
     }

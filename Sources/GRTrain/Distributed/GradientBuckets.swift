@@ -21,15 +21,21 @@ public struct GradientBucket: Equatable, Sendable {
 ///   for HSTU the walk is one downward sweep of the arena and every bucket is one contiguous range.
 /// * A parameter's span is its floats plus the alignment padding after it, so the buckets cover
 ///   the arena exactly once.
+/// * A bucket never mixes stages: the open bucket is closed where the walk enters the next stage,
+///   so each layer's gradients are summed right after that layer's backward, while the earlier
+///   layers' backward runs (at ML-20M shape an HSTU-large layer is 1.25 MiB: one bucket per layer,
+///   then the positional table, then the item table's chunks). Merging layers into 25 MiB buckets
+///   would hold their sums back until the last layer of the bucket — with the positional table,
+///   final only at the end, until after the whole backward.
 /// * A parameter joins the open bucket when it fits in what is left of `bucketFloats`; otherwise
 ///   the bucket is closed and the parameter starts the next one, so a parameter no larger than
 ///   the limit lies in exactly one bucket. A parameter larger than the limit (the item table)
 ///   is cut, from its top end down, into limit-sized chunks, each filling a bucket of its own;
-///   its last (lowest) chunk is the open bucket that later parameters may join.
+///   its last (lowest) chunk is the open bucket that later parameters of its stage may join.
 /// * No bucket holds more than `bucketFloats` floats (rounded down to the arena's 16-float
 ///   alignment, at least 16), so every range starts on a 64-byte boundary.
-/// * A bucket is ready after the latest stage of the parameters in it; readiness never decreases
-///   along the plan, so launching buckets in plan order as stages complete is in order on every rank.
+/// * A bucket is ready after its stage; readiness increases along the plan, so launching buckets
+///   in plan order as stages complete is in order on every rank.
 public struct GradientBucketPlan: Equatable, Sendable {
     public let buckets: [GradientBucket]
     /// The limit the plan was made with (floats).
@@ -68,7 +74,7 @@ public struct GradientBucketPlan: Equatable, Sendable {
         for i in order {
             var span = spans[i]
             if span.isEmpty { continue }
-            if openCount + span.count > limit { close() }
+            if openCount > 0 && (openStage != stageOf[i] || openCount + span.count > limit) { close() }
             while span.count > limit {   // only for a parameter larger than the limit
                 add((span.upperBound - limit)..<span.upperBound, stage: stageOf[i])
                 close()

@@ -79,6 +79,8 @@ public final class Trainer {
     public static let testView = SampleView(ignoreLastN: 0)
     public static let validationView = SampleView(ignoreLastN: 1)
 
+    /// The background writer of the per-epoch `latest.safetensors` (device runs).
+    let checkpointWriter = BackgroundWriter()
     var latestPath: String { (options.outDirectory as NSString).appendingPathComponent("latest.safetensors") }
     func path(_ name: String) -> String { (options.outDirectory as NSString).appendingPathComponent(name) }
     /// Rank 0 of a data-parallel run, or the only process.
@@ -145,6 +147,7 @@ public final class Trainer {
         if epoch > 0 { options.log("resumed at epoch \(epoch) (step \(step)) from \(latestPath)") }
         var epochsThisRun = 0
         let runStart = Date()
+        defer { try? checkpointWriter.wait() }   // after an error: let a background write finish
         while epoch < config.epochs {
             if let cap = options.maxEpochsThisRun, epochsThisRun >= cap { break }
             let record = try runEpoch(epoch, runLog: runLog,
@@ -155,12 +158,13 @@ public final class Trainer {
             runLog.epoch(record)
             options.log(consoleLine(record))
             guard isLeader else { continue }
-            try profile.measure("checkpoint") { try saveCheckpoint(latestPath) }
+            try profile.measure("checkpoint") { try saveCheckpoint(latestPath, background: true) }
             let isLast = epoch == config.epochs
             if isLast || (record.epoch > 0 && record.epoch % config.saveCkptEveryN == 0) {
                 try saveCheckpoint(path("epoch-\(record.epoch).safetensors"))
             }
         }
+        try checkpointWriter.wait()
         let s = summary()
         if epoch == config.epochs && isLeader { try writeResults(s) }
         runLog.flush()
@@ -307,13 +311,23 @@ public final class Trainer {
         runLog.scalar(LogTags.learningRate, learningRate(step: step), step: step)
     }
 
-    func saveCheckpoint(_ path: String) throws {
+    /// Writes a checkpoint (atomically). `background`: where the tensors live on a device, their
+    /// host copies are serialised and written by `checkpointWriter` while training goes on (the
+    /// run waits for it before the next checkpoint and at its end); CPU tensors are written here.
+    func saveCheckpoint(_ path: String, background: Bool = false) throws {
         let ckpt = Checkpoint(config: config, step: step, epoch: epoch, history: history, maxItemId: store.maxItemId)
         backend.synchronize()
         // A device backend's tensors are copied to the host first (the writer reads host floats).
         let onHost: (Tensor) -> Tensor = { t in t.device == .cpu ? t : Tensor(self.backend.download(t), shape: t.shape) }
-        try ckpt.write(to: path, entries: model.parameters.entries, values: onHost(model.parameters.values),
-                       adamM: onHost(adamM), adamV: onHost(adamV))
+        let (values, m, v) = (onHost(model.parameters.values), onHost(adamM), onHost(adamV))
+        let entries = model.parameters.entries
+        let write = { try ckpt.write(to: path, entries: entries, values: values, adamM: m, adamV: v) }
+        if background && model.parameters.values.device != .cpu {
+            try checkpointWriter.submit(write)
+        } else {
+            try checkpointWriter.wait()
+            try write()
+        }
     }
 
     func writeConfigCopy() throws {
