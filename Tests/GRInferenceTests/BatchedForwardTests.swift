@@ -61,6 +61,30 @@ final class BatchedForwardTests: XCTestCase {
         }
     }
 
+    /// Many chunks over 2 threads (chunk target 40 tokens): the same vectors as one chunk, in
+    /// user order, for HSTU and SASRec.
+    func testChunksOverThreadsGiveTheSameVectors() throws {
+        let savedChunk = batchedChunkTokens, savedThreads = Parallel.threads
+        defer { batchedChunkTokens = savedChunk; Parallel.threads = savedThreads }
+        for kind in ModelKind.allCases {
+            let f = try InferenceFixture.make(kind: kind, maxLength: 16)
+            defer { f.remove() }
+            let rec = try Recommender.load(checkpoint: f.checkpoint, dataDirectory: f.directory.path)
+            let (hs, ts) = histories(f)
+            let want = rec.userVectors(histories: hs, timestamps: ts, reference: true)
+            let one = rec.userVectors(histories: hs, timestamps: ts)
+            batchedChunkTokens = 40
+            Parallel.threads = 2
+            let many = rec.userVectors(histories: hs, timestamps: ts)
+            Parallel.threads = 3
+            let three = rec.userVectors(histories: Array(hs.prefix(7)), timestamps: Array(ts.prefix(7)))
+            batchedChunkTokens = savedChunk; Parallel.threads = savedThreads
+            XCTAssertLessThanOrEqual(maxDifference(many, one), 1e-6, "\(kind)")
+            XCTAssertLessThanOrEqual(maxDifference(many, want), 1e-5, "\(kind)")
+            XCTAssertLessThanOrEqual(maxDifference(three, Array(one.prefix(three.count))), 1e-6, "\(kind)")
+        }
+    }
+
     /// Several layers and a longer window (more than one 32-row attention tile, so the last-row
     /// attention meets a partial and a full key tile): HSTU, 3 layers, max length 70.
     func testLongerWindowsAndDeeperModel() throws {

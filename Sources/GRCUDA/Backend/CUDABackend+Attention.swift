@@ -26,13 +26,14 @@ extension CUDABackend {
     }
 
     /// Shared bytes of the tiled softmax kernels (fwd, bwd_q, bwd_kv), or nil (as above); `rows`:
-    /// those of `gr_softmax_attn_fwd_rows` (the tile's score rows kept in shared memory) where they
-    /// fit, else nil (then `gr_softmax_attn_fwd_tiled` recomputes QKᵀ in a second pass).
-    static func softmaxTiledShared(dh: Int, n: Int) -> (fwd: Int, rows: Int?, q: Int, kv: Int)? {
+    /// whether the forward keeps the tile's score rows in shared memory (`keepRows`: where they fit,
+    /// else its second pass recomputes QKᵀ).
+    static func softmaxTiledShared(dh: Int, n: Int) -> (fwd: Int, rows: Bool, q: Int, kv: Int)? {
         guard attentionTiledEnabled, dh <= attentionTiledMaxDim else { return nil }
         let (tile, sh) = (attentionTile, dh | 1)
         let rows = (tile * (2 * sh + tile + 1 + n + 1)) * 4
-        return ((tile * (3 * sh + tile + 1)) * 4, rows <= attentionSharedLimit ? rows : nil,
+        let keep = rows <= attentionSharedLimit
+        return (keep ? rows : (tile * (3 * sh + tile + 1)) * 4, keep,
                 (tile * (2 * sh + tile + 1)) * 4, (tile * (2 * sh + 2 * (tile + 1))) * 4)
     }
 
@@ -149,11 +150,10 @@ extension CUDABackend {
         let dh = dim / heads
         let scale = 1 / Float(dh).squareRoot()
         if let shared = Self.softmaxTiledShared(dh: dh, n: width) {
-            context.launch(shared.rows != nil ? "gr_softmax_attn_fwd_rows" : "gr_softmax_attn_fwd_tiled",
-                           grid: Self.tiledGrid(batch: batch, width: width, heads: heads),
-                           block: Self.attentionThreads, shared: shared.rows ?? shared.fwd,
+            context.launch("gr_softmax_attn_fwd_tiled", grid: Self.tiledGrid(batch: batch, width: width, heads: heads),
+                           block: Self.attentionThreads, shared: shared.fwd,
                            [.ptr(q), .ptr(k), .ptr(v), .i(rowStride), .i(width), .i(dim), .i(heads), .f(scale)]
-                               + softmaxDropout(dropout, dropoutStream) + [.ptr(probs), .ptr(out)])
+                               + softmaxDropout(dropout, dropoutStream) + [.ptr(probs), .ptr(out), .i(shared.rows ? 1 : 0)])
             return
         }
         context.launch("gr_softmax_attn_fwd", grid: (batch * width, heads, 1), block: Self.attentionThreads,

@@ -330,19 +330,23 @@ __device__ __forceinline__ float gr_at_row_sum(float x) {
 
 // grid (B·⌈N/32⌉, H), block 128: probs (B, H, N, N) overwritten (zeros for j > i), out (B, N, D).
 // Two passes over the key tiles j0 ≤ i0: the row max and sum (online), then p, probs and p·mult·V.
-// shared: 32·(3·sh + 33) floats, sh = dh | 1.
+// keepRows = 1: the raw scores of the tile's 32 rows stay in shared memory (32 × (N+1), each
+// entry written and read by one thread), so QKᵀ is computed once and the V tile takes the K
+// tile's room (for widths where that fits: N ≈ 200 at dh = 50); keepRows = 0: pass 2 recomputes
+// QKᵀ. shared: 32·(2·sh + 33 + N + 1) floats with keepRows, else 32·(3·sh + 33); sh = dh | 1.
 extern "C" __global__ void gr_softmax_attn_fwd_tiled(const float* q, const float* k, const float* v, i64 rs, i64 N, i64 D,
                                                      i64 H, float scale, u32 threshold, float inv, u64 seed, u64 stream,
-                                                     i64 dropping, float* probs, float* out) {
+                                                     i64 dropping, float* probs, float* out, i64 keepRows) {
     extern __shared__ float smem[];
     const i64 ps = GR_AT_TILE + 1;
-    i64 dh = D / H, sh = dh | 1;
+    i64 dh = D / H, sh = dh | 1, ss = N + 1;
     i64 tiles = (N + GR_AT_TILE - 1) / GR_AT_TILE;
     i64 b = blockIdx.x / tiles, i0 = (blockIdx.x % tiles) * GR_AT_TILE, h = blockIdx.y;
     float* Qs = smem;
     float* Ks = Qs + GR_AT_TILE * sh;
-    float* Vs = Ks + GR_AT_TILE * sh;
+    float* Vs = keepRows ? Ks : Ks + GR_AT_TILE * sh;
     float* Ps = Vs + GR_AT_TILE * sh;
+    float* Ss = Ps + GR_AT_TILE * ps;     // keepRows only
     int tx = threadIdx.x & 15, ty = threadIdx.x >> 4;
     gr_at_load(Qs, sh, q, rs, h * dh, dh, b * N, i0, N);
     float m[4], l[4];
@@ -358,7 +362,8 @@ extern "C" __global__ void gr_softmax_attn_fwd_tiled(const float* q, const float
         for (int a = 0; a < 4; a++) {
             #pragma unroll
             for (int c = 0; c < 2; c++) {
-                i64 i = i0 + ty + 8 * a, j = j0 + tx + 16 * c;
+                i64 r = ty + 8 * a, i = i0 + r, j = j0 + tx + 16 * c;
+                if (keepRows && j < N) Ss[r * ss + j] = s[a][c];
                 if (j <= i && j < N) {
                     float mn = fmaxf(m[a], s[a][c]);
                     l[a] = l[a] * expf((m[a] - mn) * scale) + expf((s[a][c] - mn) * scale);
@@ -385,11 +390,11 @@ extern "C" __global__ void gr_softmax_attn_fwd_tiled(const float* q, const float
             continue;
         }
         __syncthreads();
-        gr_at_load(Ks, sh, k, rs, h * dh, dh, b * N, j0, N);
+        if (!keepRows) gr_at_load(Ks, sh, k, rs, h * dh, dh, b * N, j0, N);
         gr_at_load(Vs, sh, v, rs, h * dh, dh, b * N, j0, N);
         __syncthreads();
         float s[4][2];
-        gr_at_scores(s, Qs, Ks, sh, dh);
+        if (!keepRows) gr_at_scores(s, Qs, Ks, sh, dh);
         #pragma unroll
         for (int a = 0; a < 4; a++) {
             #pragma unroll
@@ -397,7 +402,8 @@ extern "C" __global__ void gr_softmax_attn_fwd_tiled(const float* q, const float
                 i64 r = ty + 8 * a, col = tx + 16 * c, i = i0 + r, j = j0 + col;
                 float pm = 0.0f;
                 if (i < N && j < N) {
-                    float p = j <= i ? expf((s[a][c] - m[a]) * scale) * l[a] : 0.0f;
+                    float x = keepRows ? Ss[r * ss + j] : s[a][c];
+                    float p = j <= i ? expf((x - m[a]) * scale) * l[a] : 0.0f;
                     probs[((b * H + h) * N + i) * N + j] = p;
                     if (j <= i) pm = p * gr_attn_mult(b, h, i, j, H, N, threshold, inv, seed, stream, dropping);
                 }
@@ -407,86 +413,6 @@ extern "C" __global__ void gr_softmax_attn_fwd_tiled(const float* q, const float
         __syncthreads();
         i64 nk = N - j0 < GR_AT_TILE ? N - j0 : GR_AT_TILE;
         gr_at_accumulate(acc, Ps, false, Vs, sh, dh, nk);
-    }
-    gr_at_store(out, D, h * dh, dh, b * N, i0, N, acc);
-}
-
-// The forward with the raw scores of the tile's 32 rows kept in shared memory (32 × (N+1)), so
-// QKᵀ is computed once: for widths where that fits (N ≈ 200 at dh = 50). Same grid, block and
-// outputs as gr_softmax_attn_fwd_tiled. shared: 32·(2·sh + 33 + N + 1) floats.
-extern "C" __global__ void gr_softmax_attn_fwd_rows(const float* q, const float* k, const float* v, i64 rs, i64 N, i64 D,
-                                                    i64 H, float scale, u32 threshold, float inv, u64 seed, u64 stream,
-                                                    i64 dropping, float* probs, float* out) {
-    extern __shared__ float smem[];
-    const i64 ps = GR_AT_TILE + 1;
-    i64 dh = D / H, sh = dh | 1, ss = N + 1;
-    i64 tiles = (N + GR_AT_TILE - 1) / GR_AT_TILE;
-    i64 b = blockIdx.x / tiles, i0 = (blockIdx.x % tiles) * GR_AT_TILE, h = blockIdx.y;
-    float* Qs = smem;
-    float* KVs = Qs + GR_AT_TILE * sh;      // the K tile in pass 1, the V tile in pass 2
-    float* Ps = KVs + GR_AT_TILE * sh;
-    float* Ss = Ps + GR_AT_TILE * ps;       // raw scores (32, N + 1), each entry owned by one thread
-    int tx = threadIdx.x & 15, ty = threadIdx.x >> 4;
-    gr_at_load(Qs, sh, q, rs, h * dh, dh, b * N, i0, N);
-    float m[4], l[4];
-    #pragma unroll
-    for (int a = 0; a < 4; a++) { m[a] = -GR_INF; l[a] = 0.0f; }
-    for (i64 j0 = 0; j0 <= i0; j0 += GR_AT_TILE) {
-        __syncthreads();
-        gr_at_load(KVs, sh, k, rs, h * dh, dh, b * N, j0, N);
-        __syncthreads();
-        float s[4][2];
-        gr_at_scores(s, Qs, KVs, sh, dh);
-        #pragma unroll
-        for (int a = 0; a < 4; a++) {
-            #pragma unroll
-            for (int c = 0; c < 2; c++) {
-                i64 r = ty + 8 * a, i = i0 + r, j = j0 + tx + 16 * c;
-                if (j < N) Ss[r * ss + j] = s[a][c];
-                if (j <= i && j < N) {
-                    float mn = fmaxf(m[a], s[a][c]);
-                    l[a] = l[a] * expf((m[a] - mn) * scale) + expf((s[a][c] - mn) * scale);
-                    m[a] = mn;
-                }
-            }
-        }
-    }
-    #pragma unroll
-    for (int a = 0; a < 4; a++) {
-        float mr = gr_at_row_max(m[a]);
-        float lr = gr_at_row_sum(m[a] == -GR_INF ? 0.0f : l[a] * expf((m[a] - mr) * scale));
-        m[a] = mr;
-        l[a] = 1.0f / lr;
-    }
-    float acc[4][4];
-    gr_at_zero(acc);
-    for (i64 j0 = 0; j0 < N; j0 += GR_AT_TILE) {
-        if (j0 > i0) {   // above the diagonal: zeros
-            for (i64 x = threadIdx.x; x < GR_AT_TILE * GR_AT_TILE; x += blockDim.x) {
-                i64 i = i0 + x / GR_AT_TILE, j = j0 + x % GR_AT_TILE;
-                if (i < N && j < N) probs[((b * H + h) * N + i) * N + j] = 0.0f;
-            }
-            continue;
-        }
-        __syncthreads();
-        gr_at_load(KVs, sh, v, rs, h * dh, dh, b * N, j0, N);
-        #pragma unroll
-        for (int a = 0; a < 4; a++) {
-            #pragma unroll
-            for (int c = 0; c < 2; c++) {
-                i64 r = ty + 8 * a, col = tx + 16 * c, i = i0 + r, j = j0 + col;
-                float pm = 0.0f;
-                if (i < N && j < N) {
-                    float p = j <= i ? expf((Ss[r * ss + j] - m[a]) * scale) * l[a] : 0.0f;
-                    probs[((b * H + h) * N + i) * N + j] = p;
-                    if (j <= i) pm = p * gr_attn_mult(b, h, i, j, H, N, threshold, inv, seed, stream, dropping);
-                }
-                Ps[r * ps + col] = pm;
-            }
-        }
-        __syncthreads();
-        i64 nk = N - j0 < GR_AT_TILE ? N - j0 : GR_AT_TILE;
-        gr_at_accumulate(acc, Ps, false, KVs, sh, dh, nk);
     }
     gr_at_store(out, D, h * dh, dh, b * N, i0, N, acc);
 }

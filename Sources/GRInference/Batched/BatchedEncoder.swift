@@ -39,21 +39,28 @@ protocol BatchedEncoder: AnyObject {
 }
 
 extension BatchedEncoder {
-    /// Threads: the users are cut into chunks of at most `chunkTokens` tokens (whole users; a
-    /// chunk's activations stay in L2), and `Parallel.threads` workers take chunks from a shared
+    /// Threads: the users are cut into chunks of about `batchedChunkTokens` tokens or fewer (whole
+    /// users; a chunk's activations stay in L2; the chunk count a multiple of the threads when
+    /// there is more than one), and `Parallel.threads` workers take chunks from a shared
     /// counter; each runs its chunks' whole forward with every op inline on its own thread
     /// (`Parallel.inline`): one parallel region per call instead of one per op. One chunk (e.g.
     /// one user) runs on the calling thread.
     func userVectors(_ sequences: [BatchedSequence], profile: OpProfile?) -> [Float] {
         if sequences.isEmpty { return [] }
+        // ⌈T / chunkTokens⌉ parts, rounded up to a multiple of the threads (so that no worker
+        // idles while another runs a last chunk), cut at equal token counts.
+        let total = sequences.reduce(0) { $0 + $1.ids.count }
+        let lanes = min(Parallel.threads, sequences.count)
+        var parts = (total + batchedChunkTokens - 1) / batchedChunkTokens
+        if parts > 1 { parts = (parts + lanes - 1) / lanes * lanes }
         var chunks: [Range<Int>] = []
         var start = 0, tokens = 0
         for (i, s) in sequences.enumerated() {
-            if i > start && tokens + s.ids.count > batchedChunkTokens {
-                chunks.append(start ..< i)
-                start = i; tokens = 0
-            }
             tokens += s.ids.count
+            if i + 1 < sequences.count && chunks.count + 1 < parts && tokens * parts >= (chunks.count + 1) * total {
+                chunks.append(start ..< i + 1)
+                start = i + 1
+            }
         }
         chunks.append(start ..< sequences.count)
         let workers = min(Parallel.threads, chunks.count)
@@ -81,9 +88,9 @@ extension BatchedEncoder {
     }
 }
 
-/// Most tokens of one chunk of `BatchedEncoder.userVectors` (whole users; HSTU-large's (T, W)
-/// activations of 2048 rows are 1.6 MB, within a core's L2).
-let batchedChunkTokens = 2048
+/// Target tokens of one chunk of `BatchedEncoder.userVectors` (whole users; HSTU-large's (T, W)
+/// activations of 2048 rows are 1.6 MB, within a core's L2). Settable so tests reach many chunks.
+nonisolated(unsafe) var batchedChunkTokens = 2048
 
 /// One `ScratchBuffers` per worker thread, created on demand.
 final class ScratchPool {
