@@ -23,12 +23,12 @@ enum DistributedFixtures {
     }
 
     /// A tiny CPU model of `kind` (HSTU with dropout; SASRec without, its attention dropout being
-    /// rank-local) over items 1...40.
-    static func model(_ kind: String, blocks: Int = 2, seed: UInt64 = 11) throws -> any SequentialRecommender {
+    /// rank-local) over items 1...40 (table rows 0...maxItemId).
+    static func model(_ kind: String, blocks: Int = 2, seed: UInt64 = 11, maxItemId: Int = 40) throws -> any SequentialRecommender {
         var c = TrainConfig()
         let dropout = kind == "hstu" ? ["input_dropout=0.2", "block_dropout=0.3"] : ["input_dropout=0", "block_dropout=0"]
         try ConfigFile.applyOverrides(TinyStore.shrink + ["kind=\(kind)", "blocks=\(blocks)", "heads=2"] + dropout, to: &c)
-        return makeModel(c.modelConfig, maxItemId: 40, corpus: (1...40).map { $0 }, backend: CPUBackend(), seed: seed)
+        return makeModel(c.modelConfig, maxItemId: maxItemId, corpus: (1...40).map { $0 }, backend: CPUBackend(), seed: seed)
     }
 
     static func batch(for model: any SequentialRecommender, _ b: Int = 7) -> ModelInput {
