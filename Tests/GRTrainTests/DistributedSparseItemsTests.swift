@@ -83,21 +83,9 @@ final class DistributedSparseItemsTests: XCTestCase {
                     dp.sparseItems = true
                     return dp
                 }
-                final class Losses: @unchecked Sendable { var values: [Float] = [] }
-                let losses = Losses()
-                losses.values = [Float](repeating: .nan, count: world)
-                let lock = NSLock(), done = DispatchGroup()
-                for r in 0..<world {
-                    done.enter()
-                    Thread.detachNewThread {
-                        let l = try? dps[r].trainStep(model: models[r], global: global, step: 1, seed: 9)
-                        lock.lock(); losses.values[r] = l ?? .nan; lock.unlock()
-                        done.leave()
-                    }
-                }
-                done.wait()
+                let losses = DistributedFixtures.trainOnThreads(dps, models: models, global: global)
                 results.append(models.map { $0.parameters.grads.toArray() })
-                lossesBy.append(losses.values)
+                lossesBy.append(losses)
             }
             for r in 0..<world {
                 XCTAssertEqual(results[1][r], results[0][r], "overlap \(overlap), rank \(r)")
