@@ -23,12 +23,32 @@ enum DistributedFixtures {
     }
 
     /// A tiny CPU model of `kind` (HSTU with dropout; SASRec without, its attention dropout being
-    /// rank-local) over items 1...40.
-    static func model(_ kind: String, blocks: Int = 2, seed: UInt64 = 11) throws -> any SequentialRecommender {
+    /// rank-local) over items 1...40 (table rows 0...maxItemId).
+    static func model(_ kind: String, blocks: Int = 2, seed: UInt64 = 11, maxItemId: Int = 40) throws -> any SequentialRecommender {
         var c = TrainConfig()
         let dropout = kind == "hstu" ? ["input_dropout=0.2", "block_dropout=0.3"] : ["input_dropout=0", "block_dropout=0"]
         try ConfigFile.applyOverrides(TinyStore.shrink + ["kind=\(kind)", "blocks=\(blocks)", "heads=2"] + dropout, to: &c)
-        return makeModel(c.modelConfig, maxItemId: 40, corpus: (1...40).map { $0 }, backend: CPUBackend(), seed: seed)
+        return makeModel(c.modelConfig, maxItemId: maxItemId, corpus: (1...40).map { $0 }, backend: CPUBackend(), seed: seed)
+    }
+
+    /// One `trainStep` (step 1, seed 9) of `dps[r]` on `models[r]` per rank, each on a thread of its
+    /// own (a pool the size of the CPU count could leave a rank unscheduled while the others wait for
+    /// it in the reducer); returns the ranks' losses (NaN for a rank that threw).
+    static func trainOnThreads(_ dps: [DataParallel], models: [any SequentialRecommender], global: ModelInput) -> [Float] {
+        final class Losses: @unchecked Sendable { var values: [Float] = [] }
+        let losses = Losses()
+        losses.values = [Float](repeating: .nan, count: dps.count)
+        let lock = NSLock(), done = DispatchGroup()
+        for r in dps.indices {
+            done.enter()
+            Thread.detachNewThread {
+                let l = try? dps[r].trainStep(model: models[r], global: global, step: 1, seed: 9)
+                lock.lock(); losses.values[r] = l ?? .nan; lock.unlock()
+                done.leave()
+            }
+        }
+        done.wait()
+        return losses.values
     }
 
     static func batch(for model: any SequentialRecommender, _ b: Int = 7) -> ModelInput {
@@ -184,29 +204,14 @@ final class DistributedBucketTests: XCTestCase {
             let shared = ThreadReducer(worldSize: world)
             let models = try (0..<world).map { _ in try DistributedFixtures.model("hstu") }
             let dps = (0..<world).map { DataParallel(reducer: ThreadReducer.Rank(shared, rank: $0), bucketBytes: 300, overlap: overlap) }
-            final class Losses: @unchecked Sendable { var values: [Float] = [] }
-            let losses = Losses()
-            losses.values = [Float](repeating: .nan, count: world)
-            let lock = NSLock()
-            let done = DispatchGroup()
-            // One thread per rank (a pool the size of the CPU count could leave a rank unscheduled
-            // while the others wait for it in the reducer).
-            for r in 0..<world {
-                done.enter()
-                Thread.detachNewThread {
-                    let l = try? dps[r].trainStep(model: models[r], global: global, step: 1, seed: 9)
-                    lock.lock(); losses.values[r] = l ?? .nan; lock.unlock()
-                    done.leave()
-                }
-            }
-            done.wait()
+            let losses = DistributedFixtures.trainOnThreads(dps, models: models, global: global)
             XCTAssertEqual(DataParallelShard(global: global, rank: 2, worldSize: world).input == nil, true, "rank 2 has no sequences")
             XCTAssertGreaterThan(dps[0].bucketPlan(models[0].parameters).buckets.count, 4)
             for r in 0..<world {
                 let g = models[r].parameters.grads.toArray()
                 let diff = zip(g, g1).map { abs(Double($0 - $1)) }.max() ?? 0
                 XCTAssertLessThanOrEqual(diff, 1e-5 * max(norm, 1), "overlap \(overlap), rank \(r): max |Δgrad| \(diff)")
-                XCTAssertEqual(Double(losses.values[r]), Double(loss1), accuracy: 1e-5 * Double(abs(loss1)), "overlap \(overlap), rank \(r)")
+                XCTAssertEqual(Double(losses[r]), Double(loss1), accuracy: 1e-5 * Double(abs(loss1)), "overlap \(overlap), rank \(r)")
             }
         }
     }

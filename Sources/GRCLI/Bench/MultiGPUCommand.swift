@@ -218,10 +218,22 @@ struct MultiGPUCommand: ParsableCommand {
         let model = makeModel(mc, maxItemId: items, corpus: (1...Int32(corpus)).map { $0 }, backend: backend, seed: cfg.seed)
         let arena = model.parameters
         let m = backend.zeros([arena.count], .f32), v = backend.zeros([arena.count], .f32)
+        // The synthetic batches draw ids 1...corpus, the negatives the same corpus.
+        let itemRows = SparseItemRows.enabledByEnvironment
+            ? SparseItemRows(ids: 1...Int32(corpus), arena: arena) : nil
+        dp?.itemRows = itemRows
         if rank == 0 {
             print("\(phase): \(mc.kind.rawValue) D \(mc.itemDim) blocks \(mc.blocks) heads \(mc.heads), params \(arena.count) "
                   + "(\((arena.count * 4) >> 20) MiB of gradients per all-reduce), global B \(b), \(backend.name)"
                   + (dp.map { ", \($0.overlap ? "overlapped" : "unoverlapped") all-reduce in \($0.bucketPlan(arena).buckets.count) buckets" } ?? ""))
+            if dp != nil || simulatedRanks > 1 {
+                let dense = arena.count * 4
+                let compacted = 4 * (itemRows?.summedFloats(arenaCount: arena.count) ?? arena.count)
+                print(String(format: "all-reduce bytes per step: dense %.1f MiB, compacted %.1f MiB", Double(dense) / 1048576,
+                             Double(compacted) / 1048576)
+                      + (itemRows.map { " (item table: \($0.rows.count) of \($0.tableRows) rows)" }
+                         ?? " (item-row compaction off: GR_NCCL_SPARSE_ITEMS=0 or the rows cover > 70% of the table)"))
+            }
         }
         var losses: [Float] = [], times: [Double] = [], tokens = 0
         for s in 0..<(warmup + steps) {
@@ -235,7 +247,8 @@ struct MultiGPUCommand: ParsableCommand {
                 loss = try dp.trainStep(model: model, global: global, step: s, seed: cfg.seed)
             } else if simulatedRanks > 1 {
                 loss = SimulatedDataParallel.trainStep(model: model, global: global, step: s, seed: cfg.seed, ranks: simulatedRanks,
-                                                       overlap: distributed.overlap, bucketBytes: distributed.bucketMib << 20)
+                                                       overlap: distributed.overlap, bucketBytes: distributed.bucketMib << 20,
+                                                       itemRows: itemRows)
             } else {
                 arena.zeroGrads()
                 loss = model.trainStep(global, step: s, seed: cfg.seed)

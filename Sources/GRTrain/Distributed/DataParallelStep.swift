@@ -122,6 +122,12 @@ public final class DataParallel {
         guard let v = ProcessInfo.processInfo.environment["GR_NCCL_OVERLAP"]?.lowercased() else { return true }
         return !["0", "off", "false", "no"].contains(v)
     }
+    /// When set (and `sparseItems`), the item table's gradient is summed over these rows only
+    /// (`SparseItemRows`: gathered, summed in `bucketBytes` calls, scattered back after `finish()`);
+    /// the rest of the arena as before. Set by the trainer / bench from the training store.
+    public var itemRows: SparseItemRows?
+    /// False with `GR_NCCL_SPARSE_ITEMS=0`: the whole table is summed densely (the A/B switch).
+    public var sparseItems: Bool = SparseItemRows.enabledByEnvironment
     private var lossBuffer: Tensor?
     private var plan: (arena: ObjectIdentifier, plan: GradientBucketPlan)?
 
@@ -153,21 +159,43 @@ public final class DataParallel {
         let shard = DataParallelShard(global: global, rank: rank, worldSize: worldSize)
         let backend = model.backend
         let grads = model.parameters.grads
+        let rows = activeItemRows(model.parameters)
+        let bucketFloats = max(1, bucketBytes / 4)
         let part: Float
         if overlap {
             part = try shard.localGradients(model: model, step: step, seed: seed, buckets: bucketPlan(model.parameters)) {
-                try reducer.allReduceSum(grads, ranges: $0.ranges)
+                try reducer.allReduceSum(grads, ranges: rows?.excludingTable($0.ranges) ?? $0.ranges)
             }
         } else {
             part = shard.localGradients(model: model, step: step, seed: seed)
-            try reducer.allReduceSum(grads, offset: 0, count: grads.count, bucketFloats: max(1, bucketBytes / 4))
+            if let rows {
+                for r in rows.excludingTable([0..<grads.count]) {
+                    try reducer.allReduceSum(grads, offset: r.lowerBound, count: r.count, bucketFloats: bucketFloats)
+                }
+            } else {
+                try reducer.allReduceSum(grads, offset: 0, count: grads.count, bucketFloats: bucketFloats)
+            }
+        }
+        var compact: Tensor? = nil
+        if let rows {
+            rows.debugCheck(grads, backend: backend)
+            let c = rows.gather(grads, backend: backend)
+            try reducer.allReduceSum(c, offset: 0, count: c.count, bucketFloats: bucketFloats)
+            compact = c
         }
         let lossTensor = lossBuffer ?? backend.zeros([1], .f32)
         lossBuffer = lossTensor
         backend.copy(backend.upload([part], shape: [1]), to: lossTensor)
         try reducer.allReduceSum(lossTensor, ranges: [0..<1])
         try reducer.finish()
+        if let rows, let compact { rows.scatter(compact, into: grads, backend: backend) }
         return backend.download(lossTensor)[0]
+    }
+
+    /// `itemRows` when the compaction is on and the set belongs to `arena`'s item table.
+    func activeItemRows(_ arena: ParameterArena) -> SparseItemRows? {
+        guard sparseItems, let rows = itemRows, rows.tableRange.upperBound <= arena.count else { return nil }
+        return rows
     }
 }
 
@@ -180,26 +208,35 @@ public final class DataParallel {
 public enum SimulatedDataParallel {
     public static func trainStep(model: any SequentialRecommender, global: ModelInput, step: Int, seed: UInt64,
                                  ranks: Int, overlap: Bool = false,
-                                 bucketBytes: Int = DataParallel.defaultBucketBytes) -> Float {
+                                 bucketBytes: Int = DataParallel.defaultBucketBytes,
+                                 itemRows: SparseItemRows? = nil) -> Float {
         let backend = model.backend, grads = model.parameters.grads
         let sum = backend.zeros(grads.shape, .f32)
         let plan = overlap ? GradientBucketPlan(arena: model.parameters, bucketFloats: max(1, bucketBytes / 4)) : nil
+        // With `itemRows` the table is summed as through `DataParallel`: its set rows only, gathered.
+        let compactSum = itemRows.map { backend.zeros([$0.rows.count, $0.dim], .f32) }
+        func add(_ ranges: [Range<Int>]) {
+            for range in itemRows?.excludingTable(ranges) ?? ranges {
+                backend.axpy(alpha: 1, x: grads.view(range.lowerBound, [range.count]),
+                             y: sum.view(range.lowerBound, [range.count]), count: range.count)
+            }
+        }
         var loss: Float = 0
         for r in 0..<ranks {
             let shard = DataParallelShard(global: global, rank: r, worldSize: ranks)
             if let plan {
-                loss += try! shard.localGradients(model: model, step: step, seed: seed, buckets: plan) { bucket in
-                    for range in bucket.ranges {
-                        backend.axpy(alpha: 1, x: grads.view(range.lowerBound, [range.count]),
-                                     y: sum.view(range.lowerBound, [range.count]), count: range.count)
-                    }
-                }
+                loss += try! shard.localGradients(model: model, step: step, seed: seed, buckets: plan) { add($0.ranges) }
             } else {
                 loss += shard.localGradients(model: model, step: step, seed: seed)
-                backend.axpy(alpha: 1, x: grads, y: sum, count: grads.count)
+                add([0..<grads.count])
+            }
+            if let itemRows, let compactSum {
+                itemRows.debugCheck(grads, backend: backend)
+                backend.axpy(alpha: 1, x: itemRows.gather(grads, backend: backend), y: compactSum, count: compactSum.count)
             }
         }
         backend.copy(sum, to: grads)
+        if let itemRows, let compactSum { itemRows.scatter(compactSum, into: grads, backend: backend) }
         return loss
     }
 }

@@ -96,6 +96,9 @@ public final class Trainer {
         self.profile = PhaseProfile(backend: backend)
         self.model = makeModel(config.modelConfig, maxItemId: store.maxItemId, corpus: store.corpus, backend: backend,
                                seed: config.seed)
+        if let dp = options.dataParallel, dp.itemRows == nil {
+            dp.itemRows = SparseItemRows(store: store, arena: model.parameters)
+        }
         let p = model.parameters.values.count
         adamM = backend.zeros([p], .f32)
         adamV = backend.zeros([p], .f32)
