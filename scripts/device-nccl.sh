@@ -7,14 +7,14 @@
 #   sends (the main worktree: the first line of `git worktree list`, or $GR_DEVICE_ROOT), plus
 #   .device/NAME/run-x2.sh (runs the device half); prints the run call (carry: [".device/NAME"]).
 # There (2+ GPUs):        [GR_GPUS="2 4"] bash .device/NAME/run-x2.sh   (= device-nccl.sh --device-side)
-#   1. gr bench multi-gpu --overlap-ab: HSTU-large at ML-20M shape, phases plain (1 GPU, no
+#   1. gr bench multi-gpu --overlap --overlap-ab: HSTU-large at ML-20M shape, phases plain (1 GPU, no
 #      NCCL), nccl-1, nccl-2 (global batch split over 2 GPUs), weak-2 (batch 2·B), each NCCL
 #      phase with the all-reduce overlapped with the backward and again without (`-no-overlap`),
 #      and simulated-2 (2 ranks in turn on one GPU, overlapped buckets summed by axpy); 30 timed
 #      steps each with the same seed and batches: loss equality vs plain (and overlap on vs off),
 #      steps/s → scaling efficiency, the overlap A/B lines.
-#   2. gr train --gpus 2 for one epoch of a small synthetic dataset (overlap on), then --resume on
-#      1 GPU for a second epoch, then --gpus 2 again with GR_NCCL_OVERLAP=0 (the switch).
+#   2. gr train --gpus N for one epoch of a small synthetic dataset (overlap off, the default), then
+#      --resume on 1 GPU for a second epoch, then --gpus N again with GR_NCCL_OVERLAP=1 (the switch).
 #   Under 4 minutes in all (each step has a time limit). Logs go to $OUT when set; a summary is
 #   printed last.
 set -uo pipefail
@@ -64,14 +64,14 @@ GPU_COUNTS=(${GR_GPUS:-2})
 GPUS=${GPU_COUNTS[-1]}
 for n in "${GPU_COUNTS[@]}"; do
     step "bench-multi-gpu-$n" "${GR_BENCH_LIMIT:-140}" "$GR" bench multi-gpu --config "$DEV/configs/ml-20m/hstu-large.yaml" --gpus "$n" \
-        --warmup 3 --steps 30 --overlap-ab --simulate --weak --out "$LOG/phases-$n"
+        --warmup 3 --steps 30 --overlap --overlap-ab --simulate --weak --out "$LOG/phases-$n"
 done
 "$GR" data synth --users 2000 --items 600 --events 60000 --min-length 5 --seed 3 --out /tmp/nccl-data > /dev/null
 TRAIN=(--config "$DEV/configs/ml-1m/hstu.yaml" --data /tmp/nccl-data --quiet)
-rm -rf /tmp/nccl-run /tmp/nccl-run-no-overlap
+rm -rf /tmp/nccl-run /tmp/nccl-run-overlap
 step train-${GPUS}gpu 35 "$GR" train "${TRAIN[@]}" --out /tmp/nccl-run --gpus "$GPUS" --set epochs=1
 step resume-1gpu 25 "$GR" train "${TRAIN[@]}" --out /tmp/nccl-run --device cuda --resume --set epochs=2
-step train-${GPUS}gpu-no-overlap 35 env GR_NCCL_OVERLAP=0 "$GR" train "${TRAIN[@]}" --out /tmp/nccl-run-no-overlap --gpus "$GPUS" --set epochs=1
+step train-${GPUS}gpu-overlap 35 env GR_NCCL_OVERLAP=1 "$GR" train "${TRAIN[@]}" --out /tmp/nccl-run-overlap --gpus "$GPUS" --set epochs=1
 ls /tmp/nccl-run /tmp/nccl-run/rank-1 2>&1 | tr '\n' ' '; echo
 
 echo
@@ -80,7 +80,7 @@ for n in "${GPU_COUNTS[@]}"; do
     sed -n '/^## gr bench multi-gpu/,$p' "$LOG/bench-multi-gpu-$n.log"
     grep -h "NCCL call\|buckets\|overlapped with\|after the backward" "$LOG/bench-multi-gpu-$n.log" | head -8
 done
-grep -h "epoch \|resumed\|NCCL " "$LOG/train-${GPUS}gpu.log" "$LOG/resume-1gpu.log" "$LOG/train-${GPUS}gpu-no-overlap.log" | head -9
+grep -h "epoch \|resumed\|NCCL " "$LOG/train-${GPUS}gpu.log" "$LOG/resume-1gpu.log" "$LOG/train-${GPUS}gpu-overlap.log" | head -9
 echo "| step | status | wall |"
 echo "|---|---|---|"
 printf '%s\n' "${summary[@]}"

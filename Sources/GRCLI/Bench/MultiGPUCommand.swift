@@ -19,7 +19,7 @@ import GRTrain
 /// - `shared-gpu` (`--try-shared-gpu`): N NCCL ranks all on GPU 0, to record NCCL's answer;
 /// - `<phase>-no-overlap` (`--overlap-ab`): after each NCCL phase (nccl-1, nccl-N, weak-N) the
 ///   same phase with the all-reduce after the backward instead of overlapped with it (the
-///   others use `--overlap` / `--no-overlap`, default on).
+///   others use `--overlap` / `--no-overlap`, default off: pass `--overlap` with `--overlap-ab`).
 /// It then prints per phase: median step time, steps/s, sequences/s, speed-up and efficiency
 /// against `plain`, and the largest relative loss difference from `plain` over all steps
 /// (identical batches; equal up to float rounding when the path is right).

@@ -103,7 +103,8 @@ extension ModelInput {
 
 /// Data-parallel training steps through a `GradientReducer` (NCCL across processes).
 ///
-/// With `overlap` (the default; off with `GR_NCCL_OVERLAP=0` or `--no-overlap`) the flat gradient
+/// With `overlap` (`--overlap` or `GR_NCCL_OVERLAP=1`; off by default, since on 2 and 4 H200s it
+/// measured 0.3–1.2 ms per step slower than summing after the backward: BENCHMARKS.md) the flat gradient
 /// arena is summed in the buckets of a `GradientBucketPlan` (reverse layer order, at most
 /// `bucketBytes` each), each launched during the backward as soon as its gradients are final
 /// (on NCCL: on a communication stream that waits for an event of the compute stream). Without
@@ -117,10 +118,10 @@ public final class DataParallel {
     public static let defaultBucketBytes = 25 << 20
     /// Launch each bucket's all-reduce during the backward (see the type's comment).
     public var overlap: Bool
-    /// False when the environment sets `GR_NCCL_OVERLAP=0` (or `off` / `false`).
+    /// True only when the environment sets `GR_NCCL_OVERLAP=1` (or `on` / `true` / `yes`).
     public static var overlapByDefault: Bool {
-        guard let v = ProcessInfo.processInfo.environment["GR_NCCL_OVERLAP"]?.lowercased() else { return true }
-        return !["0", "off", "false", "no"].contains(v)
+        guard let v = ProcessInfo.processInfo.environment["GR_NCCL_OVERLAP"]?.lowercased() else { return false }
+        return ["1", "on", "true", "yes"].contains(v)
     }
     /// When set (and `sparseItems`), the item table's gradient is summed over these rows only
     /// (`SparseItemRows`: gathered, summed in `bucketBytes` calls, scattered back after `finish()`);
