@@ -123,6 +123,8 @@ struct JaggedRows {
         for s in sequences { o.append(o.last! + s.ids.count) }
         offsets = o
     }
+
+    init(offsets: [Int]) { self.offsets = offsets }
 }
 
 /// Reusable, growable, 64-byte aligned host buffers by name (contents are NOT cleared between
@@ -132,6 +134,10 @@ final class ScratchBuffers {
 
     func floats(_ name: String, _ count: Int) -> UnsafeMutablePointer<Float> {
         raw(name, 4 * count).bindMemory(to: Float.self, capacity: count)
+    }
+
+    func bytes(_ name: String, _ count: Int) -> UnsafeMutablePointer<UInt8> {
+        raw(name, count).bindMemory(to: UInt8.self, capacity: max(count, 1))
     }
 
     func int64s(_ name: String, _ count: Int) -> UnsafeMutablePointer<Int64> {
