@@ -2,6 +2,7 @@ import Foundation
 import GRCore
 import GRCUDA
 import GRModels
+import GRTrain
 
 /// `gr bench step --device cuda`: where a training step on the GPU spends its time, and what a
 /// CUDA graph of it gives. One fixed batch; a step is zero-grads + forward + backward + loss

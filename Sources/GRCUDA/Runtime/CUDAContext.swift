@@ -25,7 +25,7 @@ public final class CUDAContext: @unchecked Sendable {
     private var functions: [String: OpaquePointer] = [:]
     /// Free blocks by size, and the blocks CUDA graphs own (`BlockCache`, `CUDAGraph.swift`).
     var cache = BlockCache()
-    private let lock = NSLock()
+    let lock = NSLock()
     /// Bytes currently handed out / the most ever handed out / held from the driver.
     public private(set) var bytesInUse = 0, peakBytesInUse = 0, bytesReserved = 0
     /// How the kernel module was obtained ("compiled in 1.23 s" or "from cache ...").
