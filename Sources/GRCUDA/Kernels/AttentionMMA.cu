@@ -678,14 +678,16 @@ extern "C" __global__ void gr_hstu_tc_fwd_d128(const u16* qb, const u16* kb, con
 
 // Adds the position-gradient ring entries of gaps lo..hi (gap = i − j, entry N − 1 − gap) to dpw
 // and clears them.
+// ring: the 4 warps' rings, [4][256].
 __device__ __forceinline__ void gr_tc_flush_ring(float* ring, i64 lo, i64 hi, i64 N, float* dpw) {
     for (i64 gap = lo + threadIdx.x; gap <= hi; gap += GR_TC_THREADS) {
-        float v = ring[gap & 255];
+        const int e = (int)(gap & 255);
+        const float v = (ring[e] + ring[256 + e]) + (ring[512 + e] + ring[768 + e]);
         if (v != 0.0f) {
             i64 idx = N - 1 - gap;
             if (idx >= 0 && idx <= 2 * N - 2) atomicAdd(dpw + idx, v);
-            ring[gap & 255] = 0.0f;
         }
+        ring[e] = 0.0f; ring[256 + e] = 0.0f; ring[512 + e] = 0.0f; ring[768 + e] = 0.0f;
     }
 }
 
@@ -805,7 +807,11 @@ __device__ __forceinline__ void gr_tc_bwd_scores(float (&s)[4][4], float (&da)[4
             v += next9 ? w9 : 0.0f;
             const float w18 = __shfl_down_sync(0xffffffffu, v, 18);
             v += next18 ? w18 : 0.0f;
-            if (head && v != 0.0f) atomicAdd(ring + ((k + 8 * (u - 1) + p) & 255), v);
+            // the warp's own ring: plain adds (distinct addresses within one instruction)
+            if (head && v != 0.0f) ring[(k + 8 * (u - 1) + p) & 255] += v;
+#ifdef __CUDA_ARCH__
+            __syncwarp();
+#endif
         }
     }
 }
@@ -833,7 +839,7 @@ __device__ __forceinline__ void gr_hstu_tc_bwd(GR_TC_BWD_PARAMS, float* dk, floa
     float* twS = pwS + 256;                                 // [132]
     u64* tableS = (u64*)(twS + 132);                        // [256]
     float* dTsS = (float*)(tableS + 256);                   // [132]
-    float* ring = dTsS + 132;                               // [256] dPos by gap & 255
+    float* ring = dTsS + 132;                               // [256] (unused: rings below)
     uint4* t32 = (uint4*)(ring + 256);                      // [64]
 
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, tg = lane & 3;
@@ -858,7 +864,9 @@ __device__ __forceinline__ void gr_hstu_tc_bwd(GR_TC_BWD_PARAMS, float* dk, floa
     __shared__ uint4 cells[GR_TC_CELLS];   // read after the loop's first barrier
     gr_tc_build_cells(cells, table32, tw);
     gr_tc_load_bias_tables(tableS, t32, twS, table, table32, tw);
-    for (int x = tid; x < 256; x += GR_TC_THREADS) ring[x] = 0.0f;
+    __shared__ float rings[4 * 256];   // per warp: dPos by gap & 255 (the dynamic `ring` is unused)
+    ring = rings;
+    for (int x = tid; x < 4 * 256; x += GR_TC_THREADS) ring[x] = 0.0f;
     for (int x = tid; x < 132; x += GR_TC_THREADS) dTsS[x] = 0.0f;
     gr_tc_load_key_ts(tsK, tsb, j0, L);
     gr_tc_load_tile<DP>(sK, kh, j0, L);
@@ -950,11 +958,11 @@ __device__ __forceinline__ void gr_hstu_tc_bwd(GR_TC_BWD_PARAMS, float* dk, floa
                 ub = gr_tc_uniform_bucket(gr_tc_span_reduce({a, a}, 1, 16), kspan, t32);
             }
             if (ub >= 0) gr_tc_bwd_scores<true, true>(s, da, full, rowJ, half, i0, j0, L, hist, ctx, tq, tsK, pws, twS, tableS,
-                                                      cells, invN, warp, g, tg, ring, dTsS, curBucket, curSum, ub);
+                                                      cells, invN, warp, g, tg, ring + 256 * warp, dTsS, curBucket, curSum, ub);
             else if (fast) gr_tc_bwd_scores<true, false>(s, da, full, rowJ, half, i0, j0, L, hist, ctx, tq, tsK, pws, twS,
-                                                         tableS, cells, invN, warp, g, tg, ring, dTsS, curBucket, curSum, ub);
+                                                         tableS, cells, invN, warp, g, tg, ring + 256 * warp, dTsS, curBucket, curSum, ub);
             else gr_tc_bwd_scores<false, false>(s, da, full, rowJ, half, i0, j0, L, hist, ctx, tq, tsK, pws, twS, tableS, cells,
-                                                invN, warp, g, tg, ring, dTsS, curBucket, curSum, ub);
+                                                invN, warp, g, tg, ring + 256 * warp, dTsS, curBucket, curSum, ub);
             // dV += aᵀ dO, dK += dsᵀ Q (A operands from registers)
             #pragma unroll
             for (int kk = 0; kk < 2; kk++) {
