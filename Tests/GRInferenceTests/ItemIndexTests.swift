@@ -187,7 +187,7 @@ final class ItemIndexTests: XCTestCase {
     }
 
     /// The int8 kernel's scores against the exact ones: within the bound `Int8Items` proves, on
-    /// random items with varied norms (every score of a 2-thread-free scan with thresholds −∞).
+    /// random items scaled by 1 to 7 (thresholds −∞, so the scan reports every score).
     func testInt8ScoresWithinTheirBound() throws {
         guard ItemIndex.availableKernels.contains(.int8) else { throw XCTSkip("no AVX2") }
         let v = 96, d = 50, q = 8

@@ -105,7 +105,9 @@ struct ServingBenchCommand: ParsableCommand {
             var vectors = Self.randoms(items * d, seed: UInt64(d))
             Self.unitRows(&vectors, d)
             let ids = (1...Int32(items)).map { $0 }
-            // Every kernel this CPU runs (best first), each on its own index.
+            // Every kernel this CPU runs (best first, portable last), each on its own index; each
+            // kernel's answers are checked against the portable scan's (ids and scores, exactly).
+            var answers: [ItemIndex.Kernel: [Int: [ItemIndex.Result]]] = [:]
             for kernel in ItemIndex.availableKernels {
                 let t0 = DispatchTime.now().uptimeNanoseconds
                 let index = vectors.withUnsafeBufferPointer { ItemIndex(ids: ids, vectors: $0, dim: d, kernel: kernel) }
@@ -119,6 +121,13 @@ struct ServingBenchCommand: ParsableCommand {
                     let t = measure { _ = index.search(queries: queries, k: 10, excluded: excluded) }
                     report("retrieval top-10 V=\(items) D=\(d) Q=\(q) \(index.kernel.rawValue)", t,
                            String(format: "%.1f GFLOP/s", 2 * Double(items * d * q) / (t.median * 1e6)))
+                    answers[index.kernel, default: [:]][q] = index.search(queries: queries, k: 10, excluded: excluded)
+                }
+            }
+            if let exact = answers[.portable] {
+                for (kernel, byQ) in answers.sorted(by: { $0.key.rawValue < $1.key.rawValue }) where kernel != .portable {
+                    let same = byQ.allSatisfy { exact[$0.key] == $0.value }
+                    print("retrieval check D=\(d): \(kernel.rawValue) answers \(same ? "identical to" : "DIFFER from") the portable scan's")
                 }
             }
         }
