@@ -1,6 +1,8 @@
 // A stand-in for libcuda.so.1, libnvrtc and libcublasLt that runs the GR kernels on the host
 // (see emu_cuda.h): device memory is host memory, "compilation" returns a token, cuLaunchKernel
-// runs the named kernel block by block, cublasLtMatmul is a naive column-major GEMM.
+// runs the named kernel block by block, cublasLtMatmul is a naive column-major GEMM. Stream
+// capture (CUDA graphs): while the stream captures, each launch, GEMM, copy and memset is recorded
+// (its arguments copied, as the driver does) instead of run; cuGraphLaunch runs the recording.
 #include "emu_cuda.h"
 #include <cstdio>
 #include <cstdlib>
@@ -8,13 +10,22 @@
 #include <vector>
 #include <string>
 #include <memory>
+#include <functional>
 
 thread_local dim3 threadIdx, blockIdx;
 dim3 blockDim, gridDim;
 thread_local std::barrier<>* emu_barrier = nullptr;
 alignas(64) char emu_dynamic_shared[1 << 20];
 unsigned long long emu_exchange[1024];
-struct EmuKernel { const char* name; void (*fn)(void**); };
+struct EmuKernel { const char* name; void (*fn)(void**); int params; };
+// Stream capture: the recording in progress (nullptr: not capturing); a graph is its recording.
+typedef std::vector<std::function<void()>> EmuGraph;
+static EmuGraph* emu_capture = nullptr;
+// Runs `op` now, or records it while the stream captures.
+static int emu_queue(std::function<void()> op) {
+    if (emu_capture) emu_capture->push_back(std::move(op)); else op();
+    return 0;
+}
 extern const EmuKernel emu_kernels[];
 
 typedef int CUresult;
@@ -32,7 +43,7 @@ static void* current = nullptr;
 CUresult cuCtxSetCurrent(void* c) { current = c; return 0; }
 CUresult cuCtxGetCurrent(void** c) { *c = current; return 0; }
 CUresult cuStreamCreate(void** s, unsigned) { static int st; *s = &st; return 0; }
-CUresult cuStreamSynchronize(void*) { return 0; }
+CUresult cuStreamSynchronize(void*) { return emu_capture ? 900 : 0; }   // CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED
 CUresult cuMemAlloc_v2(CUdeviceptr* p, size_t n) {
     void* m = aligned_alloc(256, (n + 255) / 256 * 256);
     memset(m, 0xCD, n);   // garbage, as device memory
@@ -41,21 +52,32 @@ CUresult cuMemAlloc_v2(CUdeviceptr* p, size_t n) {
 CUresult cuMemFree_v2(CUdeviceptr p) { free((void*)p); return 0; }
 CUresult cuMemHostAlloc(void** p, size_t n, unsigned) { *p = malloc(n); return *p ? 0 : 2; }
 CUresult cuMemGetInfo_v2(size_t* f, size_t* t) { *f = 1ull << 31; *t = 1ull << 32; return 0; }
-CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr d, const void* s, size_t n, void*) { memcpy((void*)d, s, n); return 0; }
-CUresult cuMemcpyDtoHAsync_v2(void* d, CUdeviceptr s, size_t n, void*) { memcpy(d, (void*)s, n); return 0; }
-CUresult cuMemcpyDtoDAsync_v2(CUdeviceptr d, CUdeviceptr s, size_t n, void*) { memmove((void*)d, (void*)s, n); return 0; }
+CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr d, const void* s, size_t n, void*) { return emu_queue([=] { memcpy((void*)d, s, n); }); }
+CUresult cuMemcpyDtoHAsync_v2(void* d, CUdeviceptr s, size_t n, void*) { return emu_queue([=] { memcpy(d, (void*)s, n); }); }
+CUresult cuMemcpyDtoDAsync_v2(CUdeviceptr d, CUdeviceptr s, size_t n, void*) { return emu_queue([=] { memmove((void*)d, (void*)s, n); }); }
 CUresult cuMemsetD32Async(CUdeviceptr d, unsigned v, size_t n, void*) {
-    unsigned* p = (unsigned*)d; for (size_t i = 0; i < n; i++) p[i] = v; return 0;
+    return emu_queue([=] { unsigned* p = (unsigned*)d; for (size_t i = 0; i < n; i++) p[i] = v; });
 }
 CUresult cuModuleLoadData(void** m, const void*) { static int mod; *m = &mod; return 0; }
 CUresult cuModuleGetFunction(void** f, void*, const char* name) {
     for (const EmuKernel* k = emu_kernels; k->name; k++) if (!strcmp(k->name, name)) { *f = (void*)k; return 0; }
     return 500;   // CUDA_ERROR_NOT_FOUND
 }
+static void emu_run(const EmuKernel* k, unsigned gx, unsigned gy, unsigned gz, unsigned bx, void** params);
 CUresult cuLaunchKernel(void* f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
                         unsigned shared, void*, void** params, void**) {
     const EmuKernel* k = (const EmuKernel*)f;
     if (by != 1 || bz != 1 || bx > 1024 || shared > sizeof(emu_dynamic_shared)) return 1;
+    // every argument is an 8-byte slot (the Swift side's convention): copy them for a recording
+    std::vector<unsigned long long> slots(k->params);
+    for (int i = 0; i < k->params; i++) memcpy(&slots[i], params[i], 8);
+    return emu_queue([=]() mutable {
+        std::vector<void*> ptrs(k->params);
+        for (int i = 0; i < k->params; i++) ptrs[i] = &slots[i];
+        emu_run(k, gx, gy, gz, bx, ptrs.data());
+    });
+}
+static void emu_run(const EmuKernel* k, unsigned gx, unsigned gy, unsigned gz, unsigned bx, void** params) {
     gridDim = {gx, gy, gz}; blockDim = {bx, 1, 1};
     size_t blocks = (size_t)gx * gy * gz;
     // one __syncthreads barrier per block (a thread that returns early drops out of its block's
@@ -77,8 +99,28 @@ CUresult cuLaunchKernel(void* f, unsigned gx, unsigned gy, unsigned gz, unsigned
         }
     });
     for (auto& th : threads) th.join();
+}
+// CUDA graphs by stream capture (relaxed mode only: nothing else is checked).
+CUresult cuStreamBeginCapture_v2(void*, int) {
+    if (emu_capture) return 900;
+    emu_capture = new EmuGraph(); return 0;
+}
+CUresult cuStreamEndCapture(void*, void** g) {
+    if (!emu_capture) return 901;   // CUDA_ERROR_STREAM_CAPTURE_INVALIDATED
+    *g = emu_capture; emu_capture = nullptr; return 0;
+}
+CUresult cuGraphInstantiateWithFlags(void** exec, void* g, unsigned long long) { *exec = new EmuGraph(*(EmuGraph*)g); return 0; }
+CUresult cuGraphLaunch(void* exec, void*) {
+    if (emu_capture) return 900;
+    for (auto& op : *(EmuGraph*)exec) op();
     return 0;
 }
+CUresult cuGraphGetNodes(void* g, void** nodes, size_t* n) {
+    if (nodes) return 1;
+    *n = ((EmuGraph*)g)->size(); return 0;
+}
+CUresult cuGraphExecDestroy(void* exec) { delete (EmuGraph*)exec; return 0; }
+CUresult cuGraphDestroy(void* g) { delete (EmuGraph*)g; return 0; }
 CUresult cuGetErrorName(CUresult, const char** s) { *s = "EMU_ERROR"; return 0; }
 CUresult cuGetErrorString(CUresult, const char** s) { *s = "emulator error"; return 0; }
 
@@ -114,6 +156,11 @@ int cublasLtMatrixLayoutCreate(Layout** l, int, unsigned long long r, unsigned l
 int cublasLtMatrixLayoutDestroy(Layout* l) { delete l; return 0; }
 int cublasLtMatmul(void*, Desc* d, const float* alpha, const float* A, Layout* la, const float* B, Layout* lb,
                    const float* beta, const float* C, Layout* lc, float* D, Layout* ld, const void*, void*, size_t, void*) {
+    if (emu_capture) {   // record with copies of the descriptors and scalars
+        Desc dc = *d; Layout a = *la, b = *lb, c = *lc, o = *ld; float al = *alpha, be = *beta;
+        emu_capture->push_back([=]() mutable { cublasLtMatmul(nullptr, &dc, &al, A, &a, B, &b, &be, C, &c, D, &o, nullptr, nullptr, 0, nullptr); });
+        return 0;
+    }
     long long m = ld->rows, n = ld->cols, k = d->transA ? la->rows : la->cols;
     long long am = d->transA ? la->cols : la->rows, bk = d->transB ? lb->cols : lb->rows, bn = d->transB ? lb->rows : lb->cols;
     if (am != m || bk != k || bn != n || lc->rows != (unsigned long long)m || lc->cols != (unsigned long long)n) return 7;

@@ -15,7 +15,7 @@ with open(out, "w") as f:
     for name, types in kernels:
         args = ", ".join(f"*({t}*)p[{i}]" for i, t in enumerate(types))
         f.write(f'static void emu_{name}(void** p) {{ {name}({args}); }}\n')
-    f.write("struct EmuKernel { const char* name; void (*fn)(void**); };\n")
+    f.write("struct EmuKernel { const char* name; void (*fn)(void**); int params; };\n")
     f.write("extern const EmuKernel emu_kernels[] = {\n")
-    for name, _ in kernels: f.write(f'  {{"{name}", emu_{name}}},\n')
-    f.write("  {nullptr, nullptr}};\n")
+    for name, types in kernels: f.write(f'  {{"{name}", emu_{name}, {len(types)}}},\n')
+    f.write("  {nullptr, nullptr, 0}};\n")

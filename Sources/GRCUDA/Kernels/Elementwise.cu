@@ -64,3 +64,12 @@ extern "C" __global__ void gr_mask_rows(const float* x, const int* ids, float* o
 extern "C" __global__ void gr_mask_rows_bwd(const float* dOut, const int* ids, float* dx, i64 rows, i64 cols) {
     GR_GRID_STRIDE(i, rows * cols) { if (ids[i / cols] != 0) dx[i] += dOut[i]; }
 }
+
+// Keeps one thread busy for `iters` dependent multiply-adds (`gr bench step`: the GPU waits here
+// while the host queues a step, so events around the step time the GPU alone). sink[0] is
+// written only when the value is impossible (keeps the loop).
+extern "C" __global__ void gr_spin(i64 iters, float* sink) {
+    float x = 1.0f;
+    for (i64 i = 0; i < iters; i++) x = x * 0.9999999f + 1e-7f;
+    if (x == 12345.0f) sink[0] = x;
+}

@@ -28,7 +28,7 @@ public enum CUDAParity {
             + h.softmaxAttention() + h.softmaxAttention(batch: 2, width: 70, dim: 50, heads: 1, label: " (N 70, dh 50)")
             + h.softmaxAttention(batch: 1, width: 300, dim: 50, heads: 1, label: " (N 300: two-pass forward)")
             + h.softmaxAttention(batch: 2, width: 9, dim: 80, heads: 1, label: " (dh 80: simple kernels)")
-            + h.hstuTensorCore(long: gpu.context.deviceName != "host emulator")
+            + h.hstuTensorCore(long: gpu.context.deviceName != "host emulator") + graph(gpu: gpu, seed: seed)
     }
 
     public static func relativeError(_ cpu: [Float], _ gpu: [Float]) -> Double {

@@ -23,8 +23,9 @@ public final class CUDAContext: @unchecked Sendable {
     public let driverVersion: Int
     private var module: OpaquePointer? = nil
     private var functions: [String: OpaquePointer] = [:]
-    private var freeLists: [Int: [CUdeviceptr]] = [:]
-    private let lock = NSLock()
+    /// Free blocks by size, and the blocks CUDA graphs own (`BlockCache`, `CUDAGraph.swift`).
+    var cache = BlockCache()
+    let lock = NSLock()
     /// Bytes currently handed out / the most ever handed out / held from the driver.
     public private(set) var bytesInUse = 0, peakBytesInUse = 0, bytesReserved = 0
     /// How the kernel module was obtained ("compiled in 1.23 s" or "from cache ...").
@@ -34,6 +35,12 @@ public final class CUDAContext: @unchecked Sendable {
     /// Per-kernel wall time (`GR_CUDA_PROFILE=1`): every launch and GEMM is followed by a stream
     /// synchronisation and timed on the host. Slows everything down; for finding hot kernels only.
     public let kernelProfile: CUDAKernelProfile? = CUDAKernelProfile.fromEnvironment()
+    /// CUDA graph entry points (nil: the driver lacks them, `graphAPIMissing` says which).
+    let graphAPI: CUDAGraphAPI?
+    let graphAPIMissing: String
+    /// True while the stream captures a graph (`capture`): host waits are refused then.
+    var capturing = false
+    var nextGraphID = 1
 
     /// Loads the libraries, initialises the driver, takes device `ordinal`'s primary context and
     /// creates a stream. Throws a `CUDAError` naming the failing call.
@@ -71,6 +78,7 @@ public final class CUDAContext: @unchecked Sendable {
         var s: OpaquePointer? = nil
         try cu.check(cu.cuStreamCreate(&s, 0), "cuStreamCreate")
         stream = s
+        (graphAPI, graphAPIMissing) = CUDAGraphAPI.load(libraries.driver)
     }
 
     /// "sm_90" for compute capability 9.0.
@@ -155,11 +163,7 @@ public final class CUDAContext: @unchecked Sendable {
         makeCurrent()
         let size = Self.roundedSize(max(byteCount, 1))
         lock.lock()
-        var ptr: CUdeviceptr = 0
-        if var list = freeLists[size], let p = list.popLast() {
-            freeLists[size] = list
-            ptr = p
-        }
+        var ptr: CUdeviceptr = cache.take(size) ?? 0
         lock.unlock()
         if ptr == 0 {
             var p: CUdeviceptr = 0
@@ -170,7 +174,7 @@ public final class CUDAContext: @unchecked Sendable {
             }
             cu.must(r, "cuMemAlloc_v2(\(size) bytes)")
             ptr = p
-            lock.lock(); bytesReserved += size; lock.unlock()
+            lock.lock(); bytesReserved += size; cache.handedOut(p, size: size); lock.unlock()
         }
         lock.lock()
         bytesInUse += size
@@ -180,7 +184,7 @@ public final class CUDAContext: @unchecked Sendable {
             [weak self] address in
             guard let self else { return }
             self.lock.lock()
-            self.freeLists[size, default: []].append(CUdeviceptr(UInt(bitPattern: address)))
+            self.cache.release(CUdeviceptr(UInt(bitPattern: address)), size: size)
             self.bytesInUse -= size
             self.lock.unlock()
         }
@@ -190,14 +194,15 @@ public final class CUDAContext: @unchecked Sendable {
     func releaseCached() {
         synchronize()
         lock.lock()
-        for (size, list) in freeLists {
+        for (size, list) in cache.takeShared() {
             for p in list { _ = cu.cuMemFree(p); bytesReserved -= size }
         }
-        freeLists = [:]
         lock.unlock()
     }
 
     func synchronize() {
+        precondition(!capturing, "CUDA graphs: a host wait (download or stream synchronisation) inside a graph capture; "
+                     + "the captured step must queue work only")
         makeCurrent()
         stats.syncs += 1
         cu.must(cu.cuStreamSynchronize(stream), "cuStreamSynchronize")
@@ -216,6 +221,7 @@ public final class CUDAContext: @unchecked Sendable {
             lock.lock()
             let aligned = (bytes + 255) & ~255
             if stagingOffset + aligned > Self.stagingBytes {
+                precondition(!capturing, "CUDA graphs: the pinned upload ring wrapped inside a graph capture")
                 lock.unlock()
                 synchronize()   // every earlier DMA out of the ring has finished
                 lock.lock()
@@ -228,6 +234,7 @@ public final class CUDAContext: @unchecked Sendable {
             cu.must(cu.cuMemcpyHtoDAsync(dst, slot, bytes, stream), "cuMemcpyHtoDAsync_v2(\(bytes) bytes, pinned)")
             return
         }
+        precondition(!capturing, "CUDA graphs: a pageable upload of \(bytes) bytes inside a graph capture")
         cu.must(cu.cuMemcpyHtoDAsync(dst, src, bytes, stream), "cuMemcpyHtoDAsync_v2(\(bytes) bytes)")
     }
 
@@ -236,6 +243,13 @@ public final class CUDAContext: @unchecked Sendable {
     private var staging: UnsafeMutableRawPointer? = nil
     private var stagingFailed = false
     private var stagingOffset = 0
+
+    /// Waits for the stream and starts the upload ring over (before a capture: a captured upload
+    /// reads its ring slot at every replay, so the capture must not wrap the ring).
+    func rewindStagingRing() {
+        synchronize()
+        lock.lock(); stagingOffset = 0; lock.unlock()
+    }
 
     /// The pinned ring, allocated on first use (nil when the driver refuses: pageable copies then).
     private func stagingRing() -> UnsafeMutableRawPointer? {
@@ -249,6 +263,7 @@ public final class CUDAContext: @unchecked Sendable {
     /// Synchronous: waits for the stream, so `dst` holds the data on return.
     func copyToHost(_ dst: UnsafeMutableRawPointer, _ src: CUdeviceptr, _ bytes: Int) {
         if bytes == 0 { return }
+        precondition(!capturing, "CUDA graphs: a download (\(bytes) bytes) inside a graph capture")
         makeCurrent()
         stats.downloads += 1
         stats.downloadBytes += bytes
