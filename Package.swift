@@ -10,9 +10,13 @@ let simdFlags: [SwiftSetting] = []
 #endif
 let common: [SwiftSetting] = simdFlags + [.swiftLanguageMode(.v5)]
 // The AVX-512 copy of the GEMM micro-kernel: compiled for Skylake-AVX512 and only called after a
-// run-time CPU check (`_GRCPUShims`), so the binary still runs on an AVX2-only CPU.
+// run-time CPU check (`_GRCPUShims`), so the binary still runs on an AVX2-only CPU. Always optimised
+// (-O, also in debug builds): at -Onone the module emits its own AVX-512 copies of the standard
+// library's SIMD helpers (`.|`, `.>`, ... are emitted into every client as shared symbols), and the
+// linker may keep those for every module — an illegal instruction in the portable paths on a CPU
+// without AVX-512 (seen in the debug tests on an AMD EPYC).
 #if arch(x86_64)
-let avx512Flags: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "skylake-avx512"]), .swiftLanguageMode(.v5)]
+let avx512Flags: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "skylake-avx512", "-O"]), .swiftLanguageMode(.v5)]
 #else
 let avx512Flags: [SwiftSetting] = [.swiftLanguageMode(.v5)]
 #endif

@@ -28,17 +28,15 @@ final class ItemIndexTests: XCTestCase {
         return ItemIndex.Result(ids: top.map(\.1), scores: top.map(\.0))
     }
 
-    /// Runs `check` on both scan paths (AVX-512 tiles when the CPU has them, and the portable one).
+    /// Runs `check` with every scan kernel this CPU has (int8, float16, portable).
     func check(v: Int, d: Int, q: Int, k: Int, quantise: Bool, excludeEvery: Int?, threads: Int) {
-        let saved = ItemIndex.useAVX512
-        defer { ItemIndex.useAVX512 = saved }
-        for avx512 in saved ? [true, false] : [false] {
-            ItemIndex.useAVX512 = avx512
-            checkOnePath(v: v, d: d, q: q, k: k, quantise: quantise, excludeEvery: excludeEvery, threads: threads)
+        for kernel in ItemIndex.availableKernels {
+            checkOnePath(v: v, d: d, q: q, k: k, quantise: quantise, excludeEvery: excludeEvery, threads: threads, kernel: kernel)
         }
     }
 
-    func checkOnePath(v: Int, d: Int, q: Int, k: Int, quantise: Bool, excludeEvery: Int?, threads: Int) {
+    func checkOnePath(v: Int, d: Int, q: Int, k: Int, quantise: Bool, excludeEvery: Int?, threads: Int,
+                      kernel: ItemIndex.Kernel) {
         let saved = Parallel.threads
         Parallel.threads = threads
         defer { Parallel.threads = saved }
@@ -54,14 +52,15 @@ final class ItemIndexTests: XCTestCase {
             guard let e = excludeEvery else { return [] }
             return ids.enumerated().filter { ($0.offset + i) % e == 0 }.map(\.element) + [-5, 999_999]
         }
-        let index = vectors.withUnsafeBufferPointer { ItemIndex(ids: ids, vectors: $0, dim: d) }
+        let index = vectors.withUnsafeBufferPointer { ItemIndex(ids: ids, vectors: $0, dim: d, kernel: kernel) }
+        XCTAssertEqual(index.kernel, kernel)
         let got = index.search(queries: queries, k: k, excluded: excludeEvery == nil ? [] : excluded)
         XCTAssertEqual(got.count, q)
         for i in 0..<q {
             let want = bruteForce(ids: ids, vectors: vectors, query: Array(queries[i * d ..< (i + 1) * d]), k: k,
                                   excluded: Set(excluded[i]))
-            XCTAssertEqual(got[i].ids, want.ids, "v \(v) d \(d) query \(i) avx512 \(ItemIndex.useAVX512)")
-            for (a, b) in zip(got[i].scores, want.scores) { XCTAssertEqual(a, b, accuracy: 1e-5) }
+            XCTAssertEqual(got[i].ids, want.ids, "v \(v) d \(d) query \(i) kernel \(kernel)")
+            XCTAssertEqual(got[i].scores, want.scores, "v \(v) d \(d) query \(i) kernel \(kernel)")
         }
     }
 
@@ -88,16 +87,13 @@ final class ItemIndexTests: XCTestCase {
         let ids = (0..<v).map { Int32(($0 * 7919) % v + 1) }
         var vectors = [Float](repeating: 0.25, count: v * d)
         for r in 0..<v { vectors[r * d] = 0.5 + Float((r * 389) % v) * 1e-7 }
-        let saved = ItemIndex.useAVX512
-        defer { ItemIndex.useAVX512 = saved }
-        for avx512 in saved ? [true, false] : [false] {
-            ItemIndex.useAVX512 = avx512
-            let index = vectors.withUnsafeBufferPointer { ItemIndex(ids: ids, vectors: $0, dim: d) }
+        for kernel in ItemIndex.availableKernels {
+            let index = vectors.withUnsafeBufferPointer { ItemIndex(ids: ids, vectors: $0, dim: d, kernel: kernel) }
             let got = index.search(queries: [1, 0, 0, 0, 0, 0, 0, 0, 1, 0.5, 0, 0, 0, 0, 0, 0], k: 12,
                                    excluded: [[ids[0]], []])
             for (i, query) in [[Float(1), 0, 0, 0, 0, 0, 0, 0], [1, 0.5, 0, 0, 0, 0, 0, 0]].enumerated() {
                 let want = bruteForce(ids: ids, vectors: vectors, query: query, k: 12, excluded: i == 0 ? [ids[0]] : [])
-                XCTAssertEqual(got[i].ids, want.ids, "avx512 \(avx512) query \(i)")
+                XCTAssertEqual(got[i].ids, want.ids, "kernel \(kernel) query \(i)")
                 XCTAssertEqual(got[i].scores, want.scores)
             }
         }
@@ -128,6 +124,97 @@ final class ItemIndexTests: XCTestCase {
         let vectors: [Float] = [1, 0, .nan, 0, 0.5, 0]
         let index = vectors.withUnsafeBufferPointer { ItemIndex(ids: [1, 2, 3], vectors: $0, dim: 2) }
         XCTAssertEqual(index.search(queries: [1, 0], k: 3)[0].ids, [1, 3])
+    }
+
+    /// Adversarial inputs for the quantised kernels, on every kernel: coordinates on the int8
+    /// rounding edges (odd multiples of s_x/2 and s_q/2), norms from 1e-30 to 1e12 in one corpus,
+    /// and near-ties; each answer equal to the naive exact top-K.
+    func testQuantisationEdgesAndNormsMatchBruteForce() {
+        let v = 1500, d = 11
+        let ids = (0..<v).map { Int32(($0 * 7919) % v + 1) }
+        var vectors = randoms(v * d, seed: 99)
+        for r in 0..<v {
+            let row = r * d
+            switch r % 5 {
+            case 0:  // max 63 steps of 1/64: every other coordinate at a half step
+                vectors[row] = 63.0 / 64
+                for c in 1..<d { vectors[row + c] = (Float(((r + c) * 37) % 126) - 62.5) / 64 }
+            case 1: for c in 0..<d { vectors[row + c] *= 1e12 }
+            case 2: for c in 0..<d { vectors[row + c] *= 1e-30 }
+            case 3: for c in 0..<d { vectors[row + c] = vectors[(r - 3) * d + c] + (c == 0 ? 1e-7 : 0) }  // near-tie
+            default: break
+            }
+        }
+        // Query 0: max 64 (s_q = 1), the rest on half steps; a tiny one; zero (all scores tie); random.
+        let queries: [Float] = (0..<d).map { $0 == 0 ? 64 : Float(($0 * 29) % 128) - 63.5 } + randoms(d, seed: 5).map { $0 * 1e-20 }
+            + [Float](repeating: 0, count: d) + randoms(d, seed: 6)
+        for kernel in ItemIndex.availableKernels {
+            let index = vectors.withUnsafeBufferPointer { ItemIndex(ids: ids, vectors: $0, dim: d, kernel: kernel) }
+            XCTAssertEqual(index.kernel, kernel)
+            let got = index.search(queries: queries, k: 20, excluded: [[ids[1], ids[6]], [], [ids[0]], []])
+            for i in 0..<4 {
+                let want = bruteForce(ids: ids, vectors: vectors, query: Array(queries[i * d ..< (i + 1) * d]), k: 20,
+                                      excluded: Set([[ids[1], ids[6]], [], [ids[0]], []][i]))
+                XCTAssertEqual(got[i].ids, want.ids, "kernel \(kernel) query \(i)")
+                XCTAssertEqual(got[i].scores, want.scores, "kernel \(kernel) query \(i)")
+            }
+        }
+    }
+
+    /// Items the quantised copies cannot hold (NaN, norms beyond their range) and queries beyond the
+    /// bound's range: the index (or that search) falls back to the portable scan, still exact.
+    func testFallbackToThePortableScan() {
+        let v = 200, d = 6
+        let ids = (1...Int32(v)).map { $0 }
+        var vectors = randoms(v * d, seed: 7)
+        vectors[5 * d] = 1e20   // norm beyond Int8Items.maxNorm and Float16's range
+        for kernel in ItemIndex.availableKernels {
+            let index = vectors.withUnsafeBufferPointer { ItemIndex(ids: ids, vectors: $0, dim: d, kernel: kernel) }
+            XCTAssertEqual(index.kernel, .portable, "asked \(kernel)")
+            let query = randoms(d, seed: 8)
+            XCTAssertEqual(index.search(queries: query, k: 5)[0],
+                           bruteForce(ids: ids, vectors: vectors, query: query, k: 5, excluded: []))
+        }
+        let finite = randoms(v * d, seed: 9)
+        let index = finite.withUnsafeBufferPointer { ItemIndex(ids: ids, vectors: $0, dim: d) }
+        XCTAssertEqual(index.kernel, ItemIndex.defaultKernel)
+        let huge = randoms(d, seed: 10).map { $0 * 1e18 }
+        XCTAssertEqual(index.search(queries: huge, k: 5)[0], bruteForce(ids: ids, vectors: finite, query: huge, k: 5, excluded: []))
+        // A non-finite query: the portable scan's answer (NaN scores left out).
+        let portable = finite.withUnsafeBufferPointer { ItemIndex(ids: ids, vectors: $0, dim: d, kernel: .portable) }
+        let infinite: [Float] = [.infinity, 0, 0, 0, 0, 1]
+        XCTAssertEqual(index.search(queries: infinite, k: 5), portable.search(queries: infinite, k: 5))
+    }
+
+    /// The int8 kernel's scores against the exact ones: within the bound `Int8Items` proves, on
+    /// random items scaled by 1 to 7 (thresholds −∞, so the scan reports every score).
+    func testInt8ScoresWithinTheirBound() throws {
+        guard ItemIndex.availableKernels.contains(.int8) else { throw XCTSkip("no AVX2") }
+        let v = 96, d = 50, q = 8
+        var vectors = randoms(v * d, seed: 11)
+        for r in 0..<v { for c in 0..<d { vectors[r * d + c] *= Float(1 + r % 7) } }
+        let queries = randoms(q * d, seed: 12)
+        var packed = [Float](repeating: 0, count: v / 16 * d * 16)
+        for r in 0..<v { for c in 0..<d { packed[(r / 16 * d + c) * 16 + r % 16] = vectors[r * d + c] } }
+        let items = try XCTUnwrap(packed.withUnsafeBufferPointer { Int8Items(packed: $0.baseAddress!, blocks: v / 16, dim: d) })
+        let quantised = try XCTUnwrap(queries.withUnsafeBufferPointer { items.quantise($0.baseAddress!, count: q, paddedCount: q, dim: d) })
+        let thresholds = [Float](repeating: -.infinity, count: q)
+        var scratch = [Float](repeating: .nan, count: q * 32)
+        var seen = 0
+        scratch.withUnsafeMutableBufferPointer { scratch in
+            items.scan(0..<(v / 32), queries: quantised, paddedCount: q, thresholds: thresholds, scratch: scratch.baseAddress!) { pair, g, scores in
+                for j in 0..<4 {
+                    for l in 0..<32 {
+                        let r = pair * 32 + l, qi = g + j
+                        var exact: Float = 0
+                        for c in 0..<d { exact = exact.addingProduct(queries[qi * d + c], vectors[r * d + c]) }
+                        XCTAssertLessThanOrEqual(abs(scores[j * 32 + l] - exact), quantised.margins[qi], "item \(r) query \(qi)")
+                        seen += 1
+                    }
+                }
+            }
+        }
+        XCTAssertEqual(seen, v * q)
     }
 
     func testSHA256KnownVectors() {

@@ -9,8 +9,8 @@ import GRTrain
 /// `gr bench serving [--filter retrieval|cache|score|recommend] [--items V] [--runs R]`: latency of
 /// the serving pieces (docs/inference.md), median and largest of R timed runs after one warm-up:
 /// - retrieval: `ItemIndex` top-10 over a synthetic corpus of V (default 1,000,000) random unit
-///   vectors, D = 50 and 64, batches of 1 and 16 queries, 200 excluded ids each; the AVX-512
-///   Float16 scan (when the CPU has it) and the portable Float scan;
+///   vectors, D = 50 and 64, batches of 1, 10 and 16 queries, 200 excluded ids each, with every
+///   scan kernel the CPU runs (`ItemIndex.availableKernels`: int8, float16, portable);
 /// - cache: a 200-event history on a model preset (default HSTU-large, ML-1M vocabulary): full
 ///   recompute (eval forward), appending one event to a cached 199-event user, a repeat;
 /// - score: M-FALCON scoring of 256 candidates vs one forward per candidate (history + c);
@@ -105,23 +105,29 @@ struct ServingBenchCommand: ParsableCommand {
             var vectors = Self.randoms(items * d, seed: UInt64(d))
             Self.unitRows(&vectors, d)
             let ids = (1...Int32(items)).map { $0 }
-            let t0 = DispatchTime.now().uptimeNanoseconds
-            let index = vectors.withUnsafeBufferPointer { ItemIndex(ids: ids, vectors: $0, dim: d) }
-            let build = Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-6
-            vectors = []
-            print(String(format: "retrieval index build V=%d D=%d: %.0f ms", items, d, build))
-            // The AVX-512 Float16 scan (when the CPU has it), then the portable Float scan.
-            let saved = ItemIndex.useAVX512
-            defer { ItemIndex.useAVX512 = saved }
-            for avx512 in saved ? [true, false] : [false] {
-                ItemIndex.useAVX512 = avx512
-                for q in [1, 16] {
+            // Every kernel this CPU runs (best first, portable last), each on its own index; each
+            // kernel's answers are checked against the portable scan's (ids and scores, exactly).
+            var answers: [ItemIndex.Kernel: [Int: [ItemIndex.Result]]] = [:]
+            for kernel in ItemIndex.availableKernels {
+                let t0 = DispatchTime.now().uptimeNanoseconds
+                let index = vectors.withUnsafeBufferPointer { ItemIndex(ids: ids, vectors: $0, dim: d, kernel: kernel) }
+                let build = Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-6
+                print(String(format: "retrieval index build V=%d D=%d kernel %@: %.0f ms", items, d,
+                             index.kernel.rawValue as NSString, build))
+                for q in [1, 10, 16] {
                     var queries = Self.randoms(q * d, seed: UInt64(1000 + q))
                     Self.unitRows(&queries, d)
                     let excluded = (0..<q).map { i in (0..<200).map { Int32(1 + ($0 * 7919 + i * 104_729) % items) } }
                     let t = measure { _ = index.search(queries: queries, k: 10, excluded: excluded) }
-                    report("retrieval top-10 V=\(items) D=\(d) Q=\(q) \(avx512 ? "avx512-f16" : "portable")", t,
+                    report("retrieval top-10 V=\(items) D=\(d) Q=\(q) \(index.kernel.rawValue)", t,
                            String(format: "%.1f GFLOP/s", 2 * Double(items * d * q) / (t.median * 1e6)))
+                    answers[index.kernel, default: [:]][q] = index.search(queries: queries, k: 10, excluded: excluded)
+                }
+            }
+            if let exact = answers[.portable] {
+                for (kernel, byQ) in answers.sorted(by: { $0.key.rawValue < $1.key.rawValue }) where kernel != .portable {
+                    let same = byQ.allSatisfy { exact[$0.key] == $0.value }
+                    print("retrieval check D=\(d): \(kernel.rawValue) answers \(same ? "identical to" : "DIFFER from") the portable scan's")
                 }
             }
         }

@@ -2,15 +2,21 @@ import GRCore
 import _GRCPUShims
 
 /// In-place SiLU for the serving forward, on the calling thread: x[i] ← x[i]·σ(x[i]). AVX-512
-/// (`gr_silu_avx512`, 16 lanes, `vscalefps`) when the CPU has it, else 8-lane `FastMath.exp`.
+/// (`gr_silu_avx512`, 16 lanes, `vscalefps`) when the CPU has it, else AVX2 + FMA (`gr_silu_avx2`,
+/// 8 lanes, reciprocal by `vrcpps` + one Newton step instead of a division), else 8-lane `FastMath.exp`.
 /// Same values as `ElementwiseKernels.siluForward` to float rounding (≈ 1 ulp of e^x).
 public enum InferenceSiLU {
     static let avx512 = gr_cpu_supports_avx512() == 1
+    static let avx2 = gr_cpu_supports_avx2_fma() == 1
 
     public static func apply(_ x: UnsafeMutablePointer<Float>, _ n: Int) {
         if n <= 0 { return }
         if avx512 {
             gr_silu_avx512(x, n)
+            return
+        }
+        if avx2 {
+            gr_silu_avx2(x, n)
             return
         }
         var i = 0

@@ -88,9 +88,21 @@ extension BatchedEncoder {
     }
 }
 
-/// Target tokens of one chunk of `BatchedEncoder.userVectors` (whole users; HSTU-large's (T, W)
-/// activations of 2048 rows are 1.6 MB, within a core's L2). Settable so tests reach many chunks.
-nonisolated(unsafe) var batchedChunkTokens = 2048
+/// Target tokens of one chunk of `BatchedEncoder.userVectors` (whole users), so that a chunk's
+/// (T, W) activation stays in a core's L2 (HSTU-large: 800 bytes a row): L2 bytes / 1 KiB, within
+/// 256...2048 (2048 on a 2 MiB L2, 512 on a 512 KiB one; 2048 when the size is unknown).
+/// `GR_SERVING_CHUNK_TOKENS` overrides it; settable so tests reach many chunks.
+nonisolated(unsafe) var batchedChunkTokens: Int = {
+    if let text = ProcessInfo.processInfo.environment["GR_SERVING_CHUNK_TOKENS"] {
+        if let v = Int(text), v > 0 { return v }
+        FileHandle.standardError.write(Data("GR_SERVING_CHUNK_TOKENS: '\(text)' is not a positive integer; using the L2 size\n".utf8))
+    }
+    #if os(Linux)
+    let l2 = sysconf(Int32(_SC_LEVEL2_CACHE_SIZE))
+    if l2 > 0 { return min(2048, max(256, l2 / 1024)) }
+    #endif
+    return 2048
+}()
 
 /// One `ScratchBuffers` per worker thread, created on demand.
 final class ScratchPool {
@@ -123,6 +135,8 @@ struct JaggedRows {
         for s in sequences { o.append(o.last! + s.ids.count) }
         offsets = o
     }
+
+    init(offsets: [Int]) { self.offsets = offsets }
 }
 
 /// Reusable, growable, 64-byte aligned host buffers by name (contents are NOT cleared between
@@ -132,6 +146,10 @@ final class ScratchBuffers {
 
     func floats(_ name: String, _ count: Int) -> UnsafeMutablePointer<Float> {
         raw(name, 4 * count).bindMemory(to: Float.self, capacity: count)
+    }
+
+    func bytes(_ name: String, _ count: Int) -> UnsafeMutablePointer<UInt8> {
+        raw(name, count).bindMemory(to: UInt8.self, capacity: max(count, 1))
     }
 
     func int64s(_ name: String, _ count: Int) -> UnsafeMutablePointer<Int64> {

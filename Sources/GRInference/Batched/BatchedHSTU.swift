@@ -30,6 +30,8 @@ final class BatchedHSTU: BatchedEncoder {
         let uvqk: LayerWeight       // (D, W), C = X̂·W
         let out: LayerWeight        // (D, H·Dv) stored, C = G·W_oᵀ
         let timeWeights: Tensor, positionWeights: Tensor, outBias: Tensor
+        /// wPos reversed and padded for the fused attention (`FusedHSTUAttention.reversedPositions`).
+        let positionsReversed: [Float]
     }
     let layers: [Layer]
     let itemTable: UnsafeMutablePointer<Float>, positionTable: UnsafeMutablePointer<Float>
@@ -49,7 +51,9 @@ final class BatchedHSTU: BatchedEncoder {
                                     columnBlocks: l == c.blocks - 1 ? [hv ..< 2 * hv, 2 * hv + c.heads * c.dqk ..< w] : []),
                   out: LayerWeight(p.value(P.outWeight(l)).floats, k: hv, n: d, transposed: true, precision: precision),
                   timeWeights: p.value(P.timeWeights(l)), positionWeights: p.value(P.positionWeights(l)),
-                  outBias: p.value(P.outBias(l)))
+                  outBias: p.value(P.outBias(l)),
+                  positionsReversed: FusedHSTUAttention.reversedPositions(p.value(P.positionWeights(l)).floats,
+                                                                          n: c.paddedWidth))
         }
         itemTable = p.value(ParameterNames.itemEmbedding).floats
         positionTable = p.value(ParameterNames.positionalEmbedding).floats
@@ -77,6 +81,16 @@ final class BatchedHSTU: BatchedEncoder {
             }
         }
         let layout = JaggedLayout(lengths: sequences.map(\.ids.count))
+        // The fused attention's time buckets: once per chunk, shared by every layer.
+        let fused = FusedHSTUAttention.enabled
+        let bucketOffsets = fused ? FusedHSTUAttention.bucketOffsets(rows) : []
+        let buckets = scratch.bytes("buckets", fused ? bucketOffsets.last! : 0)
+        let attentionScratch = scratch.floats("attention", fused ? FusedHSTUAttention.scratchFloats(heads: heads, dqk: dqk, dv: dv) : 0)
+        if fused {
+            profile.time("time buckets") {
+                FusedHSTUAttention.buckets(rows: rows, offsets: bucketOffsets, timestamps: timestamps.int64s, n: n, into: buckets)
+            }
+        }
         for p in layers.dropLast() {
             profile.time("layernorm") {
                 NormKernels.layerNormForward(x, xn, mean, rstd, t, d, Self.layerNormEps)
@@ -84,6 +98,13 @@ final class BatchedHSTU: BatchedEncoder {
             profile.time("uvqk gemm") { p.uvqk.multiply(xn, rows: t, lda: d, into: act, ldc: w, accumulate: false) }
             profile.time("silu") { InferenceSiLU.apply(act, t * w) }
             profile.time("attention") {
+                if fused {
+                    FusedHSTUAttention.forward(q: act + 2 * hv, k: act + 2 * hv + kw, v: act + hv, rowStride: w, rows: rows,
+                                               buckets: buckets, bucketOffsets: bucketOffsets,
+                                               positionsReversed: p.positionsReversed, timeWeights: p.timeWeights.floats,
+                                               n: n, heads: heads, dqk: dqk, dv: dv, scratch: attentionScratch, out: o.floats)
+                    return
+                }
                 let a = Tensor(storage: Storage(address: UnsafeMutableRawPointer(act), byteCount: 4 * t * w, device: .cpu,
                                                 release: nil), shape: [t, w], dtype: .f32)
                 backend.hstuAttentionForward(q: a.view(2 * hv, [t * w - 2 * hv]), k: a.view(2 * hv + kw, [t * w - 2 * hv - kw]),

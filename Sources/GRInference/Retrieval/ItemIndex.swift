@@ -19,8 +19,12 @@ import _GRCPUShims
 /// almost no tile does). Excluded ids are handled after that check: only a score that passes it
 /// is looked up in the query's sorted exclusion list. The per-part results are merged at the end.
 ///
-/// Two paths, with identical answers:
-/// - **AVX-512** (`RetrievalTileAVX512`, when the CPU has it and every item coordinate is finite
+/// Three kernels (`Kernel`), with identical answers:
+/// - **int8** (`Int8Items`, the default on x86-64 with AVX2): the scan reads an int8 copy of the
+///   items (7-bit values, a Float scale per item; a quarter of the Float bytes) against 7-bit
+///   queries, products summed exactly in integers (`vpmaddubsw`); approximate scores with the
+///   proven bound of `Int8Items`, used exactly as the Float16 ones below.
+/// - **float16** (`RetrievalTileAVX512`, when the CPU has AVX-512 and every item coordinate is finite
 ///   and within Float16 range): the scan reads a Float16 copy of the items — half the bytes, so
 ///   half the memory traffic of a scan that is memory-bound at 1M items — through 8 queries × 32
 ///   items tiles. Those scores are approximations with a proven bound: for query q,
@@ -45,15 +49,38 @@ public final class ItemIndex: @unchecked Sendable {
     /// Query rows are padded to a multiple of this (the smallest query group of a tile).
     static let queryPad = 4
 
-    /// Whether searches use the AVX-512 tiles: when the CPU supports them, unless
-    /// `GR_RETRIEVAL_KERNEL=portable`. Both paths give identical results; tests switch it.
-    nonisolated(unsafe) public static var useAVX512: Bool = {
+    /// The scan kernels (all give identical answers; see the type's doc comment).
+    public enum Kernel: String, CaseIterable, Sendable {
+        case int8, float16, portable
+    }
+
+    /// The kernels this CPU runs, best first (portable always).
+    public static let availableKernels: [Kernel] = {
         #if arch(x86_64)
-        return gr_cpu_supports_avx512() != 0 && ProcessInfo.processInfo.environment["GR_RETRIEVAL_KERNEL"] != "portable"
+        return (gr_cpu_supports_avx2_fma() != 0 ? [.int8] : []) + (gr_cpu_supports_avx512() != 0 ? [.float16] : [])
+            + [.portable]
         #else
-        return false
+        return [.portable]
         #endif
     }()
+
+    /// The kernel of a new index: `GR_RETRIEVAL_KERNEL` (int8, float16, portable) when this CPU runs
+    /// it, else the best available (with a message on stderr for a value it cannot use).
+    public static let defaultKernel: Kernel = {
+        let best = availableKernels[0]
+        guard let name = ProcessInfo.processInfo.environment["GR_RETRIEVAL_KERNEL"], !name.isEmpty else { return best }
+        guard let k = Kernel(rawValue: name), availableKernels.contains(k) else {
+            let choices = availableKernels.map(\.rawValue).joined(separator: ", ")
+            FileHandle.standardError.write(Data("GR_RETRIEVAL_KERNEL=\(name): not one of this CPU's kernels (\(choices)); using \(best.rawValue)\n".utf8))
+            return best
+        }
+        return k
+    }()
+
+    /// The kernel this index's searches use: the one asked for, or portable when its copy of the items
+    /// could not be made (a coordinate not finite or out of range, D too large) or the CPU lacks it.
+    /// A search whose queries are not finite (or too large for the bound) also runs portable.
+    public private(set) var kernel: Kernel = .portable
 
     /// D.
     public let dim: Int
@@ -64,15 +91,17 @@ public final class ItemIndex: @unchecked Sendable {
     /// (blocks, D, 16) packed vectors; an even number of blocks, padding lanes zero.
     private let packed: UnsafeMutablePointer<Float>
     private let blockCount: Int
-    /// The same layout in Float16 (the AVX-512 scan), nil when some coordinate is not finite or
-    /// beyond Float16's range (then every search takes the portable path).
+    /// The same layout in Float16 (the float16 kernel), nil for another kernel or when some
+    /// coordinate is not finite or beyond Float16's range.
     private var half: UnsafeMutablePointer<Float16>?
+    /// The int8 copy (the int8 kernel), nil for another kernel or when it could not be made.
+    private var int8: Int8Items?
     /// E = max over items of ‖x − Float16(x)‖ and N = max over items of max(‖x‖, ‖Float16(x)‖).
     private var halfError = 0.0, maxNorm = 0.0
 
     /// `vectors`: (V, D) row-major, row r the vector of `ids[r]`. Ids must be distinct; they are
-    /// sorted here (with their rows).
-    public init(ids: [Int32], vectors: UnsafeBufferPointer<Float>, dim: Int) {
+    /// sorted here (with their rows). `kernel`: the scan kernel asked for (`kernel` says what runs).
+    public init(ids: [Int32], vectors: UnsafeBufferPointer<Float>, dim: Int, kernel: Kernel = ItemIndex.defaultKernel) {
         precondition(dim > 0, "ItemIndex: dim must be positive")
         precondition(vectors.count == ids.count * dim, "ItemIndex: \(vectors.count) floats for \(ids.count) × \(dim)")
         let order = ids.indices.sorted { ids[$0] < ids[$1] }
@@ -96,9 +125,18 @@ public final class ItemIndex: @unchecked Sendable {
                 }
             }
         }
+        var effective = Kernel.portable
         #if arch(x86_64)
-        makeHalfCopy()
+        if kernel == .float16 && Self.availableKernels.contains(.float16) {
+            makeHalfCopy()
+            if half != nil { effective = .float16 }
+        }
+        if kernel == .int8 && Self.availableKernels.contains(.int8) {
+            int8 = Int8Items(packed: packed, blocks: blockCount, dim: dim)
+            if int8 != nil { effective = .int8 }
+        }
         #endif
+        self.kernel = effective
     }
 
     /// Fills `half`, `halfError` and `maxNorm` from `packed` (padding lanes are zero in both).
@@ -142,13 +180,14 @@ public final class ItemIndex: @unchecked Sendable {
     }
 
     /// Convenience: rows `ids` of a (rows, D) table (e.g. `itemEmbeddings()`, row = item id).
-    public convenience init(ids: [Int32], table: UnsafePointer<Float>, tableRows: Int, dim: Int) {
+    public convenience init(ids: [Int32], table: UnsafePointer<Float>, tableRows: Int, dim: Int,
+                            kernel: Kernel = ItemIndex.defaultKernel) {
         var rows = [Float](repeating: 0, count: ids.count * dim)
         for (r, id) in ids.enumerated() {
             precondition(id >= 0 && Int(id) < tableRows, "ItemIndex: id \(id) has no row in a table of \(tableRows)")
             for d in 0..<dim { rows[r * dim + d] = table[Int(id) * dim + d] }
         }
-        self.init(ids: ids, vectors: rows.withUnsafeBufferPointer { $0 }, dim: dim)
+        self.init(ids: ids, vectors: rows.withUnsafeBufferPointer { $0 }, dim: dim, kernel: kernel)
     }
 
     deinit {
@@ -181,10 +220,14 @@ public final class ItemIndex: @unchecked Sendable {
             guard !excluded.isEmpty else { return [] }
             return Array(Set(excluded[i].compactMap { rowIndex(of: $0) })).sorted()
         }
-        // The approximate Float16 scan needs finite query norms for its bound.
-        var margins: [Float]?
+        // The approximate scans need finite query norms for their bounds (else the portable scan).
+        var margins: [Float]?, quantised: Int8Items.Queries?
         #if arch(x86_64)
-        if Self.useAVX512 && half != nil { margins = self.margins(queries, count: q) }
+        if half != nil { margins = self.margins(queries, count: q) }
+        if let int8 {
+            quantised = padded.withUnsafeBufferPointer { int8.quantise($0.baseAddress!, count: q, paddedCount: paddedQ, dim: dim) }
+            margins = quantised?.margins
+        }
         #endif
         let pairs = blockCount / 2
         // Each part scans a contiguous range of pairs; ≥ 1024 items per part.
@@ -196,7 +239,7 @@ public final class ItemIndex: @unchecked Sendable {
                 Parallel.forEach(parts) { p in
                     let range = (pairs * p / parts) ..< (pairs * (p + 1) / parts)
                     out[p] = scan(range, queries: queries.baseAddress!, queryCount: q, paddedQueryCount: paddedQ,
-                                  k: kk, exclusions: exclusions, margins: margins)
+                                  k: kk, exclusions: exclusions, margins: margins, quantised: quantised)
                 }
             }
         }
@@ -252,7 +295,7 @@ public final class ItemIndex: @unchecked Sendable {
     }
 
     /// What a part of the scan found: per query its heap (exact scores on the portable path, the
-    /// approximate top-k on the AVX-512 one) and, on the AVX-512 path, every candidate (approximate
+    /// approximate top-k on the others) and, on the approximate paths, every candidate (approximate
     /// score, row) above the loosened threshold.
     struct Part {
         var heaps: [Heap] = []
@@ -313,24 +356,25 @@ public final class ItemIndex: @unchecked Sendable {
     }
 
     /// Scans pairs `range` against all queries: one heap of capacity k per query; with `margins`
-    /// the approximate Float16 scan (candidates kept above the heap's threshold − 2m), else the
-    /// exact portable one.
+    /// an approximate scan (int8 with `quantised`, else Float16; candidates kept above the heap's
+    /// threshold − 2m), else the exact portable one.
     private func scan(_ range: Range<Int>, queries: UnsafePointer<Float>, queryCount q: Int, paddedQueryCount: Int,
-                      k: Int, exclusions: [[Int32]], margins: [Float]?) -> Part {
+                      k: Int, exclusions: [[Int32]], margins: [Float]?, quantised: Int8Items.Queries?) -> Part {
         var part = Part(heaps: (0..<q).map { _ in Heap(capacity: k) },
                         candidates: Array(repeating: [], count: margins == nil ? 0 : q))
         var thresholds = (0..<paddedQueryCount).map { $0 < q ? -Float.infinity : Float.infinity }
-        var scratch = [Float](repeating: 0, count: 8 * Self.pairItems)
+        var scratch = [Float](repeating: 0, count: max(8, paddedQueryCount) * Self.pairItems)
         let count = self.count, pairItems = Self.pairItems
         thresholds.withUnsafeMutableBufferPointer { th in
             scratch.withUnsafeMutableBufferPointer { tile in
                 let th = th, tile = tile
-                // A tile of pair `pair` × queries g..<g+n had a hit: offer each score above its
-                // query's threshold (padding queries and padding rows skipped).
-                func offer(_ pair: Int, _ g: Int, _ n: Int) {
+                // A tile of pair `pair` × queries g..<g+n had a hit (`scores`: n rows of 32, query
+                // g + i in row i): offer each score above its query's threshold (padding queries
+                // and padding rows skipped).
+                func offer(_ pair: Int, _ g: Int, _ n: Int, _ tileScores: UnsafePointer<Float>) {
                     let firstRow = pair * pairItems
                     for i in 0..<min(n, q - g) {
-                        let qi = g + i, scores = tile.baseAddress! + i * pairItems
+                        let qi = g + i, scores = tileScores + i * pairItems
                         for lane in 0..<min(pairItems, count - firstRow) where scores[lane] > th[qi] {
                             let row = Int32(firstRow + lane)
                             if !exclusions[qi].isEmpty && Self.contains(exclusions[qi], row) { continue }
@@ -345,21 +389,26 @@ public final class ItemIndex: @unchecked Sendable {
                     }
                 }
                 #if arch(x86_64)
+                if let quantised, let int8 {
+                    int8.scan(range, queries: quantised, paddedCount: paddedQueryCount, thresholds: th.baseAddress!,
+                              scratch: tile.baseAddress!) { offer($0, $1, 4, $2) }
+                    return
+                }
                 if margins != nil, let half {
                     RetrievalTileAVX512.scan(items: half, pairs: range, dim: dim, queries: queries,
                                              queryCount: paddedQueryCount, thresholds: th.baseAddress!,
-                                             scratch: tile.baseAddress!, onHit: offer)
+                                             scratch: tile.baseAddress!) { offer($0, $1, $2, tile.baseAddress!) }
                     return
                 }
                 #endif
                 scanPortable(range, queries: queries, queryCount: paddedQueryCount, thresholds: th.baseAddress!,
-                             scratch: tile.baseAddress!, onHit: offer)
+                             scratch: tile.baseAddress!) { offer($0, $1, $2, tile.baseAddress!) }
             }
         }
         return part
     }
 
-    /// The portable path of `scan` (CPUs without AVX-512; exact Float scores): the same contract
+    /// The portable path of `scan` (exact Float scores): the same contract
     /// as `RetrievalTileAVX512.scan` with groups of 4 queries, one 16-item block at a time — 4
     /// SIMD16 accumulators (8 AVX2 registers); per coordinate 1 load, 4 broadcasts, 4 FMAs.
     private func scanPortable(_ pairs: Range<Int>, queries: UnsafePointer<Float>, queryCount q: Int,

@@ -42,6 +42,51 @@ void gr_silu_avx512(float *x, long n);
 /// `gr_cpu_supports_avx512_bf16()` is 1 (does nothing off x86-64).
 void gr_bf16_gemm(int m, int n, int k, const float *a, int lda, const uint16_t *b, float *c, int ldc, int accumulate);
 
+
+/// One entry of `TimeBucket.table` (GRCore; same layout as the Swift struct): the bucket of 2^e
+/// and the up to three thresholds in (2^e, 2^(e+1)) where it grows by one.
+typedef struct { int32_t base; uint64_t t1, t2, t3; } gr_time_bucket_entry;
+
+/// Bytes of `gr_hstu_buckets` for a sequence of L rows: one 32×32 byte tile per (query block,
+/// key tile ≤ it), ⌈L/32⌉·(⌈L/32⌉ + 1)/2 tiles.
+long gr_hstu_bucket_bytes(int L);
+
+/// The time bucket (spec §2.3) of every causal (query i, key j) pair of one sequence, as the
+/// transposed tiles of `gr_hstu_infer_attention_avx2`: tile (block, kb) at
+/// (block·(block + 1)/2 + kb)·1024, byte c·32 + r = bucket(ts[i + 1] − ts[j]) for i = i0 + r ≥
+/// j = j0 + c, 0 elsewhere. ts: L + 1 timestamps (the history, then the target slot). table:
+/// `TimeBucket.table` (64 entries).
+void gr_hstu_buckets(const int64_t *ts, int L, const gr_time_bucket_entry *table, uint8_t *out);
+
+/// x[i] ← SiLU(x[i]) on AVX2 + FMA (8 lanes, the Cephes e^x, 1/(1 + e^−x) by `vrcpps` and one
+/// Newton step). Call only when `gr_cpu_supports_avx2_fma()` is 1 (does nothing off x86-64).
+void gr_silu_avx2(float *x, long n);
+
+/// Floats of scratch `gr_hstu_infer_attention_avx2` needs.
+long gr_hstu_infer_scratch_floats(int heads, int dqk, int dv);
+
+/// HSTU attention forward of one sequence of L rows, all heads (spec §2.2–2.3): out[i][h·dv + x] =
+/// Σ_{j ≤ i} SiLU(q_i·k_j + wPos[N − 1 + j − i] + wTs[bucket_ij]) / N · v_j[x], q/k/v rows `stride`
+/// apart (head h at h·dqk, h·dv), out rows `outStride` apart. buckets: `gr_hstu_buckets`; posRev:
+/// wPos reversed with 32 zeros on each side (posRev[32 + x] = wPos[2N − 2 − x]); wTs: 129 weights.
+/// AVX2 + FMA: call only when `gr_cpu_supports_avx2_fma()` is 1 (does nothing off x86-64).
+void gr_hstu_infer_attention_avx2(const float *q, const float *k, const float *v, long stride, int L, int heads,
+                                  int dqk, int dv, const uint8_t *buckets, const float *posRev, int n,
+                                  const float *wTs, float *out, long outStride, float *scratch);
+
+/// The int8 retrieval scan (retrieval_i8_avx2.c, GRInference `Int8Items`; AVX2 — call only when
+/// `gr_cpu_supports_avx2_fma()` is 1). Scans the pairs of 16-item blocks begin ..< end:
+/// - `items`: (blocks, d4, 16, 4) int8 x̂ (block b at items + b·d4·64); `bias`, `scales`: per item
+///   the accumulator start (−64·Σx̂) and the scale s_x;
+/// - `queries`: (q, d4·4) uint8 (q̂ + 64), q a multiple of 4; `qscale`: q scales s_q;
+/// - a score a = fl(fl(Float(Σ q̂·x̂)·s_x)·s_q) of query i is a hit when a > thresholds[i].
+/// Returns the first pair p with a hit (then, for each group g of 4 queries, hits[g] says whether it
+/// had one, and scratch rows 4g..<4g+4 — 32 floats a row, items 32p..<32p+32 — hold its scores), or
+/// `end` when none had one.
+long gr_retrieval_i8_scan(const int8_t *items, const int32_t *bias, const float *scales, long begin, long end,
+                          int d4, const uint8_t *queries, const float *qscale, int q, const float *thresholds,
+                          float *scratch, uint8_t *hits);
+
 #if defined(__x86_64__)
 #include <immintrin.h>
 /// 16 Float16 values at `p` (unaligned) widened to Float (`vcvtph2ps`; Swift sees a

@@ -1,0 +1,262 @@
+// The serving forward's HSTU attention (docs/inference.md, "Fused inference attention"): one
+// user, one layer, all heads, forward only, AVX2 + FMA (compiled per function through
+// `__attribute__((target))`; call only when `gr_cpu_supports_avx2_fma()` is 1). Same tiles as the
+// CPU tile kernel (`HSTUAttentionKernel`, 32-row tiles aligned to the end of the sequence,
+// transposed: rows = keys c, columns = queries r), with
+// - the time buckets of every (query, key) pair computed once per user (`gr_hstu_buckets`, bytes)
+//   and only gathered per layer: bias = wPos[N − 1 + j − i] + wTs[bucket];
+// - S = K·Qᵀ and SiLU fused in registers (4 keys × 16 queries), e^x by the Cephes polynomial and
+//   2^k by exponent arithmetic, 1/(1 + e^−x) by `vrcpps` and one Newton step (no division);
+// - 1/N applied once to the output instead of to every score;
+// - on the diagonal tile, the lower 16 queries skip the keys above them (the causal mask).
+#include "GRCPUShims.h"
+#if defined(__x86_64__)
+#include <immintrin.h>
+#include <string.h>
+
+#define GR_AVX2 __attribute__((target("avx2,fma")))
+
+static inline int gr_bucket(int64_t delta, const gr_time_bucket_entry *table) {
+    uint64_t m = delta < 0 ? (uint64_t)0 - (uint64_t)delta : (uint64_t)delta;
+    if (m < 1) m = 1;
+    const gr_time_bucket_entry *e = &table[63 - __builtin_clzll(m)];
+    return e->base + (m >= e->t1) + (m >= e->t2) + (m >= e->t3);
+}
+
+/// Tile k of a sequence of length L (32-row tiles aligned to the end: the partial tile is tile 0).
+static inline void gr_tile_range(int k, int L, int *start, int *count) {
+    int shift = (32 - L % 32) % 32;
+    int s = 32 * k - shift, e = 32 * (k + 1) - shift;
+    if (s < 0) s = 0;
+    if (e > L) e = L;
+    *start = s;
+    *count = e - s;
+}
+
+long gr_hstu_bucket_bytes(int L) {
+    long blocks = (L + 31) / 32;
+    return blocks * (blocks + 1) / 2 * 1024;
+}
+
+void gr_hstu_buckets(const int64_t *ts, int L, const gr_time_bucket_entry *table, uint8_t *out) {
+    int blocks = (L + 31) / 32;
+    for (int block = 0; block < blocks; block++) {
+        int i0, nq;
+        gr_tile_range(block, L, &i0, &nq);
+        for (int kb = 0; kb <= block; kb++) {
+            int j0, nk;
+            gr_tile_range(kb, L, &j0, &nk);
+            uint8_t *tile = out + ((long)block * (block + 1) / 2 + kb) * 1024;
+            memset(tile, 0, 1024);
+            for (int c = 0; c < nk; c++) {
+                int j = j0 + c;
+                int64_t tk = ts[j];
+                int r0 = j - i0 < 0 ? 0 : j - i0;   // queries i ≥ j; Δ wraps like Swift's &-
+                for (int r = r0; r < nq; r++) tile[c * 32 + r] = (uint8_t)gr_bucket((int64_t)((uint64_t)ts[i0 + r + 1] - (uint64_t)tk), table);
+            }
+        }
+    }
+}
+
+/// x·σ(x) = x / (1 + e^−x), 8 lanes (the Cephes e^t of `FastMath.exp` on t = −x clamped to
+/// [−87.3, 88.3]; the reciprocal by `vrcpps` and one Newton step, relative error ≈ 2⁻²²).
+GR_AVX2 static inline __m256 gr_silu8(__m256 x) {
+    const __m256 one = _mm256_set1_ps(1.0f);
+    __m256 t = _mm256_min_ps(_mm256_max_ps(_mm256_sub_ps(_mm256_setzero_ps(), x), _mm256_set1_ps(-87.3f)),
+                             _mm256_set1_ps(88.3f));
+    __m256 k = _mm256_round_ps(_mm256_mul_ps(t, _mm256_set1_ps(1.44269504f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(k, _mm256_set1_ps(0.693359375f), t);
+    r = _mm256_fnmadd_ps(k, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.9875691e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334520e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665796e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666666e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001e-1f));
+    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, one));
+    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(k), _mm256_set1_epi32(127)), 23);
+    __m256 d = _mm256_fmadd_ps(p, _mm256_castsi256_ps(e), one);   // 1 + e^−x
+    __m256 y = _mm256_rcp_ps(d);
+    y = _mm256_fmadd_ps(y, _mm256_fnmadd_ps(d, y, one), y);
+    return _mm256_mul_ps(x, y);
+}
+
+GR_AVX2 void gr_silu_avx2(float *x, long n) {
+    long i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, gr_silu8(_mm256_loadu_ps(x + i)));
+    if (i < n) {
+        float tail[8] = {0};
+        for (long j = i; j < n; j++) tail[j - i] = x[j];
+        _mm256_storeu_ps(tail, gr_silu8(_mm256_loadu_ps(tail)));
+        for (long j = i; j < n; j++) x[j] = tail[j - i];
+    }
+}
+
+/// Keys c < nk of one 16-query half (lanes h0 ..< h0 + 16 of the tile): a[c][lanes] =
+/// SiLU(k_c·q + bias[c][lanes]), zeroed outside lo_c ≤ lane < nq when `diagonal` (lo_c = c).
+/// qT: (dqk, 32); k rows `stride` apart.
+GR_AVX2 static void gr_scores_half(const float *k, long stride, int nk, int dqk, const float *qT, int h0,
+                                   const float *biasT, int diagonal, int nq, float *aT) {
+    const __m256 iota0 = _mm256_setr_ps(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256 iota1 = _mm256_add_ps(iota0, _mm256_set1_ps(8.0f));
+    const __m256 lane0 = _mm256_add_ps(iota0, _mm256_set1_ps((float)h0));
+    const __m256 lane1 = _mm256_add_ps(iota1, _mm256_set1_ps((float)h0));
+    const __m256 hi = _mm256_set1_ps((float)nq);
+    int c = 0;
+    for (; c + 4 <= nk; c += 4) {
+        const float *k0 = k + c * stride, *k1 = k0 + stride, *k2 = k1 + stride, *k3 = k2 + stride;
+        __m256 a00 = _mm256_setzero_ps(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00;
+        const float *q = qT + h0;
+        for (int t = 0; t < dqk; t++, q += 32) {
+            __m256 q0 = _mm256_loadu_ps(q), q1 = _mm256_loadu_ps(q + 8), b;
+            b = _mm256_broadcast_ss(k0 + t); a00 = _mm256_fmadd_ps(b, q0, a00); a01 = _mm256_fmadd_ps(b, q1, a01);
+            b = _mm256_broadcast_ss(k1 + t); a10 = _mm256_fmadd_ps(b, q0, a10); a11 = _mm256_fmadd_ps(b, q1, a11);
+            b = _mm256_broadcast_ss(k2 + t); a20 = _mm256_fmadd_ps(b, q0, a20); a21 = _mm256_fmadd_ps(b, q1, a21);
+            b = _mm256_broadcast_ss(k3 + t); a30 = _mm256_fmadd_ps(b, q0, a30); a31 = _mm256_fmadd_ps(b, q1, a31);
+        }
+        __m256 acc[8] = {a00, a01, a10, a11, a20, a21, a30, a31};
+        for (int x = 0; x < 4; x++) {
+            int row = (c + x) * 32 + h0;
+            __m256 s0 = gr_silu8(_mm256_add_ps(acc[2 * x], _mm256_loadu_ps(biasT + row)));
+            __m256 s1 = gr_silu8(_mm256_add_ps(acc[2 * x + 1], _mm256_loadu_ps(biasT + row + 8)));
+            if (diagonal) {
+                __m256 lo = _mm256_set1_ps((float)(c + x));
+                s0 = _mm256_and_ps(s0, _mm256_and_ps(_mm256_cmp_ps(lane0, lo, _CMP_GE_OQ), _mm256_cmp_ps(lane0, hi, _CMP_LT_OQ)));
+                s1 = _mm256_and_ps(s1, _mm256_and_ps(_mm256_cmp_ps(lane1, lo, _CMP_GE_OQ), _mm256_cmp_ps(lane1, hi, _CMP_LT_OQ)));
+            }
+            _mm256_storeu_ps(aT + row, s0);
+            _mm256_storeu_ps(aT + row + 8, s1);
+        }
+    }
+    for (; c < nk; c++) {
+        const float *k0 = k + c * stride, *q = qT + h0;
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0;
+        for (int t = 0; t < dqk; t++, q += 32) {
+            __m256 b = _mm256_broadcast_ss(k0 + t);
+            a0 = _mm256_fmadd_ps(b, _mm256_loadu_ps(q), a0);
+            a1 = _mm256_fmadd_ps(b, _mm256_loadu_ps(q + 8), a1);
+        }
+        int row = c * 32 + h0;
+        __m256 s0 = gr_silu8(_mm256_add_ps(a0, _mm256_loadu_ps(biasT + row)));
+        __m256 s1 = gr_silu8(_mm256_add_ps(a1, _mm256_loadu_ps(biasT + row + 8)));
+        if (diagonal) {
+            __m256 lo = _mm256_set1_ps((float)c);
+            s0 = _mm256_and_ps(s0, _mm256_and_ps(_mm256_cmp_ps(lane0, lo, _CMP_GE_OQ), _mm256_cmp_ps(lane0, hi, _CMP_LT_OQ)));
+            s1 = _mm256_and_ps(s1, _mm256_and_ps(_mm256_cmp_ps(lane1, lo, _CMP_GE_OQ), _mm256_cmp_ps(lane1, hi, _CMP_LT_OQ)));
+        }
+        _mm256_storeu_ps(aT + row, s0);
+        _mm256_storeu_ps(aT + row + 8, s1);
+    }
+}
+
+/// oT[x][h0 ..< h0 + 16] += Σ_{c < nk} v_c[x] · aT[c][h0 ..< h0 + 16] for x < dv; v rows `stride` apart.
+GR_AVX2 static void gr_values_half(const float *v, long stride, int nk, int dv, const float *aT, int h0, float *oT) {
+    int x = 0;
+    for (; x + 4 <= dv; x += 4) {
+        float *o = oT + x * 32 + h0;
+        __m256 a00 = _mm256_loadu_ps(o), a01 = _mm256_loadu_ps(o + 8);
+        __m256 a10 = _mm256_loadu_ps(o + 32), a11 = _mm256_loadu_ps(o + 40);
+        __m256 a20 = _mm256_loadu_ps(o + 64), a21 = _mm256_loadu_ps(o + 72);
+        __m256 a30 = _mm256_loadu_ps(o + 96), a31 = _mm256_loadu_ps(o + 104);
+        const float *vr = v + x, *a = aT + h0;
+        for (int c = 0; c < nk; c++, vr += stride, a += 32) {
+            __m256 p0 = _mm256_loadu_ps(a), p1 = _mm256_loadu_ps(a + 8), b;
+            b = _mm256_broadcast_ss(vr); a00 = _mm256_fmadd_ps(b, p0, a00); a01 = _mm256_fmadd_ps(b, p1, a01);
+            b = _mm256_broadcast_ss(vr + 1); a10 = _mm256_fmadd_ps(b, p0, a10); a11 = _mm256_fmadd_ps(b, p1, a11);
+            b = _mm256_broadcast_ss(vr + 2); a20 = _mm256_fmadd_ps(b, p0, a20); a21 = _mm256_fmadd_ps(b, p1, a21);
+            b = _mm256_broadcast_ss(vr + 3); a30 = _mm256_fmadd_ps(b, p0, a30); a31 = _mm256_fmadd_ps(b, p1, a31);
+        }
+        _mm256_storeu_ps(o, a00); _mm256_storeu_ps(o + 8, a01);
+        _mm256_storeu_ps(o + 32, a10); _mm256_storeu_ps(o + 40, a11);
+        _mm256_storeu_ps(o + 64, a20); _mm256_storeu_ps(o + 72, a21);
+        _mm256_storeu_ps(o + 96, a30); _mm256_storeu_ps(o + 104, a31);
+    }
+    for (; x < dv; x++) {
+        float *o = oT + x * 32 + h0;
+        __m256 a0 = _mm256_loadu_ps(o), a1 = _mm256_loadu_ps(o + 8);
+        const float *vr = v + x, *a = aT + h0;
+        for (int c = 0; c < nk; c++, vr += stride, a += 32) {
+            __m256 b = _mm256_broadcast_ss(vr);
+            a0 = _mm256_fmadd_ps(b, _mm256_loadu_ps(a), a0);
+            a1 = _mm256_fmadd_ps(b, _mm256_loadu_ps(a + 8), a1);
+        }
+        _mm256_storeu_ps(o, a0);
+        _mm256_storeu_ps(o + 8, a1);
+    }
+}
+
+long gr_hstu_infer_scratch_floats(int heads, int dqk, int dv) {
+    return 2 * 1024 + (long)heads * (dqk + dv) * 32;
+}
+
+GR_AVX2 void gr_hstu_infer_attention_avx2(const float *q, const float *k, const float *v, long stride, int L, int heads,
+                                          int dqk, int dv, const uint8_t *buckets, const float *posRev, int n,
+                                          const float *wTs, float *out, long outStride, float *scratch) {
+    float *biasT = scratch, *aT = scratch + 1024, *qT = scratch + 2048, *oT = qT + (long)heads * dqk * 32;
+    const float invN = 1.0f / (float)n;
+    int blocks = (L + 31) / 32;
+    for (int block = 0; block < blocks; block++) {
+        int i0, nq;
+        gr_tile_range(block, L, &i0, &nq);
+        for (int h = 0; h < heads; h++) {   // Qᵀ (dqk, 32), zero columns past nq
+            float *dst = qT + (long)h * dqk * 32;
+            for (int r = 0; r < 32; r++) {
+                const float *src = q + (long)(i0 + r) * stride + h * dqk;
+                if (r < nq) { for (int t = 0; t < dqk; t++) dst[t * 32 + r] = src[t]; }
+                else { for (int t = 0; t < dqk; t++) dst[t * 32 + r] = 0; }
+            }
+        }
+        memset(oT, 0, sizeof(float) * (size_t)heads * dv * 32);
+        const uint8_t *tiles = buckets + (long)block * (block + 1) / 2 * 1024;
+        for (int kb = 0; kb <= block; kb++) {
+            int j0, nk;
+            gr_tile_range(kb, L, &j0, &nk);
+            int diagonal = kb == block;
+            // biasT[c][r] = wPos[N − 1 + j − i] + wTs[bucket] (posRev reversed and padded by 32).
+            const uint8_t *bk = tiles + kb * 1024;
+            for (int c = 0; c < nk; c++) {
+                const float *pos = posRev + 32 + n - 1 + i0 - (j0 + c);
+                for (int r = 0; r < 32; r += 8) {
+                    __m256i idx = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(bk + c * 32 + r)));
+                    __m256 w = _mm256_i32gather_ps(wTs, idx, 4);
+                    _mm256_storeu_ps(biasT + c * 32 + r, _mm256_add_ps(w, _mm256_loadu_ps(pos + r)));
+                }
+            }
+            for (int h = 0; h < heads; h++) {
+                const float *kh = k + (long)j0 * stride + h * dqk, *vh = v + (long)j0 * stride + h * dv;
+                const float *qh = qT + (long)h * dqk * 32;
+                float *oh = oT + (long)h * dv * 32;
+                // Lanes 0..<16, then 16..<32 (only when nq > 16). On the diagonal (j0 = i0) the
+                // keys c ≥ 16 are masked for queries r < 16.
+                int nk0 = diagonal && nk > 16 ? 16 : nk;
+                gr_scores_half(kh, stride, nk0, dqk, qh, 0, biasT, diagonal, nq, aT);
+                gr_values_half(vh, stride, nk0, dv, aT, 0, oh);
+                if (nq > 16) {
+                    gr_scores_half(kh, stride, nk, dqk, qh, 16, biasT, diagonal, nq, aT);
+                    gr_values_half(vh, stride, nk, dv, aT, 16, oh);
+                }
+            }
+        }
+        for (int h = 0; h < heads; h++) {   // out[i0 + r][h·dv + x] = oT[x][r] / N
+            const float *tile = oT + (long)h * dv * 32;
+            for (int r = 0; r < nq; r++) {
+                float *row = out + (long)(i0 + r) * outStride + h * dv;
+                for (int x = 0; x < dv; x++) row[x] = tile[x * 32 + r] * invN;
+            }
+        }
+    }
+}
+#else
+long gr_hstu_bucket_bytes(int L) { return 0; (void)L; }
+void gr_hstu_buckets(const int64_t *ts, int L, const gr_time_bucket_entry *table, uint8_t *out) {
+    (void)ts; (void)L; (void)table; (void)out;
+}
+void gr_silu_avx2(float *x, long n) { (void)x; (void)n; }
+long gr_hstu_infer_scratch_floats(int heads, int dqk, int dv) { (void)heads; (void)dqk; (void)dv; return 0; }
+void gr_hstu_infer_attention_avx2(const float *q, const float *k, const float *v, long stride, int L, int heads,
+                                  int dqk, int dv, const uint8_t *buckets, const float *posRev, int n,
+                                  const float *wTs, float *out, long outStride, float *scratch) {
+    (void)q; (void)k; (void)v; (void)stride; (void)L; (void)heads; (void)dqk; (void)dv; (void)buckets;
+    (void)posRev; (void)n; (void)wTs; (void)out; (void)outStride; (void)scratch;
+}
+#endif
