@@ -9,14 +9,18 @@ let simdFlags: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "haswell"])]
 let simdFlags: [SwiftSetting] = []
 #endif
 let common: [SwiftSetting] = simdFlags + [.swiftLanguageMode(.v5)]
-// The AVX-512 copy of the GEMM micro-kernel: compiled for Skylake-AVX512 and only called after a
-// run-time CPU check (`_GRCPUShims`), so the binary still runs on an AVX2-only CPU. Always optimised
-// (-O, also in debug builds): at -Onone the module emits its own AVX-512 copies of the standard
-// library's SIMD helpers (`.|`, `.>`, ... are emitted into every client as shared symbols), and the
-// linker may keep those for every module — an illegal instruction in the portable paths on a CPU
-// without AVX-512 (seen in the debug tests on an AMD EPYC).
+// The AVX-512 copies of the GEMM, attention and retrieval tiles (GRCPUAVX512): compiled for
+// Skylake-AVX512 in release builds and only called after a run-time CPU check (`_GRCPUShims`), so
+// the binary still runs on an AVX2-only CPU. Always optimised (-O): at -Onone the module would emit
+// its own copies of the standard library's SIMD helpers (`.|`, `.>`, ... are emitted into every
+// client as shared symbols) and the linker may keep those for every module. Debug builds compile it
+// for Haswell like the rest, so that no copy the linker keeps can hold an AVX-512 instruction (an
+// illegal instruction in the portable paths of an AVX2-only CPU; seen in the debug tests on an AMD
+// EPYC): the tests there check the same code paths, only without AVX-512 instructions.
 #if arch(x86_64)
-let avx512Flags: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "skylake-avx512", "-O"]), .swiftLanguageMode(.v5)]
+let avx512Flags: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "skylake-avx512", "-O"], .when(configuration: .release)),
+                                   .unsafeFlags(["-target-cpu", "haswell", "-O"], .when(configuration: .debug)),
+                                   .swiftLanguageMode(.v5)]
 #else
 let avx512Flags: [SwiftSetting] = [.swiftLanguageMode(.v5)]
 #endif

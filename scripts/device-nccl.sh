@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Multi-GPU (NCCL) check on the lent 2-GPU machine (kind nvidia-h200-x2), in two halves.
+# Multi-GPU (NCCL) check on a lent machine of 2 or more GPUs (nvidia-h200-x2, -x4, -x8), in two halves.
 #
 # Here (no GPU needed):   scripts/device-nccl.sh [NAME]
 #   scripts/device-stage.sh NAME (default nccl): the static release binary (stripped, gzipped),
 #   this script and configs/ into the ignored folder .device/NAME of the checkout the device tool
 #   sends (the main worktree: the first line of `git worktree list`, or $GR_DEVICE_ROOT), plus
-#   .device/NAME/run-x2.sh (runs the device half); prints the run call (carry: [".device/NAME"]).
-# There (2+ GPUs):        [GR_GPUS="2 4"] bash .device/NAME/run-x2.sh   (= device-nccl.sh --device-side)
+#   .device/NAME/run-gpus.sh (runs the device half); prints the run call (carry: [".device/NAME"]).
+# There (2+ GPUs):        [GR_GPUS="2 4"] bash .device/NAME/run-gpus.sh   (= device-nccl.sh --device-side)
 #   1. gr bench multi-gpu --overlap --overlap-ab: HSTU-large at ML-20M shape, phases plain (1 GPU, no
 #      NCCL), nccl-1, nccl-2 (global batch split over 2 GPUs), weak-2 (batch 2·B), each NCCL
 #      phase with the all-reduce overlapped with the backward and again without (`-no-overlap`),
@@ -24,13 +24,13 @@ if [[ "${1:-}" != "--device-side" ]]; then
     NAME="${1:-nccl}"
     bash "$(dirname "$0")/device-stage.sh" "$NAME" --script scripts/device-nccl.sh
     DEV="$(bash "$(dirname "$0")/device-stage.sh" "$NAME" --print-dir)"
-    cat > "$DEV/run-x2.sh.tmp" <<'RUN'
+    cat > "$DEV/run-gpus.sh.tmp" <<'RUN'
 #!/usr/bin/env bash
-# The multi-GPU device check (kind nvidia-h200-x2), staged by scripts/device-nccl.sh: logs under $OUT.
+# The multi-GPU device check (2+ GPUs; GR_GPUS="2 4 8" picks the counts), staged by scripts/device-nccl.sh: logs under $OUT.
 exec bash "$(dirname "$0")/device-nccl.sh" --device-side "$@"
 RUN
-    chmod +x "$DEV/run-x2.sh.tmp" && mv "$DEV/run-x2.sh.tmp" "$DEV/run-x2.sh"
-    echo "device run: kind nvidia-h200-x2, command \"bash .device/$NAME/run-x2.sh\", carry [\".device/$NAME\"], timeout_s 300"
+    chmod +x "$DEV/run-gpus.sh.tmp" && mv "$DEV/run-gpus.sh.tmp" "$DEV/run-gpus.sh"
+    echo "device run: kind nvidia-h200-x2 (or -x4, -x8 with GR_GPUS), command \"bash .device/$NAME/run-gpus.sh\", carry [\".device/$NAME\"], timeout_s 300"
     exit 0
 fi
 

@@ -118,11 +118,8 @@ public final class DataParallel {
     public static let defaultBucketBytes = 25 << 20
     /// Launch each bucket's all-reduce during the backward (see the type's comment).
     public var overlap: Bool
-    /// True only when the environment sets `GR_NCCL_OVERLAP=1` (or `on` / `true` / `yes`).
-    public static var overlapByDefault: Bool {
-        guard let v = ProcessInfo.processInfo.environment["GR_NCCL_OVERLAP"]?.lowercased() else { return false }
-        return ["1", "on", "true", "yes"].contains(v)
-    }
+    /// The switch `GR_NCCL_OVERLAP` (`EnvironmentSwitch`; default off).
+    public static var overlapByDefault: Bool { EnvironmentSwitch.value("GR_NCCL_OVERLAP", default: false) }
     /// When set (and `sparseItems`), the item table's gradient is summed over these rows only
     /// (`SparseItemRows`: gathered, summed in `bucketBytes` calls, scattered back after `finish()`);
     /// the rest of the arena as before. Set by the trainer / bench from the training store.

@@ -31,8 +31,7 @@ public final class SparseItemRows {
 
     /// False when the environment sets `GR_NCCL_SPARSE_ITEMS=0` (or `off` / `false` / `no`).
     public static var enabledByEnvironment: Bool {
-        guard let v = ProcessInfo.processInfo.environment["GR_NCCL_SPARSE_ITEMS"]?.lowercased() else { return true }
-        return !["0", "off", "false", "no"].contains(v)
+        EnvironmentSwitch.value("GR_NCCL_SPARSE_ITEMS", default: true)
     }
 
     /// The set `ids` ∪ {0} for the item table of `arena`; nil when the arena has no item table or

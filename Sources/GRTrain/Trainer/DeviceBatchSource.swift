@@ -12,7 +12,7 @@ import GRModels
 /// holding item id 0 (the device path supervises every position).
 public final class DeviceBatchSource {
     /// False when the environment sets `GR_DEVICE_BATCHES=0`.
-    public static let enabledByEnvironment = ProcessInfo.processInfo.environment["GR_DEVICE_BATCHES"] != "0"
+    public static let enabledByEnvironment = EnvironmentSwitch.value("GR_DEVICE_BATCHES", default: true)
 
     let assembler: BatchAssemblyOps
     let events: AnyObject

@@ -7,11 +7,8 @@ import GRCore
 /// overlap between host and device: a profiled run is slower than an unprofiled one; the shares
 /// say where the time goes. Off, `measure` just runs its body (no synchronisation, no cost).
 public final class PhaseProfile {
-    /// True when the environment variable `GR_PROFILE` is set to anything but "" or "0".
-    public static let enabledByEnvironment: Bool = {
-        guard let v = ProcessInfo.processInfo.environment["GR_PROFILE"] else { return false }
-        return !v.isEmpty && v != "0"
-    }()
+    /// The switch `GR_PROFILE` (`EnvironmentSwitch`: 1/on/true/yes; default off).
+    public static let enabledByEnvironment = EnvironmentSwitch.value("GR_PROFILE", default: false)
 
     public let enabled: Bool
     let backend: any Backend

@@ -293,7 +293,7 @@ public final class Trainer {
 
     /// False when the environment sets `GR_SYNC_LOSS=1`: every step's loss is then read (and
     /// checked) right after the step on every backend.
-    static let deferLosses: Bool = ProcessInfo.processInfo.environment["GR_SYNC_LOSS"].map { $0.isEmpty || $0 == "0" } ?? true
+    static let deferLosses = !EnvironmentSwitch.value("GR_SYNC_LOSS", default: false)
 
     /// lr with the optional linear warm-up (spec §5.1; 0 warm-up steps in every reference config).
     func learningRate(step: Int) -> Double {
