@@ -11,12 +11,16 @@ enum FusedHSTUAttention {
     /// Whether `BatchedHSTU` uses this kernel: on CPUs with AVX2 + FMA but not the AVX-512 subset
     /// of the tile kernel (which keeps its own AVX-512 path there). `GR_INFER_ATTENTION=tile` turns
     /// it off, `=fused` on (AVX-512 CPUs too). Settable so tests compare both paths.
+    /// Any other value of the variable is reported on stderr and the default is used.
     nonisolated(unsafe) static var enabled: Bool = {
-        let avx2 = gr_cpu_supports_avx2_fma() == 1
+        let byDefault = available && gr_cpu_supports_avx512() == 0
         switch ProcessInfo.processInfo.environment["GR_INFER_ATTENTION"] {
+        case nil, "": return byDefault
         case "tile": return false
-        case "fused": return avx2
-        default: return avx2 && gr_cpu_supports_avx512() == 0
+        case "fused": return available
+        case let other?:
+            FileHandle.standardError.write(Data("GR_INFER_ATTENTION=\(other): not tile or fused; using \(byDefault ? "fused" : "tile")\n".utf8))
+            return byDefault
         }
     }()
 
