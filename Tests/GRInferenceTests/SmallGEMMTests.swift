@@ -11,14 +11,7 @@ import XCTest
 /// accumulating product reads it, and then it holds numbers), and the padding columns of C must
 /// keep their poison.
 final class SmallGEMMTests: XCTestCase {
-    struct Rng {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-            return state >> 11
-        }
-        mutating func symmetric(_ scale: Float) -> Float { (Float(next() % 2_000_001) / 1_000_000 - 1) * scale }
-    }
+    typealias Rng = FusedAttentionTests.Rng
 
     /// C (m, |columns|) (+)= A·op(W)[:, columns] (SiLU when `silu`) by both paths.
     func check(m: Int, k: Int, n: Int, transposed: Bool, columns: Range<Int>? = nil, accumulate: Bool = false,

@@ -1,4 +1,3 @@
-import Foundation
 import GRCore
 import GRCPU
 import _GRCPUShims
@@ -31,18 +30,9 @@ struct LayerWeight {
     /// (where the GRCPU GEMM has its AVX-512 kernels), for K ≤ `smallMaxK`.
     /// `GR_INFER_GEMM=generic` turns it off, `=small` on (AVX-512 CPUs too); any other value is
     /// reported on stderr. Settable so tests compare both paths.
-    nonisolated(unsafe) static var smallKernel: Bool = {
-        let available = gr_cpu_supports_avx2_fma() == 1
-        let byDefault = available && gr_cpu_supports_avx512() == 0
-        switch ProcessInfo.processInfo.environment["GR_INFER_GEMM"] {
-        case nil, "": return byDefault
-        case "generic": return false
-        case "small": return available
-        case let other?:
-            FileHandle.standardError.write(Data("GR_INFER_GEMM=\(other): not generic or small; using \(byDefault ? "small" : "generic")\n".utf8))
-            return byDefault
-        }
-    }()
+    nonisolated(unsafe) static var smallKernel = kernelSwitch("GR_INFER_GEMM", off: "generic", on: "small",
+                                                              available: gr_cpu_supports_avx2_fma() == 1,
+                                                              byDefault: gr_cpu_supports_avx2_fma() == 1 && gr_cpu_supports_avx512() == 0)
     /// Largest K of the small-K kernel (a 16-column panel of op(W), 64·K bytes, stays in L1).
     static let smallMaxK = 128
 
