@@ -62,6 +62,18 @@ void gr_hstu_buckets(const int64_t *ts, int L, const gr_time_bucket_entry *table
 /// Newton step). Call only when `gr_cpu_supports_avx2_fma()` is 1 (does nothing off x86-64).
 void gr_silu_avx2(float *x, long n);
 
+/// Flags of `gr_sgemm_small_avx2`: C += A·W instead of C = A·W; SiLU of the result.
+#define GR_SGEMM_ACCUMULATE 1
+#define GR_SGEMM_SILU 2
+
+/// C (m, n) = A (m, k; rows lda apart)·W (k, n; rows ldw apart, row-major) (+ C with
+/// GR_SGEMM_ACCUMULATE), then x·σ(x) of every result with GR_SGEMM_SILU; C rows ldc apart, read
+/// only with GR_SGEMM_ACCUMULATE. For small k (W panels of 16 columns × k stay in L1): the serving
+/// forward's layer products (small_gemm_avx2.c). AVX2 + FMA: call only when
+/// `gr_cpu_supports_avx2_fma()` is 1 (does nothing off x86-64).
+void gr_sgemm_small_avx2(const float *a, long lda, const float *w, long ldw, long m, long n, int k, float *c,
+                         long ldc, int flags);
+
 /// Floats of scratch `gr_hstu_infer_attention_avx2` needs.
 long gr_hstu_infer_scratch_floats(int heads, int dqk, int dv);
 
