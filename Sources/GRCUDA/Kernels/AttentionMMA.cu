@@ -190,14 +190,21 @@ __device__ __forceinline__ void gr_cp_async_wait() {
 }
 
 // rows [row0, row0 + 64) of the packed [T][DP] slab `src` (one head) into a swizzled tile;
-// rows ≥ rowEnd are zero-filled.
+// rows ≥ rowEnd are zero-filled. Thread t copies chunk t % (DP/8) of rows t / (DP/8) + RP·p
+// (RP = 1024 / DP rows per pass): the swizzle pattern repeats every 8 rows (RP is a multiple of
+// 8), so both addresses are one per-thread base plus compile-time offsets.
 template <int DP>
 __device__ __forceinline__ void gr_tc_load_tile(u16* tile, const u16* src, i64 row0, i64 rowEnd) {
-    const int chunks = DP / 8;
-    for (int x = threadIdx.x; x < GR_TC_TILE * chunks; x += GR_TC_THREADS) {
-        int r = x / chunks, ch = x % chunks;
-        bool valid = row0 + r < rowEnd;
-        gr_cp_async16(tile + gr_swz<DP>(r, ch), src + (valid ? (row0 + r) * DP + ch * 8 : 0), valid);
+    constexpr int chunks = DP / 8, RP = GR_TC_THREADS / chunks, passes = GR_TC_TILE / RP;
+    const int r0 = (int)threadIdx.x / chunks, ch = (int)threadIdx.x % chunks;
+    const i64 left64 = rowEnd - row0 - r0;   // pass p is valid while RP·p < left
+    const int left = left64 < 0 ? 0 : left64 > GR_TC_TILE ? GR_TC_TILE : (int)left64;
+    const u16* s = src + (row0 + r0) * DP + ch * 8;
+    u16* d = tile + gr_swz<DP>(r0, ch);
+    #pragma unroll
+    for (int p = 0; p < passes; p++) {
+        const bool valid = RP * p < left;
+        gr_cp_async16(d + RP * p * DP, valid ? s + RP * p * DP : src, valid);
     }
 }
 
@@ -231,7 +238,8 @@ __device__ __forceinline__ void gr_tc_load_bias_tables(u64* tableS, uint4* t32, 
 
 // dst[x] = T[b, j0 + x] for j0 + x < L, else 0 (64 keys), by cp.async.
 __device__ __forceinline__ void gr_tc_load_key_ts(i64* dst, const i64* tsb, i64 j0, i64 L) {
-    for (int x = threadIdx.x; x < GR_TC_TILE; x += GR_TC_THREADS) {
+    const int x = (int)threadIdx.x;   // GR_TC_THREADS ≥ 64
+    if (x < GR_TC_TILE) {
         const bool valid = j0 + x < L;
         gr_cp_async_small<8>(dst + x, tsb + (valid ? j0 + x : 0), valid);
     }
@@ -239,7 +247,8 @@ __device__ __forceinline__ void gr_tc_load_key_ts(i64* dst, const i64* tsb, i64 
 
 // dst[x] = T'[b, i0 + x + 1] = T[b, min(i0 + x + 1, N − 1)] for i0 + x < L, else 0 (64 queries).
 __device__ __forceinline__ void gr_tc_load_query_ts(i64* dst, const i64* tsb, i64 i0, i64 L, i64 N) {
-    for (int x = threadIdx.x; x < GR_TC_TILE; x += GR_TC_THREADS) {
+    const int x = (int)threadIdx.x;   // GR_TC_THREADS ≥ 64
+    if (x < GR_TC_TILE) {
         const i64 i = i0 + x, nx = i + 1 < N ? i + 1 : N - 1;
         gr_cp_async_small<8>(dst + x, tsb + (i < L ? nx : 0), i < L);
     }
@@ -262,12 +271,85 @@ __device__ __forceinline__ int gr_time_bucket32(int d, const uint4* t32) {
     return (int)t.x + (m >= t.y ? 1 : 0) + (m >= t.z ? 1 : 0) + (m >= t.w ? 1 : 0);
 }
 
-// Bucket of T'q − T[key c] (tk: the tile's key timestamps). FAST: the sequence's timestamps span
-// less than 2³¹ (checked on the host), so the low 32 bits of the difference are exact.
+// The 32-bit path's bucket cells (shared, built per CTA by gr_tc_build_cells): 124 cells of |gap|
+// m < 2³¹, cell 4e + q for e = floor(log2 m) and q the next two bits of m, i.e. the bits of
+// (float)m rounded toward zero (exact cell) >> 21, less 127·4. A cell spans a ratio ≤ 1.25 (one
+// integer each below 8) and holds at most one bucket threshold (buckets are ≥ ~1.35 apart; checked
+// for every cell against TimeBucket's definition): x = that threshold (0xffffffff: none),
+// y = the bucket at the cell's start, z, w = wTs[y], wTs[y + (x present)] (float bits). One shared
+// load and one compare give the bucket and its weight.
+#define GR_TC_CELLS 124
+__device__ __forceinline__ void gr_tc_build_cells(uint4* cells, const uint4* table32, const float* tw) {
+    const int x = (int)threadIdx.x;   // GR_TC_THREADS ≥ GR_TC_CELLS
+    if (x < GR_TC_CELLS) {
+        const int e = x >> 2, q = x & 3;
+        const u32 lo = e >= 2 ? (1u << e) + ((u32)q << (e - 2)) : (1u << e) + (e == 1 ? (u32)(q >> 1) : 0u);
+        const u32 hi = e >= 2 ? lo + (1u << (e - 2)) : lo + 1u;   // the cell is [lo, hi)
+        const uint4 t = table32[e];
+        const u32 b0 = t.x + (lo >= t.y ? 1u : 0u) + (lo >= t.z ? 1u : 0u) + (lo >= t.w ? 1u : 0u);
+        u32 thr = 0xffffffffu;
+        if (t.y > lo && t.y < hi) thr = t.y;
+        if (t.z > lo && t.z < hi) thr = t.z;
+        if (t.w > lo && t.w < hi) thr = t.w;
+        const u32 b1 = b0 + (thr != 0xffffffffu ? 1u : 0u);
+        cells[x] = make_uint4(thr, b0, __float_as_uint(tw[b0]), __float_as_uint(tw[b1]));
+    }
+}
+
+// The cell of a gap |d| < 2³¹ and m = max(|d|, 1).
+__device__ __forceinline__ uint4 gr_tc_cell(int d, const uint4* cells, u32& m) {
+    m = d < 0 ? 0u - (u32)d : (u32)d;
+    m = m < 1u ? 1u : m;
+#ifdef __CUDA_ARCH__
+    const u32 bits = __float_as_uint(__uint2float_rz(m));
+#else
+    const int e = 31 - gr_clz32(m);
+    const u32 bits = __float_as_uint((float)(e > 23 ? m & ~((1u << (e - 23)) - 1u) : m));
+#endif
+    return cells[(bits >> 21) - 127 * 4];
+}
+
+// wTs of the bucket of T'q − T[key c] (tk: the tile's key timestamps), and the bucket. FAST: the
+// sequence's timestamps span less than 2³¹ (checked on the device), so the low 32 bits of the
+// difference are exact: the cells (`cells`); else the u64 table and wTs in shared memory.
 template <bool FAST>
-__device__ __forceinline__ int gr_tc_bucket(i64 tq, const i64* tk, int c, const u64* table, const uint4* t32) {
-    if (FAST) return gr_time_bucket32((int)((u32)tq - ((const u32*)tk)[2 * c]), t32);
-    return gr_time_bucket(tq - tk[c], table);
+__device__ __forceinline__ float gr_tc_time_weight(i64 tq, const i64* tk, int c, const u64* table, const uint4* cells,
+                                                   const float* twS, int& bucket) {
+    if (FAST) {
+        u32 m;
+        const uint4 cl = gr_tc_cell((int)((u32)tq - ((const u32*)tk)[2 * c]), cells, m);
+        const bool up = m >= cl.x;
+        bucket = (int)cl.y + (up ? 1 : 0);
+        return __int_as_float((int)(up ? cl.w : cl.z));
+    }
+    bucket = gr_time_bucket(tq - tk[c], table);
+    return twS[bucket];
+}
+
+// Tile-uniform time bucket (32-bit path only). The bucket is monotone non-decreasing in |gap|, so
+// when every gap T'q − Tk of a warp's block lies in [lo, hi] with lo ≥ 0 or hi ≤ 0 and the two
+// ends share a bucket, that bucket is the bucket of every element: the per-element evaluation
+// is skipped. Timestamps enter relative to t0 = (u32)T[b, 0] (exact in 32 bits on this path);
+// lo = min q − max k, hi = max q − min k are realised gaps, so they fit too. Only for tiles in
+// which every element is valid (`full`): padding rows carry timestamp 0.
+struct GrTcSpan { int lo, hi; };
+
+// min and max of the lanes' spans over the lanes that differ in the bits of `mask` (xor shuffles).
+__device__ __forceinline__ GrTcSpan gr_tc_span_reduce(GrTcSpan v, int lowBit, int highBit) {
+    for (int o = lowBit; o <= highBit; o <<= 1) {
+        const int lo = __shfl_xor_sync(0xffffffffu, v.lo, o), hi = __shfl_xor_sync(0xffffffffu, v.hi, o);
+        v.lo = lo < v.lo ? lo : v.lo;
+        v.hi = hi > v.hi ? hi : v.hi;
+    }
+    return v;
+}
+
+// The common bucket of all gaps q − k (q in qs, k in ks), or −1 when they may differ.
+__device__ __forceinline__ int gr_tc_uniform_bucket(GrTcSpan qs, GrTcSpan ks, const uint4* t32) {
+    const int lo = (int)((u32)qs.lo - (u32)ks.hi), hi = (int)((u32)qs.hi - (u32)ks.lo);
+    if (!(lo >= 0 || hi <= 0)) return -1;
+    const int b = gr_time_bucket32(lo, t32);
+    return b == gr_time_bucket32(hi, t32) ? b : -1;
 }
 
 // p[0] += a, p[1] += b (8-byte aligned), one vector reduction on sm_90.
@@ -283,7 +365,8 @@ __device__ __forceinline__ void gr_red_add2(float* p, float a, float b) {
 // The position weights of a tile pair (cp.async): pwS[x] = wPos[N − 1 + (j0 − i0) + x − 64] for x in
 // [1, 127] (gap j − i = (j0 − i0) + x − 64), 0 outside [0, 2N − 2].
 __device__ __forceinline__ void gr_tc_load_pos(float* pwS, const float* pw, i64 i0, i64 j0, i64 N) {
-    for (int x = threadIdx.x; x < 128; x += GR_TC_THREADS) {
+    const int x = (int)threadIdx.x;   // GR_TC_THREADS = 128
+    {
         const i64 idx = N - 1 + (j0 - i0) + x - 64;
         const bool valid = idx >= 0 && idx <= 2 * N - 2;
         gr_cp_async_small<4>(pwS + x, pw + (valid ? idx : 0), valid);
@@ -375,23 +458,26 @@ __device__ __forceinline__ GrTcItem gr_tc_item(const int* items, const int* offs
 // left as is); 0 where masked. Every element is computed without a branch (all indices stay in
 // range for masked elements too), so that the compiler can interleave the 32 independent chains;
 // the mask is applied afterwards, only in tiles that are not entirely allowed.
-template <bool FAST, bool GRAD>
+// UNI: every element's time bucket is ub (gr_tc_uniform_bucket; the tile is full).
+template <bool FAST, bool GRAD, bool UNI>
 __device__ __forceinline__ void gr_tc_fwd_scores(float (&s)[8][4], float (&da)[8][4], bool full, const i64 (&rowI)[2],
                                                  const i64 (&tq)[2], i64 j0, i64 L, i64 hist, i64 ctx, const i64* tk,
-                                                 const float* pws, const float* twS, const u64* tableS, const uint4* t32,
-                                                 float invN, int warp, int g, int tg) {
+                                                 const float* pws, const float* twS, const u64* tableS, const uint4* cells,
+                                                 float invN, int warp, int g, int tg, int ub) {
+    const float tb = UNI ? twS[ub] : 0.0f;
     #pragma unroll
     for (int n = 0; n < 8; n++) {
         #pragma unroll
         for (int e = 0; e < 4; e++) {
             const int x = e >> 1, c = 8 * n + 2 * tg + (e & 1), r = 16 * warp + g + 8 * x;
-            const float v = s[n][e] + pws[c - r + 64] + twS[gr_tc_bucket<FAST>(tq[x], tk, c, tableS, t32)];
+            int bucket;
+            const float v = s[n][e] + pws[c - r + 64] + (UNI ? tb : gr_tc_time_weight<FAST>(tq[x], tk, c, tableS, cells, twS, bucket));
             const float sg = gr_fast_sigmoid(v);
             if (GRAD) da[n][e] = da[n][e] * sg * (1.0f + v * (1.0f - sg)) * invN;
             else s[n][e] = v * sg * invN;
         }
     }
-    if (!full) {
+    if (!UNI && !full) {
         #pragma unroll
         for (int n = 0; n < 8; n++) {
             #pragma unroll
@@ -448,6 +534,8 @@ __device__ __forceinline__ void gr_hstu_tc_qblock(const u16* qb, const u16* kb, 
     const i64* tsb = ts + b * N;
     const float invN = 1.0f / (float)N;
 
+    __shared__ uint4 cells[GR_TC_CELLS];   // read after the loop's first barrier
+    gr_tc_build_cells(cells, table32, tw);
     gr_tc_load_bias_tables(tableS, t32, twS, table, table32, tw);
     gr_tc_load_tile<DP>(sQ, qh, i0, L);
     if (GRAD) gr_tc_load_tile<DP>(sG, gb + h * T * DP + base * DP, i0, L);
@@ -464,6 +552,13 @@ __device__ __forceinline__ void gr_hstu_tc_qblock(const u16* qb, const u16* kb, 
         rowI[x] = i0 + 16 * warp + g + 8 * x;
         i64 nx = rowI[x] + 1 < N ? rowI[x] + 1 : N - 1;
         tq[x] = rowI[x] < L ? tsb[nx] : 0;
+    }
+    // the warp's query timestamps relative to T[b, 0] (gr_tc_uniform_bucket; 32-bit path only)
+    const u32 t0 = (u32)tsb[0];
+    GrTcSpan qspan;
+    {
+        const int a0 = (int)((u32)tq[0] - t0), a1 = (int)((u32)tq[1] - t0);
+        qspan = gr_tc_span_reduce({a0 < a1 ? a0 : a1, a0 < a1 ? a1 : a0}, 4, 16);
     }
     float o[DP / 8][4];
     #pragma unroll
@@ -525,8 +620,16 @@ __device__ __forceinline__ void gr_hstu_tc_qblock(const u16* qb, const u16* kb, 
         const bool full = gr_hstu_tile_full(i0, j0, L, hist, ctx);
         const i64* tk = tsK + buf * GR_TC_TILE;
         const float* pws = pwS + buf * 128;
-        if (fast) gr_tc_fwd_scores<true, GRAD>(s, da, full, rowI, tq, j0, L, hist, ctx, tk, pws, twS, tableS, t32, invN, warp, g, tg);
-        else gr_tc_fwd_scores<false, GRAD>(s, da, full, rowI, tq, j0, L, hist, ctx, tk, pws, twS, tableS, t32, invN, warp, g, tg);
+        int ub = -1;
+        if (fast && full) {   // block-uniform condition (the shuffles)
+            const u32* tk32 = (const u32*)tk;   // low words
+            const int c0 = (int)(tk32[2 * lane] - t0), c1 = (int)(tk32[2 * (lane + 32)] - t0);
+            const GrTcSpan kspan = gr_tc_span_reduce({c0 < c1 ? c0 : c1, c0 < c1 ? c1 : c0}, 1, 16);
+            ub = gr_tc_uniform_bucket(qspan, kspan, t32);
+        }
+        if (ub >= 0) gr_tc_fwd_scores<true, GRAD, true>(s, da, full, rowI, tq, j0, L, hist, ctx, tk, pws, twS, tableS, cells, invN, warp, g, tg, ub);
+        else if (fast) gr_tc_fwd_scores<true, GRAD, false>(s, da, full, rowI, tq, j0, L, hist, ctx, tk, pws, twS, tableS, cells, invN, warp, g, tg, ub);
+        else gr_tc_fwd_scores<false, GRAD, false>(s, da, full, rowI, tq, j0, L, hist, ctx, tk, pws, twS, tableS, cells, invN, warp, g, tg, ub);
         // O += P V, or dQ += dS K (A operand from registers)
         const u16* B = GRAD ? K : V;
         #pragma unroll
@@ -575,14 +678,16 @@ extern "C" __global__ void gr_hstu_tc_fwd_d128(const u16* qb, const u16* kb, con
 
 // Adds the position-gradient ring entries of gaps lo..hi (gap = i − j, entry N − 1 − gap) to dpw
 // and clears them.
+// ring: the 4 warps' rings, [4][256].
 __device__ __forceinline__ void gr_tc_flush_ring(float* ring, i64 lo, i64 hi, i64 N, float* dpw) {
     for (i64 gap = lo + threadIdx.x; gap <= hi; gap += GR_TC_THREADS) {
-        float v = ring[gap & 255];
+        const int e = (int)(gap & 255);
+        const float v = (ring[e] + ring[256 + e]) + (ring[512 + e] + ring[768 + e]);
         if (v != 0.0f) {
             i64 idx = N - 1 - gap;
             if (idx >= 0 && idx <= 2 * N - 2) atomicAdd(dpw + idx, v);
-            ring[gap & 255] = 0.0f;
         }
+        ring[e] = 0.0f; ring[256 + e] = 0.0f; ring[512 + e] = 0.0f; ring[768 + e] = 0.0f;
     }
 }
 
@@ -591,14 +696,17 @@ __device__ __forceinline__ void gr_tc_flush_ring(float* ring, i64 lo, i64 hi, i6
 // wPos ring (per gap: the lane's 16 values fall on 10 gaps, summed in registers first) and into
 // dTsS (per key row, runs of equal buckets summed in curSum first: along a row the query
 // timestamps grow, so the bucket changes rarely). As in the forward, the values are computed
-// without branches first (buckets kept as bytes), then masked, then summed.
-template <bool FAST>
+// without branches first (buckets kept as bytes), then masked, then summed. UNI: every element's
+// bucket is ub (gr_tc_uniform_bucket, the tile is full): no per-element bucket, and the wTs
+// gradient is the runs' branch-free sum after the running buckets are moved to ub.
+template <bool FAST, bool UNI>
 __device__ __forceinline__ void gr_tc_bwd_scores(float (&s)[4][4], float (&da)[4][4], bool full, const i64 (&rowJ)[2],
                                                  int half, i64 i0, i64 j0, i64 L, i64 hist, i64 ctx, const i64* tq,
                                                  const i64* tsK, const float* pws, const float* twS, const u64* tableS,
-                                                 const uint4* t32, float invN, int warp, int g, int tg, float* ring,
-                                                 float* dTsS, int (&curBucket)[2], float (&curSum)[2]) {
+                                                 const uint4* cells, float invN, int warp, int g, int tg, float* ring,
+                                                 float* dTsS, int (&curBucket)[2], float (&curSum)[2], int ub) {
     u32 buckets[4];
+    const float tb = UNI ? twS[ub] : 0.0f;
     #pragma unroll
     for (int n = 0; n < 4; n++) {
         buckets[n] = 0;
@@ -606,15 +714,16 @@ __device__ __forceinline__ void gr_tc_bwd_scores(float (&s)[4][4], float (&da)[4
         for (int e = 0; e < 4; e++) {
             const int x = e >> 1, c = 32 * half + 8 * n + 2 * tg + (e & 1), r = 16 * warp + g + 8 * x;
             // |T'q − Tk| = |Tk − T'q|: the bucket takes the magnitude
-            const int bucket = gr_tc_bucket<FAST>(tsK[r], tq, c, tableS, t32);
+            int bucket = ub;
+            const float tv = UNI ? tb : gr_tc_time_weight<FAST>(tsK[r], tq, c, tableS, cells, twS, bucket);
             buckets[n] |= (u32)bucket << (8 * e);
-            const float v = s[n][e] + pws[r - c + 64] + twS[bucket];
+            const float v = s[n][e] + pws[r - c + 64] + tv;
             const float sg = gr_fast_sigmoid(v);
             s[n][e] = v * sg * invN;
             da[n][e] = da[n][e] * sg * (1.0f + v * (1.0f - sg)) * invN;
         }
     }
-    if (!full) {
+    if (!UNI && !full) {
         #pragma unroll
         for (int n = 0; n < 4; n++) {
             #pragma unroll
@@ -631,6 +740,16 @@ __device__ __forceinline__ void gr_tc_bwd_scores(float (&s)[4][4], float (&da)[4
     // the row's running bucket; when they do for the whole warp (one vote), the values are summed
     // without branches, else element by element with a flush at every change of bucket.
     bool same = true;
+    if (UNI) {
+        #pragma unroll
+        for (int x = 0; x < 2; x++) {
+            if (curBucket[x] != ub) {
+                if (curBucket[x] >= 0) atomicAdd(dTsS + curBucket[x], curSum[x]);
+                curBucket[x] = ub;
+                curSum[x] = 0.0f;
+            }
+        }
+    }
     #pragma unroll
     for (int x = 0; x < 2; x++) {
         #pragma unroll
@@ -639,7 +758,7 @@ __device__ __forceinline__ void gr_tc_bwd_scores(float (&s)[4][4], float (&da)[4
             for (int p = 0; p < 2; p++) {
                 const int e = 2 * x + p;
                 gaps[n - x + 1][p] += da[n][e];
-                same = same && ((int)((buckets[n] >> (8 * e)) & 255u) == curBucket[x] || da[n][e] == 0.0f);
+                if (!UNI) same = same && ((int)((buckets[n] >> (8 * e)) & 255u) == curBucket[x] || da[n][e] == 0.0f);
             }
         }
     }
@@ -688,7 +807,11 @@ __device__ __forceinline__ void gr_tc_bwd_scores(float (&s)[4][4], float (&da)[4
             v += next9 ? w9 : 0.0f;
             const float w18 = __shfl_down_sync(0xffffffffu, v, 18);
             v += next18 ? w18 : 0.0f;
-            if (head && v != 0.0f) atomicAdd(ring + ((k + 8 * (u - 1) + p) & 255), v);
+            // the warp's own ring: plain adds (distinct addresses within one instruction)
+            if (head && v != 0.0f) ring[(k + 8 * (u - 1) + p) & 255] += v;
+#ifdef __CUDA_ARCH__
+            __syncwarp();
+#endif
         }
     }
 }
@@ -716,7 +839,7 @@ __device__ __forceinline__ void gr_hstu_tc_bwd(GR_TC_BWD_PARAMS, float* dk, floa
     float* twS = pwS + 256;                                 // [132]
     u64* tableS = (u64*)(twS + 132);                        // [256]
     float* dTsS = (float*)(tableS + 256);                   // [132]
-    float* ring = dTsS + 132;                               // [256] dPos by gap & 255
+    float* ring = dTsS + 132;                               // [256] (unused: rings below)
     uint4* t32 = (uint4*)(ring + 256);                      // [64]
 
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, tg = lane & 3;
@@ -738,8 +861,12 @@ __device__ __forceinline__ void gr_hstu_tc_bwd(GR_TC_BWD_PARAMS, float* dk, floa
                                || (j0 >= hist && (qt) != kblock)))
     while (first < qtiles && !GR_TC_NEEDED(first)) first++;
 
+    __shared__ uint4 cells[GR_TC_CELLS];   // read after the loop's first barrier
+    gr_tc_build_cells(cells, table32, tw);
     gr_tc_load_bias_tables(tableS, t32, twS, table, table32, tw);
-    for (int x = tid; x < 256; x += GR_TC_THREADS) ring[x] = 0.0f;
+    __shared__ float rings[4 * 256];   // per warp: dPos by gap & 255 (the dynamic `ring` is unused)
+    ring = rings;
+    for (int x = tid; x < 4 * 256; x += GR_TC_THREADS) ring[x] = 0.0f;
     for (int x = tid; x < 132; x += GR_TC_THREADS) dTsS[x] = 0.0f;
     gr_tc_load_key_ts(tsK, tsb, j0, L);
     gr_tc_load_tile<DP>(sK, kh, j0, L);
@@ -762,6 +889,10 @@ __device__ __forceinline__ void gr_hstu_tc_bwd(GR_TC_BWD_PARAMS, float* dk, floa
     for (int n = 0; n < DP / 8; n++) for (int e = 0; e < 4; e++) { accK[n][e] = 0.0f; accV[n][e] = 0.0f; }
     int curBucket[2] = {-1, -1};
     float curSum[2] = {0.0f, 0.0f};
+    // the warp's key timestamps relative to T[b, 0] (gr_tc_uniform_bucket), once tsK has landed
+    const u32 t0 = (u32)tsb[0];
+    GrTcSpan kspan = {0, 0};
+    bool kspanReady = false;
     i64 flushedTo = (i64)first * GR_TC_TILE - j0 - GR_TC_TILE;   // every gap ≤ flushedTo is in dpw already
     int buf = 0;
 
@@ -790,6 +921,12 @@ __device__ __forceinline__ void gr_hstu_tc_bwd(GR_TC_BWD_PARAMS, float* dk, floa
         const u16* G = sG + buf * GR_TC_TILE * DP;
         const bool full = gr_hstu_tile_full(i0, j0, L, hist, ctx);
         const i64* tq = tsQ + buf * GR_TC_TILE;
+        if (!kspanReady) {   // block-uniform (the shuffles); rows g, g + 8 of the warp's 16 keys
+            const u32* tk32 = (const u32*)tsK;   // low words
+            const int c0 = (int)(tk32[2 * (16 * warp + g)] - t0), c1 = (int)(tk32[2 * (16 * warp + g + 8)] - t0);
+            kspan = gr_tc_span_reduce({c0 < c1 ? c0 : c1, c0 < c1 ? c1 : c0}, 4, 16);
+            kspanReady = true;
+        }
         const float* pws = pwS + buf * 128;
         #pragma unroll 1
         for (int half = 0; half < 2; half++) {
@@ -815,10 +952,17 @@ __device__ __forceinline__ void gr_hstu_tc_bwd(GR_TC_BWD_PARAMS, float* dk, floa
                 }
             }
             // a = SiLU(s)/N and ds = dA·SiLU'(s)/N in place (s ← a, da ← ds); bias gradients
-            if (fast) gr_tc_bwd_scores<true>(s, da, full, rowJ, half, i0, j0, L, hist, ctx, tq, tsK, pws, twS, tableS, t32,
-                                             invN, warp, g, tg, ring, dTsS, curBucket, curSum);
-            else gr_tc_bwd_scores<false>(s, da, full, rowJ, half, i0, j0, L, hist, ctx, tq, tsK, pws, twS, tableS, t32,
-                                         invN, warp, g, tg, ring, dTsS, curBucket, curSum);
+            int ub = -1;
+            if (fast && full) {   // block-uniform condition (the shuffles): this half's 32 queries, one per lane
+                const int a = (int)((u32)tq[32 * half + lane] - t0);
+                ub = gr_tc_uniform_bucket(gr_tc_span_reduce({a, a}, 1, 16), kspan, t32);
+            }
+            if (ub >= 0) gr_tc_bwd_scores<true, true>(s, da, full, rowJ, half, i0, j0, L, hist, ctx, tq, tsK, pws, twS, tableS,
+                                                      cells, invN, warp, g, tg, ring + 256 * warp, dTsS, curBucket, curSum, ub);
+            else if (fast) gr_tc_bwd_scores<true, false>(s, da, full, rowJ, half, i0, j0, L, hist, ctx, tq, tsK, pws, twS,
+                                                         tableS, cells, invN, warp, g, tg, ring + 256 * warp, dTsS, curBucket, curSum, ub);
+            else gr_tc_bwd_scores<false, false>(s, da, full, rowJ, half, i0, j0, L, hist, ctx, tq, tsK, pws, twS, tableS, cells,
+                                                invN, warp, g, tg, ring + 256 * warp, dTsS, curBucket, curSum, ub);
             // dV += aᵀ dO, dK += dsᵀ Q (A operands from registers)
             #pragma unroll
             for (int kk = 0; kk < 2; kk++) {

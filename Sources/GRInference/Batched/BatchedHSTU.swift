@@ -6,7 +6,7 @@ import GRModels
 /// HSTU's eval forward (spec §2) for serving: B users' windows in one jagged (T, D) activation,
 /// T = Σ L_b, no padding; per layer l (W = 2·H·Dv + 2·H·Dqk):
 ///
-///     X̂ = LN(X); [U|V|Q|K] = SiLU(X̂·W_uvqk)                   (T, W)   one GEMM for the batch
+///     X̂ = LN(X); [U|V|Q|K] = SiLU(X̂·W_uvqk)                   (T, W)   one GEMM for the batch, SiLU fused
 ///     O = HSTUAttention(Q, K, V)                                  (T, H·Dv) the CPU tile kernel
 ///     Y = (U ⊙ LN(O))·W_oᵀ + b_o + X                              (T, D)   one GEMM for the batch
 ///
@@ -95,8 +95,7 @@ final class BatchedHSTU: BatchedEncoder {
             profile.time("layernorm") {
                 NormKernels.layerNormForward(x, xn, mean, rstd, t, d, Self.layerNormEps)
             }
-            profile.time("uvqk gemm") { p.uvqk.multiply(xn, rows: t, lda: d, into: act, ldc: w, accumulate: false) }
-            profile.time("silu") { InferenceSiLU.apply(act, t * w) }
+            profile.time("uvqk gemm + silu") { p.uvqk.multiply(xn, rows: t, lda: d, into: act, ldc: w, accumulate: false, silu: true) }
             profile.time("attention") {
                 if fused {
                     FusedHSTUAttention.forward(q: act + 2 * hv, k: act + 2 * hv + kw, v: act + hv, rowStride: w, rows: rows,
@@ -142,19 +141,12 @@ final class BatchedHSTU: BatchedEncoder {
                 (lastXn + b * d).update(from: xn + rows.last(b) * d, count: d)
             }
         }
-        profile.time("uvqk gemm") {
+        profile.time("uvqk gemm + silu") {
             // Keys and values of every row: column blocks V = [H·Dv, 2·H·Dv) and K = [2·H·Dv + H·Dqk, W).
-            p.uvqk.multiply(xn, rows: t, lda: d, columns: hv ..< 2 * hv, into: act + hv, ldc: w)
-            p.uvqk.multiply(xn, rows: t, lda: d, columns: 2 * hv + kw ..< w, into: act + 2 * hv + kw, ldc: w)
+            p.uvqk.multiply(xn, rows: t, lda: d, columns: hv ..< 2 * hv, into: act + hv, ldc: w, silu: true)
+            p.uvqk.multiply(xn, rows: t, lda: d, columns: 2 * hv + kw ..< w, into: act + 2 * hv + kw, ldc: w, silu: true)
             // All four blocks of the last rows.
-            p.uvqk.multiply(lastXn, rows: bsz, lda: d, into: lastAct, ldc: w, accumulate: false)
-        }
-        profile.time("silu") {
-            for r in 0..<t {
-                InferenceSiLU.apply(act + r * w + hv, hv)
-                InferenceSiLU.apply(act + r * w + 2 * hv + kw, kw)
-            }
-            InferenceSiLU.apply(lastAct, bsz * w)
+            p.uvqk.multiply(lastXn, rows: bsz, lda: d, into: lastAct, ldc: w, accumulate: false, silu: true)
         }
         profile.time("attention") {
             lastRowAttention(rows: rows, act: act, lastAct: lastAct, timestamps: timestamps,

@@ -12,17 +12,8 @@ enum FusedHSTUAttention {
     /// of the tile kernel (which keeps its own AVX-512 path there). `GR_INFER_ATTENTION=tile` turns
     /// it off, `=fused` on (AVX-512 CPUs too). Settable so tests compare both paths.
     /// Any other value of the variable is reported on stderr and the default is used.
-    nonisolated(unsafe) static var enabled: Bool = {
-        let byDefault = available && gr_cpu_supports_avx512() == 0
-        switch ProcessInfo.processInfo.environment["GR_INFER_ATTENTION"] {
-        case nil, "": return byDefault
-        case "tile": return false
-        case "fused": return available
-        case let other?:
-            FileHandle.standardError.write(Data("GR_INFER_ATTENTION=\(other): not tile or fused; using \(byDefault ? "fused" : "tile")\n".utf8))
-            return byDefault
-        }
-    }()
+    nonisolated(unsafe) static var enabled = kernelSwitch("GR_INFER_ATTENTION", off: "tile", on: "fused", available: available,
+                                                          byDefault: available && gr_cpu_supports_avx512() == 0)
 
     /// Whether the CPU can run the kernel at all.
     static let available = gr_cpu_supports_avx2_fma() == 1

@@ -1,10 +1,13 @@
 import GRCore
 import GRCPU
+import _GRCPUShims
 
 /// A layer's weight as the right operand of the serving forward's products: C (M, N) = A (M, K)·op(W)
 /// (+ C), op(W) = W (K, N) stored, or Wᵀ with W (N, K) stored (`transposed`).
 ///
-/// - f32: the GRCPU GEMM (`CPUGEMM.sgemm`) on the model's arena (no copy).
+/// - f32: on AVX2 CPUs without AVX-512, the small-K kernel `gr_sgemm_small_avx2` (op(W) read in
+///   place: the arena for W (K, N), a transposed copy made at load for Wᵀ; the optional SiLU and
+///   `+ C` fused into its store); elsewhere the GRCPU GEMM (`CPUGEMM.sgemm`) on the model's arena.
 /// - bf16: `BF16GEMM` on a bf16 copy of op(W) packed once at load (and one per column block used
 ///   by the last layer), when the CPU has AVX-512 BF16; otherwise f32 (`precision` then reads f32).
 struct LayerWeight {
@@ -17,6 +20,21 @@ struct LayerWeight {
     /// bf16 packings: the whole op(W), and column blocks by range.
     let packed: BF16GEMM.Packed?
     let packedColumns: [Range<Int>: BF16GEMM.Packed]
+    /// op(W) (K, N) row-major for the small-K kernel when W is stored transposed (else empty: the
+    /// kernel reads `weights`).
+    let opCopy: [Float]
+    /// Whether f32 products run `gr_sgemm_small_avx2` (fixed at init).
+    let small: Bool
+
+    /// Whether new f32 weights use the small-K kernel: on CPUs with AVX2 + FMA but not AVX-512
+    /// (where the GRCPU GEMM has its AVX-512 kernels), for K ≤ `smallMaxK`.
+    /// `GR_INFER_GEMM=generic` turns it off, `=small` on (AVX-512 CPUs too); any other value is
+    /// reported on stderr. Settable so tests compare both paths.
+    nonisolated(unsafe) static var smallKernel = kernelSwitch("GR_INFER_GEMM", off: "generic", on: "small",
+                                                              available: gr_cpu_supports_avx2_fma() == 1,
+                                                              byDefault: gr_cpu_supports_avx2_fma() == 1 && gr_cpu_supports_avx512() == 0)
+    /// Largest K of the small-K kernel (a 16-column panel of op(W), 64·K bytes, stays in L1).
+    static let smallMaxK = 128
 
     /// `columnBlocks`: column ranges of op(W) that `multiply(_:rows:lda:columns:into:ldc:)` will be
     /// asked for (packed separately for bf16).
@@ -40,31 +58,66 @@ struct LayerWeight {
             }
         }
         packedColumns = blocks
+        small = !bf16 && Self.smallKernel && k <= Self.smallMaxK
+        var copy: [Float] = []
+        if small && transposed {   // op(W)[kk][j] = W[j][kk], W (N, K)
+            copy = [Float](repeating: 0, count: k * n)
+            for j in 0..<n { for kk in 0..<k { copy[kk * n + j] = weights[j * k + kk] } }
+        }
+        opCopy = copy
+    }
+
+    /// C (rows, |columns|) (+)= A·op(W)[:, columns] on the small-K kernel, SiLU fused when `silu`.
+    private func multiplySmall(_ a: UnsafePointer<Float>, rows m: Int, lda: Int, columns: Range<Int>,
+                               into c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool, silu: Bool) {
+        let flags = Int32((accumulate ? GR_SGEMM_ACCUMULATE : 0) | (silu ? GR_SGEMM_SILU : 0))
+        func run(_ w: UnsafePointer<Float>) {
+            gr_sgemm_small_avx2(a, lda, w + columns.lowerBound, n, m, columns.count, Int32(k), c, ldc, flags)
+        }
+        if transposed { opCopy.withUnsafeBufferPointer { run($0.baseAddress!) } } else { run(weights) }
+    }
+
+    /// SiLU of C's (rows, cols) block in place (rows ldc apart): the unfused paths' second pass.
+    private static func siluRows(_ c: UnsafeMutablePointer<Float>, rows m: Int, cols: Int, ldc: Int) {
+        if ldc == cols { InferenceSiLU.apply(c, m * cols); return }
+        for r in 0..<m { InferenceSiLU.apply(c + r * ldc, cols) }
     }
 
     /// C (rows, N) (+)= A (rows, K; row stride lda)·op(W); C has row stride ldc.
+    /// `silu`: C = SiLU(A·op(W)) instead (not with `accumulate`).
     func multiply(_ a: UnsafePointer<Float>, rows m: Int, lda: Int, into c: UnsafeMutablePointer<Float>, ldc: Int,
-                  accumulate: Bool) {
+                  accumulate: Bool, silu: Bool = false) {
+        precondition(!(silu && accumulate), "LayerWeight: SiLU of an accumulated product")
         if m == 0 { return }
-        if let packed {
-            BF16GEMM.multiply(a, rows: m, lda: lda, packed, into: c, ldc: ldc, accumulate: accumulate)
+        if small {
+            multiplySmall(a, rows: m, lda: lda, columns: 0 ..< n, into: c, ldc: ldc, accumulate: accumulate, silu: silu)
             return
         }
-        CPUGEMM.sgemm(transA: false, transB: transposed, m: m, n: n, k: k, alpha: 1, a: a, lda: lda, b: weights,
-                      ldb: transposed ? k : n, beta: accumulate ? 1 : 0, c: c, ldc: ldc)
+        if let packed {
+            BF16GEMM.multiply(a, rows: m, lda: lda, packed, into: c, ldc: ldc, accumulate: accumulate)
+        } else {
+            CPUGEMM.sgemm(transA: false, transB: transposed, m: m, n: n, k: k, alpha: 1, a: a, lda: lda, b: weights,
+                          ldb: transposed ? k : n, beta: accumulate ? 1 : 0, c: c, ldc: ldc)
+        }
+        if silu { Self.siluRows(c, rows: m, cols: n, ldc: ldc) }
     }
 
     /// Columns `columns` of op(W) only (W stored (K, N), not transposed): C (rows, |columns|) =
-    /// A·W[:, columns], C with row stride ldc (overwritten).
+    /// A·W[:, columns], C with row stride ldc (overwritten); `silu`: SiLU of it.
     func multiply(_ a: UnsafePointer<Float>, rows m: Int, lda: Int, columns: Range<Int>, into c: UnsafeMutablePointer<Float>,
-                  ldc: Int) {
+                  ldc: Int, silu: Bool = false) {
         precondition(!transposed && columns.upperBound <= n, "LayerWeight: column block \(columns) of \(n)")
         if m == 0 || columns.isEmpty { return }
-        if let block = packedColumns[columns] {
-            BF16GEMM.multiply(a, rows: m, lda: lda, block, into: c, ldc: ldc, accumulate: false)
+        if small {
+            multiplySmall(a, rows: m, lda: lda, columns: columns, into: c, ldc: ldc, accumulate: false, silu: silu)
             return
         }
-        CPUGEMM.sgemm(transA: false, transB: false, m: m, n: columns.count, k: k, alpha: 1, a: a, lda: lda,
-                      b: weights + columns.lowerBound, ldb: n, beta: 0, c: c, ldc: ldc)
+        if let block = packedColumns[columns] {
+            BF16GEMM.multiply(a, rows: m, lda: lda, block, into: c, ldc: ldc, accumulate: false)
+        } else {
+            CPUGEMM.sgemm(transA: false, transB: false, m: m, n: columns.count, k: k, alpha: 1, a: a, lda: lda,
+                          b: weights + columns.lowerBound, ldb: n, beta: 0, c: c, ldc: ldc)
+        }
+        if silu { Self.siluRows(c, rows: m, cols: columns.count, ldc: ldc) }
     }
 }
