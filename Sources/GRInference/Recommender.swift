@@ -34,6 +34,8 @@ public final class Recommender: RecommendationEngine, @unchecked Sendable {
     public let config: ModelConfig
     /// Exact top-K over the corpus items' L2-normalised vectors.
     public let index: ItemIndex
+    /// The same search on a device backend (`DeviceRetrieval`), used instead of `index` when set.
+    public let deviceIndex: DeviceItemIndex?
     /// (maxItemId + 1, D) L2-normalised item vectors (row = id).
     let itemVectors: [Float]
     let store: SequenceStore?
@@ -56,7 +58,8 @@ public final class Recommender: RecommendationEngine, @unchecked Sendable {
     /// bounded by `cacheBytes`).
     public static func load(checkpoint: String, dataDirectory: String?, cacheCapacity: Int = 10_000,
                             cacheBytes: Int = UserStateCache.defaultMaxBytes,
-                            precision: InferencePrecision = .f32) throws -> Recommender {
+                            precision: InferencePrecision = .f32,
+                            deviceRetrieval: DeviceRetrieval? = nil) throws -> Recommender {
         guard FileManager.default.fileExists(atPath: checkpoint) else {
             throw RecommenderLoadError(path: checkpoint, reason: "no such checkpoint file")
         }
@@ -71,13 +74,14 @@ public final class Recommender: RecommendationEngine, @unchecked Sendable {
         let bytes = try Data(contentsOf: URL(fileURLWithPath: checkpoint), options: .alwaysMapped)
         let id = URL(fileURLWithPath: checkpoint).lastPathComponent + "@" + SHA256.hex(bytes).prefix(12)
         return Recommender(model: model, modelID: id, store: store, corpus: store?.corpus,
-                           cacheCapacity: cacheCapacity, cacheBytes: cacheBytes, precision: precision)
+                           cacheCapacity: cacheCapacity, cacheBytes: cacheBytes, precision: precision,
+                           deviceRetrieval: deviceRetrieval)
     }
 
     /// A recommender over an in-memory model (tests, benchmarks). `corpus` nil = 1...maxItemId.
     public init(model: any SequentialRecommender, modelID: String, store: SequenceStore? = nil, corpus: [Int32]? = nil,
                 cacheCapacity: Int = 10_000, cacheBytes: Int = UserStateCache.defaultMaxBytes,
-                precision: InferencePrecision = .f32) {
+                precision: InferencePrecision = .f32, deviceRetrieval: DeviceRetrieval? = nil) {
         precondition(model.backend.device == .cpu, "Recommender runs on the CPU backend")
         self.precision = precision
         batched = makeBatchedEncoder(model, precision: precision)
@@ -93,6 +97,20 @@ public final class Recommender: RecommendationEngine, @unchecked Sendable {
         itemVectors = Array(UnsafeBufferPointer(start: vectors.floats, count: rows * d))
         let ids = corpus ?? (1...Int32(rows - 1)).map { $0 }
         index = ItemIndex(ids: ids, table: vectors.floats, tableRows: rows, dim: d)
+        deviceIndex = deviceRetrieval.flatMap { r in
+            ids.count >= r.minimumItems
+                ? DeviceItemIndex(ids: ids, table: vectors.floats, tableRows: rows, dim: d, retrieval: r) : nil
+        }
+    }
+
+    /// Where top-K runs: "cpu (int8)" or "cuda (…)": the kernel of `index`, or the device backend.
+    public var retrievalDescription: String {
+        deviceIndex.map { "device (\($0.backend.name))" } ?? "cpu (\(index.kernel.rawValue))"
+    }
+
+    /// Top-k per query on the device index when there is one, else on `index`.
+    func search(queries: [Float], k: Int, excluded: [[Int32]]) -> [ItemIndex.Result] {
+        deviceIndex?.search(queries: queries, k: k, excluded: excluded) ?? index.search(queries: queries, k: k, excluded: excluded)
     }
 
     public func title(of item: Int32) -> String? { store?.title(ofItem: item) }
@@ -203,7 +221,7 @@ public final class Recommender: RecommendationEngine, @unchecked Sendable {
             users.replaceSubrange(i * d ..< (i + 1) * d, with: state.userVector)
         }
         let k = batch.map(\.k).max()!
-        let results = index.search(queries: users, k: k, excluded: batch.map { $0.excludeSeen ? $0.history : [] })
+        let results = search(queries: users, k: k, excluded: batch.map { $0.excludeSeen ? $0.history : [] })
         return zip(batch, results).map { q, r in
             Recommendation(items: Array(r.ids.prefix(q.k)), scores: Array(r.scores.prefix(q.k)))
         }

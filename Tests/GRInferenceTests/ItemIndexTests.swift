@@ -73,7 +73,7 @@ final class ItemIndexTests: XCTestCase {
     /// Every query-group shape of the tiles (fewer than 4, 8 + 4, 8 + 8 + 4 padded), a corpus that
     /// is not a multiple of the 32-item tile, several parts: equal to the naive exact top-K.
     func testBatchesOfQueriesMatchBruteForce() {
-        for q in [1, 12, 17] {
+        for q in [1, 2, 3, 6, 12, 17] {
             check(v: 2085, d: 50, q: q, k: 10, quantise: false, excludeEvery: q % 2 == 0 ? 7 : nil, threads: 2)
         }
         // Many parts (≥ 1024 items each) and k larger than one tile.
@@ -197,24 +197,84 @@ final class ItemIndexTests: XCTestCase {
         var packed = [Float](repeating: 0, count: v / 16 * d * 16)
         for r in 0..<v { for c in 0..<d { packed[(r / 16 * d + c) * 16 + r % 16] = vectors[r * d + c] } }
         let items = try XCTUnwrap(packed.withUnsafeBufferPointer { Int8Items(packed: $0.baseAddress!, blocks: v / 16, dim: d) })
-        let quantised = try XCTUnwrap(queries.withUnsafeBufferPointer { items.quantise($0.baseAddress!, count: q, paddedCount: q, dim: d) })
+        let quantised = try XCTUnwrap(queries.withUnsafeBufferPointer { items.quantise($0.baseAddress!, count: q, dim: d) })
         let thresholds = [Float](repeating: -.infinity, count: q)
         var scratch = [Float](repeating: .nan, count: q * 32)
         var seen = 0
         scratch.withUnsafeMutableBufferPointer { scratch in
-            items.scan(0..<(v / 32), queries: quantised, paddedCount: q, thresholds: thresholds, scratch: scratch.baseAddress!) { pair, g, scores in
-                for j in 0..<4 {
-                    for l in 0..<32 {
-                        let r = pair * 32 + l, qi = g + j
-                        var exact: Float = 0
-                        for c in 0..<d { exact = exact.addingProduct(queries[qi * d + c], vectors[r * d + c]) }
-                        XCTAssertLessThanOrEqual(abs(scores[j * 32 + l] - exact), quantised.margins[qi], "item \(r) query \(qi)")
-                        seen += 1
-                    }
+            items.scan(0..<(v / 32), queries: quantised, count: q, thresholds: thresholds, scratch: scratch.baseAddress!) { pair, qi, scores in
+                for l in 0..<32 {
+                    let r = pair * 32 + l
+                    var exact: Float = 0
+                    for c in 0..<d { exact = exact.addingProduct(queries[qi * d + c], vectors[r * d + c]) }
+                    XCTAssertLessThanOrEqual(abs(scores[l] - exact), quantised.margins[qi], "item \(r) query \(qi)")
+                    seen += 1
                 }
             }
         }
         XCTAssertEqual(seen, v * q)
+    }
+
+    /// The int8 kernel's int16 pre-test never drops a hit: with fixed thresholds (negative, zero, and
+    /// quantiles of each query's scores), every approximate score above its threshold is reported,
+    /// on items whose scales vary 1 to 7× within each group of 8 pairs, for 1 to 7 queries (every
+    /// tile shape).
+    func testInt8PreTestKeepsEveryHit() throws {
+        guard ItemIndex.availableKernels.contains(.int8) else { throw XCTSkip("no AVX2") }
+        let v = 640, d = 37, pairs = v / 32
+        var vectors = randoms(v * d, seed: 21)
+        for r in 0..<v { for c in 0..<d { vectors[r * d + c] *= Float(1 + (r * 13) % 7) } }
+        var packed = [Float](repeating: 0, count: v / 16 * d * 16)
+        for r in 0..<v { for c in 0..<d { packed[(r / 16 * d + c) * 16 + r % 16] = vectors[r * d + c] } }
+        let items = try XCTUnwrap(packed.withUnsafeBufferPointer { Int8Items(packed: $0.baseAddress!, blocks: v / 16, dim: d) })
+        for q in 1...7 {
+            let queries = randoms(q * d, seed: UInt64(30 + q))
+            let quantised = try XCTUnwrap(queries.withUnsafeBufferPointer { items.quantise($0.baseAddress!, count: q, dim: d) })
+            var scratch = [Float](repeating: .nan, count: q * 32)
+            // Every score (thresholds −∞), then the hits above each set of thresholds.
+            func hits(_ thresholds: [Float]) -> [Int: Float] {
+                var out: [Int: Float] = [:]   // (query · v + item) → score
+                scratch.withUnsafeMutableBufferPointer { scratch in
+                    items.scan(0..<pairs, queries: quantised, count: q, thresholds: thresholds, scratch: scratch.baseAddress!) { p, j, scores in
+                        for l in 0..<32 where scores[l] > thresholds[j] { out[j * v + p * 32 + l] = scores[l] }
+                    }
+                }
+                return out
+            }
+            let all = hits([Float](repeating: -.infinity, count: q))
+            XCTAssertEqual(all.count, q * v)
+            for level in [-1, 0, 1, 2, 3] {
+                let thresholds = (0..<q).map { j -> Float in
+                    if level < 0 { return -0.5 }
+                    if level == 0 { return 0 }
+                    let scores = (0..<v).map { all[j * v + $0]! }.sorted()
+                    return scores[v - v / (4 * level) - 1]   // leaves the top quarter, eighth, twelfth
+                }
+                let got = hits(thresholds)
+                let want = all.filter { $0.value > thresholds[$0.key / v] }
+                XCTAssertEqual(got, want, "q \(q) level \(level)")
+            }
+        }
+    }
+
+    /// Products at the edge of the int16 accumulators (a query parallel or opposite to the item of the
+    /// largest ‖x̂‖, so |Σ q̂·x̂| is close to 32,767), odd and tiny D: the int8 answers equal the naive
+    /// exact top-K.
+    func testInt8SumsAtTheInt16Edge() {
+        for d in [1, 2, 3, 8, 50] {
+            let v = 300
+            let ids = (1...Int32(v)).map { $0 }
+            var vectors = randoms(v * d, seed: UInt64(40 + d)).map { $0 * 0.1 }
+            for c in 0..<d { vectors[7 * d + c] = 1; vectors[8 * d + c] = -1; vectors[9 * d + c] = 0.999 }
+            let queries = [Float](repeating: 0.5, count: d) + [Float](repeating: -2, count: d)
+            let index = vectors.withUnsafeBufferPointer { ItemIndex(ids: ids, vectors: $0, dim: d, kernel: .int8) }
+            let got = index.search(queries: queries, k: 5, excluded: [[], [9]])
+            for i in 0..<2 {
+                let want = bruteForce(ids: ids, vectors: vectors, query: Array(queries[i * d ..< (i + 1) * d]), k: 5,
+                                      excluded: i == 1 ? [9] : [])
+                XCTAssertEqual(got[i], want, "d \(d) query \(i)")
+            }
+        }
     }
 
     func testSHA256KnownVectors() {

@@ -21,6 +21,14 @@ struct EmuKernel { const char* name; void (*fn)(void**); int params; };
 // Stream capture: the recording in progress (nullptr: not capturing); a graph is its recording.
 typedef std::vector<std::function<void()>> EmuGraph;
 static EmuGraph* emu_capture = nullptr;
+// EMU_TRACE=1: one stderr line per op as it runs (eager or replayed): what, its arguments, and an
+// FNV-1a hash of the bytes a copy reads or a GEMM writes, for diffing an eager step against a replay.
+static const bool emu_trace = getenv("EMU_TRACE") != nullptr;
+static unsigned long long emu_hash(const void* p, size_t n) {
+    unsigned long long h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++) h = (h ^ ((const unsigned char*)p)[i]) * 1099511628211ull;
+    return h;
+}
 // Runs `op` now, or records it while the stream captures.
 static int emu_queue(std::function<void()> op) {
     if (emu_capture) emu_capture->push_back(std::move(op)); else op();
@@ -52,11 +60,18 @@ CUresult cuMemAlloc_v2(CUdeviceptr* p, size_t n) {
 CUresult cuMemFree_v2(CUdeviceptr p) { free((void*)p); return 0; }
 CUresult cuMemHostAlloc(void** p, size_t n, unsigned) { *p = malloc(n); return *p ? 0 : 2; }
 CUresult cuMemGetInfo_v2(size_t* f, size_t* t) { *f = 1ull << 31; *t = 1ull << 32; return 0; }
-CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr d, const void* s, size_t n, void*) { return emu_queue([=] { memcpy((void*)d, s, n); }); }
-CUresult cuMemcpyDtoHAsync_v2(void* d, CUdeviceptr s, size_t n, void*) { return emu_queue([=] { memcpy(d, (void*)s, n); }); }
-CUresult cuMemcpyDtoDAsync_v2(CUdeviceptr d, CUdeviceptr s, size_t n, void*) { return emu_queue([=] { memmove((void*)d, (void*)s, n); }); }
+static void emu_copy(const char* what, void* d, const void* s, size_t n) {
+    if (emu_trace) fprintf(stderr, "EMU %s %p <- %p %zu #%016llx\n", what, d, s, n, emu_hash(s, n));
+    memmove(d, s, n);
+}
+CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr d, const void* s, size_t n, void*) { return emu_queue([=] { emu_copy("htod", (void*)d, s, n); }); }
+CUresult cuMemcpyDtoHAsync_v2(void* d, CUdeviceptr s, size_t n, void*) { return emu_queue([=] { emu_copy("dtoh", d, (void*)s, n); }); }
+CUresult cuMemcpyDtoDAsync_v2(CUdeviceptr d, CUdeviceptr s, size_t n, void*) { return emu_queue([=] { emu_copy("dtod", (void*)d, (void*)s, n); }); }
 CUresult cuMemsetD32Async(CUdeviceptr d, unsigned v, size_t n, void*) {
-    return emu_queue([=] { unsigned* p = (unsigned*)d; for (size_t i = 0; i < n; i++) p[i] = v; });
+    return emu_queue([=] {
+        if (emu_trace) fprintf(stderr, "EMU memset %p %08x %zu\n", (void*)d, v, n);
+        unsigned* p = (unsigned*)d; for (size_t i = 0; i < n; i++) p[i] = v;
+    });
 }
 CUresult cuModuleLoadData(void** m, const void*) { static int mod; *m = &mod; return 0; }
 CUresult cuModuleGetFunction(void** f, void*, const char* name) {
@@ -78,6 +93,11 @@ CUresult cuLaunchKernel(void* f, unsigned gx, unsigned gy, unsigned gz, unsigned
     });
 }
 static void emu_run(const EmuKernel* k, unsigned gx, unsigned gy, unsigned gz, unsigned bx, void** params) {
+    if (emu_trace) {
+        fprintf(stderr, "EMU kernel %s (%u,%u,%u)x%u", k->name, gx, gy, gz, bx);
+        for (int i = 0; i < k->params; i++) fprintf(stderr, " %llx", *(unsigned long long*)params[i]);
+        fprintf(stderr, "\n");
+    }
     gridDim = {gx, gy, gz}; blockDim = {bx, 1, 1};
     size_t blocks = (size_t)gx * gy * gz;
     // one __syncthreads barrier per block (a thread that returns early drops out of its block's
@@ -175,6 +195,8 @@ int cublasLtMatmul(void*, Desc* d, const float* alpha, const float* A, Layout* l
         if (*beta != 0) r += *beta * C[j * lc->ld + i];
         D[j * ld->ld + i] = r;
     }
+    if (emu_trace) fprintf(stderr, "EMU gemm %lld %lld %lld A %p B %p D %p a %g b %g -> #%016llx\n", m, n, k, (void*)A, (void*)B,
+                           (void*)D, *alpha, *beta, emu_hash(D, (size_t)(n - 1) * ld->ld * 4 + m * 4));
     return 0;
 }
 size_t cublasLtGetVersion() { return 0; }

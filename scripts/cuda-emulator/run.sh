@@ -9,6 +9,9 @@ build=/tmp/gr-cuda-emulator
 mkdir -p "$build"
 python3 "$here/gen.py" "$root/Sources/GRCUDA/Kernels" "$build/kernels.cpp"
 clang++ -std=c++20 -O1 -fPIC -shared -I"$here" "$here/emu_driver.cpp" "$build/kernels.cpp" -o "$build/libemu.so" -lpthread
-for n in libcuda.so.1 libnvrtc.so.13 libcublasLt.so.13; do cp "$build/libemu.so" "$build/$n"; done
+# Links, not copies: one library instance, so the driver's stream capture also records cuBLASLt's
+# GEMMs (copies are separate instances with separate capture state: the GEMMs would run at capture
+# time and be missing from every replay).
+for n in libcuda.so.1 libnvrtc.so.13 libcublasLt.so.13; do ln -sf libemu.so "$build/$n"; done
 gr="${1:-$root/.build/debug/gr}"
 GR_CUDA_LIB_DIR="$build" LD_LIBRARY_PATH="$build" GR_CUDA_CACHE="$build/cache" "$gr" cuda selftest

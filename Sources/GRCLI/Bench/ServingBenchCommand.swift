@@ -41,6 +41,12 @@ struct ServingBenchCommand: ParsableCommand {
     @Option(help: "Arithmetic of the serving forward's layer products (f32, bf16).")
     var precision: InferencePrecision = .f32
 
+    @Option(help: "Item dimensions of the retrieval rows (comma-separated).")
+    var dims = "50,64"
+
+    @Option(help: "Scan kernels of the retrieval rows (comma-separated: int8, float16, portable; default every one this CPU runs).")
+    var kernels: String?
+
     @Option(help: "Batch sizes of the forward rows (comma-separated).")
     var batches = "1,16,64"
 
@@ -101,14 +107,15 @@ struct ServingBenchCommand: ParsableCommand {
     }
 
     func retrieval() {
-        for d in [50, 64] {
+        for d in dims.split(separator: ",").compactMap({ Int($0.trimmingCharacters(in: .whitespaces)) }) where d > 0 {
             var vectors = Self.randoms(items * d, seed: UInt64(d))
             Self.unitRows(&vectors, d)
             let ids = (1...Int32(items)).map { $0 }
             // Every kernel this CPU runs (best first, portable last), each on its own index; each
             // kernel's answers are checked against the portable scan's (ids and scores, exactly).
             var answers: [ItemIndex.Kernel: [Int: [ItemIndex.Result]]] = [:]
-            for kernel in ItemIndex.availableKernels {
+            let wanted = kernels.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
+            for kernel in ItemIndex.availableKernels where wanted?.contains(kernel.rawValue) ?? true {
                 let t0 = DispatchTime.now().uptimeNanoseconds
                 let index = vectors.withUnsafeBufferPointer { ItemIndex(ids: ids, vectors: $0, dim: d, kernel: kernel) }
                 let build = Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-6

@@ -13,7 +13,8 @@ public struct CUDACommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "cuda",
         abstract: "CUDA backend: what loaded, CPU-vs-GPU parity of every op, GPU benchmarks.",
-        subcommands: [Info.self, SelfTest.self, Bench.self, TrainParity.self, CUDAAttentionBench.self])
+        subcommands: [Info.self, SelfTest.self, Bench.self, TrainParity.self, CUDAAttentionBench.self,
+                      CUDARetrievalBench.self])
     public init() {}
 
     static func backend() throws -> CUDABackend {

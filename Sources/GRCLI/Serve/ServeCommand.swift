@@ -62,6 +62,10 @@ public struct ServeCommand: ParsableCommand {
     @Option(name: .long, help: "Arithmetic of the model's layer products: f32, or bf16 (AVX-512 BF16; f32 on other CPUs).")
     var precision: InferencePrecision = .f32
 
+    @Option(name: .customLong("retrieval-device"),
+            help: "Where the top-K search runs: cpu, cuda, or auto (cuda when it loads and the corpus has ≥ 100,000 items).")
+    var retrievalDevice: RetrievalDeviceChoice = .auto
+
     public init() {}
 
     func limits() throws -> ServeLimits {
@@ -92,11 +96,11 @@ public struct ServeCommand: ParsableCommand {
     /// A randomly initialised model of the preset at `config` over items 1...items (corpus = all of
     /// them), with id "synthetic-<items>@<preset name>": for load tests of corpus sizes no data
     /// set here has (the 1M-item case of docs/serving.md). Its answers are meaningless.
-    static func syntheticEngine(items: Int, config: String?) throws -> any RecommendationEngine {
+    static func syntheticEngine(items: Int, config: String?, retrieval: DeviceRetrieval?) throws -> any RecommendationEngine {
         let c = try ConfigFile.load(path: config!)
         let model = makeModel(c.modelConfig, maxItemId: items, corpus: (1...Int32(items)).map { $0 },
                               backend: CPUBackend(), seed: c.seed)
-        return Recommender(model: model, modelID: "synthetic-\(items)@\(c.name)")
+        return Recommender(model: model, modelID: "synthetic-\(items)@\(c.name)", deviceRetrieval: retrieval)
     }
 
     public func run() throws {
@@ -106,17 +110,21 @@ public struct ServeCommand: ParsableCommand {
             Parallel.threads = threads
         }
         guard (0...65535).contains(port) else { throw ValidationError("--port must be in 0...65535") }
+        let (retrieval, retrievalMessage) = try retrievalDevice.make()
         let (data, cacheCapacity, precision) = (self.data, self.cacheCapacity, self.precision)
         let load: @Sendable (String) throws -> any RecommendationEngine = { path in
-            try Recommender.load(checkpoint: path, dataDirectory: data, cacheCapacity: cacheCapacity, precision: precision)
+            try Recommender.load(checkpoint: path, dataDirectory: data, cacheCapacity: cacheCapacity, precision: precision,
+                                 deviceRetrieval: retrieval)
         }
         let engine: any RecommendationEngine
         do {
-            engine = try syntheticItems.map { try Self.syntheticEngine(items: $0, config: syntheticConfig) }
+            engine = try syntheticItems.map { try Self.syntheticEngine(items: $0, config: syntheticConfig, retrieval: retrieval) }
                 ?? load(checkpoint!)
         } catch {
             throw CLIFailure("\(error)")
         }
+        let retrievalUsed = (engine as? Recommender)?.retrievalDescription ?? "cpu"
+        print("gr serve: \(retrievalMessage); top-K on \(retrievalUsed)")
         let server = ServeServer(engine: engine, checkpoint: checkpoint ?? "", limits: limits, loader: load)
 
         // SIGHUP: reload the checkpoint path (e.g. after a new epoch replaced latest.safetensors).

@@ -139,7 +139,7 @@ extension CUDABackend {
     func softmaxDropout(_ dropout: Float, _ stream: PhiloxStream?) -> [KernelArg] {
         guard let stream, dropout > 0 else { return [.u(0), .f(1), .u(0), .u(0), .i(0)] }
         let th = UInt64((Double(dropout) * 16_777_216).rounded(.up))
-        return [.u(th), .f(1 / (1 - dropout)), .u(stream.seed), .u(stream.stream), .i(1)]
+        return [.u(th), .f(1 / (1 - dropout)), .u(stream.seed), .u(streamID(stream)), .i(1)]
     }
 
     public func softmaxAttentionForward(q: Tensor, k: Tensor, v: Tensor, rowStride: Int,

@@ -53,13 +53,13 @@ extension CUDABackend {
         }
         let (th, s) = Self.dropoutConstants(p)
         context.launch("gr_dropout_fwd", blocks: blocks(count),
-                       [.ptr(x), .ptr(out), .i(count), .u(th), .f(s), .u(stream.seed), .u(stream.stream)])
+                       [.ptr(x), .ptr(out), .i(count), .u(th), .f(s), .u(stream.seed), .u(streamID(stream))])
     }
     public func dropoutBackward(dOut: Tensor, dx: Tensor, count: Int, p: Float, stream: PhiloxStream) {
         if p == 0 { axpy(alpha: 1, x: dOut, y: dx, count: count); return }
         let (th, s) = Self.dropoutConstants(p)
         context.launch("gr_dropout_bwd", blocks: blocks(count),
-                       [.ptr(dOut), .ptr(dx), .i(count), .u(th), .f(s), .u(stream.seed), .u(stream.stream)])
+                       [.ptr(dOut), .ptr(dx), .i(count), .u(th), .f(s), .u(stream.seed), .u(streamID(stream))])
     }
     public func maskRows(x: Tensor, ids: Tensor, out: Tensor, rows: Int, cols: Int) {
         context.launch("gr_mask_rows", blocks: blocks(rows * cols), [.ptr(x), .ptr(ids), .ptr(out), .i(rows), .i(cols)])

@@ -6,7 +6,7 @@ extension CUDABackend: DeferredLossOps {
         let count = positions * negatives
         precondition(corpus.count > 0 || count == 0, "cannot sample negatives from an empty corpus")
         context.launch("gr_sample_negatives", blocks: blocks(count),
-                       [.ptr(corpus), .i(corpus.count), .ptr(out), .i(count), .u(stream.seed), .u(stream.stream)])
+                       [.ptr(corpus), .i(corpus.count), .ptr(out), .i(count), .u(stream.seed), .u(streamID(stream))])
     }
 
     /// Per-row 1/max(‖E_v‖, eps) and the clamp flags (V) in scratch buffers.

@@ -10,6 +10,13 @@ extension CUDABackend {
         let decay = Float(1 - lrD * Double(weightDecay))
         let bc1 = 1 - Foundation.pow(b1, Double(step)), bc2 = 1 - Foundation.pow(b2, Double(step))
         let n = params.count
+        if let s0 = deviceStep {   // a captured step: t = device step + (step − the capture's step index)
+            context.launch("gr_adam_prepare", blocks: 1, block: 1, [.f(lr), .f(beta1), .f(beta2), .i(step - s0)])
+            context.launch("gr_adamw", blocks: blocks(n),
+                           [.ptr(params), .ptr(grads), .ptr(m), .ptr(v), .i(n), .f(decay), .f(.nan), .f(.nan),
+                            .f(beta1), .f(beta2), .f(eps)])
+            return
+        }
         context.launch("gr_adamw", blocks: blocks(n),
                        [.ptr(params), .ptr(grads), .ptr(m), .ptr(v), .i(n), .f(decay), .f(Float(lrD / bc1)),
                         .f(Float(bc2.squareRoot())), .f(beta1), .f(beta2), .f(eps)])

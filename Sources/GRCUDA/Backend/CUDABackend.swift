@@ -21,6 +21,9 @@ public final class CUDABackend: Backend {
     /// Precision of `gemm` (the model's GEMMs): TF32 unless `GR_CUDA_GEMM` says bf16 or f32.
     public var gemmPrecision: GEMMPrecision = .fromEnvironment
     var deferredLosses: Tensor? = nil
+    /// The step index `captureStep` is capturing (nil: not capturing a step): Philox streams and
+    /// AdamW's scalars then follow the device step counter.
+    var deviceStep: Int? = nil
     var deferredCount = 0
     /// HSTU attention kernels: `.f32` (default, CPU parity ~1e-6) or `.bf16` (tensor cores), from
     /// `GR_CUDA_ATTENTION`.

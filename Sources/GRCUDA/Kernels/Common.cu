@@ -12,7 +12,21 @@ typedef long long i64;
 // Philox4x32-10 (Random123), bit-identical to GRCore/Random/Philox.swift: number `index` of stream
 // (seed, stream) is word index % 4 of block(counter = (index/4 lo, index/4 hi, stream lo, stream hi),
 // key = (seed lo, seed hi)).
+// The device step counter of replayed training steps (CUDABackend.captureStep): a stream id whose
+// step bits 16..55 are all ones (never a real step) takes gr_step_now there.
+__device__ u64 gr_step_now;
+#define GR_STEP_BITS (0xFFFFFFFFFFull << 16)
+__device__ __forceinline__ u64 gr_stream_id(u64 stream) {
+    return (stream & GR_STEP_BITS) == GR_STEP_BITS ? (stream & ~GR_STEP_BITS) | (gr_step_now << 16) : stream;
+}
+
+// gr_step_now = step (one thread).
+extern "C" __global__ void gr_step_set(i64 step) { gr_step_now = (u64)step; }
+// gr_step_now += by (one thread; the last node of a captured step).
+extern "C" __global__ void gr_step_advance(i64 by) { gr_step_now += (u64)by; }
+
 __device__ __forceinline__ uint4 gr_philox_block(u64 blockIndex, u64 seed, u64 stream) {
+    stream = gr_stream_id(stream);
     u32 c0 = (u32)blockIndex, c1 = (u32)(blockIndex >> 32), c2 = (u32)stream, c3 = (u32)(stream >> 32);
     u32 k0 = (u32)seed, k1 = (u32)(seed >> 32);
     #pragma unroll

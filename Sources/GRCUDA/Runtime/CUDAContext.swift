@@ -275,12 +275,14 @@ public final class CUDAContext: @unchecked Sendable {
     func copyOnDevice(_ dst: CUdeviceptr, _ src: CUdeviceptr, _ bytes: Int) {
         if bytes == 0 { return }
         makeCurrent()
+        stats.deviceCopies += 1
         cu.must(cu.cuMemcpyDtoDAsync(dst, src, bytes, stream), "cuMemcpyDtoDAsync_v2(\(bytes) bytes)")
     }
 
     func memset32(_ dst: CUdeviceptr, _ value: UInt32, _ count: Int) {
         if count == 0 { return }
         makeCurrent()
+        stats.memsets += 1
         cu.must(cu.cuMemsetD32Async(dst, value, count, stream), "cuMemsetD32Async(\(count) words)")
     }
 

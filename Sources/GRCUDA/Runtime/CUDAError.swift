@@ -17,6 +17,8 @@ public enum CUDAError: Error, CustomStringConvertible {
     case nccl(call: String, code: Int32, message: String, detail: String)
     /// A kernel name is not in the compiled module.
     case kernelMissing(String)
+    /// A captured CUDA graph lacks work queued during its capture (`CUDAGraph.missingWork`).
+    case graphIncomplete(String)
 
     public var description: String {
         switch self {
@@ -36,6 +38,8 @@ public enum CUDAError: Error, CustomStringConvertible {
             return "CUDA: the driver loaded but reports no device"
         case let .kernelMissing(name):
             return "CUDA: kernel \(name) not found in the compiled module"
+        case let .graphIncomplete(why):
+            return "CUDA graph capture: \(why)"
         }
     }
 }

@@ -45,6 +45,21 @@ public final class CUDAGraph {
     }
 }
 
+extension CUDAGraph {
+    /// Why a captured graph of `nodes` nodes cannot hold the work `queued` (the counters of the
+    /// capture), or nil. Every kernel, GEMM, upload, memset and device copy queued during the
+    /// capture is at least one node; fewer nodes means some of it ran at capture time instead of
+    /// being recorded (and replays would skip it): a library whose launches bypass the capture
+    /// (the host emulator's cuBLASLt once was a second copy of the library, with its own capture
+    /// state), or work queued on another stream.
+    static func missingWork(nodes: Int, queued d: CUDAStats) -> String? {
+        guard nodes < d.streamOps else { return nil }
+        return "the graph has \(nodes) nodes for \(d.streamOps) operations queued during the capture "
+            + "(\(d.launches) kernels, \(d.gemms) GEMMs, \(d.uploads) uploads, \(d.memsets) memsets, "
+            + "\(d.deviceCopies) device copies): \(d.streamOps - nodes) ran outside the capture, so replays would skip them"
+    }
+}
+
 extension CUDAContext {
     /// Captures what `body` queues on the stream (nothing runs), instantiates it and returns the
     /// graph. Waits for the stream first. `body` must not wait for the device (download,
@@ -82,6 +97,7 @@ extension CUDAContext {
             var nodes = 0
             try cu.check(api.cuGraphGetNodes(g, nil, &nodes), "cuGraphGetNodes")
             let d = stats.since(before)
+            if let why = CUDAGraph.missingWork(nodes: nodes, queued: d) { throw CUDAError.graphIncomplete(why) }
             return CUDAGraph(context: self, api: api, id: id, graph: g, exec: exec, nodes: nodes, launches: d.launches + d.gemms)
         } catch {
             if g != nil { _ = api.cuGraphDestroy(g) }

@@ -6,6 +6,8 @@ import Foundation
 public struct CUDAStats: Sendable, Equatable {
     public var launches = 0, gemms = 0, syncs = 0
     public var uploads = 0, uploadBytes = 0, downloads = 0, downloadBytes = 0
+    /// Memsets and device-to-device copies queued.
+    public var memsets = 0, deviceCopies = 0
     /// CUDA graph replays (each replays a whole captured step).
     public var graphLaunches = 0
 
@@ -21,9 +23,15 @@ public struct CUDAStats: Sendable, Equatable {
         d.uploadBytes = uploadBytes - earlier.uploadBytes
         d.downloads = downloads - earlier.downloads
         d.downloadBytes = downloadBytes - earlier.downloadBytes
+        d.memsets = memsets - earlier.memsets
+        d.deviceCopies = deviceCopies - earlier.deviceCopies
         d.graphLaunches = graphLaunches - earlier.graphLaunches
         return d
     }
+
+    /// Stream operations queued (kernels, GEMMs, uploads, memsets, device copies): each is at
+    /// least one node of a CUDA graph that captures it.
+    public var streamOps: Int { launches + gemms + uploads + memsets + deviceCopies }
 
     public var describe: String {
         "\(launches) kernel launches, \(gemms) GEMMs, \(graphLaunches) graph launches, \(syncs) host waits, "

@@ -1,5 +1,6 @@
 import Foundation
 import GRCore
+import Synchronization
 #if arch(x86_64)
 import GRCPUAVX512
 import _GRCPUShims
@@ -11,9 +12,9 @@ import _GRCPUShims
 ///
 /// Layout: items sorted by id and packed in blocks of `lanes` = 16 items, (V/16, D, 16), an even
 /// number of blocks: each SIMD register holds one coordinate of 16 items, so a score needs no
-/// horizontal sum. A search streams the item matrix once per batch of queries: the item range is
-/// split into one contiguous part per thread (`Parallel.threads`), and each part walks its pairs
-/// of blocks (32 items, which stay in L1) through every query group. Each tile's scores are
+/// horizontal sum. A search streams the item matrix once per batch of queries: one part per thread
+/// (`Parallel.threads`) takes chunks of pairs of blocks (32 items, which stay in L1) from a shared
+/// counter, in increasing order, and walks each pair through every query group. Each tile's scores are
 /// compared in registers against a per-query threshold; only a tile with a score above it leaves
 /// the registers and is offered to that query's bounded heap (after the first few thousand items
 /// almost no tile does). Excluded ids are handled after that check: only a score that passes it
@@ -21,8 +22,8 @@ import _GRCPUShims
 ///
 /// Three kernels (`Kernel`), with identical answers:
 /// - **int8** (`Int8Items`, the default on x86-64 with AVX2): the scan reads an int8 copy of the
-///   items (7-bit values, a Float scale per item; a quarter of the Float bytes) against 7-bit
-///   queries, products summed exactly in integers (`vpmaddubsw`); approximate scores with the
+///   items (7-bit values, a Float scale per item; about a quarter of the Float bytes) against 8-bit
+///   queries, products summed exactly in int16 (`vpmaddubsw`, `vpaddw`); approximate scores with the
 ///   proven bound of `Int8Items`, used exactly as the Float16 ones below.
 /// - **float16** (`RetrievalTileAVX512`, when the CPU has AVX-512 and every item coordinate is finite
 ///   and within Float16 range): the scan reads a Float16 copy of the items — half the bytes, so
@@ -88,6 +89,8 @@ public final class ItemIndex: @unchecked Sendable {
     public let count: Int
     /// The item ids, ascending (row r of the index is ids[r]).
     public let ids: [Int32]
+    /// ids[r] == ids[0] + r for every row (then `rowIndex` needs no search).
+    private let consecutive: Bool
     /// (blocks, D, 16) packed vectors; an even number of blocks, padding lanes zero.
     private let packed: UnsafeMutablePointer<Float>
     private let blockCount: Int
@@ -111,6 +114,7 @@ public final class ItemIndex: @unchecked Sendable {
         self.dim = dim
         self.count = ids.count
         self.ids = order.map { ids[$0] }
+        consecutive = self.ids.isEmpty || Int(self.ids.last!) - Int(self.ids[0]) == self.ids.count - 1
         let blocks = (ids.count + Self.lanes - 1) / Self.lanes
         blockCount = blocks + (blocks & 1)
         let total = blockCount * dim * Self.lanes
@@ -225,20 +229,22 @@ public final class ItemIndex: @unchecked Sendable {
         #if arch(x86_64)
         if half != nil { margins = self.margins(queries, count: q) }
         if let int8 {
-            quantised = padded.withUnsafeBufferPointer { int8.quantise($0.baseAddress!, count: q, paddedCount: paddedQ, dim: dim) }
+            quantised = queries.withUnsafeBufferPointer { int8.quantise($0.baseAddress!, count: q, dim: dim) }
             margins = quantised?.margins
         }
         #endif
         let pairs = blockCount / 2
-        // Each part scans a contiguous range of pairs; ≥ 1024 items per part.
+        // One part per thread (≥ 1024 items each). The pairs are handed out in chunks (about 8 a
+        // part), in increasing order, to whichever part asks next: a thread that a busy machine
+        // deschedules delays no one, and each part still sees its rows in increasing order.
         let parts = max(1, min(Parallel.threads, pairs / 32))
+        let chunks = ChunkCounter(total: pairs, chunk: max(32, (pairs + 8 * parts - 1) / (8 * parts)))
         var partial = [Part](repeating: Part(), count: parts)
         partial.withUnsafeMutableBufferPointer { out in
             let out = out
             padded.withUnsafeBufferPointer { queries in
                 Parallel.forEach(parts) { p in
-                    let range = (pairs * p / parts) ..< (pairs * (p + 1) / parts)
-                    out[p] = scan(range, queries: queries.baseAddress!, queryCount: q, paddedQueryCount: paddedQ,
+                    out[p] = scan(next: chunks.next, queries: queries.baseAddress!, queryCount: q, paddedQueryCount: paddedQ,
                                   k: kk, exclusions: exclusions, margins: margins, quantised: quantised)
                 }
             }
@@ -302,8 +308,13 @@ public final class ItemIndex: @unchecked Sendable {
         var candidates: [[(Float, Int32)]] = []
     }
 
-    /// The row of `id`, nil when not indexed.
+    /// The row of `id`, nil when not indexed (ids ascending: `id − ids[0]` when they are consecutive,
+    /// else a binary search).
     public func rowIndex(of id: Int32) -> Int32? {
+        if consecutive {
+            let row = Int(id) - Int(ids.first ?? 0)
+            return row >= 0 && row < ids.count ? Int32(row) : nil
+        }
         var lo = 0, hi = ids.count
         while lo < hi {
             let mid = (lo + hi) / 2
@@ -355,10 +366,10 @@ public final class ItemIndex: @unchecked Sendable {
         }
     }
 
-    /// Scans pairs `range` against all queries: one heap of capacity k per query; with `margins`
-    /// an approximate scan (int8 with `quantised`, else Float16; candidates kept above the heap's
-    /// threshold − 2m), else the exact portable one.
-    private func scan(_ range: Range<Int>, queries: UnsafePointer<Float>, queryCount q: Int, paddedQueryCount: Int,
+    /// Scans the ranges of pairs `next` hands out (increasing) against all queries: one heap of
+    /// capacity k per query; with `margins` an approximate scan (int8 with `quantised`, else Float16;
+    /// candidates kept above the heap's threshold − 2m), else the exact portable one.
+    private func scan(next: () -> Range<Int>?, queries: UnsafePointer<Float>, queryCount q: Int, paddedQueryCount: Int,
                       k: Int, exclusions: [[Int32]], margins: [Float]?, quantised: Int8Items.Queries?) -> Part {
         var part = Part(heaps: (0..<q).map { _ in Heap(capacity: k) },
                         candidates: Array(repeating: [], count: margins == nil ? 0 : q))
@@ -388,21 +399,23 @@ public final class ItemIndex: @unchecked Sendable {
                         }
                     }
                 }
-                #if arch(x86_64)
-                if let quantised, let int8 {
-                    int8.scan(range, queries: quantised, paddedCount: paddedQueryCount, thresholds: th.baseAddress!,
-                              scratch: tile.baseAddress!) { offer($0, $1, 4, $2) }
-                    return
+                while let range = next() {
+                    #if arch(x86_64)
+                    if let quantised, let int8 {
+                        int8.scan(range, queries: quantised, count: q, thresholds: th.baseAddress!,
+                                  scratch: tile.baseAddress!) { offer($0, $1, 1, $2) }
+                        continue
+                    }
+                    if margins != nil, let half {
+                        RetrievalTileAVX512.scan(items: half, pairs: range, dim: dim, queries: queries,
+                                                 queryCount: paddedQueryCount, thresholds: th.baseAddress!,
+                                                 scratch: tile.baseAddress!) { offer($0, $1, $2, tile.baseAddress!) }
+                        continue
+                    }
+                    #endif
+                    scanPortable(range, queries: queries, queryCount: paddedQueryCount, thresholds: th.baseAddress!,
+                                 scratch: tile.baseAddress!) { offer($0, $1, $2, tile.baseAddress!) }
                 }
-                if margins != nil, let half {
-                    RetrievalTileAVX512.scan(items: half, pairs: range, dim: dim, queries: queries,
-                                             queryCount: paddedQueryCount, thresholds: th.baseAddress!,
-                                             scratch: tile.baseAddress!) { offer($0, $1, $2, tile.baseAddress!) }
-                    return
-                }
-                #endif
-                scanPortable(range, queries: queries, queryCount: paddedQueryCount, thresholds: th.baseAddress!,
-                             scratch: tile.baseAddress!) { offer($0, $1, $2, tile.baseAddress!) }
             }
         }
         return part
@@ -451,5 +464,22 @@ public final class ItemIndex: @unchecked Sendable {
             if sorted[mid] < x { lo = mid + 1 } else { hi = mid }
         }
         return lo < sorted.count && sorted[lo] == x
+    }
+}
+
+/// Hands out 0..<total in consecutive chunks, in increasing order, to concurrent callers.
+final class ChunkCounter: @unchecked Sendable {
+    private let claimed = Atomic<Int>(0)
+    let total: Int, chunk: Int
+
+    init(total: Int, chunk: Int) {
+        self.total = total
+        self.chunk = max(1, chunk)
+    }
+
+    /// The next chunk, nil when all are taken.
+    func next() -> Range<Int>? {
+        let start = claimed.add(chunk, ordering: .relaxed).oldValue
+        return start < total ? start ..< min(total, start + chunk) : nil
     }
 }

@@ -87,17 +87,18 @@ void gr_hstu_infer_attention_avx2(const float *q, const float *k, const float *v
                                   const float *wTs, float *out, long outStride, float *scratch);
 
 /// The int8 retrieval scan (retrieval_i8_avx2.c, GRInference `Int8Items`; AVX2 — call only when
-/// `gr_cpu_supports_avx2_fma()` is 1). Scans the pairs of 16-item blocks begin ..< end:
-/// - `items`: (blocks, d4, 16, 4) int8 x̂ (block b at items + b·d4·64); `bias`, `scales`: per item
-///   the accumulator start (−64·Σx̂) and the scale s_x;
-/// - `queries`: (q, d4·4) uint8 (q̂ + 64), q a multiple of 4; `qscale`: q scales s_q;
-/// - a score a = fl(fl(Float(Σ q̂·x̂)·s_x)·s_q) of query i is a hit when a > thresholds[i].
-/// Returns the first pair p with a hit (then, for each group g of 4 queries, hits[g] says whether it
-/// had one, and scratch rows 4g..<4g+4 — 32 floats a row, items 32p..<32p+32 — hold its scores), or
-/// `end` when none had one.
-long gr_retrieval_i8_scan(const int8_t *items, const int32_t *bias, const float *scales, long begin, long end,
-                          int d4, const uint8_t *queries, const float *qscale, int q, const float *thresholds,
-                          float *scratch, uint8_t *hits);
+/// `gr_cpu_supports_avx2_fma()` is 1). Scans the pairs of 16-item blocks (32 items) begin ..< end:
+/// - `items`: (pairs, g2, 32, 2) uint8 x̂ + 64 (pair p at items + p·g2·64); `scales`: per item s_x;
+///   `pairInv`: per pair 1/max s_x over its group of 8 pairs (8g ..< 8g + 8), rounded down (finite);
+/// - `queries`: (q, g2, 32) int8, per coordinate pair c the bytes (q̂_2c, q̂_2c+1) 16 times; `qbias`:
+///   per query −64·Σq̂ mod 2¹⁶; `qscale`: s_q; `qinv`: (1/s_q)·(1 − 2⁻¹⁰), rounded down (finite);
+/// - a score a = fl(fl(Float(Σ q̂·x̂)·s_x)·s_q) of query j is a hit when a > thresholds[j];
+/// - `limits`: q int16 of scratch.
+/// Returns the first pair p with a hit (then hits[j] = 1 for each query j with one — the caller
+/// resets them — and scratch row j, 32 floats, holds its scores for items 32p..<32p+32), or `end`.
+long gr_retrieval_i8_scan(const uint8_t *items, const float *scales, const float *pairInv, long begin, long end,
+                          int g2, const int8_t *queries, const int16_t *qbias, const float *qscale, const float *qinv,
+                          int q, const float *thresholds, int16_t *limits, float *scratch, uint8_t *hits);
 
 #if defined(__x86_64__)
 #include <immintrin.h>
