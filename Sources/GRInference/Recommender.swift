@@ -103,7 +103,7 @@ public final class Recommender: RecommendationEngine, @unchecked Sendable {
         }
     }
 
-    /// Where top-K runs: "cpu (int8)" or "cuda (…)": the kernel of `index`, or the device backend.
+    /// Where top-K runs: "cpu (int8)" (the kernel of `index`) or "device (<backend name>)".
     public var retrievalDescription: String {
         deviceIndex.map { "device (\($0.backend.name))" } ?? "cpu (\(index.kernel.rawValue))"
     }

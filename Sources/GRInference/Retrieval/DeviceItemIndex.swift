@@ -168,15 +168,14 @@ public final class DeviceItemIndex: @unchecked Sendable {
             let s = exactScore(row: Int(r), queries, i)
             if !s.isNaN { all.append((s, r)) }
         }
-        all.sort { $0.0 > $1.0 || ($0.0 == $1.0 && $0.1 < $1.1) }
-        let top = all.prefix(k)
+        let top = best(all, k)
         let complete = kPrime >= count
         if !complete {
             // a′: the K′-th approximate score; every other item has approx ≤ a′, so exact ≤ a′ + m.
             guard top.count == k, let last = approx.last, last.isFinite, let m = margin(queries, i) else { return nil }
             guard Double(top.last!.0) > Double(last) + m else { return nil }
         }
-        return ItemIndex.Result(ids: top.map { ids[Int($0.1)] }, scores: top.map(\.0))
+        return result(top)
     }
 
     /// Every item scored exactly on the host (queries the bound cannot cover).
@@ -187,9 +186,16 @@ public final class DeviceItemIndex: @unchecked Sendable {
             let s = exactScore(row: r, queries, i)
             if !s.isNaN { all.append((s, Int32(r))) }
         }
-        all.sort { $0.0 > $1.0 || ($0.0 == $1.0 && $0.1 < $1.1) }
-        let top = all.prefix(k)
-        return ItemIndex.Result(ids: top.map { ids[Int($0.1)] }, scores: top.map(\.0))
+        return result(best(all, k))
+    }
+
+    /// The k best (exact score, row) pairs: descending score, ties to the lower row.
+    private func best(_ all: [(Float, Int32)], _ k: Int) -> ArraySlice<(Float, Int32)> {
+        all.sorted { $0.0 > $1.0 || ($0.0 == $1.0 && $0.1 < $1.1) }.prefix(k)
+    }
+
+    private func result(_ top: ArraySlice<(Float, Int32)>) -> ItemIndex.Result {
+        ItemIndex.Result(ids: top.map { ids[Int($0.1)] }, scores: top.map(\.0))
     }
 
     /// One Float FMA chain over the coordinates in order (`ItemIndex`'s exact score).
