@@ -38,7 +38,7 @@ struct ServingBenchCommand: ParsableCommand {
     @Option(help: "CPU threads.")
     var threads: Int?
 
-    @Option(help: "Arithmetic of the serving forward's layer products (f32, bf16).")
+    @Option(help: "Arithmetic of the serving forward's layer products (f32, bf16, int16).")
     var precision: InferencePrecision = .f32
 
     @Option(help: "Item dimensions of the retrieval rows (comma-separated).")

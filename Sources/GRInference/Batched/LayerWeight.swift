@@ -1,3 +1,4 @@
+import Foundation
 import GRCore
 import GRCPU
 import _GRCPUShims
