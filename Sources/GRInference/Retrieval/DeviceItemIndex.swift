@@ -40,8 +40,9 @@ public final class DeviceItemIndex: @unchecked Sendable {
     public let dim: Int
     /// V.
     public let count: Int
-    /// Item ids, ascending (row r = ids[r]), as `ItemIndex.ids`.
-    public let ids: [Int32]
+    /// Item ids, ascending (row r = ids[r]), as `ItemIndex.ids`, and their id → row lookup.
+    let sortedIDs: SortedItemIDs
+    public var ids: [Int32] { sortedIDs.ids }
     /// (V, D) host rows in `ids` order: the exact rescoring.
     private let rows: [Float]
     /// (V, D) the same rows on the device.
@@ -73,7 +74,7 @@ public final class DeviceItemIndex: @unchecked Sendable {
             }
             n2max = max(n2max, n2.isNaN ? .infinity : n2)
         }
-        self.ids = sorted
+        sortedIDs = SortedItemIDs(sorted: sorted)
         self.rows = rows
         self.dim = dim
         count = sorted.count
@@ -207,12 +208,5 @@ public final class DeviceItemIndex: @unchecked Sendable {
     }
 
     /// The row of `id`, nil when not indexed.
-    func rowIndex(of id: Int32) -> Int32? {
-        var lo = 0, hi = ids.count
-        while lo < hi {
-            let mid = (lo + hi) / 2
-            if ids[mid] < id { lo = mid + 1 } else { hi = mid }
-        }
-        return lo < ids.count && ids[lo] == id ? Int32(lo) : nil
-    }
+    func rowIndex(of id: Int32) -> Int32? { sortedIDs.row(of: id) }
 }
