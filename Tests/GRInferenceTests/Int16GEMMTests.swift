@@ -9,44 +9,19 @@ import XCTest
 /// shapes, C poisoned with NaN first; rows with NaN/∞ (computed in f32); the int32 overflow bound.
 /// The whole-forward comparison is in `BatchedForwardTests.testReducedPrecisionMatchesF32OnATrainedModel`.
 final class Int16GEMMTests: XCTestCase {
-    typealias Rng = FusedAttentionTests.Rng
-
     /// C (m, |columns|) (+)= A·op(W)[:, columns] (SiLU when `silu`) by both paths; rows `nonFinite`
     /// of A get a NaN / +∞ / −∞ (cycling) and must equal f32 exactly (NaN where f32 has NaN).
     /// Error bound of a product: |â·ŵ − a·w| ≤ Σ_k (|a_k|·s_j + |w_k|·s_r + s_r·s_j/2)/2 ≤
     /// K·max|a_r|·max|w_j|/Q (Q = 4095) plus f32 rounding; SiLU's slope is below 1.1.
     func check(m: Int, k: Int, n: Int, transposed: Bool, columns: Range<Int>? = nil, accumulate: Bool = false,
                silu: Bool = false, nonFinite: [Int] = [], seed: UInt64, file: StaticString = #filePath, line: UInt = #line) {
-        var rng = Rng(state: seed)
-        let lda = k + 3, cols = columns ?? 0 ..< n, ldc = cols.count + 5
-        var a = (0..<(m * lda)).map { _ in rng.symmetric(2) }
-        for (i, r) in nonFinite.enumerated() { a[r * lda + rng.below(k)] = [Float.nan, .infinity, -.infinity][i % 3] }
-        var w = (0..<(k * n)).map { _ in rng.symmetric(0.5) }
-        let start = (0..<(m * ldc)).map { i in i % ldc < cols.count ? rng.symmetric(1) : Float.nan }
-        var want = accumulate ? start : [Float](repeating: .nan, count: m * ldc)
-        var got = want
-        w.withUnsafeMutableBufferPointer { wp in
-            let wp = wp.baseAddress!
-            a.withUnsafeBufferPointer { ap in
-                let ap = ap.baseAddress!
-                CPUGEMM.sgemm(transA: false, transB: transposed, m: m, n: cols.count, k: k, alpha: 1, a: ap, lda: lda,
-                              b: transposed ? wp + cols.lowerBound * k : wp + cols.lowerBound, ldb: transposed ? k : n,
-                              beta: accumulate ? 1 : 0, c: &want, ldc: ldc)
-                if silu { for r in 0..<m { want.withUnsafeMutableBufferPointer { InferenceSiLU.apply($0.baseAddress! + r * ldc, cols.count) } } }
-                let weight = LayerWeight(wp, k: k, n: n, transposed: transposed, precision: .int16,
-                                         columnBlocks: columns.map { [$0] } ?? [])
-                XCTAssertEqual(weight.precision, .int16, file: file, line: line)
-                got.withUnsafeMutableBufferPointer { c in
-                    if let columns {
-                        weight.multiply(ap, rows: m, lda: lda, columns: columns, into: c.baseAddress!, ldc: ldc, silu: silu)
-                    } else {
-                        weight.multiply(ap, rows: m, lda: lda, into: c.baseAddress!, ldc: ldc, accumulate: accumulate, silu: silu)
-                    }
-                }
-            }
+        let p = SmallGEMMTests.ProductCase(m: m, k: k, n: n, transposed: transposed, columns: columns, accumulate: accumulate,
+                                           silu: silu, precision: .int16, seed: seed) { a, lda, rng in
+            for (i, r) in nonFinite.enumerated() { a[r * lda + rng.below(k)] = [Float.nan, .infinity, -.infinity][i % 3] }
         }
-        func op(_ kk: Int, _ j: Int) -> Float { transposed ? w[j * k + kk] : w[kk * n + j] }
-        let wMax = (0..<n).map { j in (0..<k).map { abs(op($0, j)) }.max()! }
+        XCTAssertEqual(p.effectivePrecision, .int16, file: file, line: line)
+        let (a, lda, ldc, cols, got, want) = (p.a, p.lda, p.ldc, p.cols, p.got, p.want)
+        let wMax = (0..<n).map { j in (0..<k).map { abs(p.op($0, j)) }.max()! }
         var worst: Float = 0
         for i in 0..<(m * ldc) {
             let r = i / ldc, j = i % ldc
