@@ -62,6 +62,8 @@ public final class DynamicBatcher: @unchecked Sendable {
     private var queue: [Queued] = []
     private var stopping = false
     private var running = false
+    /// Batches taken by workers so far (tests).
+    private var taken = 0
     /// Workers that have not exited yet (`shutdown` waits for 0).
     private let finished = DispatchGroup()
     /// Serialises engine calls for an engine that does not `allowsConcurrentCalls`.
@@ -110,6 +112,13 @@ public final class DynamicBatcher: @unchecked Sendable {
         condition.lock()
         defer { condition.unlock() }
         return queue.count
+    }
+
+    /// Batches taken from the queue by the workers so far.
+    var batchesTaken: Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return taken
     }
 
     public func recommend(_ q: RecommendQuery) async throws -> Answer<Recommendation> {
@@ -178,6 +187,7 @@ public final class DynamicBatcher: @unchecked Sendable {
             if batch.count < limits.maxBatch && q.job.isRecommend == kind { batch.append(q.job) } else { rest.append(q) }
         }
         queue = rest
+        taken += 1
         return batch
     }
 
