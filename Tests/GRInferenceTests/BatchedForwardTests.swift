@@ -85,6 +85,40 @@ final class BatchedForwardTests: XCTestCase {
         }
     }
 
+    /// Concurrent callers (the server's single-threaded batcher workers): 4 threads, each inside
+    /// `Parallel.inline`, each calling `recommend` 5 times on its own slice of the users, get the
+    /// vectors and answers of one sequential call (each call borrows its own scratch buffers).
+    func testConcurrentInlineCallersGetTheSequentialAnswers() throws {
+        let f = try InferenceFixture.make(kind: .hstu, maxLength: 16)
+        defer { f.remove() }
+        let rec = try Recommender.load(checkpoint: f.checkpoint, dataDirectory: f.directory.path)
+        XCTAssertTrue(rec.allowsConcurrentCalls)
+        let (hs, ts) = histories(f)
+        let queries = zip(hs, ts).map { RecommendQuery(history: $0, timestamps: $1, k: 5) }
+        let want = try rec.recommend(queries)
+        let wantVectors = rec.userVectors(histories: hs, timestamps: ts)
+        let lock = NSLock()
+        var got = [[Recommendation]](repeating: [], count: 4), vectors = [[Float]](repeating: [], count: 4)
+        DispatchQueue.concurrentPerform(iterations: 4) { c in
+            Parallel.inline {
+                let mine = Array(stride(from: c, to: queries.count, by: 4))
+                var answers: [Recommendation] = [], v: [Float] = []
+                for _ in 0..<5 {
+                    answers = (try? rec.recommend(mine.map { queries[$0] })) ?? []
+                    v = rec.userVectors(histories: mine.map { hs[$0] }, timestamps: mine.map { ts[$0] })
+                }
+                lock.withLock { got[c] = answers; vectors[c] = v }
+            }
+        }
+        let d = rec.config.itemDim
+        for c in 0..<4 {
+            let mine = Array(stride(from: c, to: queries.count, by: 4))
+            XCTAssertEqual(got[c].map(\.items), mine.map { want[$0].items }, "caller \(c)")
+            let expected = mine.flatMap { wantVectors[$0 * d ..< ($0 + 1) * d] }
+            XCTAssertLessThanOrEqual(maxDifference(vectors[c], expected), 1e-6, "caller \(c)")
+        }
+    }
+
     /// Several layers and a longer window (more than one 32-row attention tile, so the last-row
     /// attention meets a partial and a full key tile): HSTU, 3 layers, max length 70.
     func testLongerWindowsAndDeeperModel() throws {

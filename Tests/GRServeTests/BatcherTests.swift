@@ -146,6 +146,38 @@ final class BatcherTests: XCTestCase {
         }
     }
 
+    /// Two workers (`engineWorkers`): with an engine that allows concurrent calls, two batches are
+    /// inside it at once, each single-threaded (`Parallel.inline`), and what queued meanwhile forms
+    /// the next batch; with one that does not, the second worker waits for the first.
+    func testTwoWorkersRunTwoBatchesAtOnce() async throws {
+        var limits = ServeLimits()
+        limits.engineWorkers = 2
+        for concurrent in [true, false] {
+            let engine = StubEngine(gated: true, concurrent: concurrent)
+            try await withServer(engine, limits: limits) { client, server in
+                try await withThrowingTaskGroup(of: Int.self) { group in
+                    group.addTask { try await client.post(Self.recommendOne.uri, Self.recommendOne.body).status.code }
+                    XCTAssertTrue(engine.waitUntilEntered(1))
+                    group.addTask { try await client.post(Self.recommendOne.uri, Self.recommendOne.body).status.code }
+                    // Concurrent: the second worker takes it at once. Serial: it holds it, outside the engine.
+                    XCTAssertEqual(engine.waitUntilEntered(2, timeout: concurrent ? 10 : 0.2), concurrent)
+                    for _ in 0..<2000 where server.batcher.batchesTaken < 2 { try await Task.sleep(nanoseconds: 5_000_000) }
+                    XCTAssertEqual(server.batcher.batchesTaken, 2)
+                    for _ in 0..<3 { group.addTask { try await client.post(Self.recommendOne.uri, Self.recommendOne.body).status.code } }
+                    try await self.waitForDepth(server, 3)
+                    engine.open()
+                    var codes: [Int] = []
+                    for try await c in group { codes.append(c) }
+                    XCTAssertEqual(codes, Array(repeating: 200, count: 5))
+                }
+                XCTAssertEqual(engine.batchSizes.sorted(), [1, 1, 3], "concurrent \(concurrent)")
+                XCTAssertEqual(engine.inlineCalls, 3, "every call of a 2-worker batcher runs single-threaded")
+            }
+        }
+        limits.engineWorkers = 0
+        XCTAssertThrowsError(try limits.validate())
+    }
+
     func testShutdownAnswersEverythingQueuedThenRefuses() async throws {
         let engine = StubEngine(gated: true)
         let slot = EngineSlot(engine: engine, source: "stub-a", loader: StubLoader.load)
