@@ -27,9 +27,9 @@ final class SmallGEMMTests: XCTestCase {
             var rng = Rng(state: seed)
             let lda = k + 3, cols = columns ?? 0 ..< n, ldc = cols.count + 5
             (self.m, self.k, self.n, self.lda, self.ldc, self.cols, self.transposed) = (m, k, n, lda, ldc, cols, transposed)
-            a = (0..<(m * lda)).map { _ in rng.symmetric(2) }
+            var a = (0..<(m * lda)).map { _ in rng.symmetric(2) }
             corrupt(&a, lda, &rng)
-            w = (0..<(k * n)).map { _ in rng.symmetric(0.5) }
+            var w = (0..<(k * n)).map { _ in rng.symmetric(0.5) }
             let start = (0..<(m * ldc)).map { i in i % ldc < cols.count ? rng.symmetric(1) : Float.nan }
             var want = accumulate ? start : [Float](repeating: .nan, count: m * ldc)
             var got = want, used = InferencePrecision.f32
@@ -57,7 +57,7 @@ final class SmallGEMMTests: XCTestCase {
                     }
                 }
             }
-            (self.want, self.got, effectivePrecision) = (want, got, used)
+            (self.a, self.w, self.want, self.got, effectivePrecision) = (a, w, want, got, used)
         }
 
         /// op(W)[kk][j].
