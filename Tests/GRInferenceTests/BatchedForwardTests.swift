@@ -135,11 +135,13 @@ final class BatchedForwardTests: XCTestCase {
         XCTAssertLessThanOrEqual(maxDifference(got, want), 1e-5)
     }
 
-    /// `--precision bf16` on a trained tiny model: with AVX-512 BF16, user vectors within 0.03 of
-    /// f32 (each component; unit vectors), retrieval scores within 0.03, and at least 9 of the f32
-    /// top-10 in the bf16 top-10 for every user. Without the feature the bf16 engine falls back to
-    /// f32 and answers exactly like it.
-    func testBF16MatchesF32OnATrainedModel() throws {
+    /// `--precision bf16` and `int16` on a trained tiny model. bf16, with AVX-512 BF16: user vectors
+    /// within 0.03 of f32 (each component; unit vectors), retrieval scores within 0.03, and at least
+    /// 9 of the f32 top-10 in the bf16 top-10 for every user; without the feature the bf16 engine
+    /// falls back to f32 and answers exactly like it. int16 (AVX2): user vectors within 0.001 of
+    /// f32 (measured 8.5e-5), top-10 scores within 0.003, at least 9 of 10 shared for every user and for 40 random
+    /// histories.
+    func testReducedPrecisionMatchesF32OnATrainedModel() throws {
         let f = try InferenceFixture.make(kind: .hstu, maxLength: 16)
         defer { f.remove() }
         var c = f.config
@@ -175,6 +177,25 @@ final class BatchedForwardTests: XCTestCase {
             XCTAssertEqual(bf16.effectivePrecision, .f32, "without AVX-512 BF16 the engine must fall back to f32")
             XCTAssertEqual(va, vb)
             XCTAssertEqual(a, b)
+        }
+        let int16 = Recommender(model: trainer.model, modelID: "int16", store: f.store, corpus: f.store.corpus,
+                                precision: .int16)
+        guard Int16Weight.available else { return XCTAssertEqual(int16.effectivePrecision, .f32) }
+        XCTAssertEqual(int16.effectivePrecision, .int16)
+        var rng = FusedAttentionTests.Rng(state: 17)
+        let corpus = f.store.corpus
+        let randomQueries = (0..<40).map { i -> RecommendQuery in
+            let h = (0..<(1 + i % 16)).map { _ in corpus[rng.below(corpus.count)] }
+            return RecommendQuery(history: h, timestamps: h.indices.map { 978_300_000 + Int64($0) * 3600 }, k: 10)
+        }
+        let vi = int16.userVectors(histories: hs, timestamps: ts)
+        XCTAssertLessThanOrEqual(maxDifference(va, vi), 0.001, "int16 user vectors")
+        XCTAssertNotEqual(va, vi, "int16 products should round differently from f32")
+        let c32 = try f32.recommend(queries + randomQueries), c16 = try int16.recommend(queries + randomQueries)
+        for (x, y) in zip(c32, c16) {
+            XCTAssertGreaterThanOrEqual(Set(x.items).intersection(y.items).count, 9, "int16 top-10 \(x.items) vs \(y.items)")
+            XCTAssertLessThanOrEqual(abs(x.scores[0] - y.scores[0]), 0.003)
+            XCTAssertLessThanOrEqual(abs(x.scores[9] - y.scores[9]), 0.003)
         }
     }
 

@@ -63,7 +63,7 @@ public struct ServeCommand: ParsableCommand {
             help: "Batcher workers, each running its own batch on one thread (default: the engine threads); 1: one worker whose batch uses every engine thread.")
     var engineWorkers: Int?
 
-    @Option(name: .long, help: "Arithmetic of the model's layer products: f32, or bf16 (AVX-512 BF16; f32 on other CPUs).")
+    @Option(name: .long, help: "Arithmetic of the model's layer products: f32, bf16 (AVX-512 BF16; f32 on other CPUs) or int16 (AVX2; f32 on other CPUs).")
     var precision: InferencePrecision = .f32
 
     @Option(name: .customLong("retrieval-device"),

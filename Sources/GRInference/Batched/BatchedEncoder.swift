@@ -20,10 +20,13 @@ public struct BatchedSequence: Sendable {
 
 /// Arithmetic of the layer products (`--precision`): f32 everywhere (default), or every layer
 /// GEMM with bf16 inputs and f32 accumulation (`BF16GEMM`: AVX-512 BF16 `vdpbf16ps`, selected by a
-/// run-time CPU check; f32 on a CPU without it). Norms, attention and the residual stream stay f32.
+/// run-time CPU check; f32 on a CPU without it), or with 13-bit int16 inputs (weights per column,
+/// activations per row) and exact int32 sums (`Int16Weight`: AVX2 `vpmaddwd`; f32 without AVX2).
+/// Norms, attention and the residual stream stay f32.
 public enum InferencePrecision: String, Sendable, CaseIterable {
     case f32
     case bf16
+    case int16
 }
 
 /// The serving forward: B users' windows → their (B, D) L2-normalised user vectors (the output at
