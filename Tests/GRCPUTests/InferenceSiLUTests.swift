@@ -6,7 +6,7 @@ import XCTest
 /// fused GEMM store on this machine) against x/(1 + e^−x) in Double, over samples of the whole f32
 /// range: every 65,521st bit pattern (all exponents, both signs, NaN and ±inf) and a dense grid of
 /// [−90, 90]. Relative error ≤ 1e-6 where the result is not ≈ 0 (x ≥ −80; the AVX2 kernel's
-/// measured maximum over every 97th bit pattern is 3.2e-7), |error| ≤ 1e-30·max(1, |x|) below;
+/// measured maximum over every f32 is 3.2e-7), |error| ≤ 1e-30·max(1, |x|) below;
 /// NaN in, NaN out. Lengths 0…19 check the 8-lane body, the tail and that nothing past n changes.
 final class InferenceSiLUTests: XCTestCase {
     private static func exact(_ x: Float) -> Double { Double(x) / (1 + Foundation.exp(-Double(x))) }
