@@ -6,10 +6,10 @@
 //   packed by `gr_i16_pack` in 16-column panels of K/2 coordinate pairs (the `vpmaddwd` layout:
 //   column j's pair (ŵ_2p,j, ŵ_2p+1,j) in one 32-bit lane), zero-padded to even K and whole panels.
 // - A: per row on the fly, s_r = max_k |a_rk| / Q, â = round(a / s_r) (nearest even), a row block of
-//   24 rows at a time into a stack buffer with every pair (â_2p, â_2p+1) already broadcast to 8
-//   lanes (32 bytes), so the tile's `vpmaddwd` takes it as a memory operand: per pair of k, a 6 × 16
-//   tile runs 2 W loads, 12 `vpmaddwd` (the two multiply pipes) and 12 `vpaddd` (the other two),
-//   where a broadcast per row would take a third of the adds' pipes.
+//   24 rows at a time into a stack buffer; per pair of k a 6 × 16 tile runs 2 W loads, 6 broadcast
+//   loads of a row's pair (â_2p, â_2p+1), 12 `vpmaddwd` and 12 `vpaddd`. (Storing every pair
+//   pre-broadcast to 32 bytes, for `vpmaddwd` memory operands, measured no faster at N = 200 and
+//   10% slower at N = 50: the expansion costs as much as it saves.)
 // - C = Σ_k â·ŵ (int32, exact) · s_r · s_j, then `+ C` / SiLU as `gr_sgemm_small_avx2` does.
 //
 // Overflow bound: |â|, |ŵ| ≤ Q = 4095 (13-bit values), K ≤ 128 (even after padding), so every
@@ -30,9 +30,11 @@
 #include <string.h>
 
 #define GR_I16_Q 4095
-/// Rows quantised per block: 24 rows × 64 pairs × 32 bytes = 48 KiB of stack at K = 128 (19 KiB
-/// at K = 50, with the 20 KiB of HSTU-large's packed W_uvqk about L1's 32 KiB).
+/// Rows quantised per block (24 rows × 128 int16 = 6 KiB of stack; with HSTU-large's 20 KiB of
+/// packed W_uvqk within L1's 32 KiB).
 #define GR_I16_ROWS 24
+/// Row stride of the quantised block (K ≤ 128, padded).
+#define GR_I16_LDQ 128
 
 long gr_i16_packed_count(long n, int k) { return (n + 15) / 16 * 16 * ((k + 1) / 2 * 2); }
 
@@ -70,11 +72,9 @@ GR_AVX2 static inline __m256i gr_i16_lanes_below(int n) {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
-/// Quantises row a (k floats) into qb: pair p's two int16 broadcast to 8 lanes at qb + 16p (k
-/// rounded up to even, the pad 0); returns s_r = max|a|/Q, or NaN when the row holds a NaN or ∞
-/// (qb is then all 0).
-GR_AVX2 static float gr_i16_quantize_row(const float *a, int k, int16_t *qb) {
-    int16_t q[128] __attribute__((aligned(32)));
+/// Quantises row a (k floats) into q (k rounded up to 16, zero-padded); returns s_r = max|a|/Q,
+/// or NaN when the row holds a NaN or ∞ (q is then all 0).
+GR_AVX2 static float gr_i16_quantize_row(const float *a, int k, int16_t *q) {
     const __m256 absMask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
     __m256 mx = _mm256_setzero_ps(), bad = _mm256_setzero_ps();
     for (int p = 0; p < k; p += 8) {
@@ -82,9 +82,9 @@ GR_AVX2 static float gr_i16_quantize_row(const float *a, int k, int16_t *qb) {
         bad = _mm256_or_ps(bad, _mm256_cmp_ps(v, _mm256_set1_ps(INFINITY), _CMP_NLT_UQ));   // NaN or ∞
         mx = _mm256_max_ps(mx, v);
     }
-    const int kq = (k + 15) & ~15, pairs = (k + 1) / 2;
+    const int kq = (k + 15) & ~15;
     if (_mm256_movemask_ps(bad)) {
-        memset(qb, 0, sizeof(int16_t) * 16 * pairs);
+        memset(q, 0, sizeof(int16_t) * kq);
         return NAN;
     }
     __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
@@ -100,13 +100,11 @@ GR_AVX2 static float gr_i16_quantize_row(const float *a, int k, int16_t *qb) {
         __m256i packed = _mm256_permute4x64_epi64(_mm256_packs_epi32(lo, hi), 0xd8);
         _mm256_storeu_si256((__m256i *)(q + p), packed);
     }
-    for (int p = 0; p < pairs; p++)
-        _mm256_store_si256((__m256i *)(qb + 16 * p), _mm256_broadcastd_epi32(_mm_loadu_si32(q + 2 * p)));
     return m / GR_I16_Q;
 }
 
-/// Rows R (1...6) × H 8-column halves (1 or 2) of C at c from the quantised rows aq (16·pairs
-/// int16 apart, scales rs) and the panel wp (pairs × 32 int16, column scales cs: 16 floats);
+/// Rows R (1...6) × H 8-column halves (1 or 2) of C at c from the quantised rows aq (GR_I16_LDQ
+/// apart, scales rs) and the panel wp (pairs × 32 int16, column scales cs: 16 floats);
 /// `masked`: only columns < nc exist in C.
 __attribute__((always_inline)) GR_AVX2 static inline void
 gr_i16_tile(const int R, const int H, const int masked, const int16_t *aq, const float *rs, const int16_t *wp,
@@ -117,7 +115,7 @@ gr_i16_tile(const int R, const int H, const int masked, const int16_t *aq, const
         const __m256i b0 = _mm256_loadu_si256((const __m256i *)(wp + p * 32));
         const __m256i b1 = H == 2 ? _mm256_loadu_si256((const __m256i *)(wp + p * 32 + 16)) : _mm256_setzero_si256();
         for (int r = 0; r < R; r++) {
-            const __m256i x = _mm256_load_si256((const __m256i *)(aq + (r * pairs + p) * 16));
+            const __m256i x = _mm256_broadcastd_epi32(_mm_loadu_si32(aq + r * GR_I16_LDQ + 2 * p));
             acc[r][0] = _mm256_add_epi32(acc[r][0], _mm256_madd_epi16(x, b0));
             if (H == 2) acc[r][1] = _mm256_add_epi32(acc[r][1], _mm256_madd_epi16(x, b1));
         }
@@ -142,8 +140,8 @@ gr_i16_tile(const int R, const int H, const int masked, const int16_t *aq, const
     do {                                                                                                        \
         int i = 0;                                                                                              \
         for (; i + 6 <= mb; i += 6)                                                                             \
-            gr_i16_tile(6, H, MASKED, aq + i * 16 * pairs, rs + i, wp, cs, pairs, cj + i * ldc, ldc, nc, flags); \
-        const int16_t *ai = aq + i * 16 * pairs;                                                                \
+            gr_i16_tile(6, H, MASKED, aq + i * GR_I16_LDQ, rs + i, wp, cs, pairs, cj + i * ldc, ldc, nc, flags); \
+        const int16_t *ai = aq + i * GR_I16_LDQ;                                                                \
         float *ci = cj + i * ldc;                                                                               \
         switch (mb - i) {                                                                                       \
         case 1: gr_i16_tile(1, H, MASKED, ai, rs + i, wp, cs, pairs, ci, ldc, nc, flags); break;                \
@@ -158,14 +156,14 @@ gr_i16_tile(const int R, const int H, const int masked, const int16_t *aq, const
 GR_AVX2 void gr_i16gemm_avx2(const float *a, long lda, const int16_t *packed, const float *scales, const float *w,
                              long ldw, long m, long n, int k, float *c, long ldc, int flags) {
     if (k > 128 || k < 1) return;
-    int16_t aq[GR_I16_ROWS * 64 * 16] __attribute__((aligned(32)));
+    int16_t aq[GR_I16_ROWS * GR_I16_LDQ] __attribute__((aligned(32)));
     float rs[GR_I16_ROWS];
     const int pairs = (k + 1) / 2;
     for (long i0 = 0; i0 < m; i0 += GR_I16_ROWS) {
         const int mb = m - i0 < GR_I16_ROWS ? (int)(m - i0) : GR_I16_ROWS;
         int bad = 0;
         for (int r = 0; r < mb; r++) {
-            rs[r] = gr_i16_quantize_row(a + (i0 + r) * lda, k, aq + r * 16 * pairs);
+            rs[r] = gr_i16_quantize_row(a + (i0 + r) * lda, k, aq + r * GR_I16_LDQ);
             bad |= rs[r] != rs[r];
         }
         float *ci0 = c + i0 * ldc;
