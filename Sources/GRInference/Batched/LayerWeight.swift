@@ -35,8 +35,8 @@ struct LayerWeight {
 
     /// Whether new f32 weights use the small-K kernel: on CPUs with AVX2 + FMA but not AVX-512
     /// (where the GRCPU GEMM has its AVX-512 kernels), for K ≤ `smallMaxK`.
-    /// `GR_INFER_GEMM=generic` turns it off, `=small` on (AVX-512 CPUs too); any other value is
-    /// reported on stderr. Settable so tests compare both paths.
+    /// `GR_INFER_GEMM=generic` turns it off, `=small` on (AVX-512 CPUs too), `=int16` keeps the
+    /// default (and turns f32 requests into int16); any other value is reported on stderr. Settable so tests compare both paths.
     nonisolated(unsafe) static var smallKernel = int16FromEnvironment ? smallByDefault
         : kernelSwitch("GR_INFER_GEMM", off: "generic", on: "small", available: gr_cpu_supports_avx2_fma() == 1,
                        byDefault: smallByDefault)
