@@ -87,7 +87,7 @@ let package = Package(
         .executableTarget(name: "gr", dependencies: ["GRCLI"], swiftSettings: common),
         // The HTTP service (`gr serve`): routes, validation, the dynamic batcher, metrics, reload.
         .target(name: "GRServe", dependencies: [
-            "GRInference", .product(name: "Hummingbird", package: "hummingbird"),
+            "GRCore", "GRInference", .product(name: "Hummingbird", package: "hummingbird"),
         ], swiftSettings: common),
         // Shared test helpers: fixture loading, approximate equality, gradient checks.
         .target(name: "GRTestSupport", dependencies: ["GRCore"], path: "Tests/GRTestSupport",

@@ -22,8 +22,11 @@ public struct RecommenderLoadError: Error, CustomStringConvertible {
 ///   zeros), and in the target slot L (spec §1.4) the last history timestamp.
 /// - Ranking universe: the data directory's corpus when given, else every id 1...maxItemId
 ///   (checkpoints store maxItemId, not the corpus).
-/// - Thread safety: calls may come from any thread; forwards are serialised by a lock (each uses
-///   every core inside).
+/// - Thread safety: calls may come from any thread, concurrently (`allowsConcurrentCalls`): the
+///   batched forward of queries without a `userKey` borrows its own scratch buffers, so concurrent
+///   `recommend` calls run in parallel (the server's independent single-threaded workers, each
+///   inside `Parallel.inline`); the K/V cache paths (`userKey`, `score`) and the reference forward
+///   are serialised by a lock. A call outside `Parallel.inline` uses every core inside.
 public final class Recommender: RecommendationEngine, @unchecked Sendable {
     public let modelID: String
     public var maxHistory: Int { config.maxSequenceLength }
@@ -115,6 +118,8 @@ public final class Recommender: RecommendationEngine, @unchecked Sendable {
 
     public func title(of item: Int32) -> String? { store?.title(ofItem: item) }
 
+    public var allowsConcurrentCalls: Bool { true }
+
     // MARK: validation
 
     public func validate(_ q: RecommendQuery) throws {
@@ -176,7 +181,6 @@ public final class Recommender: RecommendationEngine, @unchecked Sendable {
     /// (B, D) user vectors of `windows`: one batched serving forward (`BatchedEncoder`).
     func userVectors(_ windows: [Window], profile: OpProfile? = nil) -> [Float] {
         if windows.isEmpty { return [] }
-        lock.lock(); defer { lock.unlock() }
         return batched.userVectors(windows.map(\.sequence), profile: profile)
     }
 

@@ -1,9 +1,17 @@
 import Foundation
+import GRCore
 import GRInference
 
-/// The dynamic batcher: concurrent requests wait in one bounded FIFO queue; one worker thread takes
-/// the oldest request together with every queued request of the same kind (at most `maxBatch`) and
-/// hands them to the engine in one `recommend` or `score` call, then answers each waiter.
+/// The dynamic batcher: concurrent requests wait in one bounded FIFO queue; a free worker thread
+/// takes the oldest request together with every queued request of the same kind (at most
+/// `maxBatch`) and hands them to the engine in one `recommend` or `score` call, then answers each
+/// waiter.
+///
+/// - Workers (`limits.engineWorkers`, `--engine-workers`): with one, its batch runs over every
+///   engine thread. With N > 1, each worker runs its batch single-threaded (`Parallel.inline`), so
+///   N batches run at once on N cores with no spinning pool or hand-off inside a forward (less CPU
+///   per request than one batch split over threads); an engine that does not
+///   `allowsConcurrentCalls` is then called by one worker at a time.
 ///
 /// - No fixed wait: when the worker is idle a request starts at once (a batch of one); requests that
 ///   arrive while a batch runs queue up and form the next batch. Under load the batch size follows
@@ -12,7 +20,7 @@ import GRInference
 ///   then holds a batch until `maxBatch` requests of its kind are queued or `maxWait` has passed
 ///   since its oldest request arrived, whichever is first (fewer, larger batches at the price of
 ///   latency at low load).
-/// - The worker is a plain thread, not a Swift task: a forward pass takes milliseconds of CPU and
+/// - A worker is a plain thread, not a Swift task: a forward pass takes milliseconds of CPU and
 ///   must not occupy one of the few cooperative threads that serve HTTP.
 /// - A full queue (`queueCapacity` waiting, not counting the batch being computed) refuses new
 ///   requests at once with `APIError` 503: under overload the service answers quickly instead of
@@ -24,7 +32,7 @@ import GRInference
 ///   that the engine still refuses), the batch is retried one query at a time so that only the
 ///   offending request fails (400 with the engine's field); any other engine error fails the batch
 ///   with 500.
-/// - `shutdown()` refuses new work, lets the worker finish everything already queued, then returns.
+/// - `shutdown()` refuses new work, lets the workers finish everything already queued, then returns.
 public final class DynamicBatcher: @unchecked Sendable {
     public typealias Answer<T> = (value: T, model: String)
 
@@ -54,7 +62,12 @@ public final class DynamicBatcher: @unchecked Sendable {
     private var queue: [Queued] = []
     private var stopping = false
     private var running = false
-    private let finished = DispatchSemaphore(value: 0)
+    /// Batches taken by workers so far (tests).
+    private var taken = 0
+    /// Workers that have not exited yet (`shutdown` waits for 0).
+    private let finished = DispatchGroup()
+    /// Serialises engine calls for an engine that does not `allowsConcurrentCalls`.
+    private let serialEngine = NSLock()
 
     public init(slot: EngineSlot, limits: ServeLimits, metrics: ServeMetrics? = nil) {
         self.slot = slot
@@ -62,19 +75,23 @@ public final class DynamicBatcher: @unchecked Sendable {
         self.metrics = metrics
     }
 
-    /// Starts the worker thread (idempotent).
+    /// Starts the worker threads (idempotent).
     public func start() {
         condition.lock()
         defer { condition.unlock() }
         guard !running && !stopping else { return }
         running = true
-        let thread = Thread { [self] in workerLoop() }
-        thread.name = "gr-serve-batcher"
-        thread.stackSize = 8 << 20
-        thread.start()
+        let workers = limits.engineWorkers
+        for i in 0..<workers {
+            finished.enter()
+            let thread = Thread { [self] in workerLoop(singleThreaded: workers > 1) }
+            thread.name = workers == 1 ? "gr-serve-batcher" : "gr-serve-batcher-\(i)"
+            thread.stackSize = 8 << 20
+            thread.start()
+        }
     }
 
-    /// Refuses new requests, answers every queued one, stops the worker and returns when it has.
+    /// Refuses new requests, answers every queued one, stops the workers and returns when they have.
     public func shutdown() {
         condition.lock()
         let wasRunning = running
@@ -90,11 +107,18 @@ public final class DynamicBatcher: @unchecked Sendable {
         for q in left { q.job.fail(APIError(.serviceUnavailable, field: nil, "the server is shutting down")) }
     }
 
-    /// Requests waiting for the worker now (the batch being computed not included).
+    /// Requests waiting for a worker now (the batches being computed not included).
     public var depth: Int {
         condition.lock()
         defer { condition.unlock() }
         return queue.count
+    }
+
+    /// Batches taken from the queue by the workers so far.
+    var batchesTaken: Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return taken
     }
 
     public func recommend(_ q: RecommendQuery) async throws -> Answer<Recommendation> {
@@ -120,33 +144,40 @@ public final class DynamicBatcher: @unchecked Sendable {
             return
         }
         queue.append(Queued(job: job, arrival: DispatchTime.now().uptimeNanoseconds))
-        condition.signal()
+        // With an extra wait, workers holding a partial batch wait too: wake them all to recount.
+        if limits.maxWait > 0 { condition.broadcast() } else { condition.signal() }
         condition.unlock()
     }
 
-    private func workerLoop() {
+    private func workerLoop(singleThreaded: Bool) {
         while let batch = nextBatch() {
-            run(batch)
+            if singleThreaded { Parallel.inline { run(batch) } } else { run(batch) }
         }
-        finished.signal()
+        finished.leave()
     }
 
     /// Blocks until a batch is due; nil once stopping with an empty queue.
     private func nextBatch() -> [Job]? {
         condition.lock()
         defer { condition.unlock() }
-        while queue.isEmpty {
-            if stopping { return nil }
-            condition.wait()
-        }
-        let kind = queue[0].job.isRecommend
-        if limits.maxWait > 0 {  // the optional extra wait; by default a batch starts at once
-            let deadlineNanos = queue[0].arrival &+ UInt64(limits.maxWait * 1e9)
-            while !stopping && queue.lazy.filter({ $0.job.isRecommend == kind }).count < limits.maxBatch {
+        var kind = true
+        while true {
+            while queue.isEmpty {
+                if stopping { return nil }
+                condition.wait()
+            }
+            kind = queue[0].job.isRecommend
+            guard limits.maxWait > 0 else { break }  // the optional extra wait; by default a batch starts at once
+            let head = queue[0].arrival
+            let deadlineNanos = head &+ UInt64(limits.maxWait * 1e9)
+            while !stopping && !queue.isEmpty && queue[0].arrival == head
+                    && queue.lazy.filter({ $0.job.isRecommend == kind }).count < limits.maxBatch {
                 let now = DispatchTime.now().uptimeNanoseconds
                 if now >= deadlineNanos { break }
                 _ = condition.wait(until: Date(timeIntervalSinceNow: Double(deadlineNanos - now) * 1e-9))
             }
+            // Another worker took the batch this one waited for: start over with the new head.
+            if !queue.isEmpty && queue[0].arrival == head { break }
         }
         // The oldest request's kind decides; requests of the other kind keep their places.
         var batch: [Job] = []
@@ -156,11 +187,15 @@ public final class DynamicBatcher: @unchecked Sendable {
             if batch.count < limits.maxBatch && q.job.isRecommend == kind { batch.append(q.job) } else { rest.append(q) }
         }
         queue = rest
+        taken += 1
         return batch
     }
 
     private func run(_ batch: [Job]) {
         let engine = slot.current
+        let serial = limits.engineWorkers > 1 && !engine.allowsConcurrentCalls
+        if serial { serialEngine.lock() }
+        defer { if serial { serialEngine.unlock() } }
         metrics?.observeBatch(size: batch.count)
         let recommends = batch.compactMap { j -> (RecommendQuery, CheckedContinuation<Answer<Recommendation>, any Error>)? in
             if case .recommend(let q, let c) = j { return (q, c) } else { return nil }

@@ -5,6 +5,11 @@ import Foundation
 public struct ServeLimits: Sendable, Equatable {
     /// The most requests the batcher hands the engine in one call.
     public var maxBatch: Int = 64
+    /// Batcher workers, each taking its own batch from the queue (`DynamicBatcher`). With more
+    /// than one (and an engine that `allowsConcurrentCalls`), each batch runs single-threaded
+    /// (`Parallel.inline`): N batches on N cores with no thread hand-offs inside a forward. With
+    /// one, the worker's batch uses every engine thread (`Parallel.threads`).
+    public var engineWorkers: Int = 1
     /// An optional extra wait for more requests after the first one of a batch arrived, in
     /// seconds. 0 (the default) runs every batch as soon as the worker is free: a request that
     /// finds the worker idle starts at once; those arriving during a batch form the next one.
@@ -45,6 +50,7 @@ public struct ServeLimits: Sendable, Equatable {
     public func validate() throws {
         func fail(_ name: String, _ why: String) throws -> Never { throw ServeConfigError(option: name, reason: why) }
         if maxBatch < 1 { try fail("max-batch", "must be at least 1, got \(maxBatch)") }
+        if engineWorkers < 1 || engineWorkers > 256 { try fail("engine-workers", "must be in 1...256, got \(engineWorkers)") }
         if !(maxWait >= 0 && maxWait <= 10) { try fail("max-wait-ms", "must be in 0...10000 ms, got \(maxWait * 1000)") }
         if queueCapacity < 1 { try fail("queue", "must be at least 1, got \(queueCapacity)") }
         if maxBodyBytes < 64 { try fail("max-body", "must be at least 64 bytes, got \(maxBodyBytes)") }

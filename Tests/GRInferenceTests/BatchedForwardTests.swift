@@ -61,6 +61,24 @@ final class BatchedForwardTests: XCTestCase {
         }
     }
 
+    /// `--precision int16` on both model kinds (untrained fixture models, every layer product
+    /// quantised, SASRec's FFN included): user vectors within 1e-3 of f32 (measured 3.2e-4 and
+    /// 3.0e-4), and not identical.
+    func testInt16ForwardOfBothKinds() throws {
+        try XCTSkipUnless(Int16Weight.available, "the CPU lacks AVX2")
+        for kind in ModelKind.allCases {
+            let f = try InferenceFixture.make(kind: kind, maxLength: 16)
+            defer { f.remove() }
+            let f32 = try Recommender.load(checkpoint: f.checkpoint, dataDirectory: f.directory.path)
+            let int16 = try Recommender.load(checkpoint: f.checkpoint, dataDirectory: f.directory.path, precision: .int16)
+            XCTAssertEqual(int16.effectivePrecision, .int16, "\(kind)")
+            let (hs, ts) = histories(f)
+            let a = f32.userVectors(histories: hs, timestamps: ts), b = int16.userVectors(histories: hs, timestamps: ts)
+            XCTAssertLessThanOrEqual(maxDifference(a, b), 1e-3, "\(kind): int16 vs f32 user vectors")
+            XCTAssertNotEqual(a, b, "\(kind): int16 should round differently from f32")
+        }
+    }
+
     /// Many chunks over 2 threads (chunk target 40 tokens): the same vectors as one chunk, in
     /// user order, for HSTU and SASRec.
     func testChunksOverThreadsGiveTheSameVectors() throws {
@@ -85,6 +103,40 @@ final class BatchedForwardTests: XCTestCase {
         }
     }
 
+    /// Concurrent callers (the server's single-threaded batcher workers): 4 threads, each inside
+    /// `Parallel.inline`, each calling `recommend` 5 times on its own slice of the users, get the
+    /// vectors and answers of one sequential call (each call borrows its own scratch buffers).
+    func testConcurrentInlineCallersGetTheSequentialAnswers() throws {
+        let f = try InferenceFixture.make(kind: .hstu, maxLength: 16)
+        defer { f.remove() }
+        let rec = try Recommender.load(checkpoint: f.checkpoint, dataDirectory: f.directory.path)
+        XCTAssertTrue(rec.allowsConcurrentCalls)
+        let (hs, ts) = histories(f)
+        let queries = zip(hs, ts).map { RecommendQuery(history: $0, timestamps: $1, k: 5) }
+        let want = try rec.recommend(queries)
+        let wantVectors = rec.userVectors(histories: hs, timestamps: ts)
+        let lock = NSLock()
+        var got = [[Recommendation]](repeating: [], count: 4), vectors = [[Float]](repeating: [], count: 4)
+        DispatchQueue.concurrentPerform(iterations: 4) { c in
+            Parallel.inline {
+                let mine = Array(stride(from: c, to: queries.count, by: 4))
+                var answers: [Recommendation] = [], v: [Float] = []
+                for _ in 0..<5 {
+                    answers = (try? rec.recommend(mine.map { queries[$0] })) ?? []
+                    v = rec.userVectors(histories: mine.map { hs[$0] }, timestamps: mine.map { ts[$0] })
+                }
+                lock.withLock { got[c] = answers; vectors[c] = v }
+            }
+        }
+        let d = rec.config.itemDim
+        for c in 0..<4 {
+            let mine = Array(stride(from: c, to: queries.count, by: 4))
+            XCTAssertEqual(got[c].map(\.items), mine.map { want[$0].items }, "caller \(c)")
+            let expected = mine.flatMap { wantVectors[$0 * d ..< ($0 + 1) * d] }
+            XCTAssertLessThanOrEqual(maxDifference(vectors[c], expected), 1e-6, "caller \(c)")
+        }
+    }
+
     /// Several layers and a longer window (more than one 32-row attention tile, so the last-row
     /// attention meets a partial and a full key tile): HSTU, 3 layers, max length 70.
     func testLongerWindowsAndDeeperModel() throws {
@@ -101,11 +153,13 @@ final class BatchedForwardTests: XCTestCase {
         XCTAssertLessThanOrEqual(maxDifference(got, want), 1e-5)
     }
 
-    /// `--precision bf16` on a trained tiny model: with AVX-512 BF16, user vectors within 0.03 of
-    /// f32 (each component; unit vectors), retrieval scores within 0.03, and at least 9 of the f32
-    /// top-10 in the bf16 top-10 for every user. Without the feature the bf16 engine falls back to
-    /// f32 and answers exactly like it.
-    func testBF16MatchesF32OnATrainedModel() throws {
+    /// `--precision bf16` and `int16` on a trained tiny model. bf16, with AVX-512 BF16: user vectors
+    /// within 0.03 of f32 (each component; unit vectors), retrieval scores within 0.03, and at least
+    /// 9 of the f32 top-10 in the bf16 top-10 for every user; without the feature the bf16 engine
+    /// falls back to f32 and answers exactly like it. int16 (AVX2): user vectors within 0.001 of
+    /// f32 (measured 8.5e-5), top-10 scores within 0.003, at least 9 of 10 shared for every user and for 40 random
+    /// histories.
+    func testReducedPrecisionMatchesF32OnATrainedModel() throws {
         let f = try InferenceFixture.make(kind: .hstu, maxLength: 16)
         defer { f.remove() }
         var c = f.config
@@ -141,6 +195,25 @@ final class BatchedForwardTests: XCTestCase {
             XCTAssertEqual(bf16.effectivePrecision, .f32, "without AVX-512 BF16 the engine must fall back to f32")
             XCTAssertEqual(va, vb)
             XCTAssertEqual(a, b)
+        }
+        let int16 = Recommender(model: trainer.model, modelID: "int16", store: f.store, corpus: f.store.corpus,
+                                precision: .int16)
+        guard Int16Weight.available else { return XCTAssertEqual(int16.effectivePrecision, .f32) }
+        XCTAssertEqual(int16.effectivePrecision, .int16)
+        var rng = FusedAttentionTests.Rng(state: 17)
+        let corpus = f.store.corpus
+        let randomQueries = (0..<40).map { i -> RecommendQuery in
+            let h = (0..<(1 + i % 16)).map { _ in corpus[rng.below(corpus.count)] }
+            return RecommendQuery(history: h, timestamps: h.indices.map { 978_300_000 + Int64($0) * 3600 }, k: 10)
+        }
+        let vi = int16.userVectors(histories: hs, timestamps: ts)
+        XCTAssertLessThanOrEqual(maxDifference(va, vi), 0.001, "int16 user vectors")
+        XCTAssertNotEqual(va, vi, "int16 products should round differently from f32")
+        let c32 = try f32.recommend(queries + randomQueries), c16 = try int16.recommend(queries + randomQueries)
+        for (x, y) in zip(c32, c16) {
+            XCTAssertGreaterThanOrEqual(Set(x.items).intersection(y.items).count, 9, "int16 top-10 \(x.items) vs \(y.items)")
+            XCTAssertLessThanOrEqual(abs(x.scores[0] - y.scores[0]), 0.003)
+            XCTAssertLessThanOrEqual(abs(x.scores[9] - y.scores[9]), 0.003)
         }
     }
 

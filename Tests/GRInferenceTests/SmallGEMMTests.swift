@@ -13,39 +13,63 @@ import XCTest
 final class SmallGEMMTests: XCTestCase {
     typealias Rng = FusedAttentionTests.Rng
 
-    /// C (m, |columns|) (+)= A·op(W)[:, columns] (SiLU when `silu`) by both paths.
-    func check(m: Int, k: Int, n: Int, transposed: Bool, columns: Range<Int>? = nil, accumulate: Bool = false,
-               silu: Bool = false, seed: UInt64, file: StaticString = #filePath, line: UInt = #line) {
-        var rng = Rng(state: seed)
-        let lda = k + 3, cols = columns ?? 0 ..< n, ldc = cols.count + 5
-        let a = (0..<(m * lda)).map { _ in rng.symmetric(2) }
-        var w = (0..<(k * n)).map { _ in rng.symmetric(0.5) }
-        let start = (0..<(m * ldc)).map { i in i % ldc < cols.count ? rng.symmetric(1) : Float.nan }
-        var want = accumulate ? start : [Float](repeating: .nan, count: m * ldc)
-        var got = want
-        w.withUnsafeMutableBufferPointer { wp in
-            let wp = wp.baseAddress!
-            a.withUnsafeBufferPointer { ap in
-                let ap = ap.baseAddress!
-                // Reference: the GRCPU GEMM, then SiLU (the path without the small kernel).
-                CPUGEMM.sgemm(transA: false, transB: transposed, m: m, n: cols.count, k: k, alpha: 1, a: ap, lda: lda,
-                              b: transposed ? wp + cols.lowerBound * k : wp + cols.lowerBound, ldb: transposed ? k : n,
-                              beta: accumulate ? 1 : 0, c: &want, ldc: ldc)
-                if silu { for r in 0..<m { want.withUnsafeMutableBufferPointer { InferenceSiLU.apply($0.baseAddress! + r * ldc, cols.count) } } }
-                let saved = LayerWeight.smallKernel
-                LayerWeight.smallKernel = true
-                let weight = LayerWeight(wp, k: k, n: n, transposed: transposed, precision: .f32)
-                LayerWeight.smallKernel = saved
-                XCTAssertTrue(weight.small, file: file, line: line)
-                got.withUnsafeMutableBufferPointer { c in
-                    if let columns {
-                        weight.multiply(ap, rows: m, lda: lda, columns: columns, into: c.baseAddress!, ldc: ldc, silu: silu)
-                    } else {
-                        weight.multiply(ap, rows: m, lda: lda, into: c.baseAddress!, ldc: ldc, accumulate: accumulate, silu: silu)
+    /// One random layer product, run by the GRCPU GEMM (+ `InferenceSiLU`, `want`) and by
+    /// `LayerWeight` at `precision` with the small kernel on (`got`): A (m, lda = k + 3), W (k, n) or
+    /// (n, k) when `transposed`, C (m, ldc = |columns| + 5) NaN-poisoned (random in its columns when
+    /// `accumulate`); `corrupt` edits A (row stride lda) before both run.
+    struct ProductCase {
+        let m: Int, k: Int, n: Int, lda: Int, ldc: Int, cols: Range<Int>, transposed: Bool
+        var a: [Float], w: [Float], want: [Float], got: [Float]
+        var effectivePrecision = InferencePrecision.f32
+
+        init(m: Int, k: Int, n: Int, transposed: Bool, columns: Range<Int>?, accumulate: Bool, silu: Bool,
+             precision: InferencePrecision, seed: UInt64, corrupt: (inout [Float], Int, inout Rng) -> Void = { _, _, _ in }) {
+            var rng = Rng(state: seed)
+            let lda = k + 3, cols = columns ?? 0 ..< n, ldc = cols.count + 5
+            (self.m, self.k, self.n, self.lda, self.ldc, self.cols, self.transposed) = (m, k, n, lda, ldc, cols, transposed)
+            var a = (0..<(m * lda)).map { _ in rng.symmetric(2) }
+            corrupt(&a, lda, &rng)
+            var w = (0..<(k * n)).map { _ in rng.symmetric(0.5) }
+            let start = (0..<(m * ldc)).map { i in i % ldc < cols.count ? rng.symmetric(1) : Float.nan }
+            var want = accumulate ? start : [Float](repeating: .nan, count: m * ldc)
+            var got = want, used = InferencePrecision.f32
+            w.withUnsafeMutableBufferPointer { wp in
+                let wp = wp.baseAddress!
+                a.withUnsafeBufferPointer { ap in
+                    let ap = ap.baseAddress!
+                    CPUGEMM.sgemm(transA: false, transB: transposed, m: m, n: cols.count, k: k, alpha: 1, a: ap, lda: lda,
+                                  b: transposed ? wp + cols.lowerBound * k : wp + cols.lowerBound, ldb: transposed ? k : n,
+                                  beta: accumulate ? 1 : 0, c: &want, ldc: ldc)
+                    if silu { for r in 0..<m { want.withUnsafeMutableBufferPointer { InferenceSiLU.apply($0.baseAddress! + r * ldc, cols.count) } } }
+                    let saved = LayerWeight.smallKernel
+                    LayerWeight.smallKernel = true
+                    let weight = LayerWeight(wp, k: k, n: n, transposed: transposed, precision: precision,
+                                             columnBlocks: columns.map { [$0] } ?? [])
+                    LayerWeight.smallKernel = saved
+                    used = weight.precision
+                    XCTAssertTrue(weight.small || precision != .f32)
+                    got.withUnsafeMutableBufferPointer { c in
+                        if let columns {
+                            weight.multiply(ap, rows: m, lda: lda, columns: columns, into: c.baseAddress!, ldc: ldc, silu: silu)
+                        } else {
+                            weight.multiply(ap, rows: m, lda: lda, into: c.baseAddress!, ldc: ldc, accumulate: accumulate, silu: silu)
+                        }
                     }
                 }
             }
+            (self.a, self.w, self.want, self.got, effectivePrecision) = (a, w, want, got, used)
         }
+
+        /// op(W)[kk][j].
+        func op(_ kk: Int, _ j: Int) -> Float { transposed ? w[j * k + kk] : w[kk * n + j] }
+    }
+
+    /// C (m, |columns|) (+)= A·op(W)[:, columns] (SiLU when `silu`) by both paths.
+    func check(m: Int, k: Int, n: Int, transposed: Bool, columns: Range<Int>? = nil, accumulate: Bool = false,
+               silu: Bool = false, seed: UInt64, file: StaticString = #filePath, line: UInt = #line) {
+        let p = ProductCase(m: m, k: k, n: n, transposed: transposed, columns: columns, accumulate: accumulate, silu: silu,
+                            precision: .f32, seed: seed)
+        let (ldc, cols, got, want) = (p.ldc, p.cols, p.got, p.want)
         var worst: Float = 0
         for i in 0..<(m * ldc) {
             if i % ldc >= cols.count {

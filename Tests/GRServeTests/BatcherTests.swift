@@ -146,32 +146,69 @@ final class BatcherTests: XCTestCase {
         }
     }
 
-    func testShutdownAnswersEverythingQueuedThenRefuses() async throws {
-        let engine = StubEngine(gated: true)
-        let slot = EngineSlot(engine: engine, source: "stub-a", loader: StubLoader.load)
-        let batcher = DynamicBatcher(slot: slot, limits: ServeLimits())
-        batcher.start()
-        try await withThrowingTaskGroup(of: Int.self) { group in
-            // One request held in the engine, four queued behind it.
-            group.addTask { try await batcher.recommend(RecommendQuery(history: [1], k: 1)).value.items.count }
-            XCTAssertTrue(engine.waitUntilEntered(1))
-            for k in 2...5 {
-                group.addTask { try await batcher.recommend(RecommendQuery(history: [1], k: k)).value.items.count }
+    /// Two workers (`engineWorkers`): with an engine that allows concurrent calls, two batches are
+    /// inside it at once, each single-threaded (`Parallel.inline`), and what queued meanwhile forms
+    /// the next batch; with one that does not, the second worker waits for the first.
+    func testTwoWorkersRunTwoBatchesAtOnce() async throws {
+        var limits = ServeLimits()
+        limits.engineWorkers = 2
+        for concurrent in [true, false] {
+            let engine = StubEngine(gated: true, concurrent: concurrent)
+            try await withServer(engine, limits: limits) { client, server in
+                try await withThrowingTaskGroup(of: Int.self) { group in
+                    group.addTask { try await client.post(Self.recommendOne.uri, Self.recommendOne.body).status.code }
+                    XCTAssertTrue(engine.waitUntilEntered(1))
+                    group.addTask { try await client.post(Self.recommendOne.uri, Self.recommendOne.body).status.code }
+                    // Concurrent: the second worker takes it at once. Serial: it holds it, outside the engine.
+                    XCTAssertEqual(engine.waitUntilEntered(2, timeout: concurrent ? 10 : 0.2), concurrent)
+                    for _ in 0..<2000 where server.batcher.batchesTaken < 2 { try await Task.sleep(nanoseconds: 5_000_000) }
+                    XCTAssertEqual(server.batcher.batchesTaken, 2)
+                    for _ in 0..<3 { group.addTask { try await client.post(Self.recommendOne.uri, Self.recommendOne.body).status.code } }
+                    try await self.waitForDepth(server, 3)
+                    engine.open()
+                    var codes: [Int] = []
+                    for try await c in group { codes.append(c) }
+                    XCTAssertEqual(codes, Array(repeating: 200, count: 5))
+                }
+                XCTAssertEqual(engine.batchSizes.sorted(), [1, 1, 3], "concurrent \(concurrent)")
+                XCTAssertEqual(engine.inlineCalls, 3, "every call of a 2-worker batcher runs single-threaded")
             }
-            for _ in 0..<2000 where batcher.depth < 4 { try await Task.sleep(nanoseconds: 5_000_000) }
-            XCTAssertEqual(batcher.depth, 4)
-            // Shutdown waits for the queue: open the gate a moment after it started.
-            DispatchQueue.global().asyncAfter(deadline: .now() + 0.05) { engine.open() }
-            await Task.detached { batcher.shutdown() }.value
-            var counts: [Int] = []
-            for try await n in group { counts.append(n) }
-            XCTAssertEqual(counts.sorted(), [1, 2, 3, 4, 5])
         }
-        do {
-            _ = try await batcher.recommend(RecommendQuery(history: [1], k: 1))
-            XCTFail("accepted work after shutdown")
-        } catch let e as APIError {
-            XCTAssertEqual(e.status, .serviceUnavailable)
+        limits.engineWorkers = 0
+        XCTAssertThrowsError(try limits.validate())
+    }
+
+    /// Drain with one worker and with two: each worker holds a batch in the (gated) engine, the
+    /// rest of five requests queue behind them; shutdown answers all five, returns once every
+    /// worker has stopped, and refuses later work.
+    func testShutdownAnswersEverythingQueuedThenRefuses() async throws {
+        for workers in [1, 2] {
+            var limits = ServeLimits()
+            limits.engineWorkers = workers
+            let engine = StubEngine(gated: true, concurrent: workers > 1)
+            let batcher = DynamicBatcher(slot: EngineSlot(engine: engine, source: "stub-a", loader: StubLoader.load), limits: limits)
+            batcher.start()
+            try await withThrowingTaskGroup(of: Int.self) { group in
+                for k in 1...5 {
+                    group.addTask { try await batcher.recommend(RecommendQuery(history: [1], k: k)).value.items.count }
+                    if k <= workers { XCTAssertTrue(engine.waitUntilEntered(k)) }
+                }
+                for _ in 0..<2000 where batcher.depth < 5 - workers { try await Task.sleep(nanoseconds: 5_000_000) }
+                XCTAssertEqual(batcher.depth, 5 - workers)
+                // Shutdown waits for the queue: open the gate a moment after it started.
+                DispatchQueue.global().asyncAfter(deadline: .now() + 0.05) { engine.open() }
+                await Task.detached { batcher.shutdown() }.value
+                XCTAssertEqual(batcher.depth, 0)
+                var counts: [Int] = []
+                for try await n in group { counts.append(n) }
+                XCTAssertEqual(counts.sorted(), [1, 2, 3, 4, 5], "\(workers) workers")
+            }
+            do {
+                _ = try await batcher.recommend(RecommendQuery(history: [1], k: 1))
+                XCTFail("accepted work after shutdown")
+            } catch let e as APIError {
+                XCTAssertEqual(e.status, .serviceUnavailable)
+            }
         }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import GRCore
 import GRInference
 @testable import GRServe
 
@@ -25,11 +26,19 @@ final class StubEngine: RecommendationEngine, @unchecked Sendable {
     private var entered = 0
     private let gateCondition = NSCondition()
 
-    init(modelID: String = "stub-a@000000000000", titles: Bool = false, gated: Bool = false) {
+    /// `allowsConcurrentCalls` (several batcher workers may then be inside at once).
+    let allowsConcurrentCalls: Bool
+    private var _inlineCalls = 0
+
+    init(modelID: String = "stub-a@000000000000", titles: Bool = false, gated: Bool = false, concurrent: Bool = false) {
         self.modelID = modelID
         self.titles = titles
+        allowsConcurrentCalls = concurrent
         gateOpen = !gated
     }
+
+    /// Calls that ran inside `Parallel.inline` (single-threaded batcher workers).
+    var inlineCalls: Int { lock.withLock { _inlineCalls } }
 
     /// Batch sizes of every call so far (recommend and score).
     var batchSizes: [Int] { lock.withLock { _batchSizes } }
@@ -52,7 +61,8 @@ final class StubEngine: RecommendationEngine, @unchecked Sendable {
     }
 
     private func pass(_ size: Int) {
-        lock.withLock { _batchSizes.append(size) }
+        let inline = Parallel.isInline
+        lock.withLock { _batchSizes.append(size); if inline { _inlineCalls += 1 } }
         gateCondition.lock()
         entered += 1
         gateCondition.broadcast()

@@ -38,7 +38,7 @@ struct ServingBenchCommand: ParsableCommand {
     @Option(help: "CPU threads.")
     var threads: Int?
 
-    @Option(help: "Arithmetic of the serving forward's layer products (f32, bf16).")
+    @Option(help: "Arithmetic of the serving forward's layer products (f32, bf16, int16).")
     var precision: InferencePrecision = .f32
 
     @Option(help: "Item dimensions of the retrieval rows (comma-separated).")
@@ -200,14 +200,14 @@ struct ServingBenchCommand: ParsableCommand {
     /// (the model's eval forward); per-user CPU time; with `--profile` the per-op thread CPU time of one
     /// serving forward (median over the runs).
     func forwardRows(_ rec: Recommender, history: [Int32], timestamps ts: [Int64], maxItem: Int) {
-        print("forward: precision \(rec.precision.rawValue) (bf16 products: \(BF16GEMM.available ? BF16GEMM.kind : "not available, f32"))")
+        print("forward: precision \(rec.precision.rawValue), running \(rec.effectivePrecision.rawValue) (bf16 products: \(BF16GEMM.available ? BF16GEMM.kind : "not available, f32"))")
         let sizes = batches.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
         for b in sizes where b > 0 {
             let hs = (0..<b).map { i in history.map { 1 + ($0 + Int32(i)) % Int32(maxItem) } }
             let tss = [[Int64]?](repeating: ts, count: b)
             for reference in [false, true] {
                 let t = measure { _ = rec.userVectors(histories: hs, timestamps: tss, reference: reference) }
-                report("forward: B=\(b) \(reference ? "eval forward (reference)" : "serving forward (\(rec.precision.rawValue))")", t,
+                report("forward: B=\(b) \(reference ? "eval forward (reference)" : "serving forward (\(rec.effectivePrecision.rawValue))")", t,
                        String(format: "%.3f ms cpu/user, %.3f ms wall/user", t.cpu / Double(b), t.median / Double(b)))
             }
             if profile {

@@ -33,7 +33,7 @@ public struct RecommendCommand: ParsableCommand {
     @Option(name: .long, help: "CPU threads.")
     var threads: Int?
 
-    @Option(name: .long, help: "Arithmetic of the model's layer products: f32, or bf16 (AVX-512 BF16; f32 on other CPUs).")
+    @Option(name: .long, help: "Arithmetic of the model's layer products: f32, bf16 (AVX-512 BF16; f32 on other CPUs) or int16 (AVX2; f32 on other CPUs).")
     var precision: InferencePrecision = .f32
 
     public init() {}

@@ -59,7 +59,11 @@ public struct ServeCommand: ParsableCommand {
     @Option(name: .long, help: "CPU threads of the engine.")
     var threads: Int?
 
-    @Option(name: .long, help: "Arithmetic of the model's layer products: f32, or bf16 (AVX-512 BF16; f32 on other CPUs).")
+    @Option(name: .customLong("engine-workers"),
+            help: "Batcher workers, each running its own batch on one thread (default: the engine threads); 1: one worker whose batch uses every engine thread.")
+    var engineWorkers: Int?
+
+    @Option(name: .long, help: "Arithmetic of the model's layer products: f32, bf16 (AVX-512 BF16; f32 on other CPUs) or int16 (AVX2; f32 on other CPUs).")
     var precision: InferencePrecision = .f32
 
     @Option(name: .customLong("retrieval-device"),
@@ -104,11 +108,13 @@ public struct ServeCommand: ParsableCommand {
     }
 
     public func run() throws {
-        let limits = try limits()
+        var limits = try limits()
         if let threads {
             guard threads > 0 else { throw ValidationError("--threads must be positive") }
             Parallel.threads = threads
         }
+        limits.engineWorkers = engineWorkers ?? Parallel.threads
+        do { try limits.validate() } catch { throw ValidationError("\(error)") }
         guard (0...65535).contains(port) else { throw ValidationError("--port must be in 0...65535") }
         let (retrieval, retrievalMessage) = try retrievalDevice.make()
         let (data, cacheCapacity, precision) = (self.data, self.cacheCapacity, self.precision)
@@ -137,7 +143,9 @@ public struct ServeCommand: ParsableCommand {
         let (host, port) = (self.host, self.port)
         let summary = "model \(engine.modelID) (max history \(engine.maxHistory), corpus \(engine.corpusSize)); "
             + "max batch \(limits.maxBatch), max wait \(maxWaitMs) ms, queue \(limits.queueCapacity), "
-            + "\(Parallel.threads) engine threads"
+            + (limits.engineWorkers > 1 && engine.allowsConcurrentCalls
+                ? "\(limits.engineWorkers) single-threaded engine workers"
+                : "\(limits.engineWorkers) engine worker(s) over \(Parallel.threads) engine threads")
         let outcome = BlockingResult()
         Task.detached {
             do {

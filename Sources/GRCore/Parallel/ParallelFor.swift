@@ -45,6 +45,9 @@ public enum Parallel {
         return try body()
     }
 
+    /// True inside `inline` on this thread: `forEach` / `forRanges` run inline here.
+    public static var isInline: Bool { InlineScope.active }
+
     /// Splits 0..<n into `threads` contiguous ranges (fewer when n is small) and runs them in parallel.
     @inlinable
     public static func forRanges(_ n: Int, minChunk: Int = 1, _ body: (Range<Int>) -> Void) {

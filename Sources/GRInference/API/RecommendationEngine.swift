@@ -12,7 +12,11 @@ public protocol RecommendationEngine: AnyObject, Sendable {
     /// Throws `InferenceError` for a query that `recommend` would reject; cheap, no forward.
     func validate(_ q: RecommendQuery) throws
     func validate(_ q: ScoreQuery) throws
-    /// One batched forward for all queries (called from one task at a time; may use all cores).
+    /// True when `recommend` and `score` may be called from several threads at once (the server
+    /// then runs independent workers, each call single-threaded inside `Parallel.inline`); false
+    /// (the default): one call at a time, which may use all cores.
+    var allowsConcurrentCalls: Bool { get }
+    /// One batched forward for all queries (may use all cores unless called inside `Parallel.inline`).
     /// Throws `InferenceError` (the first invalid query's field, prefixed by nothing: one batch
     /// holds independent requests, so callers validate each before batching).
     func recommend(_ batch: [RecommendQuery]) throws -> [Recommendation]
@@ -21,4 +25,8 @@ public protocol RecommendationEngine: AnyObject, Sendable {
     func score(_ batch: [ScoreQuery]) throws -> [[Float]]
     /// The item's title when the data directory has titles.
     func title(of item: Int32) -> String?
+}
+
+extension RecommendationEngine {
+    public var allowsConcurrentCalls: Bool { false }
 }

@@ -20,19 +20,23 @@ public struct BatchedSequence: Sendable {
 
 /// Arithmetic of the layer products (`--precision`): f32 everywhere (default), or every layer
 /// GEMM with bf16 inputs and f32 accumulation (`BF16GEMM`: AVX-512 BF16 `vdpbf16ps`, selected by a
-/// run-time CPU check; f32 on a CPU without it). Norms, attention and the residual stream stay f32.
+/// run-time CPU check; f32 on a CPU without it), or with 13-bit int16 inputs (weights per column,
+/// activations per row) and exact int32 sums (`Int16Weight`: AVX2 `vpmaddwd`; f32 without AVX2).
+/// Norms, attention and the residual stream stay f32.
 public enum InferencePrecision: String, Sendable, CaseIterable {
     case f32
     case bf16
+    case int16
 }
 
 /// The serving forward: B users' windows → their (B, D) L2-normalised user vectors (the output at
 /// each user's last history row, spec §2.4), the eval forward (no dropout) without anything a
-/// backward would need. Not thread-safe (scratch buffers are reused): callers serialise.
+/// backward would need. Thread-safe: concurrent calls borrow their own scratch buffers
+/// (`ScratchPool`).
 protocol BatchedEncoder: AnyObject {
     /// The arithmetic the products really use (bf16 falls back to f32 without the CPU feature).
     var precision: InferencePrecision { get }
-    /// Per-thread scratch buffers (one per worker of `userVectors`).
+    /// Scratch buffers, lent to each call of `userVectors` (one per worker thread of the call).
     var scratches: ScratchPool { get }
     /// The (B, D) user vectors of one chunk of users, on the calling thread only.
     func forwardChunk(_ sequences: ArraySlice<BatchedSequence>, scratch: ScratchBuffers, profile: OpProfile?) -> [Float]
@@ -50,7 +54,8 @@ extension BatchedEncoder {
         // ⌈T / chunkTokens⌉ parts, rounded up to a multiple of the threads (so that no worker
         // idles while another runs a last chunk), cut at equal token counts.
         let total = sequences.reduce(0) { $0 + $1.ids.count }
-        let lanes = min(Parallel.threads, sequences.count)
+        // Inside `Parallel.inline` (a caller that runs this whole call on its own thread): one lane.
+        let lanes = Parallel.isInline ? 1 : min(Parallel.threads, sequences.count)
         var parts = (total + batchedChunkTokens - 1) / batchedChunkTokens
         if parts > 1 { parts = (parts + lanes - 1) / lanes * lanes }
         var chunks: [Range<Int>] = []
@@ -63,23 +68,23 @@ extension BatchedEncoder {
             }
         }
         chunks.append(start ..< sequences.count)
-        let workers = min(Parallel.threads, chunks.count)
-        let pool = scratches
-        pool.reserve(workers)
+        let workers = min(lanes, chunks.count)
         var results = [[Float]](repeating: [], count: chunks.count)
-        results.withUnsafeMutableBufferPointer { out in
-            let out = out
-            if workers == 1 {
-                Parallel.inline {
-                    for (c, r) in chunks.enumerated() { out[c] = forwardChunk(sequences[r], scratch: pool[0], profile: profile) }
+        scratches.withBuffers(workers) { pool in
+            results.withUnsafeMutableBufferPointer { out in
+                let out = out
+                if workers == 1 {
+                    Parallel.inline {
+                        for (c, r) in chunks.enumerated() { out[c] = forwardChunk(sequences[r], scratch: pool[0], profile: profile) }
+                    }
+                    return
                 }
-                return
-            }
-            let next = WorkCounter()
-            Parallel.forEach(workers) { w in
-                Parallel.inline {
-                    while case let c = next.take(), c < chunks.count {
-                        out[c] = forwardChunk(sequences[chunks[c]], scratch: pool[w], profile: profile)
+                let next = WorkCounter()
+                Parallel.forEach(workers) { w in
+                    Parallel.inline {
+                        while case let c = next.take(), c < chunks.count {
+                            out[c] = forwardChunk(sequences[chunks[c]], scratch: pool[w], profile: profile)
+                        }
                     }
                 }
             }
@@ -104,11 +109,25 @@ nonisolated(unsafe) var batchedChunkTokens: Int = {
     return 2048
 }()
 
-/// One `ScratchBuffers` per worker thread, created on demand.
-final class ScratchPool {
-    private var buffers: [ScratchBuffers] = []
-    func reserve(_ n: Int) { while buffers.count < n { buffers.append(ScratchBuffers()) } }
-    subscript(_ i: Int) -> ScratchBuffers { buffers[i] }
+/// The `ScratchBuffers` of the encoder's forwards, lent out per call: a call borrows one per
+/// worker thread of its own and returns them at its end, so concurrent calls (the serving
+/// engine's independent single-threaded workers) never share one. Buffers are kept for reuse
+/// (at most as many as were ever lent at once).
+final class ScratchPool: @unchecked Sendable {
+    private let lock = NSLock()
+    private var free: [ScratchBuffers] = []
+
+    /// Runs `body` with `n` buffers no other call holds meanwhile.
+    func withBuffers<R>(_ n: Int, _ body: ([ScratchBuffers]) -> R) -> R {
+        let lent: [ScratchBuffers] = lock.withLock {
+            let reuse = min(n, free.count)
+            let taken = Array(free.suffix(reuse))
+            free.removeLast(reuse)
+            return taken + (0 ..< n - reuse).map { _ in ScratchBuffers() }
+        }
+        defer { lock.withLock { free.append(contentsOf: lent) } }
+        return body(lent)
+    }
 }
 
 /// The batched encoder of a loaded model (HSTU or SASRec) on the CPU backend.

@@ -40,8 +40,9 @@ public final class DeviceItemIndex: @unchecked Sendable {
     public let dim: Int
     /// V.
     public let count: Int
-    /// Item ids, ascending (row r = ids[r]), as `ItemIndex.ids`.
-    public let ids: [Int32]
+    /// Item ids, ascending (row r = ids[r]), as `ItemIndex.ids`, and their id → row lookup.
+    let sortedIDs: SortedItemIDs
+    public var ids: [Int32] { sortedIDs.ids }
     /// (V, D) host rows in `ids` order: the exact rescoring.
     private let rows: [Float]
     /// (V, D) the same rows on the device.
@@ -49,7 +50,8 @@ public final class DeviceItemIndex: @unchecked Sendable {
     /// N: the largest item norm (Double; +∞ when some coordinate is not finite).
     private let maxNorm: Double
     private let boundFactor: Double
-    private let lock = NSLock()
+    /// Serialises device work of every index (a reload builds a second one while the first serves).
+    private static let deviceLock = NSLock()
     /// Queries that needed a larger K′ / an exact host scan since creation (diagnostics, tests).
     public private(set) var retries = 0, hostScans = 0
 
@@ -72,7 +74,7 @@ public final class DeviceItemIndex: @unchecked Sendable {
             }
             n2max = max(n2max, n2.isNaN ? .infinity : n2)
         }
-        self.ids = sorted
+        sortedIDs = SortedItemIDs(sorted: sorted)
         self.rows = rows
         self.dim = dim
         count = sorted.count
@@ -80,7 +82,7 @@ public final class DeviceItemIndex: @unchecked Sendable {
         maxNorm = n2max.squareRoot()
         let u = retrieval.gemmInputRounding, gamma = Double(dim + 2) * 0x1p-24
         boundFactor = (2 * u + u * u + 2 * gamma * (1 + u) * (1 + u)) * (1 + 0x1p-10)
-        items = backend.upload(rows, shape: [sorted.count, dim])
+        items = Self.deviceLock.withLock { retrieval.backend.upload(rows, shape: [sorted.count, dim]) }
     }
 
     /// Top-k of each of the Q queries (Q, D) row-major; `excluded[q]` (empty or Q lists) never
@@ -94,6 +96,8 @@ public final class DeviceItemIndex: @unchecked Sendable {
         if q == 0 { return [] }
         if kk == 0 { return Array(repeating: ItemIndex.Result(ids: [], scores: []), count: q) }
         let exclusions: [Set<Int32>] = (0..<q).map { i in excluded.isEmpty ? [] : Set(excluded[i].compactMap { rowIndex(of: $0) }) }
+        Self.deviceLock.lock()
+        defer { Self.deviceLock.unlock() }
         var results = [ItemIndex.Result?](repeating: nil, count: q)
         // Queries the bound cannot cover go to the exact host scan at once.
         var pending: [(query: Int, kPrime: Int)] = []
@@ -104,8 +108,6 @@ public final class DeviceItemIndex: @unchecked Sendable {
                 results[i] = hostScan(queries, i, k: kk, exclusions: exclusions[i])
             }
         }
-        lock.lock()
-        defer { lock.unlock() }
         while !pending.isEmpty {
             // One device pass per K′ (rows sharing it), chunks of at most `scoreBudget` scores.
             let kPrime = pending.map(\.kPrime).max()!
@@ -206,12 +208,5 @@ public final class DeviceItemIndex: @unchecked Sendable {
     }
 
     /// The row of `id`, nil when not indexed.
-    func rowIndex(of id: Int32) -> Int32? {
-        var lo = 0, hi = ids.count
-        while lo < hi {
-            let mid = (lo + hi) / 2
-            if ids[mid] < id { lo = mid + 1 } else { hi = mid }
-        }
-        return lo < ids.count && ids[lo] == id ? Int32(lo) : nil
-    }
+    func rowIndex(of id: Int32) -> Int32? { sortedIDs.row(of: id) }
 }

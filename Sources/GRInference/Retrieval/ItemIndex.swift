@@ -87,10 +87,9 @@ public final class ItemIndex: @unchecked Sendable {
     public let dim: Int
     /// V, the number of indexed items.
     public let count: Int
-    /// The item ids, ascending (row r of the index is ids[r]).
-    public let ids: [Int32]
-    /// ids[r] == ids[0] + r for every row (then `rowIndex` needs no search).
-    private let consecutive: Bool
+    /// The item ids, ascending (row r of the index is ids[r]), and their id → row lookup.
+    let sortedIDs: SortedItemIDs
+    public var ids: [Int32] { sortedIDs.ids }
     /// (blocks, D, 16) packed vectors; an even number of blocks, padding lanes zero.
     private let packed: UnsafeMutablePointer<Float>
     private let blockCount: Int
@@ -113,8 +112,7 @@ public final class ItemIndex: @unchecked Sendable {
         }
         self.dim = dim
         self.count = ids.count
-        self.ids = order.map { ids[$0] }
-        consecutive = self.ids.isEmpty || Int(self.ids.last!) - Int(self.ids[0]) == self.ids.count - 1
+        sortedIDs = SortedItemIDs(sorted: order.map { ids[$0] })
         let blocks = (ids.count + Self.lanes - 1) / Self.lanes
         blockCount = blocks + (blocks & 1)
         let total = blockCount * dim * Self.lanes
@@ -308,20 +306,8 @@ public final class ItemIndex: @unchecked Sendable {
         var candidates: [[(Float, Int32)]] = []
     }
 
-    /// The row of `id`, nil when not indexed (ids ascending: `id − ids[0]` when they are consecutive,
-    /// else a binary search).
-    public func rowIndex(of id: Int32) -> Int32? {
-        if consecutive {
-            let row = Int(id) - Int(ids.first ?? 0)
-            return row >= 0 && row < ids.count ? Int32(row) : nil
-        }
-        var lo = 0, hi = ids.count
-        while lo < hi {
-            let mid = (lo + hi) / 2
-            if ids[mid] < id { lo = mid + 1 } else { hi = mid }
-        }
-        return lo < ids.count && ids[lo] == id ? Int32(lo) : nil
-    }
+    /// The row of `id`, nil when not indexed (`SortedItemIDs.row`).
+    public func rowIndex(of id: Int32) -> Int32? { sortedIDs.row(of: id) }
 
     /// Bounded min-heap of (score, row): the root is the worst kept entry (lowest score, among
     /// equal scores the highest row).

@@ -74,6 +74,23 @@ void gr_silu_avx2(float *x, long n);
 void gr_sgemm_small_avx2(const float *a, long lda, const float *w, long ldw, long m, long n, int k, float *c,
                          long ldc, int flags);
 
+/// The int16 layer products (small_gemm_i16_avx2.c, `--precision int16`): int16 count of the
+/// packed op(W) of n columns, k ≤ 128 rows: ⌈n/16⌉·16·(k rounded up to even).
+long gr_i16_packed_count(long n, int k);
+
+/// Quantises W (k ≤ 128, n; rows ldw apart) per column (s_j = max|w_·j|/4095, ŵ = round(w/s_j)) into
+/// `packed` (`gr_i16_packed_count(n, k)` int16) and `scales` (n rounded up to 16 floats). Returns 0,
+/// or −1 when W holds a NaN or ∞ (then nothing is usable).
+int gr_i16_pack(const float *w, long ldw, long n, int k, int16_t *packed, float *scales);
+
+/// C (m, n) = A (m, k ≤ 128; rows lda apart)·W by `vpmaddwd` on A quantised per row (int16, 13 bits)
+/// and W packed by `gr_i16_pack` (`packed`, `scales`), then + C (GR_SGEMM_ACCUMULATE) or SiLU
+/// (GR_SGEMM_SILU; not both) as `gr_sgemm_small_avx2`. Rows of A with a NaN or ∞ are computed in
+/// f32 by `gr_sgemm_small_avx2` on `w` (the f32 W, rows ldw apart). AVX2: call only when
+/// `gr_cpu_supports_avx2_fma()` is 1 (does nothing off x86-64).
+void gr_i16gemm_avx2(const float *a, long lda, const int16_t *packed, const float *scales, const float *w,
+                     long ldw, long m, long n, int k, float *c, long ldc, int flags);
+
 /// Floats of scratch `gr_hstu_infer_attention_avx2` needs.
 long gr_hstu_infer_scratch_floats(int heads, int dqk, int dv);
 
