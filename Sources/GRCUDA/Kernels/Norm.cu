@@ -21,8 +21,11 @@ extern "C" __global__ void gr_layer_norm_fwd(const float* x, const float* u, i64
 }
 
 // For out = u ⊙ x̂: du += dOut ⊙ x̂; g = dOut ⊙ u (dOut if u null); dx += rstd·(g − mean(g) − x̂·mean(g ⊙ x̂)).
+// acc = 0 OVERWRITES instead (fusions, session 6): du = dOut ⊙ x̂, dx = res + rstd·(…) (res null: 0),
+// so the zero-fill / residual copy before the backward is not needed.
 extern "C" __global__ void gr_layer_norm_bwd(const float* dOut, const float* x, const float* u, i64 ldu,
-                                             const float* mean, const float* rstd, float* dx, float* du, i64 rows, i64 cols) {
+                                             const float* mean, const float* rstd, float* dx, float* du, i64 rows, i64 cols,
+                                             const float* res, i64 acc) {
     __shared__ float scratch[32];
     i64 r = blockIdx.x;
     const float* px = x + r * cols;
@@ -33,7 +36,7 @@ extern "C" __global__ void gr_layer_norm_bwd(const float* dOut, const float* x, 
         float h = (px[c] - mu) * rs;
         float g = po[c];
         if (u) {
-            if (du) du[r * ldu + c] += g * h;
+            if (du) du[r * ldu + c] = acc ? du[r * ldu + c] + g * h : g * h;
             g *= u[r * ldu + c];
         }
         sg += g; sgx += g * h;
@@ -45,7 +48,8 @@ extern "C" __global__ void gr_layer_norm_bwd(const float* dOut, const float* x, 
     for (i64 c = threadIdx.x; c < cols; c += blockDim.x) {
         float h = (px[c] - mu) * rs;
         float g = u ? po[c] * u[r * ldu + c] : po[c];
-        dx[r * cols + c] += rs * (g - mg - h * mgx);
+        float v = rs * (g - mg - h * mgx);
+        dx[r * cols + c] = acc ? dx[r * cols + c] + v : (res ? res[r * cols + c] + v : v);
     }
 }
 

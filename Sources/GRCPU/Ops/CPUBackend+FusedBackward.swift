@@ -1,0 +1,23 @@
+import GRCore
+
+/// `FusedBackwardOps`: the accumulating kernels with their overwrite / residual mode.
+extension CPUBackend {
+    public func siluBackwardOverwrite(dOut: Tensor, x: Tensor, dx: Tensor, count: Int) {
+        check(count, dOut, x, dx)
+        ElementwiseKernels.siluBackward(dOut.floats, x.floats, dx.floats, count, accumulate: false)
+    }
+    public func layerNormMulBackwardOverwrite(dOut: Tensor, x: Tensor, u: Tensor, ldu: Int, mean: Tensor, rstd: Tensor,
+                                              dx: Tensor?, du: Tensor?, rows: Int, cols: Int) {
+        check(rows * cols, dOut, x); check(rows, mean, rstd); checkStrided(rows, cols, (u, ldu))
+        if let dx { check(rows * cols, dx) }
+        if let du { checkStrided(rows, cols, (du, ldu)) }
+        NormKernels.layerNormMulBackward(dOut.floats, x.floats, u.floats, ldu, mean.floats, rstd.floats,
+                                         dx?.floats, du?.floats, rows, cols, accumulate: false)
+    }
+    public func layerNormBackwardResidual(dOut: Tensor, x: Tensor, mean: Tensor, rstd: Tensor, residual: Tensor, dx: Tensor,
+                                          rows: Int, cols: Int) {
+        check(rows * cols, dOut, x, residual, dx); check(rows, mean, rstd)
+        NormKernels.layerNormMulBackward(dOut.floats, x.floats, nil, 0, mean.floats, rstd.floats, dx.floats, nil,
+                                         rows, cols, accumulate: false, residual: residual.floats)
+    }
+}

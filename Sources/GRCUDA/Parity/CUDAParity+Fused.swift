@@ -1,0 +1,56 @@
+import GRCore
+
+extension Harness {
+    /// `FusedBackwardOps` (docs/cuda.md "Fusions (session 6)"): CPU vs CUDA on poisoned outputs
+    /// (the fused ops overwrite), and on the GPU the fused op against the unfused pair it replaces
+    /// (fill/copy + accumulating op), which must agree exactly.
+    mutating func fusedBackward() -> [ParityResult] {
+        var r: [ParityResult] = []
+        let n = 10_007
+        let x = pair([n], scale: 4), g = pair([n])
+        let o = poisoned([n])
+        cpuBackend.siluBackwardOverwrite(dOut: g.cpu, x: x.cpu, dx: o.cpu, count: n)
+        gpu.siluBackwardOverwrite(dOut: g.gpu, x: x.gpu, dx: o.gpu, count: n)
+        r.append(check("fused: silu backward (overwrite)", o))
+        let ref = gpu.upload([Float](repeating: 7, count: n), shape: [n])
+        gpu.fill(ref, 0); gpu.siluBackward(dOut: g.gpu, x: x.gpu, dx: ref, count: n)
+        r.append(same("fused: silu backward = fill + accumulate (GPU)", o.gpu, ref))
+
+        let (rows, cols, ldu) = (211, 72, 100)
+        let xn = pair([rows * cols], scale: 3), u = pair([rows * ldu]), go = pair([rows * cols])
+        let mean = poisoned([rows]), rstd = poisoned([rows]), tmp = poisoned([rows * cols])
+        cpuBackend.layerNormForward(x: xn.cpu, out: tmp.cpu, mean: mean.cpu, rstd: rstd.cpu, rows: rows, cols: cols, eps: 1e-6)
+        gpu.layerNormForward(x: xn.gpu, out: tmp.gpu, mean: mean.gpu, rstd: rstd.gpu, rows: rows, cols: cols, eps: 1e-6)
+        let dx = poisoned([rows * cols]), du = poisonedStrided(rows, cols, ldu)
+        cpuBackend.layerNormMulBackwardOverwrite(dOut: go.cpu, x: xn.cpu, u: u.cpu, ldu: ldu, mean: mean.cpu, rstd: rstd.cpu,
+                                                 dx: dx.cpu, du: du.cpu, rows: rows, cols: cols)
+        gpu.layerNormMulBackwardOverwrite(dOut: go.gpu, x: xn.gpu, u: u.gpu, ldu: ldu, mean: mean.gpu, rstd: rstd.gpu,
+                                          dx: dx.gpu, du: du.gpu, rows: rows, cols: cols)
+        r += [check("fused: layer norm ⊙ u backward (overwrite) dx", dx),
+              check("fused: layer norm ⊙ u backward (overwrite) du", du)]
+        let rdx = gpu.zeros([rows * cols], .f32), rdu = gpu.zeros([rows * ldu], .f32)
+        gpu.layerNormMulBackward(dOut: go.gpu, x: xn.gpu, u: u.gpu, ldu: ldu, mean: mean.gpu, rstd: rstd.gpu,
+                                 dx: rdx, du: rdu, rows: rows, cols: cols)
+        r += [same("fused: layer norm ⊙ u backward dx = fill + accumulate (GPU)", dx.gpu, rdx),
+              same("fused: layer norm ⊙ u backward du = fill + accumulate (GPU)", du.gpu, rdu)]
+
+        let res = pair([rows * cols]), dr = poisoned([rows * cols])
+        cpuBackend.layerNormBackwardResidual(dOut: go.cpu, x: xn.cpu, mean: mean.cpu, rstd: rstd.cpu, residual: res.cpu,
+                                             dx: dr.cpu, rows: rows, cols: cols)
+        gpu.layerNormBackwardResidual(dOut: go.gpu, x: xn.gpu, mean: mean.gpu, rstd: rstd.gpu, residual: res.gpu,
+                                      dx: dr.gpu, rows: rows, cols: cols)
+        r.append(check("fused: layer norm backward + residual", dr))
+        let rr = gpu.zeros([rows * cols], .f32)
+        gpu.copy(res.gpu, to: rr)
+        gpu.layerNormBackward(dOut: go.gpu, x: xn.gpu, mean: mean.gpu, rstd: rstd.gpu, dx: rr, rows: rows, cols: cols)
+        r.append(same("fused: layer norm backward + residual = copy + accumulate (GPU)", dr.gpu, rr))
+        return r
+    }
+
+    /// Exact equality of two device tensors (0 or 1; NaN fails).
+    func same(_ name: String, _ a: Tensor, _ b: Tensor) -> ParityResult {
+        let x = gpu.download(a), y = gpu.download(b)
+        let equal = x.count == y.count && zip(x, y).allSatisfy { $0 == $1 }
+        return ParityResult(name: name, error: equal ? 0 : 1, tolerance: 0)
+    }
+}
