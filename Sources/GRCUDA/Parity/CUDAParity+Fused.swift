@@ -11,10 +11,10 @@ extension Harness {
         let o = poisoned([n])
         cpuBackend.siluBackwardOverwrite(dOut: g.cpu, x: x.cpu, dx: o.cpu, count: n)
         gpu.siluBackwardOverwrite(dOut: g.gpu, x: x.gpu, dx: o.gpu, count: n)
-        r.append(check("fused: silu backward (overwrite)", o))
+        r.append(check("fused silu bwd (overwrite)", o))
         let ref = gpu.upload([Float](repeating: 7, count: n), shape: [n])
         gpu.fill(ref, 0); gpu.siluBackward(dOut: g.gpu, x: x.gpu, dx: ref, count: n)
-        r.append(same("fused: silu backward = fill + accumulate (GPU)", o.gpu, ref))
+        r.append(same("fused silu bwd = fill + silu bwd (GPU)", o.gpu, ref))
 
         let (rows, cols, ldu) = (211, 72, 100)
         let xn = pair([rows * cols], scale: 3), u = pair([rows * ldu]), go = pair([rows * cols])
@@ -26,24 +26,24 @@ extension Harness {
                                                  dx: dx.cpu, du: du.cpu, rows: rows, cols: cols)
         gpu.layerNormMulBackwardOverwrite(dOut: go.gpu, x: xn.gpu, u: u.gpu, ldu: ldu, mean: mean.gpu, rstd: rstd.gpu,
                                           dx: dx.gpu, du: du.gpu, rows: rows, cols: cols)
-        r += [check("fused: layer norm ⊙ u backward (overwrite) dx", dx),
-              check("fused: layer norm ⊙ u backward (overwrite) du", du)]
+        r += [check("fused LN⊙u bwd (overwrite) dx", dx),
+              check("fused LN⊙u bwd (overwrite) du", du)]
         let rdx = gpu.zeros([rows * cols], .f32), rdu = gpu.zeros([rows * ldu], .f32)
         gpu.layerNormMulBackward(dOut: go.gpu, x: xn.gpu, u: u.gpu, ldu: ldu, mean: mean.gpu, rstd: rstd.gpu,
                                  dx: rdx, du: rdu, rows: rows, cols: cols)
-        r += [same("fused: layer norm ⊙ u backward dx = fill + accumulate (GPU)", dx.gpu, rdx),
-              same("fused: layer norm ⊙ u backward du = fill + accumulate (GPU)", du.gpu, rdu)]
+        r += [same("fused LN⊙u bwd dx = fills + accumulate (GPU)", dx.gpu, rdx),
+              same("fused LN⊙u bwd du = fills + accumulate (GPU)", du.gpu, rdu)]
 
         let res = pair([rows * cols]), dr = poisoned([rows * cols])
         cpuBackend.layerNormBackwardResidual(dOut: go.cpu, x: xn.cpu, mean: mean.cpu, rstd: rstd.cpu, residual: res.cpu,
                                              dx: dr.cpu, rows: rows, cols: cols)
         gpu.layerNormBackwardResidual(dOut: go.gpu, x: xn.gpu, mean: mean.gpu, rstd: rstd.gpu, residual: res.gpu,
                                       dx: dr.gpu, rows: rows, cols: cols)
-        r.append(check("fused: layer norm backward + residual", dr))
+        r.append(check("fused LN bwd + residual", dr))
         let rr = gpu.zeros([rows * cols], .f32)
         gpu.copy(res.gpu, to: rr)
         gpu.layerNormBackward(dOut: go.gpu, x: xn.gpu, mean: mean.gpu, rstd: rstd.gpu, dx: rr, rows: rows, cols: cols)
-        r.append(same("fused: layer norm backward + residual = copy + accumulate (GPU)", dr.gpu, rr))
+        r.append(same("fused LN bwd + residual = copy + acc. (GPU)", dr.gpu, rr))
         return r
     }
 

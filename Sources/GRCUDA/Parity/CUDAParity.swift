@@ -31,6 +31,17 @@ public enum CUDAParity {
             + h.hstuTensorCore(long: gpu.context.deviceName != "host emulator") + graph(gpu: gpu, seed: seed)
     }
 
+    /// One family by name (`gr cuda selftest --family`, for short emulator runs); nil: unknown name.
+    public static func family(_ name: String, gpu: CUDABackend, seed: UInt64 = 1) -> [ParityResult]? {
+        var h = Harness(gpu: gpu, seed: seed)
+        switch name {
+        case "elementwise": return h.elementwise()
+        case "norm": return h.norm()
+        case "fused": return h.fusedBackward()
+        default: return nil
+        }
+    }
+
     public static func relativeError(_ cpu: [Float], _ gpu: [Float]) -> Double {
         precondition(cpu.count == gpu.count, "parity: \(cpu.count) vs \(gpu.count) elements")
         var num = 0.0, den = 0.0
