@@ -11,12 +11,12 @@ extension CUDABackend {
         if dx == nil && du == nil { return }
         context.launch("gr_layer_norm_bwd", blocks: rows, block: Self.normThreads,
                        [.ptr(dOut), .ptr(x), .ptr(u), .i(ldu), .ptr(mean), .ptr(rstd), .ptr(dx), .ptr(du), .i(rows), .i(cols),
-                        .u(0), .i(0)])
+                        .u(0), .i(0), .u(0), .f(1), .u(0), .u(0), .i(0)])
     }
     public func layerNormBackwardResidual(dOut: Tensor, x: Tensor, mean: Tensor, rstd: Tensor, residual: Tensor, dx: Tensor,
                                           rows: Int, cols: Int) {
         context.launch("gr_layer_norm_bwd", blocks: rows, block: Self.normThreads,
                        [.ptr(dOut), .ptr(x), .u(0), .i(0), .ptr(mean), .ptr(rstd), .ptr(dx), .u(0), .i(rows), .i(cols),
-                        .ptr(residual), .i(0)])
+                        .ptr(residual), .i(0), .u(0), .f(1), .u(0), .u(0), .i(0)])
     }
 }

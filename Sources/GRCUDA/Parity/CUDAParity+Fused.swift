@@ -47,6 +47,49 @@ extension Harness {
         return r
     }
 
+    /// `FusedNormDropoutOps`: dropout(u ⊙ LN(x)) and its backward in one kernel, CPU vs CUDA on
+    /// poisoned outputs (the dropout masks compared exactly), and the fused kernel against the
+    /// unfused pair on the GPU (`layerNormMulForward` + `dropoutForward`; dropout of dOut in place +
+    /// `layerNormMulBackwardOverwrite`), exactly.
+    mutating func fusedNormDropout() -> [ParityResult] {
+        var r: [ParityResult] = []
+        let (rows, cols, ldu, p) = (211, 72, 100, Float(0.2))
+        let x = pair([rows * cols], scale: 3), u = pair([rows * ldu]), s = stream()
+        let out = poisoned([rows * cols]), mean = poisoned([rows]), rstd = poisoned([rows])
+        cpuBackend.layerNormMulDropoutForward(x: x.cpu, u: u.cpu, ldu: ldu, out: out.cpu, mean: mean.cpu, rstd: rstd.cpu,
+                                              rows: rows, cols: cols, eps: 1e-6, p: p, stream: s)
+        gpu.layerNormMulDropoutForward(x: x.gpu, u: u.gpu, ldu: ldu, out: out.gpu, mean: mean.gpu, rstd: rstd.gpu,
+                                       rows: rows, cols: cols, eps: 1e-6, p: p, stream: s)
+        r += [check("fused LN⊙u+dropout fwd", out), check("fused LN⊙u+dropout fwd mean", mean),
+              check("fused LN⊙u+dropout fwd rstd", rstd)]
+        let cm = out.cpu.toArray().map { $0 == 0 }, gm = gpu.download(out.gpu).map { $0 == 0 }
+        r.append(ParityResult(name: "fused LN⊙u+dropout fwd mask (CPU = GPU)", error: cm == gm ? 0 : 1, tolerance: 0))
+        let ref = gpu.zeros([rows * cols], .f32), rm = gpu.zeros([rows], .f32), rr = gpu.zeros([rows], .f32)
+        gpu.layerNormMulForward(x: x.gpu, u: u.gpu, ldu: ldu, out: ref, mean: rm, rstd: rr, rows: rows, cols: cols, eps: 1e-6)
+        gpu.dropoutForward(x: ref, out: ref, count: rows * cols, p: p, stream: s)
+        r.append(same("fused LN⊙u+dropout fwd = unfused pair (GPU)", out.gpu, ref))
+
+        let g = pair([rows * cols]), gref = gpu.zeros([rows * cols], .f32)
+        gpu.copy(g.gpu, to: gref)
+        let dx = poisoned([rows * cols]), du = poisonedStrided(rows, cols, ldu)
+        cpuBackend.layerNormMulDropoutBackwardOverwrite(dOut: g.cpu, x: x.cpu, u: u.cpu, ldu: ldu, mean: mean.cpu,
+                                                        rstd: rstd.cpu, dx: dx.cpu, du: du.cpu, rows: rows, cols: cols,
+                                                        p: p, stream: s)
+        gpu.layerNormMulDropoutBackwardOverwrite(dOut: g.gpu, x: x.gpu, u: u.gpu, ldu: ldu, mean: mean.gpu, rstd: rstd.gpu,
+                                                 dx: dx.gpu, du: du.gpu, rows: rows, cols: cols, p: p, stream: s)
+        r += [check("fused LN⊙u+dropout bwd dx", dx), check("fused LN⊙u+dropout bwd du", du)]
+        let rdx = gpu.zeros([rows * cols], .f32), rdu = gpu.zeros([rows * ldu], .f32)
+        gpu.dropoutForward(x: gref, out: gref, count: rows * cols, p: p, stream: s)
+        gpu.layerNormMulBackwardOverwrite(dOut: gref, x: x.gpu, u: u.gpu, ldu: ldu, mean: mean.gpu, rstd: rstd.gpu,
+                                          dx: rdx, du: rdu, rows: rows, cols: cols)
+        let duAll = gpu.download(du.gpu), rduAll = gpu.download(rdu)
+        var duSame = true
+        for row in 0..<rows { for c in 0..<cols where duAll[row * ldu + c] != rduAll[row * ldu + c] { duSame = false } }
+        r += [same("fused LN⊙u+dropout bwd dx = unfused (GPU)", dx.gpu, rdx),
+              ParityResult(name: "fused LN⊙u+dropout bwd du = unfused (GPU)", error: duSame ? 0 : 1, tolerance: 0)]
+        return r
+    }
+
     /// Exact equality of two device tensors (0 or 1; NaN fails).
     func same(_ name: String, _ a: Tensor, _ b: Tensor) -> ParityResult {
         let x = gpu.download(a), y = gpu.download(b)

@@ -63,6 +63,13 @@ struct HSTULayer {
         outBias = arena.value(names.4); dOutBias = arena.grad(names.4)
     }
 
+    /// The Philox stream of the fused LN ⊙ U + dropout kernels: fused on, a stream without a
+    /// global-row map (a data-parallel rank's share keeps the unfused gathered mask) and p > 0.
+    private func fusedDropout(_ stream: RowDropout?) -> PhiloxStream? {
+        guard Self.fused, let stream, stream.globalRows == nil, dropout > 0 else { return nil }
+        return stream.stream
+    }
+
     private func buffer(_ ws: Workspace, _ name: String, _ shape: [Int]) -> Tensor {
         ws.tensor("hstu.\(index).\(name)", shape)
     }
@@ -98,9 +105,14 @@ struct HSTULayer {
                                positionWeights: positionWeights, timeWeights: timeWeights, heads: heads, dqk: dqk,
                                dv: dv, paddedWidth: paddedWidth, out: o)
         // G = Dropout(U ⊙ LN(O))
-        backend.layerNormMulForward(x: o, u: act, ldu: w, out: g, mean: oMean, rstd: oRstd, rows: t, cols: hv,
-                                    eps: Self.layerNormEps)
-        stream?.forward(x: g, out: g, rows: t, width: hv, p: dropout, backend: backend, workspace: ws)
+        if let s = fusedDropout(stream) {   // one kernel, the same mask
+            backend.layerNormMulDropoutForward(x: o, u: act, ldu: w, out: g, mean: oMean, rstd: oRstd, rows: t, cols: hv,
+                                               eps: Self.layerNormEps, p: dropout, stream: s)
+        } else {
+            backend.layerNormMulForward(x: o, u: act, ldu: w, out: g, mean: oMean, rstd: oRstd, rows: t, cols: hv,
+                                        eps: Self.layerNormEps)
+            stream?.forward(x: g, out: g, rows: t, width: hv, p: dropout, backend: backend, workspace: ws)
+        }
         // Y = G·W_oᵀ + b_o + X
         backend.copy(x, to: y)
         backend.gemm(transA: false, transB: true, m: t, n: d, k: hv, alpha: 1, a: g, lda: hv, b: outWeight, ldb: hv,
@@ -131,11 +143,17 @@ struct HSTULayer {
         // G = Dropout(U ⊙ LN(O))
         // The dropout backward, dG·mask/(1−p), is the dropout forward applied to dG with the same
         // stream (same mask, same scale, bit for bit), done in place instead of zero-fill + accumulate.
-        stream?.forward(x: dg, out: dg, rows: t, width: hv, p: dropout, backend: backend, workspace: ws)
-        if Self.fused {   // dO and dAct's U block overwritten (dQ, dK, dV: below); no zero-fills
+        // Fused: dO and dAct's U block overwritten (dQ, dK, dV: below), no zero-fills, and the mask
+        // applied as dG is read.
+        if let s = fusedDropout(stream) {
+            backend.layerNormMulDropoutBackwardOverwrite(dOut: dg, x: o, u: act, ldu: w, mean: oMean, rstd: oRstd,
+                                                         dx: dO, du: dAct, rows: t, cols: hv, p: dropout, stream: s)
+        } else if Self.fused {
+            stream?.forward(x: dg, out: dg, rows: t, width: hv, p: dropout, backend: backend, workspace: ws)
             backend.layerNormMulBackwardOverwrite(dOut: dg, x: o, u: act, ldu: w, mean: oMean, rstd: oRstd, dx: dO,
                                                   du: dAct, rows: t, cols: hv)
         } else {
+            stream?.forward(x: dg, out: dg, rows: t, width: hv, p: dropout, backend: backend, workspace: ws)
             backend.fill(dAct, 0)
             backend.fill(dO, 0)
             backend.layerNormMulBackward(dOut: dg, x: o, u: act, ldu: w, mean: oMean, rstd: oRstd, dx: dO, du: dAct,
