@@ -68,6 +68,41 @@ extension CUDABackend {
                "cublasLtMatmul(m \(m), n \(n), k \(k), transA \(transA), transB \(transB))")
     }
 
+    /// `FusedGEMMOps`: D = op(A)·op(B) + bias + C in one cuBLASLt call (C = the residual, D a
+    /// separate output with C's layout, CUBLASLT_EPILOGUE_BIAS with the bias pointer set on the
+    /// cached descriptor per call; cuBLASLt reads it when the call is queued, so graph captures
+    /// keep it). Row-major → column-major as in `gemm`: the bias (N) is per row of the
+    /// column-major Dᵀ, i.e. per column of our D. Compute: `gemmPrecision`. K = 0: the unfused sequence.
+    public func gemmBiasResidual(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, a: Tensor, lda: Int, b: Tensor,
+                                 ldb: Int, bias: Tensor, c: Tensor, d: Tensor) {
+        if m == 0 || n == 0 { return }
+        precondition(c.devicePointer != d.devicePointer, "gemmBiasResidual: D may not alias C")
+        if k == 0 {
+            gemmBiasResidualUnfused(transA: transA, transB: transB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb,
+                                    bias: bias, c: c, d: d)
+            return
+        }
+        let lt = context.lt
+        let ws = gemmWorkspace ?? empty([Self.gemmWorkspaceBytes / 4], .f32)
+        gemmWorkspace = ws
+        let plan = gemmPlan(GEMMKey(transA: transA, transB: transB, m: m, n: n, k: k, lda: lda, ldb: ldb, ldc: n,
+                                    compute: gemmPrecision.computeType, biasEpilogue: true))
+        var biasPointer = bias.devicePointer
+        mustLt(lt.cublasLtMatmulDescSetAttribute(plan.desc, CUBLASLtAPI.descBiasPointer, &biasPointer, 8),
+               "cublasLtMatmulDescSetAttribute(BIAS_POINTER)")
+        var al: Float = 1, be: Float = 1
+        let pa = UnsafeRawPointer(bitPattern: UInt(b.devicePointer)), pb = UnsafeRawPointer(bitPattern: UInt(a.devicePointer))
+        let pc = UnsafeRawPointer(bitPattern: UInt(c.devicePointer)), pd = UnsafeMutableRawPointer(bitPattern: UInt(d.devicePointer))
+        let pws = UnsafeMutableRawPointer(bitPattern: UInt(ws.devicePointer))
+        context.makeCurrent()
+        let start = context.profileStart
+        context.stats.gemms += 1
+        defer { context.kernelProfile?.record("gemm+bias+C(m \(m), n \(n), k \(k))", context: context, start: start) }
+        mustLt(lt.cublasLtMatmul(ltHandle, plan.desc, &al, pa, plan.a, pb, plan.b, &be, pc, plan.c, pd, plan.c,
+                                 plan.heuristic.map { UnsafeRawPointer($0) }, pws, Self.gemmWorkspaceBytes, context.stream),
+               "cublasLtMatmul+bias(m \(m), n \(n), k \(k), transA \(transA), transB \(transB))")
+    }
+
     /// Most GEMM configurations kept (the jagged T changes every batch; all are dropped at the cap).
     static let gemmPlanCap = 512
     /// False when `GR_CUDA_GEMM_PLANS=0`: descriptors are then built per call and cuBLASLt runs its
@@ -84,6 +119,11 @@ extension CUDABackend {
         var opB = key.transA ? CUBLASLtAPI.opT : CUBLASLtAPI.opN
         mustLt(lt.cublasLtMatmulDescSetAttribute(desc, CUBLASLtAPI.descTransA, &opA, 4), "cublasLtMatmulDescSetAttribute(TRANSA)")
         mustLt(lt.cublasLtMatmulDescSetAttribute(desc, CUBLASLtAPI.descTransB, &opB, 4), "cublasLtMatmulDescSetAttribute(TRANSB)")
+        if key.biasEpilogue {   // before the heuristic: the algorithm must support the epilogue
+            var epilogue = CUBLASLtAPI.epilogueBias
+            mustLt(lt.cublasLtMatmulDescSetAttribute(desc, CUBLASLtAPI.descEpilogue, &epilogue, 4),
+                   "cublasLtMatmulDescSetAttribute(EPILOGUE)")
+        }
         // Column-major shapes of the stored matrices: our B is (K, N) row-major = (N, K) col-major, or (N, K)
         // row-major = (K, N) col-major when transB.
         var la: OpaquePointer? = nil, lb: OpaquePointer? = nil, lc: OpaquePointer? = nil

@@ -90,6 +90,29 @@ extension Harness {
         return r
     }
 
+    /// `FusedGEMMOps`: D = op(A)·op(B) + bias + C in one cuBLASLt call (BIAS epilogue, C ≠ D), CPU
+    /// vs CUDA (D poisoned; TF32 tolerance), and against the unfused sequence on the GPU.
+    mutating func fusedGEMM() -> [ParityResult] {
+        var r: [ParityResult] = []
+        let (m, n, k) = (37, 23, 19)   // ragged
+        for (ta, tb) in [(false, true), (true, false)] {
+            let lda = ta ? m : k, ldb = tb ? k : n
+            let a = pair([m * k]), b = pair([k * n]), bias = pair([n]), c = pair([m * n]), d = poisoned([m * n])
+            cpuBackend.gemmBiasResidual(transA: ta, transB: tb, m: m, n: n, k: k, a: a.cpu, lda: lda, b: b.cpu, ldb: ldb,
+                                        bias: bias.cpu, c: c.cpu, d: d.cpu)
+            gpu.gemmBiasResidual(transA: ta, transB: tb, m: m, n: n, k: k, a: a.gpu, lda: lda, b: b.gpu, ldb: ldb,
+                                 bias: bias.gpu, c: c.gpu, d: d.gpu)
+            r.append(check("fused gemm+bias+C tA=\(ta) tB=\(tb)", d, tol: CUDAParity.tf32Tolerance))
+            let ref = gpu.upload([Float](repeating: .nan, count: m * n), shape: [m * n])
+            gpu.gemmBiasResidualUnfused(transA: ta, transB: tb, m: m, n: n, k: k, a: a.gpu, lda: lda, b: b.gpu, ldb: ldb,
+                                        bias: bias.gpu, c: c.gpu, d: ref)
+            let e = CUDAParity.relativeError(gpu.download(ref), gpu.download(d.gpu))
+            r.append(ParityResult(name: "fused gemm+bias+C tA=\(ta) = unfused (GPU)", error: e,
+                                  tolerance: CUDAParity.f32Tolerance))
+        }
+        return r
+    }
+
     /// Exact equality of two device tensors (0 or 1; NaN fails).
     func same(_ name: String, _ a: Tensor, _ b: Tensor) -> ParityResult {
         let x = gpu.download(a), y = gpu.download(b)

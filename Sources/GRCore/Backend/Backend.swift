@@ -9,7 +9,7 @@
 /// - shapes are given in each op's doc comment with the project's letters.
 public protocol Backend: AnyObject, GEMMOps, ElementwiseOps, NormOps, EmbeddingOps, AttentionOps,
     LossOps, OptimizerOps, RetrievalOps, FusedBackwardOps,
-    FusedNormDropoutOps
+    FusedNormDropoutOps, FusedGEMMOps
 {
     /// Human-readable name, e.g. "cpu (2 threads)".
     var name: String { get }
