@@ -8,11 +8,8 @@ extension CPUBackend {
     }
     public func layerNormMulBackwardOverwrite(dOut: Tensor, x: Tensor, u: Tensor, ldu: Int, mean: Tensor, rstd: Tensor,
                                               dx: Tensor?, du: Tensor?, rows: Int, cols: Int) {
-        check(rows * cols, dOut, x); check(rows, mean, rstd); checkStrided(rows, cols, (u, ldu))
-        if let dx { check(rows * cols, dx) }
-        if let du { checkStrided(rows, cols, (du, ldu)) }
-        NormKernels.layerNormMulBackward(dOut.floats, x.floats, u.floats, ldu, mean.floats, rstd.floats,
-                                         dx?.floats, du?.floats, rows, cols, accumulate: false)
+        layerNormMulBackward(dOut: dOut, x: x, u: u, ldu: ldu, mean: mean, rstd: rstd, dx: dx, du: du, rows: rows,
+                             cols: cols, accumulate: false)
     }
     public func layerNormBackwardResidual(dOut: Tensor, x: Tensor, mean: Tensor, rstd: Tensor, residual: Tensor, dx: Tensor,
                                           rows: Int, cols: Int) {

@@ -50,22 +50,35 @@ extension CUDABackend {
             if beta == 0 { for r in 0..<m { fill(c.view(r * ldc, [n]), 0) } }
             return
         }
+        ltMatmul(GEMMKey(transA: transA, transB: transB, m: m, n: n, k: k, lda: lda, ldb: ldb, ldc: ldc, compute: compute),
+                 alpha: alpha, a: a, b: b, beta: beta, c: c, d: c, label: "gemm")
+    }
+
+    /// One cublasLtMatmul of `key`'s plan: D = α·op(A)·op(B) + β·C (+ bias with `key.biasEpilogue`),
+    /// D with C's layout (the row-major → column-major swap of A and B as in `gemm`).
+    private func ltMatmul(_ key: GEMMKey, alpha: Float, a: Tensor, b: Tensor, beta: Float, c: Tensor, d: Tensor,
+                          bias: Tensor? = nil, label: String) {
         let lt = context.lt
         let ws = gemmWorkspace ?? empty([Self.gemmWorkspaceBytes / 4], .f32)
         gemmWorkspace = ws
-        let plan = gemmPlan(GEMMKey(transA: transA, transB: transB, m: m, n: n, k: k, lda: lda, ldb: ldb, ldc: ldc,
-                                    compute: compute))
+        let plan = gemmPlan(key)
+        if let bias {
+            var biasPointer = bias.devicePointer
+            mustLt(lt.cublasLtMatmulDescSetAttribute(plan.desc, CUBLASLtAPI.descBiasPointer, &biasPointer, 8),
+                   "cublasLtMatmulDescSetAttribute(BIAS_POINTER)")
+        }
         var al = alpha, be = beta
         let pa = UnsafeRawPointer(bitPattern: UInt(b.devicePointer)), pb = UnsafeRawPointer(bitPattern: UInt(a.devicePointer))
-        let pc = UnsafeMutableRawPointer(bitPattern: UInt(c.devicePointer))
+        let pc = UnsafeRawPointer(bitPattern: UInt(c.devicePointer)), pd = UnsafeMutableRawPointer(bitPattern: UInt(d.devicePointer))
         let pws = UnsafeMutableRawPointer(bitPattern: UInt(ws.devicePointer))
+        let (m, n, k) = (key.m, key.n, key.k)
         context.makeCurrent()
         let start = context.profileStart
         context.stats.gemms += 1
-        defer { context.kernelProfile?.record("gemm(m \(m), n \(n), k \(k))", context: context, start: start) }
-        mustLt(lt.cublasLtMatmul(ltHandle, plan.desc, &al, pa, plan.a, pb, plan.b, &be, pc, plan.c, pc, plan.c,
+        defer { context.kernelProfile?.record("\(label)(m \(m), n \(n), k \(k))", context: context, start: start) }
+        mustLt(lt.cublasLtMatmul(ltHandle, plan.desc, &al, pa, plan.a, pb, plan.b, &be, pc, plan.c, pd, plan.c,
                                  plan.heuristic.map { UnsafeRawPointer($0) }, pws, Self.gemmWorkspaceBytes, context.stream),
-               "cublasLtMatmul(m \(m), n \(n), k \(k), transA \(transA), transB \(transB))")
+               "cublasLtMatmul[\(label)](m \(m), n \(n), k \(k), transA \(key.transA), transB \(key.transB))")
     }
 
     /// `FusedGEMMOps`: D = op(A)·op(B) + bias + C in one cuBLASLt call (C = the residual, D a
@@ -82,25 +95,9 @@ extension CUDABackend {
                                     bias: bias, c: c, d: d)
             return
         }
-        let lt = context.lt
-        let ws = gemmWorkspace ?? empty([Self.gemmWorkspaceBytes / 4], .f32)
-        gemmWorkspace = ws
-        let plan = gemmPlan(GEMMKey(transA: transA, transB: transB, m: m, n: n, k: k, lda: lda, ldb: ldb, ldc: n,
-                                    compute: gemmPrecision.computeType, biasEpilogue: true))
-        var biasPointer = bias.devicePointer
-        mustLt(lt.cublasLtMatmulDescSetAttribute(plan.desc, CUBLASLtAPI.descBiasPointer, &biasPointer, 8),
-               "cublasLtMatmulDescSetAttribute(BIAS_POINTER)")
-        var al: Float = 1, be: Float = 1
-        let pa = UnsafeRawPointer(bitPattern: UInt(b.devicePointer)), pb = UnsafeRawPointer(bitPattern: UInt(a.devicePointer))
-        let pc = UnsafeRawPointer(bitPattern: UInt(c.devicePointer)), pd = UnsafeMutableRawPointer(bitPattern: UInt(d.devicePointer))
-        let pws = UnsafeMutableRawPointer(bitPattern: UInt(ws.devicePointer))
-        context.makeCurrent()
-        let start = context.profileStart
-        context.stats.gemms += 1
-        defer { context.kernelProfile?.record("gemm+bias+C(m \(m), n \(n), k \(k))", context: context, start: start) }
-        mustLt(lt.cublasLtMatmul(ltHandle, plan.desc, &al, pa, plan.a, pb, plan.b, &be, pc, plan.c, pd, plan.c,
-                                 plan.heuristic.map { UnsafeRawPointer($0) }, pws, Self.gemmWorkspaceBytes, context.stream),
-               "cublasLtMatmul+bias(m \(m), n \(n), k \(k), transA \(transA), transB \(transB))")
+        ltMatmul(GEMMKey(transA: transA, transB: transB, m: m, n: n, k: k, lda: lda, ldb: ldb, ldc: n,
+                         compute: gemmPrecision.computeType, biasEpilogue: true),
+                 alpha: 1, a: a, b: b, beta: 1, c: c, d: d, bias: bias, label: "gemm+bias+C")
     }
 
     /// Most GEMM configurations kept (the jagged T changes every batch; all are dropped at the cap).
