@@ -156,12 +156,15 @@ const char* nvrtcGetErrorString(int) { return "nvrtc emulator error"; }
 int nvrtcVersion(int* a, int* b) { *a = 0; *b = 0; return 0; }
 
 // cuBLASLt (column-major, D = alpha·op(A)·op(B) + beta·C; beta == 0 does not read C)
-struct Desc { int transA = 0, transB = 0; };
+struct Desc { int transA = 0, transB = 0; unsigned epilogue = 1; const float* bias = nullptr; };
 struct Layout { unsigned long long rows, cols; long long ld; };
 int cublasLtCreate(void** h) { static int handle; *h = &handle; return 0; }
 int cublasLtMatmulDescCreate(Desc** d, int, int) { *d = new Desc(); return 0; }
 int cublasLtMatmulDescSetAttribute(Desc* d, int attr, const void* v, size_t) {
-    if (attr == 3) d->transA = *(const int*)v; else if (attr == 4) d->transB = *(const int*)v; else return 7;
+    if (attr == 3) d->transA = *(const int*)v; else if (attr == 4) d->transB = *(const int*)v;
+    else if (attr == 7) { d->epilogue = *(const unsigned*)v; if (d->epilogue != 1 && d->epilogue != 4) return 7; }   // DEFAULT, BIAS
+    else if (attr == 8) d->bias = *(const float* const*)v;   // BIAS_POINTER
+    else return 7;
     return 0;
 }
 int cublasLtMatmulDescDestroy(Desc* d) { delete d; return 0; }
@@ -193,6 +196,7 @@ int cublasLtMatmul(void*, Desc* d, const float* alpha, const float* A, Layout* l
         }
         float r = *alpha * (float)s;
         if (*beta != 0) r += *beta * C[j * lc->ld + i];
+        if (d->epilogue == 4) { if (!d->bias) return 7; r += d->bias[i]; }   // one bias value per row of D
         D[j * ld->ld + i] = r;
     }
     if (emu_trace) fprintf(stderr, "EMU gemm %lld %lld %lld A %p B %p D %p a %g b %g -> #%016llx\n", m, n, k, (void*)A, (void*)B,

@@ -16,11 +16,17 @@ extension CPUBackend {
     }
     public func layerNormMulBackward(dOut: Tensor, x: Tensor, u: Tensor, ldu: Int, mean: Tensor, rstd: Tensor,
                                      dx: Tensor?, du: Tensor?, rows: Int, cols: Int) {
+        layerNormMulBackward(dOut: dOut, x: x, u: u, ldu: ldu, mean: mean, rstd: rstd, dx: dx, du: du, rows: rows,
+                             cols: cols, accumulate: true)
+    }
+    /// `accumulate` false: dx, du OVERWRITTEN (`layerNormMulBackwardOverwrite`).
+    func layerNormMulBackward(dOut: Tensor, x: Tensor, u: Tensor, ldu: Int, mean: Tensor, rstd: Tensor,
+                              dx: Tensor?, du: Tensor?, rows: Int, cols: Int, accumulate: Bool) {
         check(rows * cols, dOut, x); check(rows, mean, rstd); checkStrided(rows, cols, (u, ldu))
         if let dx { check(rows * cols, dx) }
         if let du { checkStrided(rows, cols, (du, ldu)) }
         NormKernels.layerNormMulBackward(dOut.floats, x.floats, u.floats, ldu, mean.floats, rstd.floats,
-                                         dx?.floats, du?.floats, rows, cols)
+                                         dx?.floats, du?.floats, rows, cols, accumulate: accumulate)
     }
     public func l2NormalizeForward(x: Tensor, out: Tensor, norms: Tensor, rows: Int, cols: Int, eps: Float) {
         check(rows * cols, x, out); check(rows, norms)

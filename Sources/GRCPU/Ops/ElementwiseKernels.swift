@@ -20,21 +20,23 @@ public enum ElementwiseKernels {
         }
     }
 
-    /// dx += dOut · σ(x)(1 + x(1 − σ(x))), n elements.
+    /// dx += dOut · σ(x)(1 + x(1 − σ(x))), n elements (`accumulate` false: dx = …, overwritten).
     @_specialize(where T == Float)
     public static func siluBackward<T: KernelFloat>(_ dOut: UnsafeMutablePointer<T>, _ x: UnsafeMutablePointer<T>,
-                                                    _ dx: UnsafeMutablePointer<T>, _ n: Int) {
+                                                    _ dx: UnsafeMutablePointer<T>, _ n: Int, accumulate: Bool = true) {
         Parallel.forRanges(n, minChunk: minChunk) { r in
             var i = r.lowerBound
             while i + 8 <= r.upperBound {
                 let v = Vec.load(x, i)
                 let s = 1 / (1 + T.vexp(-v))
-                Vec.store(Vec.load(dx, i) + Vec.load(dOut, i) * s * (1 + v * (1 - s)), dx, i)
+                let g = Vec.load(dOut, i) * s * (1 + v * (1 - s))
+                Vec.store(accumulate ? Vec.load(dx, i) + g : g, dx, i)
                 i += 8
             }
             while i < r.upperBound {
                 let v = x[i], s = 1 / (1 + T.kexp(-v))
-                dx[i] += dOut[i] * s * (1 + v * (1 - s))
+                let g = dOut[i] * s * (1 + v * (1 - s))
+                dx[i] = accumulate ? dx[i] + g : g
                 i += 1
             }
         }

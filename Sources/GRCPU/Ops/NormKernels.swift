@@ -62,13 +62,17 @@ public enum NormKernels {
     }
 
     /// For out = u ⊙ x̂: du += dOut ⊙ x̂; g = dOut ⊙ u; dx += rstd·(g − mean(g) − x̂·mean(g ⊙ x̂)).
-    /// u == nil means u ≡ 1 (plain layer norm).
+    /// u == nil means u ≡ 1 (plain layer norm). `accumulate` false OVERWRITES du and dx instead,
+    /// dx = residual + rstd·(…) (residual nil: 0; it may not alias dx).
     @_specialize(where T == Float)
     public static func layerNormMulBackward<T: KernelFloat>(_ dOut: UnsafeMutablePointer<T>, _ x: UnsafeMutablePointer<T>,
                                                             _ u: UnsafeMutablePointer<T>?, _ ldu: Int,
                                                             _ mean: UnsafeMutablePointer<T>, _ rstd: UnsafeMutablePointer<T>,
                                                             _ dx: UnsafeMutablePointer<T>?, _ du: UnsafeMutablePointer<T>?,
-                                                            _ rows: Int, _ cols: Int) {
+                                                            _ rows: Int, _ cols: Int, accumulate: Bool = true,
+                                                            residual: UnsafeMutablePointer<T>? = nil) {
+        // The addend of dx: dx itself (+=), the residual, or nothing (overwrite).
+        let base = accumulate ? dx : residual
         if cols == 0 { return }
         let invC = 1 / T(cols)
         Parallel.forRanges(rows, minChunk: minRows) { rr in
@@ -92,7 +96,10 @@ public enum NormKernels {
                     if let u {
                         gg = go * Vec.load(u + r * ldu, c)
                         Vec.store(gg, gbuf, c)
-                        if let du { let pdu = du + r * ldu; Vec.store(Vec.load(pdu, c) + go * h, pdu, c) }
+                        if let du {
+                            let pdu = du + r * ldu
+                            Vec.store(accumulate ? Vec.load(pdu, c) + go * h : go * h, pdu, c)
+                        }
                     }
                     vsg += gg
                     vsgx += gg * h
@@ -106,7 +113,7 @@ public enum NormKernels {
                     if let u {
                         gg = po[c] * u[r * ldu + c]
                         gbuf[c] = gg
-                        if let du { du[r * ldu + c] += po[c] * h }
+                        if let du { du[r * ldu + c] = accumulate ? du[r * ldu + c] + po[c] * h : po[c] * h }
                     }
                     sg += gg
                     sgx += gg * h
@@ -117,11 +124,20 @@ public enum NormKernels {
                 let vmg = SIMD8<T>(repeating: mg), vmgx = SIMD8<T>(repeating: mgx)
                 let pdx = dx + r * cols
                 c = 0
-                while c + 8 <= cols {
-                    Vec.store(Vec.load(pdx, c) + vrs * (Vec.load(g, c) - vmg - Vec.load(xh, c) * vmgx), pdx, c)
-                    c += 8
+                if let base {
+                    let pb = base + r * cols
+                    while c + 8 <= cols {
+                        Vec.store(Vec.load(pb, c) + vrs * (Vec.load(g, c) - vmg - Vec.load(xh, c) * vmgx), pdx, c)
+                        c += 8
+                    }
+                    while c < cols { pdx[c] = pb[c] + rs * (g[c] - mg - xh[c] * mgx); c += 1 }
+                } else {
+                    while c + 8 <= cols {
+                        Vec.store(vrs * (Vec.load(g, c) - vmg - Vec.load(xh, c) * vmgx), pdx, c)
+                        c += 8
+                    }
+                    while c < cols { pdx[c] = rs * (g[c] - mg - xh[c] * mgx); c += 1 }
                 }
-                while c < cols { pdx[c] += rs * (g[c] - mg - xh[c] * mgx); c += 1 }
             }
         }
     }

@@ -5,7 +5,7 @@ extension CUDABackend {
         context.launch("gr_silu_fwd", blocks: blocks(count), [.ptr(x), .ptr(out), .i(count)])
     }
     public func siluBackward(dOut: Tensor, x: Tensor, dx: Tensor, count: Int) {
-        context.launch("gr_silu_bwd", blocks: blocks(count), [.ptr(dOut), .ptr(x), .ptr(dx), .i(count)])
+        context.launch("gr_silu_bwd", blocks: blocks(count), [.ptr(dOut), .ptr(x), .ptr(dx), .i(count), .i(1)])
     }
     public func reluForward(x: Tensor, out: Tensor, count: Int) {
         context.launch("gr_relu_fwd", blocks: blocks(count), [.ptr(x), .ptr(out), .i(count)])

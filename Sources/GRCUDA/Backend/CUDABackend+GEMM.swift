@@ -50,22 +50,54 @@ extension CUDABackend {
             if beta == 0 { for r in 0..<m { fill(c.view(r * ldc, [n]), 0) } }
             return
         }
+        ltMatmul(GEMMKey(transA: transA, transB: transB, m: m, n: n, k: k, lda: lda, ldb: ldb, ldc: ldc, compute: compute),
+                 alpha: alpha, a: a, b: b, beta: beta, c: c, d: c, label: "gemm")
+    }
+
+    /// One cublasLtMatmul of `key`'s plan: D = α·op(A)·op(B) + β·C (+ bias with `key.biasEpilogue`),
+    /// D with C's layout (the row-major → column-major swap of A and B as in `gemm`).
+    private func ltMatmul(_ key: GEMMKey, alpha: Float, a: Tensor, b: Tensor, beta: Float, c: Tensor, d: Tensor,
+                          bias: Tensor? = nil, label: String) {
         let lt = context.lt
         let ws = gemmWorkspace ?? empty([Self.gemmWorkspaceBytes / 4], .f32)
         gemmWorkspace = ws
-        let plan = gemmPlan(GEMMKey(transA: transA, transB: transB, m: m, n: n, k: k, lda: lda, ldb: ldb, ldc: ldc,
-                                    compute: compute))
+        let plan = gemmPlan(key)
+        if let bias {
+            var biasPointer = bias.devicePointer
+            mustLt(lt.cublasLtMatmulDescSetAttribute(plan.desc, CUBLASLtAPI.descBiasPointer, &biasPointer, 8),
+                   "cublasLtMatmulDescSetAttribute(BIAS_POINTER)")
+        }
         var al = alpha, be = beta
         let pa = UnsafeRawPointer(bitPattern: UInt(b.devicePointer)), pb = UnsafeRawPointer(bitPattern: UInt(a.devicePointer))
-        let pc = UnsafeMutableRawPointer(bitPattern: UInt(c.devicePointer))
+        let pc = UnsafeRawPointer(bitPattern: UInt(c.devicePointer)), pd = UnsafeMutableRawPointer(bitPattern: UInt(d.devicePointer))
         let pws = UnsafeMutableRawPointer(bitPattern: UInt(ws.devicePointer))
+        let (m, n, k) = (key.m, key.n, key.k)
         context.makeCurrent()
         let start = context.profileStart
         context.stats.gemms += 1
-        defer { context.kernelProfile?.record("gemm(m \(m), n \(n), k \(k))", context: context, start: start) }
-        mustLt(lt.cublasLtMatmul(ltHandle, plan.desc, &al, pa, plan.a, pb, plan.b, &be, pc, plan.c, pc, plan.c,
+        defer { context.kernelProfile?.record("\(label)(m \(m), n \(n), k \(k))", context: context, start: start) }
+        mustLt(lt.cublasLtMatmul(ltHandle, plan.desc, &al, pa, plan.a, pb, plan.b, &be, pc, plan.c, pd, plan.c,
                                  plan.heuristic.map { UnsafeRawPointer($0) }, pws, Self.gemmWorkspaceBytes, context.stream),
-               "cublasLtMatmul(m \(m), n \(n), k \(k), transA \(transA), transB \(transB))")
+               "cublasLtMatmul[\(label)](m \(m), n \(n), k \(k), transA \(key.transA), transB \(key.transB))")
+    }
+
+    /// `FusedGEMMOps`: D = op(A)·op(B) + bias + C in one cuBLASLt call (C = the residual, D a
+    /// separate output with C's layout, CUBLASLT_EPILOGUE_BIAS with the bias pointer set on the
+    /// cached descriptor per call; cuBLASLt reads it when the call is queued, so graph captures
+    /// keep it). Row-major → column-major as in `gemm`: the bias (N) is per row of the
+    /// column-major Dᵀ, i.e. per column of our D. Compute: `gemmPrecision`. K = 0: the unfused sequence.
+    public func gemmBiasResidual(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, a: Tensor, lda: Int, b: Tensor,
+                                 ldb: Int, bias: Tensor, c: Tensor, d: Tensor) {
+        if m == 0 || n == 0 { return }
+        precondition(c.devicePointer != d.devicePointer, "gemmBiasResidual: D may not alias C")
+        if k == 0 {
+            gemmBiasResidualUnfused(transA: transA, transB: transB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb,
+                                    bias: bias, c: c, d: d)
+            return
+        }
+        ltMatmul(GEMMKey(transA: transA, transB: transB, m: m, n: n, k: k, lda: lda, ldb: ldb, ldc: n,
+                         compute: gemmPrecision.computeType, biasEpilogue: true),
+                 alpha: 1, a: a, b: b, beta: 1, c: c, d: d, bias: bias, label: "gemm+bias+C")
     }
 
     /// Most GEMM configurations kept (the jagged T changes every batch; all are dropped at the cap).
@@ -84,6 +116,11 @@ extension CUDABackend {
         var opB = key.transA ? CUBLASLtAPI.opT : CUBLASLtAPI.opN
         mustLt(lt.cublasLtMatmulDescSetAttribute(desc, CUBLASLtAPI.descTransA, &opA, 4), "cublasLtMatmulDescSetAttribute(TRANSA)")
         mustLt(lt.cublasLtMatmulDescSetAttribute(desc, CUBLASLtAPI.descTransB, &opB, 4), "cublasLtMatmulDescSetAttribute(TRANSB)")
+        if key.biasEpilogue {   // before the heuristic: the algorithm must support the epilogue
+            var epilogue = CUBLASLtAPI.epilogueBias
+            mustLt(lt.cublasLtMatmulDescSetAttribute(desc, CUBLASLtAPI.descEpilogue, &epilogue, 4),
+                   "cublasLtMatmulDescSetAttribute(EPILOGUE)")
+        }
         // Column-major shapes of the stored matrices: our B is (K, N) row-major = (N, K) col-major, or (N, K)
         // row-major = (K, N) col-major when transB.
         var la: OpaquePointer? = nil, lb: OpaquePointer? = nil, lc: OpaquePointer? = nil

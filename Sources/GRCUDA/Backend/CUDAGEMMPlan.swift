@@ -5,6 +5,8 @@ struct GEMMKey: Hashable {
     let transA: Bool, transB: Bool
     let m: Int, n: Int, k: Int, lda: Int, ldb: Int, ldc: Int
     let compute: Int32
+    /// CUBLASLT_EPILOGUE_BIAS (the bias pointer is set per call; `gemmBiasResidual`).
+    var biasEpilogue = false
 }
 
 /// A cached cuBLASLt GEMM configuration: the matmul descriptor, the three layouts and the

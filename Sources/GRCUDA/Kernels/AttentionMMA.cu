@@ -59,6 +59,17 @@ __device__ __forceinline__ int gr_swz(int row, int chunk) {
     return row * DP + ((chunk ^ sw) << 3);
 }
 
+// tanh(x) by one MUFU instruction (tanh.approx).
+__device__ __forceinline__ float gr_fast_tanh(float x) {
+#ifdef __CUDA_ARCH__
+    float t;
+    asm("tanh.approx.f32 %0, %1;" : "=f"(t) : "f"(x));
+    return t;
+#else
+    return tanhf(x);
+#endif
+}
+
 __device__ __forceinline__ float gr_fast_sigmoid(float x) {
 #ifdef __CUDA_ARCH__
     float t;
@@ -155,6 +166,44 @@ __device__ __forceinline__ void gr_ldmatrix(u32* r, const u16* p) {
 #endif
 }
 
+// ldmatrix from a swizzled tile at element offset `off`: on the device by the tile's shared
+// address (u32, computed once per tile) plus 2·off, so that with offsets from gr_swz_offs the
+// address is a register plus a constant (no generic → shared conversion and 64-bit arithmetic
+// per instruction); the emulator reads tile + off.
+template <bool TRANS>
+__device__ __forceinline__ void gr_ldsm(u32* r, const u16* tile, u32 tileAddr, int off) {
+#ifdef __CUDA_ARCH__
+    const u32 a = tileAddr + 2u * (u32)off;
+    if (TRANS)
+        asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];"
+                     : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(a));
+    else
+        asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
+                     : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(a));
+#else
+    (void)tileAddr;
+    gr_ldmatrix<TRANS>(r, tile + off);
+#endif
+}
+
+// Element offsets in a swizzled [rows][DP] tile of a lane's ldmatrix row `row` (+ 16·m) and
+// chunk 2·kk + cb: gr_swz(row + 16·m, 2·kk + cb) = o[kk & 3] + 64·(kk >> 2) + 16·m·DP, since the
+// swizzle depends only on the row's low 3 bits and XORs chunk bits below 8 (at DP = 128, kk ≥ 4
+// sets chunk bit 3, which it keeps). Four registers per operand; the rest are constants.
+template <int DP>
+struct GrSwzOffs { int o[4]; };
+
+template <int DP>
+__device__ __forceinline__ GrSwzOffs<DP> gr_swz_offs(int row, int cb) {
+    GrSwzOffs<DP> r;
+    #pragma unroll
+    for (int q = 0; q < 4; q++) r.o[q] = gr_swz<DP>(row, 2 * q + cb);
+    return r;
+}
+
+template <int DP>
+__device__ __forceinline__ int gr_swz_at(const GrSwzOffs<DP>& w, int kk, int m) { return w.o[kk & 3] + 64 * (kk >> 2) + 16 * m * DP; }
+
 // 16 bytes global → shared, zero-filled when !valid.
 __device__ __forceinline__ void gr_cp_async16(u16* dst, const u16* src, bool valid) {
 #ifdef __CUDA_ARCH__
@@ -189,22 +238,54 @@ __device__ __forceinline__ void gr_cp_async_wait() {
 #endif
 }
 
-// rows [row0, row0 + 64) of the packed [T][DP] slab `src` (one head) into a swizzled tile;
-// rows ≥ rowEnd are zero-filled. Thread t copies chunk t % (DP/8) of rows t / (DP/8) + RP·p
-// (RP = 1024 / DP rows per pass): the swizzle pattern repeats every 8 rows (RP is a multiple of
-// 8), so both addresses are one per-thread base plus compile-time offsets.
+// 16 bytes global → shared (u32 address `dstAddr`; the emulator writes dst), zero-filled when
+// !valid.
+__device__ __forceinline__ void gr_cp_async16_at(u32 dstAddr, u16* dst, const u16* src, bool valid) {
+#ifdef __CUDA_ARCH__
+    (void)dst;
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" :: "r"(dstAddr), "l"(src), "r"(valid ? 16 : 0));
+#else
+    (void)dstAddr;
+    gr_cp_async16(dst, src, valid);
+#endif
+}
+
+// 16 bytes global → shared, always valid (no source-size operand).
+__device__ __forceinline__ void gr_cp_async16_full(u32 dstAddr, u16* dst, const u16* src) {
+#ifdef __CUDA_ARCH__
+    (void)dst;
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" :: "r"(dstAddr), "l"(src));
+#else
+    (void)dstAddr;
+    gr_cp_async16(dst, src, true);
+#endif
+}
+
+// rows [row0, row0 + 64) of one sequence's packed [rows][DP] slab `src` (row 0 exists: the
+// sequence is not empty; row0 < 2³¹ / DP) into a swizzled tile; rows ≥ rowEnd are zero-filled
+// (their source address is src's first row). Thread t copies chunk t % (DP/8) of rows
+// t / (DP/8) + RP·p (RP = 1024 / DP rows per pass): the swizzle pattern repeats every 8 rows (RP
+// is a multiple of 8), so the shared address is one per-thread base plus compile-time offsets,
+// and the source one 32-bit offset per pass.
 template <int DP>
 __device__ __forceinline__ void gr_tc_load_tile(u16* tile, const u16* src, i64 row0, i64 rowEnd) {
     constexpr int chunks = DP / 8, RP = GR_TC_THREADS / chunks, passes = GR_TC_TILE / RP;
     const int r0 = (int)threadIdx.x / chunks, ch = (int)threadIdx.x % chunks;
     const i64 left64 = rowEnd - row0 - r0;   // pass p is valid while RP·p < left
     const int left = left64 < 0 ? 0 : left64 > GR_TC_TILE ? GR_TC_TILE : (int)left64;
-    const u16* s = src + (row0 + r0) * DP + ch * 8;
+    const int o0 = ((int)row0 + r0) * DP + ch * 8;
     u16* d = tile + gr_swz<DP>(r0, ch);
+    const u32 da = gr_smem_addr(d);
+    if (rowEnd - row0 >= GR_TC_TILE) {   // block-uniform: a whole tile, one source address plus constants
+        const u16* s = src + o0;
+        #pragma unroll
+        for (int p = 0; p < passes; p++) gr_cp_async16_full(da + 2 * RP * p * DP, d + RP * p * DP, s + RP * p * DP);
+        return;
+    }
     #pragma unroll
     for (int p = 0; p < passes; p++) {
         const bool valid = RP * p < left;
-        gr_cp_async16(d + RP * p * DP, valid ? s + RP * p * DP : src, valid);
+        gr_cp_async16_at(da + 2 * RP * p * DP, d + RP * p * DP, src + (valid ? o0 + RP * p * DP : 0), valid);
     }
 }
 
@@ -215,6 +296,17 @@ __device__ __forceinline__ bool gr_hstu_allowed(i64 i, i64 j, i64 hist, i64 ctx)
     if (ctx == 0) return (i < hist ? i : hist) > (j < hist ? j : hist);
     i64 maxId = hist - ctx + 1;
     i64 ii = i - ctx + 1, jj = j - ctx + 1;
+    ii = ii < 0 ? 0 : ii; ii = ii > maxId ? maxId : ii;
+    jj = jj < 0 ? 0 : jj; jj = jj > maxId ? maxId : jj;
+    return ii > jj || (ii == 0 && jj < maxId);
+}
+
+// gr_hstu_allowed in 32 bits (positions, L, hist and ctx of one sequence: < 2³¹).
+__device__ __forceinline__ bool gr_hstu_allowed32(int i, int j, int hist, int ctx) {
+    if (i == j) return true;
+    if (ctx == 0) return (i < hist ? i : hist) > (j < hist ? j : hist);
+    const int maxId = hist - ctx + 1;
+    int ii = i - ctx + 1, jj = j - ctx + 1;
     ii = ii < 0 ? 0 : ii; ii = ii > maxId ? maxId : ii;
     jj = jj < 0 ? 0 : jj; jj = jj > maxId ? maxId : jj;
     return ii > jj || (ii == 0 && jj < maxId);
@@ -277,9 +369,10 @@ __device__ __forceinline__ int gr_time_bucket32(int d, const uint4* t32) {
 // integer each below 8) and holds at most one bucket threshold (buckets are ≥ ~1.35 apart; checked
 // for every cell against TimeBucket's definition): x = that threshold (0xffffffff: none),
 // y = the bucket at the cell's start, z, w = wTs[y], wTs[y + (x present)] (float bits). One shared
-// load and one compare give the bucket and its weight.
+// load and one compare give the bucket and its weight. The weights are stored times `scale` (the
+// query-block kernels take wTs/2: they work on h = v/2, gr_tc_fwd_scores).
 #define GR_TC_CELLS 124
-__device__ __forceinline__ void gr_tc_build_cells(uint4* cells, const uint4* table32, const float* tw) {
+__device__ __forceinline__ void gr_tc_build_cells(uint4* cells, const uint4* table32, const float* tw, float scale = 1.0f) {
     const int x = (int)threadIdx.x;   // GR_TC_THREADS ≥ GR_TC_CELLS
     if (x < GR_TC_CELLS) {
         const int e = x >> 2, q = x & 3;
@@ -292,19 +385,21 @@ __device__ __forceinline__ void gr_tc_build_cells(uint4* cells, const uint4* tab
         if (t.z > lo && t.z < hi) thr = t.z;
         if (t.w > lo && t.w < hi) thr = t.w;
         const u32 b1 = b0 + (thr != 0xffffffffu ? 1u : 0u);
-        cells[x] = make_uint4(thr, b0, __float_as_uint(tw[b0]), __float_as_uint(tw[b1]));
+        cells[x] = make_uint4(thr, b0, __float_as_uint(scale * tw[b0]), __float_as_uint(scale * tw[b1]));
     }
 }
 
-// The cell of a gap |d| < 2³¹ and m = max(|d|, 1).
+// The cell of a gap |d| < 2³¹ (that of max(|d|, 1)), and m = |d|: a cell's threshold is ≥ 2 (it
+// lies strictly inside a cell of integers ≥ 1), so m ≥ threshold holds exactly when
+// max(|d|, 1) ≥ threshold. The max is taken on the float (one FMNMX instead of a compare and a select).
 __device__ __forceinline__ uint4 gr_tc_cell(int d, const uint4* cells, u32& m) {
     m = d < 0 ? 0u - (u32)d : (u32)d;
-    m = m < 1u ? 1u : m;
 #ifdef __CUDA_ARCH__
-    const u32 bits = __float_as_uint(__uint2float_rz(m));
+    const u32 bits = __float_as_uint(fmaxf(__uint2float_rz(m), 1.0f));
 #else
-    const int e = 31 - gr_clz32(m);
-    const u32 bits = __float_as_uint((float)(e > 23 ? m & ~((1u << (e - 23)) - 1u) : m));
+    const u32 m1 = m < 1u ? 1u : m;
+    const int e = 31 - gr_clz32(m1);
+    const u32 bits = __float_as_uint((float)(e > 23 ? m1 & ~((1u << (e - 23)) - 1u) : m1));
 #endif
     return cells[(bits >> 21) - 127 * 4];
 }
@@ -464,26 +559,37 @@ __device__ __forceinline__ void gr_tc_fwd_scores(float (&s)[8][4], float (&da)[8
                                                  const i64 (&tq)[2], i64 j0, i64 L, i64 hist, i64 ctx, const i64* tk,
                                                  const float* pws, const float* twS, const u64* tableS, const uint4* cells,
                                                  float invN, int warp, int g, int tg, int ub) {
-    const float tb = UNI ? twS[ub] : 0.0f;
+    // h = v/2 = s/2 + wPos/2 + wTs/2 (the cells hold wTs/2; the 64-bit path's and the uniform
+    // bucket's wTs are halved here) and t = tanh(h): two FFMA and one MUFU per element.
+    (void)invN;
+    const float tbh = UNI ? 0.5f * twS[ub] : 0.0f;
     #pragma unroll
     for (int n = 0; n < 8; n++) {
         #pragma unroll
         for (int e = 0; e < 4; e++) {
             const int x = e >> 1, c = 8 * n + 2 * tg + (e & 1), r = 16 * warp + g + 8 * x;
             int bucket;
-            const float v = s[n][e] + pws[c - r + 64] + (UNI ? tb : gr_tc_time_weight<FAST>(tq[x], tk, c, tableS, cells, twS, bucket));
-            const float sg = gr_fast_sigmoid(v);
-            if (GRAD) da[n][e] = da[n][e] * sg * (1.0f + v * (1.0f - sg)) * invN;
-            else s[n][e] = v * sg * invN;
+            const float twh = UNI ? tbh : FAST ? gr_tc_time_weight<true>(tq[x], tk, c, tableS, cells, twS, bucket)
+                                               : 0.5f * gr_tc_time_weight<false>(tq[x], tk, c, tableS, cells, twS, bucket);
+            const float h = fmaf(s[n][e], 0.5f, fmaf(pws[c - r + 64], 0.5f, twh));
+            const float t = gr_fast_tanh(h);
+            if (GRAD) {   // SiLU'(v) = σ(1 + v(1 − σ)) = (1 + t)(1 + h(1 − t))/2; the 1/(2N) scales dq at the end
+                da[n][e] = da[n][e] * (1.0f + t) * fmaf(h, 1.0f - t, 1.0f);
+            } else {      // SiLU(v) = v·σ(v) = h + h·t; the 1/N scales O at the end
+                s[n][e] = fmaf(h, t, h);
+            }
         }
     }
-    if (!UNI && !full) {
+    if (!UNI && !full) {   // in 32 bits; the causal case (ctx = 0, warp-uniform) without clamps
+        const int Li = (int)L, hi = (int)hist, ci = (int)ctx;
         #pragma unroll
         for (int n = 0; n < 8; n++) {
             #pragma unroll
             for (int e = 0; e < 4; e++) {
-                const i64 i = rowI[e >> 1], j = j0 + 8 * n + 2 * tg + (e & 1);
-                if (!(i < L && j < L && gr_hstu_allowed(i, j, hist, ctx))) {
+                const int i = (int)rowI[e >> 1], j = (int)j0 + 8 * n + 2 * tg + (e & 1);
+                const bool ok = ci == 0 ? i < Li && j < Li && (i == j || (i < hi ? i : hi) > (j < hi ? j : hi))
+                                        : i < Li && j < Li && gr_hstu_allowed32(i, j, hi, ci);
+                if (!ok) {
                     if (GRAD) da[n][e] = 0.0f;
                     else s[n][e] = 0.0f;
                 }
@@ -533,9 +639,10 @@ __device__ __forceinline__ void gr_hstu_tc_qblock(const u16* qb, const u16* kb, 
     const u16* vh = vb + h * T * DP + base * DP;
     const i64* tsb = ts + b * N;
     const float invN = 1.0f / (float)N;
+    const float outScale = GRAD ? 0.5f * invN : invN;   // gr_tc_fwd_scores leaves out these factors
 
     __shared__ uint4 cells[GR_TC_CELLS];   // read after the loop's first barrier
-    gr_tc_build_cells(cells, table32, tw);
+    gr_tc_build_cells(cells, table32, tw, 0.5f);   // wTs/2 (gr_tc_fwd_scores)
     gr_tc_load_bias_tables(tableS, t32, twS, table, table32, tw);
     gr_tc_load_tile<DP>(sQ, qh, i0, L);
     if (GRAD) gr_tc_load_tile<DP>(sG, gb + h * T * DP + base * DP, i0, L);
@@ -563,13 +670,18 @@ __device__ __forceinline__ void gr_hstu_tc_qblock(const u16* qb, const u16* kb, 
     float o[DP / 8][4];
     #pragma unroll
     for (int n = 0; n < DP / 8; n++) for (int e = 0; e < 4; e++) o[n][e] = 0.0f;
+    // ldmatrix offsets: Q/dO rows (A operands), K/V rows (B of Q Kᵀ), V/K rows (B of P V, trans)
+    const GrSwzOffs<DP> qOff = gr_swz_offs<DP>(16 * warp + (lane & 15), lane >> 4);
+    const GrSwzOffs<DP> kOff = gr_swz_offs<DP>((lane & 7) + ((lane >> 4) << 3), (lane >> 3) & 1);
+    const GrSwzOffs<DP> vOff = gr_swz_offs<DP>((lane & 7) + ((lane >> 3) & 1) * 8, lane >> 4);
+    const u32 sKa = gr_smem_addr(sK), sVa = gr_smem_addr(sV), sQa = gr_smem_addr(sQ), sGa = gr_smem_addr(sG);
     u32 qf[GRAD ? 1 : DP / 16][4];
     if (!GRAD) {   // Q's fragments into registers, then its buffer is K's second one
         gr_cp_async_wait<0>();
         __syncthreads();
         #pragma unroll
         for (int kk = 0; kk < DP / 16; kk++)
-            gr_ldmatrix<false>(qf[GRAD ? 0 : kk], sQ + gr_swz<DP>(16 * warp + (lane & 15), 2 * kk + (lane >> 4)));
+            gr_ldsm<false>(qf[GRAD ? 0 : kk], sQ, gr_smem_addr(sQ), gr_swz_at<DP>(qOff, kk, 0));
         __syncthreads();
     }
 
@@ -590,6 +702,7 @@ __device__ __forceinline__ void gr_hstu_tc_qblock(const u16* qb, const u16* kb, 
         __syncthreads();
         const u16* K = sK + buf * GR_TC_TILE * DP;
         const u16* V = sV + buf * GR_TC_TILE * DP;
+        const u32 Ka = sKa + buf * GR_TC_TILE * DP * 2, Va = sVa + buf * GR_TC_TILE * DP * 2;
         // S = Q Kᵀ (and dA = dO Vᵀ), 16 × 64 per warp
         float s[8][4], da[8][4];
         #pragma unroll
@@ -598,19 +711,18 @@ __device__ __forceinline__ void gr_hstu_tc_qblock(const u16* qb, const u16* kb, 
         for (int kk = 0; kk < DP / 16; kk++) {
             u32 qa[4], ga[4];
             if (GRAD) {
-                gr_ldmatrix<false>(qa, sQ + gr_swz<DP>(16 * warp + (lane & 15), 2 * kk + (lane >> 4)));
-                gr_ldmatrix<false>(ga, sG + gr_swz<DP>(16 * warp + (lane & 15), 2 * kk + (lane >> 4)));
+                gr_ldsm<false>(qa, sQ, sQa, gr_swz_at<DP>(qOff, kk, 0));
+                gr_ldsm<false>(ga, sG, sGa, gr_swz_at<DP>(qOff, kk, 0));
             }
             const u32* a = GRAD ? qa : qf[GRAD ? 0 : kk];
             #pragma unroll
             for (int np = 0; np < 4; np++) {
                 u32 r[4];
-                const int row = 16 * np + (lane & 7) + ((lane >> 4) << 3), ch = 2 * kk + ((lane >> 3) & 1);
-                gr_ldmatrix<false>(r, K + gr_swz<DP>(row, ch));
+                gr_ldsm<false>(r, K, Ka, gr_swz_at<DP>(kOff, kk, np));
                 gr_mma(s[2 * np], a, r);
                 gr_mma(s[2 * np + 1], a, r + 2);
                 if (GRAD) {
-                    gr_ldmatrix<false>(r, V + gr_swz<DP>(row, ch));
+                    gr_ldsm<false>(r, V, Va, gr_swz_at<DP>(kOff, kk, np));
                     gr_mma(da[2 * np], ga, r);
                     gr_mma(da[2 * np + 1], ga, r + 2);
                 }
@@ -632,6 +744,7 @@ __device__ __forceinline__ void gr_hstu_tc_qblock(const u16* qb, const u16* kb, 
         else gr_tc_fwd_scores<false, GRAD, false>(s, da, full, rowI, tq, j0, L, hist, ctx, tk, pws, twS, tableS, cells, invN, warp, g, tg, ub);
         // O += P V, or dQ += dS K (A operand from registers)
         const u16* B = GRAD ? K : V;
+        const u32 Ba = GRAD ? Ka : Va;
         #pragma unroll
         for (int kk = 0; kk < 4; kk++) {
             u32 pa[4];
@@ -639,7 +752,7 @@ __device__ __forceinline__ void gr_hstu_tc_qblock(const u16* qb, const u16* kb, 
             #pragma unroll
             for (int dp = 0; dp < DP / 16; dp++) {
                 u32 r[4];
-                gr_ldmatrix<true>(r, B + gr_swz<DP>(16 * kk + (lane & 7) + ((lane >> 3) & 1) * 8, 2 * dp + (lane >> 4)));
+                gr_ldsm<true>(r, B, Ba, gr_swz_at<DP>(vOff, dp, kk));
                 gr_mma(o[2 * dp], pa, r);
                 gr_mma(o[2 * dp + 1], pa, r + 2);
             }
@@ -651,7 +764,7 @@ __device__ __forceinline__ void gr_hstu_tc_qblock(const u16* qb, const u16* kb, 
         #pragma unroll
         for (int e = 0; e < 4; e++) {
             const i64 i = rowI[e >> 1], d = 8 * n + 2 * tg + (e & 1);
-            if (i < L && d < dc) out[(base + i) * rs + h * dc + d] = o[n][e];
+            if (i < L && d < dc) out[(base + i) * rs + h * dc + d] = o[n][e] * outScale;
         }
     }
 }
@@ -676,23 +789,24 @@ extern "C" __global__ void gr_hstu_tc_fwd_d128(const u16* qb, const u16* kb, con
 // Shared bytes of the dQ kernel for head dim DP.
 #define GR_TC_DQ_SMEM(DP) (6 * GR_TC_TILE * (DP) * 2 + 2 * GR_TC_TILE * 8 + 2 * 128 * 4 + 132 * 4 + 256 * 8 + 64 * 16)
 
-// Adds the position-gradient ring entries of gaps lo..hi (gap = i − j, entry N − 1 − gap) to dpw
-// and clears them.
+// Adds the position-gradient ring entries of gaps lo..hi (gap = i − j, entry N − 1 − gap), times
+// `scale`, to dpw and clears them.
 // ring: the 4 warps' rings, [4][256].
-__device__ __forceinline__ void gr_tc_flush_ring(float* ring, i64 lo, i64 hi, i64 N, float* dpw) {
+__device__ __forceinline__ void gr_tc_flush_ring(float* ring, i64 lo, i64 hi, i64 N, float* dpw, float scale) {
     for (i64 gap = lo + threadIdx.x; gap <= hi; gap += GR_TC_THREADS) {
         const int e = (int)(gap & 255);
         const float v = (ring[e] + ring[256 + e]) + (ring[512 + e] + ring[768 + e]);
         if (v != 0.0f) {
             i64 idx = N - 1 - gap;
-            if (idx >= 0 && idx <= 2 * N - 2) atomicAdd(dpw + idx, v);
+            if (idx >= 0 && idx <= 2 * N - 2) atomicAdd(dpw + idx, v * scale);
         }
         ring[e] = 0.0f; ring[256 + e] = 0.0f; ring[512 + e] = 0.0f; ring[768 + e] = 0.0f;
     }
 }
 
 // The warp's 16 keys × 32 queries (query columns i0 + 32·half + c, c < 32; key rows rowJ):
-// s ← a = SiLU(s + bias)/N, da ← ds = da·SiLU'(s + bias)/N (0 where masked); ds summed into the
+// s ← a = SiLU(s + bias), da ← ds = 2·da·SiLU'(s + bias) (0 where masked; the caller scales what
+// it sums from a by 1/N and from ds by 1/(2N); the cells hold wTs/2, as in gr_tc_fwd_scores); ds summed into the
 // wPos ring (per gap: the lane's 16 values fall on 10 gaps, summed in registers first) and into
 // dTsS (per key row, runs of equal buckets summed in curSum first: along a row the query
 // timestamps grow, so the bucket changes rarely). As in the forward, the values are computed
@@ -706,7 +820,8 @@ __device__ __forceinline__ void gr_tc_bwd_scores(float (&s)[4][4], float (&da)[4
                                                  const uint4* cells, float invN, int warp, int g, int tg, float* ring,
                                                  float* dTsS, int (&curBucket)[2], float (&curSum)[2], int ub) {
     u32 buckets[4];
-    const float tb = UNI ? twS[ub] : 0.0f;
+    (void)invN;
+    const float tbh = UNI ? 0.5f * twS[ub] : 0.0f;
     #pragma unroll
     for (int n = 0; n < 4; n++) {
         buckets[n] = 0;
@@ -715,12 +830,14 @@ __device__ __forceinline__ void gr_tc_bwd_scores(float (&s)[4][4], float (&da)[4
             const int x = e >> 1, c = 32 * half + 8 * n + 2 * tg + (e & 1), r = 16 * warp + g + 8 * x;
             // |T'q − Tk| = |Tk − T'q|: the bucket takes the magnitude
             int bucket = ub;
-            const float tv = UNI ? tb : gr_tc_time_weight<FAST>(tsK[r], tq, c, tableS, cells, twS, bucket);
+            const float twh = UNI ? tbh : FAST ? gr_tc_time_weight<true>(tsK[r], tq, c, tableS, cells, twS, bucket)
+                                               : 0.5f * gr_tc_time_weight<false>(tsK[r], tq, c, tableS, cells, twS, bucket);
             buckets[n] |= (u32)bucket << (8 * e);
-            const float v = s[n][e] + pws[r - c + 64] + tv;
-            const float sg = gr_fast_sigmoid(v);
-            s[n][e] = v * sg * invN;
-            da[n][e] = da[n][e] * sg * (1.0f + v * (1.0f - sg)) * invN;
+            // h = v/2, t = tanh(h): SiLU(v) = h + h·t, 2·SiLU'(v) = (1 + t)(1 + h(1 − t))
+            const float h = fmaf(s[n][e], 0.5f, fmaf(pws[r - c + 64], 0.5f, twh));
+            const float t = gr_fast_tanh(h);
+            s[n][e] = fmaf(h, t, h);
+            da[n][e] = da[n][e] * (1.0f + t) * fmaf(h, 1.0f - t, 1.0f);
         }
     }
     if (!UNI && !full) {
@@ -728,8 +845,8 @@ __device__ __forceinline__ void gr_tc_bwd_scores(float (&s)[4][4], float (&da)[4
         for (int n = 0; n < 4; n++) {
             #pragma unroll
             for (int e = 0; e < 4; e++) {
-                const i64 j = rowJ[e >> 1], i = i0 + 32 * half + 8 * n + 2 * tg + (e & 1);
-                if (!(i < L && j < L && gr_hstu_allowed(i, j, hist, ctx))) { s[n][e] = 0.0f; da[n][e] = 0.0f; }
+                const int j = (int)rowJ[e >> 1], i = (int)i0 + 32 * half + 8 * n + 2 * tg + (e & 1);
+                if (!(i < (int)L && j < (int)L && gr_hstu_allowed32(i, j, (int)hist, (int)ctx))) { s[n][e] = 0.0f; da[n][e] = 0.0f; }
             }
         }
     }
@@ -835,6 +952,12 @@ __device__ __forceinline__ void gr_hstu_tc_bwd(GR_TC_BWD_PARAMS, float* dk, floa
     u16* sG = sQ + 2 * GR_TC_TILE * DP;      // [2][64][DP]  (dO)
     i64* tsQ = (i64*)(sG + 2 * GR_TC_TILE * DP);           // [2][64]: T'[i + 1]
     i64* tsK = tsQ + 2 * GR_TC_TILE;                        // [64]
+    // ldmatrix offsets (gr_swz_offs): K/V rows (A operands), Q/dO rows (B of K Qᵀ; trans: of Aᵀ dO)
+    const int lane_ = (int)threadIdx.x & 31;
+    const GrSwzOffs<DP> kOffA = gr_swz_offs<DP>(16 * ((int)threadIdx.x >> 5) + (lane_ & 15), lane_ >> 4);
+    const GrSwzOffs<DP> qOffB = gr_swz_offs<DP>((lane_ & 7) + ((lane_ >> 4) << 3), (lane_ >> 3) & 1);
+    const GrSwzOffs<DP> qOffT = gr_swz_offs<DP>((lane_ & 7) + ((lane_ >> 3) & 1) * 8, lane_ >> 4);
+    const u32 sKa = gr_smem_addr(sK), sVa = gr_smem_addr(sV), sQa = gr_smem_addr(sQ), sGa = gr_smem_addr(sG);
     float* pwS = (float*)(tsK + GR_TC_TILE);               // [2][128]
     float* twS = pwS + 256;                                 // [132]
     u64* tableS = (u64*)(twS + 132);                        // [256]
@@ -862,8 +985,9 @@ __device__ __forceinline__ void gr_hstu_tc_bwd(GR_TC_BWD_PARAMS, float* dk, floa
     while (first < qtiles && !GR_TC_NEEDED(first)) first++;
 
     __shared__ uint4 cells[GR_TC_CELLS];   // read after the loop's first barrier
-    gr_tc_build_cells(cells, table32, tw);
+    gr_tc_build_cells(cells, table32, tw, 0.5f);   // wTs/2 (gr_tc_bwd_scores)
     gr_tc_load_bias_tables(tableS, t32, twS, table, table32, tw);
+    const float dsScale = 0.5f * invN;   // gr_tc_bwd_scores' ds is 2N times the gradient, its a N times
     __shared__ float rings[4 * 256];   // per warp: dPos by gap & 255 (the dynamic `ring` is unused)
     ring = rings;
     for (int x = tid; x < 4 * 256; x += GR_TC_THREADS) ring[x] = 0.0f;
@@ -913,12 +1037,13 @@ __device__ __forceinline__ void gr_hstu_tc_bwd(GR_TC_BWD_PARAMS, float* dk, floa
         }
         // pending ring entries (gaps flushedTo+1 .. flushedTo+63) must not alias this tile's gaps
         if (i0 - j0 + 63 - (flushedTo + 1) >= 256) {
-            gr_tc_flush_ring(ring, flushedTo + 1, flushedTo + 63, N, dpw);
+            gr_tc_flush_ring(ring, flushedTo + 1, flushedTo + 63, N, dpw, dsScale);
             flushedTo = i0 - j0 - 64;
         }
         __syncthreads();
         const u16* Q = sQ + buf * GR_TC_TILE * DP;
         const u16* G = sG + buf * GR_TC_TILE * DP;
+        const u32 Qa = sQa + buf * GR_TC_TILE * DP * 2, Ga = sGa + buf * GR_TC_TILE * DP * 2;
         const bool full = gr_hstu_tile_full(i0, j0, L, hist, ctx);
         const i64* tq = tsQ + buf * GR_TC_TILE;
         if (!kspanReady) {   // block-uniform (the shuffles); rows g, g + 8 of the warp's 16 keys
@@ -937,16 +1062,15 @@ __device__ __forceinline__ void gr_hstu_tc_bwd(GR_TC_BWD_PARAMS, float* dk, floa
             #pragma unroll
             for (int kk = 0; kk < DP / 16; kk++) {
                 u32 ka[4], va[4];
-                gr_ldmatrix<false>(ka, sK + gr_swz<DP>(16 * warp + (lane & 15), 2 * kk + (lane >> 4)));
-                gr_ldmatrix<false>(va, sV + gr_swz<DP>(16 * warp + (lane & 15), 2 * kk + (lane >> 4)));
+                gr_ldsm<false>(ka, sK, sKa, gr_swz_at<DP>(kOffA, kk, 0));
+                gr_ldsm<false>(va, sV, sVa, gr_swz_at<DP>(kOffA, kk, 0));
                 #pragma unroll
                 for (int np = 0; np < 2; np++) {
                     u32 r[4];
-                    const int row = 32 * half + 16 * np + (lane & 7) + ((lane >> 4) << 3), ch = 2 * kk + ((lane >> 3) & 1);
-                    gr_ldmatrix<false>(r, Q + gr_swz<DP>(row, ch));
+                    gr_ldsm<false>(r, Q, Qa, gr_swz_at<DP>(qOffB, kk, 2 * half + np));
                     gr_mma(s[2 * np], ka, r);
                     gr_mma(s[2 * np + 1], ka, r + 2);
-                    gr_ldmatrix<false>(r, G + gr_swz<DP>(row, ch));
+                    gr_ldsm<false>(r, G, Ga, gr_swz_at<DP>(qOffB, kk, 2 * half + np));
                     gr_mma(da[2 * np], va, r);
                     gr_mma(da[2 * np + 1], va, r + 2);
                 }
@@ -972,18 +1096,17 @@ __device__ __forceinline__ void gr_hstu_tc_bwd(GR_TC_BWD_PARAMS, float* dk, floa
                 #pragma unroll
                 for (int dp = 0; dp < DP / 16; dp++) {
                     u32 r[4];
-                    const int row = 32 * half + 16 * kk + (lane & 7) + ((lane >> 3) & 1) * 8, ch = 2 * dp + (lane >> 4);
-                    gr_ldmatrix<true>(r, G + gr_swz<DP>(row, ch));
+                    gr_ldsm<true>(r, G, Ga, gr_swz_at<DP>(qOffT, dp, 2 * half + kk));
                     gr_mma(accV[2 * dp], pa, r);
                     gr_mma(accV[2 * dp + 1], pa, r + 2);
-                    gr_ldmatrix<true>(r, Q + gr_swz<DP>(row, ch));
+                    gr_ldsm<true>(r, Q, Qa, gr_swz_at<DP>(qOffT, dp, 2 * half + kk));
                     gr_mma(accK[2 * dp], pd, r);
                     gr_mma(accK[2 * dp + 1], pd, r + 2);
                 }
             }
         }
         __syncthreads();   // this tile's buffers and the ring are reused next
-        gr_tc_flush_ring(ring, flushedTo + 1, i0 - j0, N, dpw);
+        gr_tc_flush_ring(ring, flushedTo + 1, i0 - j0, N, dpw, dsScale);
         if (i0 - j0 > flushedTo) flushedTo = i0 - j0;
         buf ^= 1;
         qt = next;
@@ -993,15 +1116,15 @@ __device__ __forceinline__ void gr_hstu_tc_bwd(GR_TC_BWD_PARAMS, float* dk, floa
     #pragma unroll
     for (int x = 0; x < 2; x++) if (curBucket[x] >= 0) atomicAdd(dTsS + curBucket[x], curSum[x]);
     __syncthreads();
-    gr_tc_flush_ring(ring, flushedTo + 1, flushedTo + 127, N, dpw);
-    for (int x = tid; x < 129; x += GR_TC_THREADS) if (dTsS[x] != 0.0f) atomicAdd(dtw + x, dTsS[x]);
+    gr_tc_flush_ring(ring, flushedTo + 1, flushedTo + 127, N, dpw, dsScale);
+    for (int x = tid; x < 129; x += GR_TC_THREADS) if (dTsS[x] != 0.0f) atomicAdd(dtw + x, dTsS[x] * dsScale);
     #pragma unroll
     for (int n = 0; n < DP / 8; n++) {
         #pragma unroll
         for (int e = 0; e < 4; e++) {
             const i64 j = rowJ[e >> 1], d = 8 * n + 2 * tg + (e & 1);
-            if (j < L && d < dqk) dk[(base + j) * rs + h * dqk + d] = accK[n][e];
-            if (j < L && d < dv) dV[(base + j) * rs + h * dv + d] = accV[n][e];
+            if (j < L && d < dqk) dk[(base + j) * rs + h * dqk + d] = accK[n][e] * dsScale;
+            if (j < L && d < dv) dV[(base + j) * rs + h * dv + d] = accV[n][e] * invN;
         }
     }
 }

@@ -5,8 +5,12 @@ extern "C" __global__ void gr_silu_fwd(const float* x, float* out, i64 n) {
     GR_GRID_STRIDE(i, n) { float v = x[i]; out[i] = v / (1.0f + expf(-v)); }
 }
 // dx += dOut·σ(x)(1 + x(1 − σ(x))).
-extern "C" __global__ void gr_silu_bwd(const float* dOut, const float* x, float* dx, i64 n) {
-    GR_GRID_STRIDE(i, n) { float v = x[i], s = 1.0f / (1.0f + expf(-v)); dx[i] += dOut[i] * s * (1.0f + v * (1.0f - s)); }
+// dx += (acc ≠ 0) or dx = (acc = 0) dOut · σ(x)(1 + x(1 − σ(x))).
+extern "C" __global__ void gr_silu_bwd(const float* dOut, const float* x, float* dx, i64 n, i64 acc) {
+    GR_GRID_STRIDE(i, n) {
+        float v = x[i], s = 1.0f / (1.0f + expf(-v)), g = dOut[i] * s * (1.0f + v * (1.0f - s));
+        dx[i] = acc ? dx[i] + g : g;
+    }
 }
 extern "C" __global__ void gr_relu_fwd(const float* x, float* out, i64 n) {
     GR_GRID_STRIDE(i, n) { float v = x[i]; out[i] = v > 0.0f ? v : 0.0f; }

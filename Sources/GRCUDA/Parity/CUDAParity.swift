@@ -22,13 +22,25 @@ public enum CUDAParity {
     /// Every family, in order.
     public static func all(gpu: CUDABackend, seed: UInt64 = 1) -> [ParityResult] {
         var h = Harness(gpu: gpu, seed: seed)
-        return h.gemm() + h.elementwise() + h.norm() + h.embedding() + h.loss() + h.optimizer() + h.retrieval()
+        return h.gemm() + h.elementwise() + h.norm() + h.fusedBackward() + h.fusedNormDropout() + h.fusedGEMM()
+            + h.embedding() + h.loss() + h.optimizer() + h.retrieval()
             + h.hstu() + h.hstu(heads: 1, dqk: 50, dv: 50, label: " (dims 50)")
             + h.hstu(heads: 1, dqk: 20, dv: 72, label: " (dv 72: simple kernels)")
             + h.softmaxAttention() + h.softmaxAttention(batch: 2, width: 70, dim: 50, heads: 1, label: " (N 70, dh 50)")
             + h.softmaxAttention(batch: 1, width: 300, dim: 50, heads: 1, label: " (N 300: two-pass forward)")
             + h.softmaxAttention(batch: 2, width: 9, dim: 80, heads: 1, label: " (dh 80: simple kernels)")
             + h.hstuTensorCore(long: gpu.context.deviceName != "host emulator") + graph(gpu: gpu, seed: seed)
+    }
+
+    /// One family by name (`gr cuda selftest --family`, for short emulator runs); nil: unknown name.
+    public static func family(_ name: String, gpu: CUDABackend, seed: UInt64 = 1) -> [ParityResult]? {
+        var h = Harness(gpu: gpu, seed: seed)
+        switch name {
+        case "elementwise": return h.elementwise()
+        case "norm": return h.norm()
+        case "fused": return h.fusedBackward() + h.fusedNormDropout() + h.fusedGEMM()
+        default: return nil
+        }
     }
 
     public static func relativeError(_ cpu: [Float], _ gpu: [Float]) -> Double {

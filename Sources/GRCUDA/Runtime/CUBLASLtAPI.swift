@@ -35,6 +35,12 @@ struct CUBLASLtAPI {
     static let dataF32: Int32 = 0
     static let descTransA: Int32 = 3
     static let descTransB: Int32 = 4
+    /// CUBLASLT_MATMUL_DESC_EPILOGUE (uint32) and CUBLASLT_MATMUL_DESC_BIAS_POINTER (a device pointer).
+    static let descEpilogue: Int32 = 7
+    static let descBiasPointer: Int32 = 8
+    /// CUBLASLT_EPILOGUE_BIAS: D = α·op(A)·op(B) + β·C + bias, bias broadcast over D's columns
+    /// (one value per row of the column-major D).
+    static let epilogueBias: UInt32 = 4
     static let opN: Int32 = 0
     static let opT: Int32 = 1
     /// CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES (uint64).

@@ -8,7 +8,8 @@
 ///   step (llm.c style), unless its doc comment says it overwrites;
 /// - shapes are given in each op's doc comment with the project's letters.
 public protocol Backend: AnyObject, GEMMOps, ElementwiseOps, NormOps, EmbeddingOps, AttentionOps,
-    LossOps, OptimizerOps, RetrievalOps
+    LossOps, OptimizerOps, RetrievalOps, FusedBackwardOps,
+    FusedNormDropoutOps, FusedGEMMOps
 {
     /// Human-readable name, e.g. "cpu (2 threads)".
     var name: String { get }

@@ -16,6 +16,10 @@ import GRCore
 struct HSTULayer {
     /// LayerNorm eps of both HSTU norms (spec §2.2 steps 1 and 5).
     static let layerNormEps: Float = 1e-6
+    /// `GR_CUDA_FUSED` (`EnvironmentSwitch`, default on): the fused op sequence of docs/cuda.md
+    /// "Fusions (session 6)"; 0/off runs the unfused one (fill/copy + accumulating ops) on any
+    /// backend, for A/B runs.
+    static let fused = EnvironmentSwitch.value("GR_CUDA_FUSED", default: true)
 
     let index: Int
     /// Number of layers sharing the `hstu.uvqk` buffer (the model's `blocks`).
@@ -59,6 +63,13 @@ struct HSTULayer {
         outBias = arena.value(names.4); dOutBias = arena.grad(names.4)
     }
 
+    /// The Philox stream of the fused LN ⊙ U + dropout kernels: fused on, a stream without a
+    /// global-row map (a data-parallel rank's share keeps the unfused gathered mask) and p > 0.
+    private func fusedDropout(_ stream: RowDropout?) -> PhiloxStream? {
+        guard Self.fused, let stream, stream.globalRows == nil, dropout > 0 else { return nil }
+        return stream.stream
+    }
+
     private func buffer(_ ws: Workspace, _ name: String, _ shape: [Int]) -> Tensor {
         ws.tensor("hstu.\(index).\(name)", shape)
     }
@@ -94,14 +105,24 @@ struct HSTULayer {
                                positionWeights: positionWeights, timeWeights: timeWeights, heads: heads, dqk: dqk,
                                dv: dv, paddedWidth: paddedWidth, out: o)
         // G = Dropout(U ⊙ LN(O))
-        backend.layerNormMulForward(x: o, u: act, ldu: w, out: g, mean: oMean, rstd: oRstd, rows: t, cols: hv,
-                                    eps: Self.layerNormEps)
-        stream?.forward(x: g, out: g, rows: t, width: hv, p: dropout, backend: backend, workspace: ws)
-        // Y = G·W_oᵀ + b_o + X
-        backend.copy(x, to: y)
-        backend.gemm(transA: false, transB: true, m: t, n: d, k: hv, alpha: 1, a: g, lda: hv, b: outWeight, ldb: hv,
-                     beta: 1, c: y, ldc: d)
-        backend.addBias(x: y, bias: outBias, rows: t, cols: d)
+        if let s = fusedDropout(stream) {   // one kernel, the same mask
+            backend.layerNormMulDropoutForward(x: o, u: act, ldu: w, out: g, mean: oMean, rstd: oRstd, rows: t, cols: hv,
+                                               eps: Self.layerNormEps, p: dropout, stream: s)
+        } else {
+            backend.layerNormMulForward(x: o, u: act, ldu: w, out: g, mean: oMean, rstd: oRstd, rows: t, cols: hv,
+                                        eps: Self.layerNormEps)
+            stream?.forward(x: g, out: g, rows: t, width: hv, p: dropout, backend: backend, workspace: ws)
+        }
+        // Y = G·W_oᵀ + b_o + X (fused: one GEMM, C = X, D = Y, the bias in its epilogue)
+        if Self.fused {
+            backend.gemmBiasResidual(transA: false, transB: true, m: t, n: d, k: hv, a: g, lda: hv, b: outWeight, ldb: hv,
+                                     bias: outBias, c: x, d: y)
+        } else {
+            backend.copy(x, to: y)
+            backend.gemm(transA: false, transB: true, m: t, n: d, k: hv, alpha: 1, a: g, lda: hv, b: outWeight, ldb: hv,
+                         beta: 1, c: y, ldc: d)
+            backend.addBias(x: y, bias: outBias, rows: t, cols: d)
+        }
     }
 
     /// Given dy (T, D) and this layer's input x, writes dx (T, D) (OVERWRITTEN; must not alias dy)
@@ -127,11 +148,22 @@ struct HSTULayer {
         // G = Dropout(U ⊙ LN(O))
         // The dropout backward, dG·mask/(1−p), is the dropout forward applied to dG with the same
         // stream (same mask, same scale, bit for bit), done in place instead of zero-fill + accumulate.
-        stream?.forward(x: dg, out: dg, rows: t, width: hv, p: dropout, backend: backend, workspace: ws)
-        backend.fill(dAct, 0)
-        backend.fill(dO, 0)
-        backend.layerNormMulBackward(dOut: dg, x: o, u: act, ldu: w, mean: oMean, rstd: oRstd, dx: dO, du: dAct,
-                                     rows: t, cols: hv)
+        // Fused: dO and dAct's U block overwritten (dQ, dK, dV: below), no zero-fills, and the mask
+        // applied as dG is read.
+        if let s = fusedDropout(stream) {
+            backend.layerNormMulDropoutBackwardOverwrite(dOut: dg, x: o, u: act, ldu: w, mean: oMean, rstd: oRstd,
+                                                         dx: dO, du: dAct, rows: t, cols: hv, p: dropout, stream: s)
+        } else if Self.fused {
+            stream?.forward(x: dg, out: dg, rows: t, width: hv, p: dropout, backend: backend, workspace: ws)
+            backend.layerNormMulBackwardOverwrite(dOut: dg, x: o, u: act, ldu: w, mean: oMean, rstd: oRstd, dx: dO,
+                                                  du: dAct, rows: t, cols: hv)
+        } else {
+            stream?.forward(x: dg, out: dg, rows: t, width: hv, p: dropout, backend: backend, workspace: ws)
+            backend.fill(dAct, 0)
+            backend.fill(dO, 0)
+            backend.layerNormMulBackward(dOut: dg, x: o, u: act, ldu: w, mean: oMean, rstd: oRstd, dx: dO, du: dAct,
+                                         rows: t, cols: hv)
+        }
         // O = attention(Q, K, V): dQ, dK, dV overwrite their column blocks of dAct.
         backend.hstuAttentionBackward(dOut: dO, q: block(act, 2 * hv, tokens: t),
                                 k: block(act, 2 * hv + heads * dqk, tokens: t), v: block(act, hv, tokens: t),
@@ -141,14 +173,22 @@ struct HSTULayer {
                                 dv: block(dAct, hv, tokens: t), dPositionWeights: dPositionWeights,
                                 dTimeWeights: dTimeWeights)
         // [U|V|Q|K] = SiLU(X̂·W_uvqk)
-        backend.fill(dPre, 0)
-        backend.siluBackward(dOut: dAct, x: pre, dx: dPre, count: t * w)
+        if Self.fused {
+            backend.siluBackwardOverwrite(dOut: dAct, x: pre, dx: dPre, count: t * w)
+        } else {
+            backend.fill(dPre, 0)
+            backend.siluBackward(dOut: dAct, x: pre, dx: dPre, count: t * w)
+        }
         backend.gemm(transA: true, transB: false, m: d, n: w, k: t, alpha: 1, a: xn, lda: d, b: dPre, ldb: w,
                      beta: 1, c: dUvqk, ldc: w)
         backend.gemm(transA: false, transB: true, m: t, n: d, k: w, alpha: 1, a: dPre, lda: w, b: uvqk, ldb: w,
                      beta: 0, c: dXn, ldc: d)
         // X̂ = LN(X), plus the residual
-        backend.copy(dy, to: dx)
-        backend.layerNormBackward(dOut: dXn, x: x, mean: mean, rstd: rstd, dx: dx, rows: t, cols: d)
+        if Self.fused {   // dx = dy + LN-backward(dXn), one pass
+            backend.layerNormBackwardResidual(dOut: dXn, x: x, mean: mean, rstd: rstd, residual: dy, dx: dx, rows: t, cols: d)
+        } else {
+            backend.copy(dy, to: dx)
+            backend.layerNormBackward(dOut: dXn, x: x, mean: mean, rstd: rstd, dx: dx, rows: t, cols: d)
+        }
     }
 }
