@@ -3,15 +3,15 @@
 # the CUDA-graph and step-graph rows), `gr cuda train-parity` (HSTU-large, SASRec), the three
 # 101-epoch ML-1M runs (wall time, metrics), `gr cuda bench-retrieval` at 1M items (GPU top-K vs the
 # CPU index), `gr serve --retrieval-device cuda` on a 1M-item synthetic model (3 requests),
-# `gr bench step --device cuda`, then the attention variants base/lean/qsmem with `--check`
+# `gr bench step --device cuda`, the fusions A/B (`GR_CUDA_FUSED=1` vs 0: train-parity, HSTU-large
+# run, step bench), then the attention variants base/qsmem with `--check`
 # (scripts/device-attn-variants.sh). Staging, here:
 #   scripts/device-stage.sh NAME --with-data --script scripts/device-final.sh --script scripts/device-attn-variants.sh
-#   then .device/NAME/{base,lean,qsmem}/AttentionMMA.cu: main's kernel and main's with
-#   scripts/patches/attn-s5-lean.patch (and attn-s5-qsmem.patch on top) applied (see the header of
-#   device-attn-variants.sh); drop the variants from the last step if they are not staged.
+#   then .device/NAME/{base,qsmem}/AttentionMMA.cu: main's kernel and main's with
+#   scripts/patches/attn-s5-qsmem.patch applied (see the header of device-attn-variants.sh); drop
+#   the variants from the last step if they are not staged.
 # Device call: `run` with carry [".device/NAME"], command "bash .device/NAME/device-final.sh",
 # timeout_s ≤ 600. Logs come back as $OUT/logs.tgz; the table lines are printed.
-# then the attention variants (base = main, lean, qsmem) with --check.
 D="$(cd "$(dirname "$0")" && pwd)"; O="${OUT:-/tmp}"; L="$O/logs"; mkdir -p "$L"
 GR=/tmp/gr-final5; gunzip -c "$D/gr.gz" > $GR && chmod +x $GR
 export GR_CUDA_CACHE=/tmp/gr-cuda-cache; mkdir -p $GR_CUDA_CACHE; cp "$D"/cache/*.cubin $GR_CUDA_CACHE/ 2>/dev/null
@@ -29,5 +29,6 @@ H=$(seq -s, 1 200)
 for i in 1 2 3; do curl -s -o /dev/null -w "recommend %{http_code} %{time_total}s\n" -X POST http://127.0.0.1:18555/v1/recommend -H 'Content-Type: application/json' -d "{\"history\":[$H],\"k\":10}"; done
 kill $P; wait $P; grep "gr serve" $L/serve.log | head -3
 el step; for c in hstu-large sasrec; do timeout 40 $GR bench step --device cuda --steps 20 --config $D/configs/ml-1m/$c.yaml 2>&1 | tee $L/step-$c.log | grep -E "^\| ml" ; done
-el attn; VARIANTS="base lean qsmem" CHECK="lean qsmem" OUT=$L timeout 200 bash $D/device-attn-variants.sh 2>&1 | tail -24
+el fused; for f in 1 0 1; do GR_CUDA_FUSED=$f timeout 45 $GR cuda train-parity --config $D/configs/ml-1m/hstu-large.yaml --data $DATA --steps 20 > $L/parity-fused$f.log 2>&1; echo "fused=$f parity rc $? $(tail -1 $L/parity-fused$f.log)"; GR_CUDA_FUSED=$f timeout 40 $GR bench step --device cuda --steps 20 --config $D/configs/ml-1m/hstu-large.yaml 2>&1 | grep -E "^\| ml"; s=$(date +%s.%N); GR_CUDA_FUSED=$f timeout 40 $GR train --device cuda --quiet --config $D/configs/ml-1m/hstu-large.yaml --data $DATA --out /tmp/rf$f > $L/run-fused$f.log 2>&1; echo "fused=$f run rc $? wall $(awk "BEGIN{printf \"%.1f\", $(date +%s.%N) - $s}") s; $(grep -A2 '^final epoch' $L/run-fused$f.log | tail -1)"; done
+el attn; VARIANTS="base qsmem" CHECK="qsmem" OUT=$L timeout 200 bash $D/device-attn-variants.sh 2>&1 | tail -24
 el done; tar -C "$O" -czf "$O/logs.tgz" logs && rm -rf "$L"

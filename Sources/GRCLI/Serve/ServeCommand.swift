@@ -60,15 +60,15 @@ public struct ServeCommand: ParsableCommand {
     var threads: Int?
 
     @Option(name: .customLong("engine-workers"),
-            help: "Batcher workers, each running its own batch on one thread (default: the engine threads); 1: one worker whose batch uses every engine thread.")
+            help: "Batcher workers (default 1: one worker whose batch uses every engine thread); N > 1: N workers, each running its own batch on one thread.")
     var engineWorkers: Int?
 
     @Option(name: .long, help: "Arithmetic of the model's layer products: f32, bf16 (AVX-512 BF16; f32 on other CPUs) or int16 (AVX2; f32 on other CPUs).")
     var precision: InferencePrecision = .f32
 
     @Option(name: .customLong("retrieval-device"),
-            help: "Where the top-K search runs: cpu, cuda, or auto (cuda when it loads and the corpus has ≥ 100,000 items).")
-    var retrievalDevice: RetrievalDeviceChoice = .auto
+            help: "Where the top-K search runs: cpu (default), cuda, or auto (cuda when it loads and the corpus has ≥ 100,000 items). The GPU path is slower than the CPU index today (docs/inference.md).")
+    var retrievalDevice: RetrievalDeviceChoice = .cpu
 
     public init() {}
 
@@ -113,7 +113,7 @@ public struct ServeCommand: ParsableCommand {
             guard threads > 0 else { throw ValidationError("--threads must be positive") }
             Parallel.threads = threads
         }
-        limits.engineWorkers = engineWorkers ?? Parallel.threads
+        limits.engineWorkers = engineWorkers ?? 1
         do { try limits.validate() } catch { throw ValidationError("\(error)") }
         guard (0...65535).contains(port) else { throw ValidationError("--port must be in 0...65535") }
         let (retrieval, retrievalMessage) = try retrievalDevice.make()

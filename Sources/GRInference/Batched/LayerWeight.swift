@@ -37,9 +37,9 @@ struct LayerWeight {
     /// (where the GRCPU GEMM has its AVX-512 kernels), for K ≤ `smallMaxK`.
     /// `GR_INFER_GEMM=generic` turns it off, `=small` on (AVX-512 CPUs too), `=int16` keeps the
     /// default (and turns f32 requests into int16); any other value is reported on stderr. Settable so tests compare both paths.
-    nonisolated(unsafe) static var smallKernel = int16FromEnvironment ? smallByDefault
-        : kernelSwitch("GR_INFER_GEMM", off: "generic", on: "small", available: gr_cpu_supports_avx2_fma() == 1,
-                       byDefault: smallByDefault)
+    nonisolated(unsafe) static var smallKernel =
+        kernelSwitch("GR_INFER_GEMM", off: "generic", on: "small", available: gr_cpu_supports_avx2_fma() == 1,
+                     byDefault: smallByDefault, alsoValid: ["int16"])
     private static let smallByDefault = gr_cpu_supports_avx2_fma() == 1 && gr_cpu_supports_avx512() == 0
     /// `GR_INFER_GEMM=int16`: f32 requests run the int16 products (as `--precision int16`).
     static let int16FromEnvironment = ProcessInfo.processInfo.environment["GR_INFER_GEMM"] == "int16"
