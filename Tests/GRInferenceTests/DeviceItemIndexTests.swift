@@ -77,6 +77,30 @@ final class DeviceItemIndexTests: XCTestCase {
         XCTAssertEqual(coarse.hostScans, 0)
     }
 
+    func testSegmentedSelection() {
+        // Small segments make these corpora take the segment-wise top-K′ (V ≥ 2·S, K′ ≤ S/4; the
+        // last segment padded with −∞ columns); larger K′ (exclusions, retries) fall back to one
+        // selection per row. Answers unchanged.
+        let saved = DeviceItemIndex.segmentColumns
+        defer { DeviceItemIndex.segmentColumns = saved }
+        for segment in [1024, 700] {
+            DeviceItemIndex.segmentColumns = segment
+            let d = 24, v = 3000
+            var x = randoms(v * d, seed: 31)
+            for r in 0..<v {
+                let n = (0..<d).reduce(Float(0)) { $0 + x[r * d + $1] * x[r * d + $1] }.squareRoot()
+                for c in 0..<d { x[r * d + c] /= n }
+            }
+            compare(vectors: x, d: d, queries: randoms(6 * d, seed: 32), ks: [1, 10, 100])
+            let ties = randoms(v * 8, seed: 33).map { ($0 * 2).rounded() / 2 }
+            compare(vectors: ties, d: 8, queries: randoms(4 * 8, seed: 34).map { ($0 * 2).rounded() / 2 }, ks: [10, 40])
+            let base = randoms(16, seed: 35), noise = randoms(v * 16, seed: 36)
+            let near = compare(vectors: (0..<(v * 16)).map { base[$0 % 16] + noise[$0] * 1e-6 }, d: 16,
+                               queries: randoms(3 * 16, seed: 37), ks: [10])
+            XCTAssertGreaterThan(near.retries, 0)
+        }
+    }
+
     func testNonFiniteQueriesAndItemsUseTheHostScan() {
         let d = 6, v = 300
         var q = randoms(3 * d, seed: 31)

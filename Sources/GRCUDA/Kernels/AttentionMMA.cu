@@ -135,17 +135,26 @@ __device__ __forceinline__ void gr_tc_afrag(u32 (&a)[4], const float (&p)[NT][4]
     a[3] = gr_pack_bf16(p[2 * kk + 1][2], p[2 * kk + 1][3]);
 }
 
-// ldmatrix .x4 (trans = 0) or .x4.trans: lane l gives the address of row (l & 7) of matrix l >> 3.
+// ldmatrix .x4 (trans = 0) or .x4.trans at the shared address a (device only).
 template <bool TRANS>
-__device__ __forceinline__ void gr_ldmatrix(u32* r, const u16* p) {
+__device__ __forceinline__ void gr_ldmatrix_shared(u32* r, u32 a) {
 #ifdef __CUDA_ARCH__
-    u32 a = gr_smem_addr(p);
     if (TRANS)
         asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];"
                      : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(a));
     else
         asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
                      : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(a));
+#else
+    (void)r; (void)a;
+#endif
+}
+
+// ldmatrix .x4 (trans = 0) or .x4.trans: lane l gives the address of row (l & 7) of matrix l >> 3.
+template <bool TRANS>
+__device__ __forceinline__ void gr_ldmatrix(u32* r, const u16* p) {
+#ifdef __CUDA_ARCH__
+    gr_ldmatrix_shared<TRANS>(r, gr_smem_addr(p));
 #else
     int t = threadIdx.x, lane = t & 31, w0 = t - lane, g = lane >> 2, tg = lane & 3;
     gr_emu_addr[t] = p;
@@ -173,13 +182,7 @@ __device__ __forceinline__ void gr_ldmatrix(u32* r, const u16* p) {
 template <bool TRANS>
 __device__ __forceinline__ void gr_ldsm(u32* r, const u16* tile, u32 tileAddr, int off) {
 #ifdef __CUDA_ARCH__
-    const u32 a = tileAddr + 2u * (u32)off;
-    if (TRANS)
-        asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];"
-                     : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(a));
-    else
-        asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
-                     : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(a));
+    gr_ldmatrix_shared<TRANS>(r, tileAddr + 2u * (u32)off);
 #else
     (void)tileAddr;
     gr_ldmatrix<TRANS>(r, tile + off);

@@ -35,6 +35,10 @@ public final class DeviceItemIndex: @unchecked Sendable {
     public static let slack = 64
     /// Most scores held on the device at once (queries are split to stay below).
     public static let scoreBudget = 1 << 26
+    /// Columns of one top-K′ segment: a row of V scores is selected per segment of this many items
+    /// (one `topK` row each, so V/S selections run side by side instead of one over all V), when
+    /// V ≥ 2·S and K′ ≤ S/4; settable for tests.
+    nonisolated(unsafe) public static var segmentColumns = 32_768
 
     public let backend: any Backend
     public let dim: Int
@@ -113,13 +117,14 @@ public final class DeviceItemIndex: @unchecked Sendable {
             let kPrime = pending.map(\.kPrime).max()!
             let group = pending.filter { $0.kPrime == kPrime }.map(\.query)
             pending.removeAll { $0.kPrime == kPrime }
-            let chunk = max(1, Self.scoreBudget / count)
+            let segment = count >= 2 * Self.segmentColumns && 4 * kPrime <= Self.segmentColumns ? Self.segmentColumns : count
+            let width = (count + segment - 1) / segment * segment
+            let chunk = max(1, Self.scoreBudget / width)
             for start in stride(from: 0, to: group.count, by: chunk) {
                 let members = Array(group[start ..< min(group.count, start + chunk)])
-                let (approx, rowsFound) = deviceTop(queries, members, kPrime: kPrime)
+                let found = deviceTop(queries, members, kPrime: kPrime, segment: segment)
                 for (x, i) in members.enumerated() {
-                    let values = approx[(x * kPrime) ..< ((x + 1) * kPrime)], found = rowsFound[(x * kPrime) ..< ((x + 1) * kPrime)]
-                    if let r = accept(queries, i, k: kk, kPrime: kPrime, approx: values, rows: found, exclusions: exclusions[i]) {
+                    if let r = accept(queries, i, k: kk, kPrime: kPrime, candidates: found[x], exclusions: exclusions[i]) {
                         results[i] = r
                     } else if kPrime < count {
                         retries += 1
@@ -141,41 +146,81 @@ public final class DeviceItemIndex: @unchecked Sendable {
         return m.isFinite && n2 < 1e30 && maxNorm < 1e15 ? m : nil
     }
 
-    /// The device's top-K′ of the queries `members`: approximate scores and rows, (members, K′) each.
-    private func deviceTop(_ queries: [Float], _ members: [Int], kPrime: Int) -> ([Float], [Int32]) {
+    /// Candidates of one query: rows with their approximate scores, and a bound a′ such that every
+    /// other row has approx ≤ a′.
+    struct Candidates {
+        var rows: [Int32] = [], approx: [Float] = []
+        var bound = -Float.infinity
+    }
+
+    /// The device's candidates for the queries `members`. Scores (Q, W) with W = V rounded up to a
+    /// multiple of `segment` (columns ≥ V hold −∞); each segment's top K′ is selected (a row of
+    /// the (Q·W/S, S) view), so a row outside every segment's K′ has approx ≤ the largest of the
+    /// segments' K′-th scores, the bound. One segment (S = V) is the plain per-row top K′.
+    private func deviceTop(_ queries: [Float], _ members: [Int], kPrime: Int, segment: Int) -> [Candidates] {
         var packed = [Float](repeating: 0, count: members.count * dim)
         for (x, i) in members.enumerated() {
             packed.replaceSubrange(x * dim ..< (x + 1) * dim, with: queries[i * dim ..< (i + 1) * dim])
         }
-        let b = members.count
+        let b = members.count, segments = (count + segment - 1) / segment, width = segments * segment
         let qt = backend.upload(packed, shape: [b, dim])
-        let scores = backend.zeros([b, count], .f32)
-        let values = backend.zeros([b, kPrime], .f32), indices = backend.zeros([b, kPrime], .i32)
+        let scores = backend.zeros([b, width], .f32)
+        if width > count { backend.fill(scores, -.infinity) }
+        let values = backend.zeros([b * segments, kPrime], .f32), indices = backend.zeros([b * segments, kPrime], .i32)
         backend.gemm(transA: false, transB: true, m: b, n: count, k: dim, alpha: 1, a: qt, lda: dim, b: items, ldb: dim,
-                     beta: 0, c: scores, ldc: count)
-        backend.topK(scores: scores, rows: b, columns: count, ldScores: count, k: kPrime, values: values, indices: indices)
+                     beta: 0, c: scores, ldc: width)
+        backend.topK(scores: scores, rows: b * segments, columns: segment, ldScores: segment, k: kPrime,
+                     values: values, indices: indices)
         let v = backend.download(values)
         // The i32 indices travel as the same 4-byte words through the f32 download.
         let bits = backend.download(Tensor(storage: indices.storage, offset: indices.offset, shape: indices.shape, dtype: .f32))
-        return (v, bits.map { Int32(bitPattern: $0.bitPattern) })
+        return (0..<b).map { x in
+            var c = Candidates()
+            c.rows.reserveCapacity(segments * kPrime)
+            c.approx.reserveCapacity(segments * kPrime)
+            for g in 0..<segments {
+                let base = (x * segments + g) * kPrime
+                for j in 0..<kPrime {
+                    let row = g * segment + Int(Int32(bitPattern: bits[base + j].bitPattern))
+                    if row < count { c.rows.append(Int32(row)); c.approx.append(v[base + j]) }
+                }
+                c.bound = max(c.bound, v[base + kPrime - 1])
+            }
+            return c
+        }
     }
 
-    /// The exact top-k from the K′ candidates of one query, or nil when the bound cannot show
-    /// that no other item belongs in it.
-    private func accept(_ queries: [Float], _ i: Int, k: Int, kPrime: Int, approx: ArraySlice<Float>, rows found: ArraySlice<Int32>,
+    /// The exact top-k from a query's candidates, or nil when the bound cannot show that no other
+    /// item belongs in it. Candidates whose approx is below A_k − 2m (A_k the k-th best approx among
+    /// the non-excluded candidates) cannot be in the top k (k others are exactly above them) and are
+    /// not rescored.
+    private func accept(_ queries: [Float], _ i: Int, k: Int, kPrime: Int, candidates c: Candidates,
                         exclusions: Set<Int32>) -> ItemIndex.Result? {
+        let complete = kPrime >= count
+        guard let m = margin(queries, i) ?? (complete ? 0 : nil) else { return nil }
+        var ak = -Float.infinity
+        if !complete {
+            var kept = [Float]()   // the k best approx so far, ascending
+            kept.reserveCapacity(k + 1)
+            for (j, r) in c.rows.enumerated() where !exclusions.contains(r) {
+                let a = c.approx[j]
+                if kept.count == k && !(a > kept[0]) { continue }
+                let at = kept.firstIndex { $0 >= a } ?? kept.count
+                kept.insert(a, at: at)
+                if kept.count > k { kept.removeFirst() }
+            }
+            if kept.count == k { ak = kept[0] }
+        }
         var all: [(Float, Int32)] = []
-        all.reserveCapacity(kPrime)
-        for r in found where !exclusions.contains(r) {
+        for (j, r) in c.rows.enumerated() where !exclusions.contains(r) && Double(c.approx[j]) >= Double(ak) - 2 * m {
             let s = exactScore(row: Int(r), queries, i)
             if !s.isNaN { all.append((s, r)) }
         }
         let top = best(all, k)
-        let complete = kPrime >= count
         if !complete {
-            // a′: the K′-th approximate score; every other item has approx ≤ a′, so exact ≤ a′ + m.
-            guard top.count == k, let last = approx.last, last.isFinite, let m = margin(queries, i) else { return nil }
-            guard Double(top.last!.0) > Double(last) + m else { return nil }
+            // Every row outside the candidates has approx ≤ the bound a′, so exact ≤ a′ + m.
+            guard top.count == k, !c.bound.isNaN else { return nil }
+            guard Double(top.last!.0) > Double(c.bound) + m else { return nil }
         }
         return result(top)
     }
