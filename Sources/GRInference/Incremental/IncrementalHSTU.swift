@@ -179,8 +179,7 @@ struct IncrementalHSTU: IncrementalEncoder {
                         }
                         InferenceKernels.siluScaled(a, count, scale: invN)
                         let o = out + m * hv + h * dv
-                        o.initialize(repeating: 0, count: dv)
-                        for j in 0..<stored { InferenceKernels.axpy(a[j], values! + j * hv + h * dv, o, dv) }
+                        InferenceKernels.weightedRows(a, values! + h * dv, stride: hv, rows: stored, o, dv)
                         if selfKey { InferenceKernels.axpy(a[stored], row + hv + h * dv, o, dv) }
                     }
                 }

@@ -154,8 +154,7 @@ struct IncrementalSASRec: IncrementalEncoder {
                         if selfKey { a[stored] = InferenceKernels.dot(q, row + d + h * dh, dh) * scale }
                         InferenceKernels.softmax(a, n)
                         let o = out + m * d + h * dh
-                        o.initialize(repeating: 0, count: dh)
-                        for j in 0..<stored { InferenceKernels.axpy(a[j], values! + j * d + h * dh, o, dh) }
+                        InferenceKernels.weightedRows(a, values! + h * dh, stride: d, rows: stored, o, dh)
                         if selfKey { InferenceKernels.axpy(a[stored], row + 2 * d + h * dh, o, dh) }
                     }
                 }

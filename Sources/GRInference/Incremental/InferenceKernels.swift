@@ -33,6 +33,36 @@ enum InferenceKernels {
         while c < n { y[c] += alpha * x[c]; c += 1 }
     }
 
+    /// out[c] = Σ_j a[j]·x[j·stride + c] over j < rows, c < n: bit for bit `out` zeroed and then
+    /// `axpy(a[j], x + j·stride, out, n)` for j in order (the same FMAs per SIMD8 chunk, the same
+    /// separate multiply and add in the tail), with the row kept in registers when n ≤ 32.
+    @inline(__always)
+    static func weightedRows(_ a: UnsafePointer<Float>, _ x: UnsafePointer<Float>, stride: Int, rows: Int,
+                             _ out: UnsafeMutablePointer<Float>, _ n: Int) {
+        out.initialize(repeating: 0, count: n)
+        guard n <= 32 else {
+            for j in 0..<rows { axpy(a[j], x + j * stride, out, n) }
+            return
+        }
+        let chunks = n / 8, tail = n - 8 * chunks
+        var acc0 = SIMD8<Float>(), acc1 = SIMD8<Float>(), acc2 = SIMD8<Float>(), acc3 = SIMD8<Float>()
+        var rest = SIMD8<Float>()
+        for j in 0..<rows {
+            let row = UnsafeRawPointer(x + j * stride), va = SIMD8<Float>(repeating: a[j])
+            if chunks > 0 { acc0.addProduct(va, row.loadUnaligned(fromByteOffset: 0, as: SIMD8<Float>.self)) }
+            if chunks > 1 { acc1.addProduct(va, row.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self)) }
+            if chunks > 2 { acc2.addProduct(va, row.loadUnaligned(fromByteOffset: 64, as: SIMD8<Float>.self)) }
+            if chunks > 3 { acc3.addProduct(va, row.loadUnaligned(fromByteOffset: 96, as: SIMD8<Float>.self)) }
+            for c in 0..<tail { rest[c] += a[j] * x[j * stride + 8 * chunks + c] }
+        }
+        let o = UnsafeMutableRawPointer(out)
+        if chunks > 0 { o.storeBytes(of: acc0, toByteOffset: 0, as: SIMD8<Float>.self) }
+        if chunks > 1 { o.storeBytes(of: acc1, toByteOffset: 32, as: SIMD8<Float>.self) }
+        if chunks > 2 { o.storeBytes(of: acc2, toByteOffset: 64, as: SIMD8<Float>.self) }
+        if chunks > 3 { o.storeBytes(of: acc3, toByteOffset: 96, as: SIMD8<Float>.self) }
+        for c in 0..<tail { out[8 * chunks + c] = rest[c] }
+    }
+
     /// a[j] ← SiLU(a[j])·scale, j < n (HSTU's pointwise attention weight, spec §2.2).
     @inline(__always)
     static func siluScaled(_ a: UnsafeMutablePointer<Float>, _ n: Int, scale: Float) {
