@@ -113,15 +113,14 @@ struct HSTULayer {
                                         eps: Self.layerNormEps)
             stream?.forward(x: g, out: g, rows: t, width: hv, p: dropout, backend: backend, workspace: ws)
         }
-        // Y = G·W_oᵀ + b_o + X (fused: one GEMM, C = X, D = Y, the bias in its epilogue)
+        // Y = G·W_oᵀ + b_o + X (fused: one GEMM, C = X, D = Y, the bias in its epilogue; unfused:
+        // copy, GEMM with β = 1, bias)
         if Self.fused {
             backend.gemmBiasResidual(transA: false, transB: true, m: t, n: d, k: hv, a: g, lda: hv, b: outWeight, ldb: hv,
                                      bias: outBias, c: x, d: y)
         } else {
-            backend.copy(x, to: y)
-            backend.gemm(transA: false, transB: true, m: t, n: d, k: hv, alpha: 1, a: g, lda: hv, b: outWeight, ldb: hv,
-                         beta: 1, c: y, ldc: d)
-            backend.addBias(x: y, bias: outBias, rows: t, cols: d)
+            backend.gemmBiasResidualUnfused(transA: false, transB: true, m: t, n: d, k: hv, a: g, lda: hv, b: outWeight,
+                                            ldb: hv, bias: outBias, c: x, d: y)
         }
     }
 
