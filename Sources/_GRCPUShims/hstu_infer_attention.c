@@ -181,6 +181,54 @@ GR_AVX2 static void gr_values_half(const float *v, long stride, int nk, int dv, 
     }
 }
 
+/// 8 vectors r[i] (rows of an 8×8 block) → its columns, in place.
+GR_AVX2 static inline void gr_transpose8x8(__m256 r[8]) {
+    __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+    __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    r[0] = _mm256_permute2f128_ps(u0, u4, 0x20); r[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
+    r[2] = _mm256_permute2f128_ps(u2, u6, 0x20); r[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
+    r[4] = _mm256_permute2f128_ps(u0, u4, 0x31); r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
+    r[6] = _mm256_permute2f128_ps(u2, u6, 0x31); r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+}
+
+/// Qᵀ of a query block: qT[t][r] = q[r][t] for t < width (= H·dqk: head h's Qᵀ (dqk, 32) starts at
+/// row h·dqk), r < 32, 0 for r ≥ nq; q rows `stride` apart. 8×8 blocks, a scalar tail of columns.
+GR_AVX2 static void gr_transpose_q(const float *q, long stride, int nq, int width, float *qT) {
+    int t0 = 0;
+    for (; t0 + 8 <= width; t0 += 8) {
+        for (int r0 = 0; r0 < 32; r0 += 8) {
+            __m256 b[8];
+            for (int i = 0; i < 8; i++) b[i] = r0 + i < nq ? _mm256_loadu_ps(q + (long)(r0 + i) * stride + t0) : _mm256_setzero_ps();
+            gr_transpose8x8(b);
+            for (int i = 0; i < 8; i++) _mm256_storeu_ps(qT + (long)(t0 + i) * 32 + r0, b[i]);
+        }
+    }
+    for (int t = t0; t < width; t++)
+        for (int r = 0; r < 32; r++) qT[(long)t * 32 + r] = r < nq ? q[(long)r * stride + t] : 0;
+}
+
+/// out[r][x] = oT[x][r]·scale for r < nq, x < width (= H·dv); out rows `outStride` apart.
+GR_AVX2 static void gr_transpose_out(const float *oT, int nq, int width, float scale, float *out, long outStride) {
+    const __m256 s = _mm256_set1_ps(scale);
+    int x0 = 0;
+    for (; x0 + 8 <= width; x0 += 8) {
+        for (int r0 = 0; r0 < nq; r0 += 8) {
+            __m256 b[8];
+            for (int i = 0; i < 8; i++) b[i] = _mm256_loadu_ps(oT + (long)(x0 + i) * 32 + r0);
+            gr_transpose8x8(b);
+            for (int i = 0; i < 8 && r0 + i < nq; i++) _mm256_storeu_ps(out + (long)(r0 + i) * outStride + x0, _mm256_mul_ps(b[i], s));
+        }
+    }
+    for (int r = 0; r < nq; r++)
+        for (int x = x0; x < width; x++) out[(long)r * outStride + x] = oT[(long)x * 32 + r] * scale;
+}
+
 long gr_hstu_infer_scratch_floats(int heads, int dqk, int dv) {
     return 2 * 1024 + (long)heads * (dqk + dv) * 32;
 }
@@ -194,14 +242,7 @@ GR_AVX2 void gr_hstu_infer_attention_avx2(const float *q, const float *k, const 
     for (int block = 0; block < blocks; block++) {
         int i0, nq;
         gr_tile_range(block, L, &i0, &nq);
-        for (int h = 0; h < heads; h++) {   // Qᵀ (dqk, 32), zero columns past nq
-            float *dst = qT + (long)h * dqk * 32;
-            for (int r = 0; r < 32; r++) {
-                const float *src = q + (long)(i0 + r) * stride + h * dqk;
-                if (r < nq) { for (int t = 0; t < dqk; t++) dst[t * 32 + r] = src[t]; }
-                else { for (int t = 0; t < dqk; t++) dst[t * 32 + r] = 0; }
-            }
-        }
+        gr_transpose_q(q + (long)i0 * stride, stride, nq, heads * dqk, qT);
         memset(oT, 0, sizeof(float) * (size_t)heads * dv * 32);
         const uint8_t *tiles = buckets + (long)block * (block + 1) / 2 * 1024;
         for (int kb = 0; kb <= block; kb++) {
@@ -235,13 +276,7 @@ GR_AVX2 void gr_hstu_infer_attention_avx2(const float *q, const float *k, const 
                 }
             }
         }
-        for (int h = 0; h < heads; h++) {   // out[i0 + r][h·dv + x] = oT[x][r] / N
-            const float *tile = oT + (long)h * dv * 32;
-            for (int r = 0; r < nq; r++) {
-                float *row = out + (long)(i0 + r) * outStride + h * dv;
-                for (int x = 0; x < dv; x++) row[x] = tile[x * 32 + r] * invN;
-            }
-        }
+        gr_transpose_out(oT, nq, heads * dv, invN, out + (long)i0 * outStride, outStride);
     }
 }
 #else
