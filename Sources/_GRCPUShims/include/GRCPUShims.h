@@ -96,6 +96,13 @@ void gr_i16gemm_avx2(const float *a, long lda, const int16_t *packed, const floa
 /// d − 1. AVX2 + FMA: call only when `gr_cpu_supports_avx2_fma()` is 1 (does nothing off x86-64).
 void gr_row_scores_avx2(const float *q, const float *k, long stride, int count, int d, float *out);
 
+/// Per row r < rows: μ = Σ_c x/C, rstd = 1/√(Σ_c (x − μ)²/C + eps), out = (x − μ)·rstd, times u
+/// when u is not NULL (C = cols; x, u, out rows ldx, ldu, ldo apart; mean[r], rstd[r] written): the
+/// serving forward's LayerNorms (layernorm_avx2.c). AVX2 + FMA: call only when
+/// `gr_cpu_supports_avx2_fma()` is 1 (does nothing off x86-64).
+void gr_layernorm_rows_avx2(const float *x, long ldx, const float *u, long ldu, float *out, long ldo,
+                            float *mean, float *rstd, long rows, int cols, float eps);
+
 /// Floats of scratch `gr_hstu_infer_attention_avx2` needs.
 long gr_hstu_infer_scratch_floats(int heads, int dqk, int dv);
 
