@@ -611,19 +611,23 @@ __device__ __forceinline__ void gr_tc_fwd_scores(float (&s)[8][4], float (&da)[8
 // GRAD true, the backward's dQ (FlashAttention-2's dq pass): s = Q Kᵀ and dA = dO Vᵀ recomputed,
 //   ds = dA·SiLU'(s + bias)/N, dq_i = Σ_j ds_ij k_j; dq (T rows, stride rs) overwritten at
 //   columns h·dc (dc = dqk). Q and dO fragments read from shared memory per use.
-template <int DP, bool GRAD>
+template <int DP, bool GRAD, bool QS = false>
 __device__ __forceinline__ void gr_hstu_tc_qblock(const u16* qb, const u16* kb, const u16* vb, const u16* gb,
                                                   const int* offsets, const int* items, const int* flags, const i64* ts,
                                                   const float* pw, const float* tw, const u64* table, const uint4* table32,
                                                   i64 T, i64 H, i64 dc, i64 N, i64 targets, i64 ctx, i64 rs, float* out) {
     extern __shared__ float smem[];
-    // GRAD: Q, dO, K[2], V[2]. Forward: K[2], V[2], the Q tile in K's second buffer until its
-    // fragments are in registers (64·DP·2 bytes less: 3 CTAs per SM at DP = 128).
-    u16* sK = (u16*)smem + (GRAD ? 2 : 0) * GR_TC_TILE * DP;   // [2][64][DP]
-    u16* sV = sK + 2 * GR_TC_TILE * DP;                         // [2][64][DP]
-    u16* sQ = GRAD ? (u16*)smem : sK + GR_TC_TILE * DP;         // [64][DP]
-    u16* sG = sQ + GR_TC_TILE * DP;                             // [64][DP] dO (GRAD only)
-    i64* tsK = (i64*)(sV + 2 * GR_TC_TILE * DP);                // [2][64]
+    // QSM (QS, the forward only; used at DP ≤ 64, where it is faster): Q's fragments read from
+    // shared memory per use (fewer registers: 3 CTAs per SM), one V buffer.
+    constexpr bool QSM = QS && !GRAD, V2 = !GRAD && !QS;
+    // GRAD: Q, dO, K[2], V[2]. Forward (V2): K[2], V[2], the Q tile in K's second buffer until its
+    // fragments are in registers (64·DP·2 bytes less). Forward (QSM): Q, K[2], V (V[kt + 1] is
+    // loaded after P·V of tile kt, hidden behind the next tile's Q Kᵀ and scores).
+    u16* sK = (u16*)smem + (GRAD ? 2 : QSM ? 1 : 0) * GR_TC_TILE * DP;   // [2][64][DP]
+    u16* sV = sK + 2 * GR_TC_TILE * DP;                                   // [QSM ? 1 : 2][64][DP]
+    u16* sQ = V2 ? sK + GR_TC_TILE * DP : (u16*)smem;                     // [64][DP]
+    u16* sG = sQ + GR_TC_TILE * DP;                                       // [64][DP] dO (GRAD only)
+    i64* tsK = (i64*)((u16*)smem + (GRAD ? 6 : 4) * GR_TC_TILE * DP);    // [2][64]
     float* pwS = (float*)(tsK + 2 * GR_TC_TILE);         // [2][128]
     float* twS = pwS + 256;                               // [132]
     u64* tableS = (u64*)(twS + 132);                      // [256]
@@ -650,10 +654,14 @@ __device__ __forceinline__ void gr_hstu_tc_qblock(const u16* qb, const u16* kb, 
     gr_tc_load_tile<DP>(sQ, qh, i0, L);
     if (GRAD) gr_tc_load_tile<DP>(sG, gb + h * T * DP + base * DP, i0, L);
     gr_tc_load_tile<DP>(sK, kh, 0, L);
-    gr_tc_load_tile<DP>(sV, vh, 0, L);
+    if (!QSM) gr_tc_load_tile<DP>(sV, vh, 0, L);
     gr_tc_load_key_ts(tsK, tsb, 0, L);
     gr_tc_load_pos(pwS, pw, i0, 0, N);
     gr_cp_async_commit();
+    if (QSM) {   // V[0] in its own group: the loop waits for K first
+        gr_tc_load_tile<DP>(sV, vh, 0, L);
+        gr_cp_async_commit();
+    }
 
     // this lane's two query rows: i0 + 16·warp + g (+ 8)
     i64 rowI[2], tq[2];
@@ -678,34 +686,47 @@ __device__ __forceinline__ void gr_hstu_tc_qblock(const u16* qb, const u16* kb, 
     const GrSwzOffs<DP> kOff = gr_swz_offs<DP>((lane & 7) + ((lane >> 4) << 3), (lane >> 3) & 1);
     const GrSwzOffs<DP> vOff = gr_swz_offs<DP>((lane & 7) + ((lane >> 3) & 1) * 8, lane >> 4);
     const u32 sKa = gr_smem_addr(sK), sVa = gr_smem_addr(sV), sQa = gr_smem_addr(sQ), sGa = gr_smem_addr(sG);
-    u32 qf[GRAD ? 1 : DP / 16][4];
-    if (!GRAD) {   // Q's fragments into registers, then its buffer is K's second one
+    u32 qf[V2 ? DP / 16 : 1][4];
+    if (V2) {   // Q's fragments into registers, then its buffer is K's second one
         gr_cp_async_wait<0>();
         __syncthreads();
         #pragma unroll
         for (int kk = 0; kk < DP / 16; kk++)
-            gr_ldsm<false>(qf[GRAD ? 0 : kk], sQ, gr_smem_addr(sQ), gr_swz_at<DP>(qOff, kk, 0));
+            gr_ldsm<false>(qf[V2 ? kk : 0], sQ, gr_smem_addr(sQ), gr_swz_at<DP>(qOff, kk, 0));
         __syncthreads();
     }
 
     for (int kt = 0; kt < tiles; kt++) {
         const int buf = kt & 1;
         const i64 j0 = (i64)kt * GR_TC_TILE;
-        if (kt + 1 < tiles) {   // prefetch the next key tile
-            const i64 jn = j0 + GR_TC_TILE;
-            gr_tc_load_tile<DP>(sK + (buf ^ 1) * GR_TC_TILE * DP, kh, jn, L);
-            gr_tc_load_tile<DP>(sV + (buf ^ 1) * GR_TC_TILE * DP, vh, jn, L);
-            gr_tc_load_key_ts(tsK + (buf ^ 1) * GR_TC_TILE, tsb, jn, L);
-            gr_tc_load_pos(pwS + (buf ^ 1) * 128, pw, i0, jn, N);
-            gr_cp_async_commit();
-            gr_cp_async_wait<1>();
+        if (!QSM) {
+            if (kt + 1 < tiles) {   // prefetch the next key tile
+                const i64 jn = j0 + GR_TC_TILE;
+                gr_tc_load_tile<DP>(sK + (buf ^ 1) * GR_TC_TILE * DP, kh, jn, L);
+                gr_tc_load_tile<DP>(sV + (buf ^ 1) * GR_TC_TILE * DP, vh, jn, L);
+                gr_tc_load_key_ts(tsK + (buf ^ 1) * GR_TC_TILE, tsb, jn, L);
+                gr_tc_load_pos(pwS + (buf ^ 1) * 128, pw, i0, jn, N);
+                gr_cp_async_commit();
+                gr_cp_async_wait<1>();
+            } else {
+                gr_cp_async_wait<0>();
+            }
+            __syncthreads();
         } else {
-            gr_cp_async_wait<0>();
+            // pending: K[kt] (with its timestamps and position window), then V[kt]
+            gr_cp_async_wait<1>();
+            __syncthreads();
+            if (kt + 1 < tiles) {   // prefetch the next K (its buffer was last read in tile kt − 1)
+                const i64 jn = j0 + GR_TC_TILE;
+                gr_tc_load_tile<DP>(sK + (buf ^ 1) * GR_TC_TILE * DP, kh, jn, L);
+                gr_tc_load_key_ts(tsK + (buf ^ 1) * GR_TC_TILE, tsb, jn, L);
+                gr_tc_load_pos(pwS + (buf ^ 1) * 128, pw, i0, jn, N);
+            }
+            gr_cp_async_commit();   // possibly empty: the group count stays uniform
         }
-        __syncthreads();
         const u16* K = sK + buf * GR_TC_TILE * DP;
-        const u16* V = sV + buf * GR_TC_TILE * DP;
-        const u32 Ka = sKa + buf * GR_TC_TILE * DP * 2, Va = sVa + buf * GR_TC_TILE * DP * 2;
+        const u16* V = sV + (QSM ? 0 : buf) * GR_TC_TILE * DP;
+        const u32 Ka = sKa + buf * GR_TC_TILE * DP * 2, Va = sVa + (QSM ? 0 : buf) * GR_TC_TILE * DP * 2;
         // S = Q Kᵀ (and dA = dO Vᵀ), 16 × 64 per warp
         float s[8][4], da[8][4];
         #pragma unroll
@@ -713,11 +734,9 @@ __device__ __forceinline__ void gr_hstu_tc_qblock(const u16* qb, const u16* kb, 
         #pragma unroll
         for (int kk = 0; kk < DP / 16; kk++) {
             u32 qa[4], ga[4];
-            if (GRAD) {
-                gr_ldsm<false>(qa, sQ, sQa, gr_swz_at<DP>(qOff, kk, 0));
-                gr_ldsm<false>(ga, sG, sGa, gr_swz_at<DP>(qOff, kk, 0));
-            }
-            const u32* a = GRAD ? qa : qf[GRAD ? 0 : kk];
+            if (!V2) gr_ldsm<false>(qa, sQ, sQa, gr_swz_at<DP>(qOff, kk, 0));
+            if (GRAD) gr_ldsm<false>(ga, sG, sGa, gr_swz_at<DP>(qOff, kk, 0));
+            const u32* a = V2 ? qf[V2 ? kk : 0] : qa;
             #pragma unroll
             for (int np = 0; np < 4; np++) {
                 u32 r[4];
@@ -745,6 +764,10 @@ __device__ __forceinline__ void gr_hstu_tc_qblock(const u16* qb, const u16* kb, 
         if (ub >= 0) gr_tc_fwd_scores<true, GRAD, true>(s, da, full, rowI, tq, j0, L, hist, ctx, tk, pws, twS, tableS, cells, invN, warp, g, tg, ub);
         else if (fast) gr_tc_fwd_scores<true, GRAD, false>(s, da, full, rowI, tq, j0, L, hist, ctx, tk, pws, twS, tableS, cells, invN, warp, g, tg, ub);
         else gr_tc_fwd_scores<false, GRAD, false>(s, da, full, rowI, tq, j0, L, hist, ctx, tk, pws, twS, tableS, cells, invN, warp, g, tg, ub);
+        if (QSM) {   // V[kt] (pending: V[kt], then K[kt + 1])
+            gr_cp_async_wait<1>();
+            __syncthreads();
+        }
         // O += P V, or dQ += dS K (A operand from registers)
         const u16* B = GRAD ? K : V;
         const u32 Ba = GRAD ? Ka : Va;
@@ -761,6 +784,10 @@ __device__ __forceinline__ void gr_hstu_tc_qblock(const u16* qb, const u16* kb, 
             }
         }
         __syncthreads();   // the buffers of this tile are refilled next iteration
+        if (QSM && kt + 1 < tiles) {   // V[kt + 1] into V's buffer, read by every warp above
+            gr_tc_load_tile<DP>(sV, vh, (i64)(kt + 1) * GR_TC_TILE, L);
+            gr_cp_async_commit();
+        }
     }
     #pragma unroll
     for (int n = 0; n < DP / 8; n++) {
@@ -772,11 +799,11 @@ __device__ __forceinline__ void gr_hstu_tc_qblock(const u16* qb, const u16* kb, 
     }
 }
 
-extern "C" __global__ void gr_hstu_tc_fwd_d32(const u16* qb, const u16* kb, const u16* vb, const int* offsets, const int* items, const int* flags, const i64* ts, const float* pw, const float* tw, const u64* table, const uint4* table32, i64 T, i64 H, i64 dv, i64 N, i64 targets, i64 ctx, float* out) {
-    gr_hstu_tc_qblock<32, false>(qb, kb, vb, nullptr, offsets, items, flags, ts, pw, tw, table, table32, T, H, dv, N, targets, ctx, H * dv, out);
+extern "C" __global__ __launch_bounds__(GR_TC_THREADS, 3) void gr_hstu_tc_fwd_d32(const u16* qb, const u16* kb, const u16* vb, const int* offsets, const int* items, const int* flags, const i64* ts, const float* pw, const float* tw, const u64* table, const uint4* table32, i64 T, i64 H, i64 dv, i64 N, i64 targets, i64 ctx, float* out) {
+    gr_hstu_tc_qblock<32, false, true>(qb, kb, vb, nullptr, offsets, items, flags, ts, pw, tw, table, table32, T, H, dv, N, targets, ctx, H * dv, out);
 }
-extern "C" __global__ void gr_hstu_tc_fwd_d64(const u16* qb, const u16* kb, const u16* vb, const int* offsets, const int* items, const int* flags, const i64* ts, const float* pw, const float* tw, const u64* table, const uint4* table32, i64 T, i64 H, i64 dv, i64 N, i64 targets, i64 ctx, float* out) {
-    gr_hstu_tc_qblock<64, false>(qb, kb, vb, nullptr, offsets, items, flags, ts, pw, tw, table, table32, T, H, dv, N, targets, ctx, H * dv, out);
+extern "C" __global__ __launch_bounds__(GR_TC_THREADS, 3) void gr_hstu_tc_fwd_d64(const u16* qb, const u16* kb, const u16* vb, const int* offsets, const int* items, const int* flags, const i64* ts, const float* pw, const float* tw, const u64* table, const uint4* table32, i64 T, i64 H, i64 dv, i64 N, i64 targets, i64 ctx, float* out) {
+    gr_hstu_tc_qblock<64, false, true>(qb, kb, vb, nullptr, offsets, items, flags, ts, pw, tw, table, table32, T, H, dv, N, targets, ctx, H * dv, out);
 }
 extern "C" __global__ void gr_hstu_tc_fwd_d128(const u16* qb, const u16* kb, const u16* vb, const int* offsets, const int* items, const int* flags, const i64* ts, const float* pw, const float* tw, const u64* table, const uint4* table32, i64 T, i64 H, i64 dv, i64 N, i64 targets, i64 ctx, float* out) {
     gr_hstu_tc_qblock<128, false>(qb, kb, vb, nullptr, offsets, items, flags, ts, pw, tw, table, table32, T, H, dv, N, targets, ctx, H * dv, out);
