@@ -375,9 +375,8 @@ __device__ __forceinline__ int gr_time_bucket32(int d, const uint4* t32) {
 // load and one compare give the bucket and its weight. The weights are stored times `scale` (the
 // query-block kernels take wTs/2: they work on h = v/2, gr_tc_fwd_scores).
 #define GR_TC_CELLS 124
-__device__ __forceinline__ void gr_tc_build_cells(uint4* cells, const uint4* table32, const float* tw, float scale = 1.0f) {
-    const int x = (int)threadIdx.x;   // GR_TC_THREADS ≥ GR_TC_CELLS
-    if (x < GR_TC_CELLS) {
+// Cell x (< GR_TC_CELLS) as (threshold, bucket at its start, both weights times `scale`).
+__device__ __forceinline__ uint4 gr_tc_cell_entry(int x, const uint4* table32, const float* tw, float scale) {
         const int e = x >> 2, q = x & 3;
         const u32 lo = e >= 2 ? (1u << e) + ((u32)q << (e - 2)) : (1u << e) + (e == 1 ? (u32)(q >> 1) : 0u);
         const u32 hi = e >= 2 ? lo + (1u << (e - 2)) : lo + 1u;   // the cell is [lo, hi)
@@ -388,14 +387,34 @@ __device__ __forceinline__ void gr_tc_build_cells(uint4* cells, const uint4* tab
         if (t.z > lo && t.z < hi) thr = t.z;
         if (t.w > lo && t.w < hi) thr = t.w;
         const u32 b1 = b0 + (thr != 0xffffffffu ? 1u : 0u);
-        cells[x] = make_uint4(thr, b0, __float_as_uint(scale * tw[b0]), __float_as_uint(scale * tw[b1]));
+        return make_uint4(thr, b0, __float_as_uint(scale * tw[b0]), __float_as_uint(scale * tw[b1]));
+}
+
+__device__ __forceinline__ void gr_tc_build_cells(uint4* cells, const uint4* table32, const float* tw, float scale = 1.0f) {
+    const int x = (int)threadIdx.x;   // GR_TC_THREADS ≥ GR_TC_CELLS
+    if (x < GR_TC_CELLS) cells[x] = gr_tc_cell_entry(x, table32, tw, scale);
+}
+
+// The query-block kernels' form of the cells (they need the weight, not the bucket): thresholds
+// and weight pairs in two arrays, so that an element reads 4 + 4 bytes (two 32-bit loads, the
+// second at 2x + (m ≥ threshold)) instead of one 16-byte load: half the shared-memory wavefronts
+// where the lanes' cells differ.
+struct GrTcCells2 { u32 thr[128]; float w[256]; };
+
+__device__ __forceinline__ void gr_tc_build_cells2(GrTcCells2* c, const uint4* table32, const float* tw, float scale) {
+    const int x = (int)threadIdx.x;   // GR_TC_THREADS ≥ GR_TC_CELLS
+    if (x < GR_TC_CELLS) {
+        const uint4 t = gr_tc_cell_entry(x, table32, tw, scale);
+        c->thr[x] = t.x;
+        c->w[2 * x] = __uint_as_float(t.z);
+        c->w[2 * x + 1] = __uint_as_float(t.w);
     }
 }
 
 // The cell of a gap |d| < 2³¹ (that of max(|d|, 1)), and m = |d|: a cell's threshold is ≥ 2 (it
 // lies strictly inside a cell of integers ≥ 1), so m ≥ threshold holds exactly when
 // max(|d|, 1) ≥ threshold. The max is taken on the float (one FMNMX instead of a compare and a select).
-__device__ __forceinline__ uint4 gr_tc_cell(int d, const uint4* cells, u32& m) {
+__device__ __forceinline__ u32 gr_tc_cell_index(int d, u32& m) {
     m = d < 0 ? 0u - (u32)d : (u32)d;
 #ifdef __CUDA_ARCH__
     const u32 bits = __float_as_uint(fmaxf(__uint2float_rz(m), 1.0f));
@@ -404,7 +423,18 @@ __device__ __forceinline__ uint4 gr_tc_cell(int d, const uint4* cells, u32& m) {
     const int e = 31 - gr_clz32(m1);
     const u32 bits = __float_as_uint((float)(e > 23 ? m1 & ~((1u << (e - 23)) - 1u) : m1));
 #endif
-    return cells[(bits >> 21) - 127 * 4];
+    return (bits >> 21) - 127 * 4;
+}
+
+__device__ __forceinline__ uint4 gr_tc_cell(int d, const uint4* cells, u32& m) {
+    return cells[gr_tc_cell_index(d, m)];
+}
+
+// wTs (times the cells' scale) of the gap d, from the split cells.
+__device__ __forceinline__ float gr_tc_cell_weight2(int d, const GrTcCells2* c) {
+    u32 m;
+    const u32 x = gr_tc_cell_index(d, m);
+    return c->w[2 * x + (m >= c->thr[x] ? 1u : 0u)];
 }
 
 // wTs of the bucket of T'q − T[key c] (tk: the tile's key timestamps), and the bucket. FAST: the
@@ -560,7 +590,7 @@ __device__ __forceinline__ GrTcItem gr_tc_item(const int* items, const int* offs
 template <bool FAST, bool GRAD, bool UNI>
 __device__ __forceinline__ void gr_tc_fwd_scores(float (&s)[8][4], float (&da)[8][4], bool full, const i64 (&rowI)[2],
                                                  const i64 (&tq)[2], i64 j0, i64 L, i64 hist, i64 ctx, const i64* tk,
-                                                 const float* pws, const float* twS, const u64* tableS, const uint4* cells,
+                                                 const float* pws, const float* twS, const u64* tableS, const GrTcCells2* cells,
                                                  float invN, int warp, int g, int tg, int ub) {
     // h = v/2 = s/2 + wPos/2 + wTs/2 (the cells hold wTs/2; the 64-bit path's and the uniform
     // bucket's wTs are halved here) and t = tanh(h): two FFMA and one MUFU per element.
@@ -572,8 +602,9 @@ __device__ __forceinline__ void gr_tc_fwd_scores(float (&s)[8][4], float (&da)[8
         for (int e = 0; e < 4; e++) {
             const int x = e >> 1, c = 8 * n + 2 * tg + (e & 1), r = 16 * warp + g + 8 * x;
             int bucket;
-            const float twh = UNI ? tbh : FAST ? gr_tc_time_weight<true>(tq[x], tk, c, tableS, cells, twS, bucket)
-                                               : 0.5f * gr_tc_time_weight<false>(tq[x], tk, c, tableS, cells, twS, bucket);
+            const float twh = UNI ? tbh : FAST ? gr_tc_cell_weight2((int)((u32)tq[x] - ((const u32*)tk)[2 * c]), cells)
+                                               : 0.5f * gr_tc_time_weight<false>(tq[x], tk, c, tableS, nullptr, twS, bucket);
+            (void)bucket;
             const float h = fmaf(s[n][e], 0.5f, fmaf(pws[c - r + 64], 0.5f, twh));
             const float t = gr_fast_tanh(h);
             if (GRAD) {   // SiLU'(v) = σ(1 + v(1 − σ)) = (1 + t)(1 + h(1 − t))/2; the 1/(2N) scales dq at the end
@@ -648,8 +679,9 @@ __device__ __forceinline__ void gr_hstu_tc_qblock(const u16* qb, const u16* kb, 
     const float invN = 1.0f / (float)N;
     const float outScale = GRAD ? 0.5f * invN : invN;   // gr_tc_fwd_scores leaves out these factors
 
-    __shared__ uint4 cells[GR_TC_CELLS];   // read after the loop's first barrier
-    gr_tc_build_cells(cells, table32, tw, 0.5f);   // wTs/2 (gr_tc_fwd_scores)
+    __shared__ GrTcCells2 cells2;   // read after the loop's first barrier
+    GrTcCells2* cells = &cells2;
+    gr_tc_build_cells2(cells, table32, tw, 0.5f);   // wTs/2 (gr_tc_fwd_scores)
     gr_tc_load_bias_tables(tableS, t32, twS, table, table32, tw);
     gr_tc_load_tile<DP>(sQ, qh, i0, L);
     if (GRAD) gr_tc_load_tile<DP>(sG, gb + h * T * DP + base * DP, i0, L);
