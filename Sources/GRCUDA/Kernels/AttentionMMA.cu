@@ -651,6 +651,14 @@ __device__ __forceinline__ void gr_hstu_tc_qblock(const u16* qb, const u16* kb, 
     // QSM (QS, the forward only; used at DP ≤ 64, where it is faster): Q's fragments read from
     // shared memory per use (fewer registers: 3 CTAs per SM), one V buffer.
     constexpr bool QSM = QS && !GRAD, V2 = !GRAD && !QS;
+    // TB (V2): a third K/V buffer (and key timestamps, position window) in static shared memory;
+    // tile kt lives in buffer kt % 3, tile kt + 2 is prefetched right after the barrier of tile kt
+    // (every warp is done with tile kt − 1, whose buffer it refills): one barrier per tile, and
+    // two tiles in flight.
+    constexpr bool TB = V2;
+    __shared__ __align__(16) u16 k3[TB ? GR_TC_TILE * DP : 8], v3[TB ? GR_TC_TILE * DP : 8];
+    __shared__ __align__(16) i64 ts3[TB ? GR_TC_TILE : 2];
+    __shared__ __align__(16) float pw3[TB ? 128 : 4];
     // GRAD: Q, dO, K[2], V[2]. Forward (V2): K[2], V[2], the Q tile in K's second buffer until its
     // fragments are in registers (64·DP·2 bytes less). Forward (QSM): Q, K[2], V (V[kt + 1] is
     // loaded after P·V of tile kt, hidden behind the next tile's Q Kᵀ and scores).
@@ -727,11 +735,32 @@ __device__ __forceinline__ void gr_hstu_tc_qblock(const u16* qb, const u16* kb, 
             gr_ldsm<false>(qf[V2 ? kk : 0], sQ, gr_smem_addr(sQ), gr_swz_at<DP>(qOff, kk, 0));
         __syncthreads();
     }
+    // TB's buffers (x = 0, 1: the dynamic ones; 2: the static ones)
+    auto kBuf = [&](int x) { return TB && x == 2 ? k3 : sK + x * GR_TC_TILE * DP; };
+    auto vBuf = [&](int x) { return TB && x == 2 ? v3 : sV + x * GR_TC_TILE * DP; };
+    auto tsBuf = [&](int x) { return TB && x == 2 ? ts3 : tsK + x * GR_TC_TILE; };
+    auto pwBuf = [&](int x) { return TB && x == 2 ? pw3 : pwS + x * 128; };
+    auto prefetchTB = [&](int x, i64 jn) {
+        gr_tc_load_tile<DP>(kBuf(x), kh, jn, L);
+        gr_tc_load_tile<DP>(vBuf(x), vh, jn, L);
+        gr_tc_load_key_ts(tsBuf(x), tsb, jn, L);
+        gr_tc_load_pos(pwBuf(x), pw, i0, jn, N);
+    };
+    if (TB) {   // tile 1 into buffer 1 (Q's, read above)
+        if (tiles > 1) prefetchTB(1, GR_TC_TILE);
+        gr_cp_async_commit();   // possibly empty: the group count stays uniform
+    }
 
     for (int kt = 0; kt < tiles; kt++) {
-        const int buf = kt & 1;
+        const int buf = TB ? kt % 3 : kt & 1;
         const i64 j0 = (i64)kt * GR_TC_TILE;
-        if (!QSM) {
+        if (TB) {
+            // pending: tiles kt and kt + 1 (possibly empty)
+            gr_cp_async_wait<1>();
+            __syncthreads();
+            if (kt + 2 < tiles) prefetchTB(buf == 0 ? 2 : buf - 1, j0 + 2 * GR_TC_TILE);
+            gr_cp_async_commit();   // possibly empty
+        } else if (!QSM) {
             if (kt + 1 < tiles) {   // prefetch the next key tile
                 const i64 jn = j0 + GR_TC_TILE;
                 gr_tc_load_tile<DP>(sK + (buf ^ 1) * GR_TC_TILE * DP, kh, jn, L);
@@ -756,9 +785,10 @@ __device__ __forceinline__ void gr_hstu_tc_qblock(const u16* qb, const u16* kb, 
             }
             gr_cp_async_commit();   // possibly empty: the group count stays uniform
         }
-        const u16* K = sK + buf * GR_TC_TILE * DP;
-        const u16* V = sV + (QSM ? 0 : buf) * GR_TC_TILE * DP;
-        const u32 Ka = sKa + buf * GR_TC_TILE * DP * 2, Va = sVa + (QSM ? 0 : buf) * GR_TC_TILE * DP * 2;
+        const u16* K = TB ? kBuf(buf) : sK + buf * GR_TC_TILE * DP;
+        const u16* V = TB ? vBuf(buf) : sV + (QSM ? 0 : buf) * GR_TC_TILE * DP;
+        const u32 Ka = TB ? gr_smem_addr(K) : sKa + buf * GR_TC_TILE * DP * 2;
+        const u32 Va = TB ? gr_smem_addr(V) : sVa + (QSM ? 0 : buf) * GR_TC_TILE * DP * 2;
         // S = Q Kᵀ (and dA = dO Vᵀ), 16 × 64 per warp
         float s[8][4], da[8][4];
         #pragma unroll
@@ -784,8 +814,8 @@ __device__ __forceinline__ void gr_hstu_tc_qblock(const u16* qb, const u16* kb, 
         }
         // bias, SiLU / N (or its derivative), mask
         const bool full = gr_hstu_tile_full(i0, j0, L, hist, ctx);
-        const i64* tk = tsK + buf * GR_TC_TILE;
-        const float* pws = pwS + buf * 128;
+        const i64* tk = TB ? tsBuf(buf) : tsK + buf * GR_TC_TILE;
+        const float* pws = TB ? pwBuf(buf) : pwS + buf * 128;
         int ub = -1;
         if (fast && full) {   // block-uniform condition (the shuffles)
             const u32* tk32 = (const u32*)tk;   // low words
@@ -815,7 +845,7 @@ __device__ __forceinline__ void gr_hstu_tc_qblock(const u16* qb, const u16* kb, 
                 gr_mma(o[2 * dp + 1], pa, r + 2);
             }
         }
-        __syncthreads();   // the buffers of this tile are refilled next iteration
+        if (!TB) __syncthreads();   // the buffers of this tile are refilled next iteration
         if (QSM && kt + 1 < tiles) {   // V[kt + 1] into V's buffer, read by every warp above
             gr_tc_load_tile<DP>(sV, vh, (i64)(kt + 1) * GR_TC_TILE, L);
             gr_cp_async_commit();
