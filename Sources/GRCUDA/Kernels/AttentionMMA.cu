@@ -656,9 +656,11 @@ __device__ __forceinline__ void gr_hstu_tc_qblock(const u16* qb, const u16* kb, 
     // (every warp is done with tile kt − 1, whose buffer it refills): one barrier per tile, and
     // two tiles in flight.
     constexpr bool TB = V2;
-    __shared__ __align__(16) u16 k3[TB ? GR_TC_TILE * DP : 8], v3[TB ? GR_TC_TILE * DP : 8];
-    __shared__ __align__(16) i64 ts3[TB ? GR_TC_TILE : 2];
-    __shared__ __align__(16) float pw3[TB ? 128 : 4];
+    __shared__ uint4 k3v[TB ? GR_TC_TILE * DP / 8 : 1], v3v[TB ? GR_TC_TILE * DP / 8 : 1];   // [64][DP] bf16 each
+    __shared__ i64 ts3[TB ? GR_TC_TILE : 1];
+    __shared__ float pw3[TB ? 128 : 1];
+    u16* k3 = (u16*)k3v;
+    u16* v3 = (u16*)v3v;
     // GRAD: Q, dO, K[2], V[2]. Forward (V2): K[2], V[2], the Q tile in K's second buffer until its
     // fragments are in registers (64·DP·2 bytes less). Forward (QSM): Q, K[2], V (V[kt + 1] is
     // loaded after P·V of tile kt, hidden behind the next tile's Q Kᵀ and scores).
