@@ -406,8 +406,8 @@ __device__ __forceinline__ void gr_tc_build_cells2(GrTcCells2* c, const uint4* t
     if (x < GR_TC_CELLS) {
         const uint4 t = gr_tc_cell_entry(x, table32, tw, scale);
         c->thr[x] = t.x;
-        c->w[2 * x] = __uint_as_float(t.z);
-        c->w[2 * x + 1] = __uint_as_float(t.w);
+        c->w[2 * x] = __int_as_float((int)t.z);
+        c->w[2 * x + 1] = __int_as_float((int)t.w);
     }
 }
 
