@@ -916,6 +916,10 @@ __device__ __forceinline__ void gr_tc_bwd_scores(float (&s)[4][4], float (&da)[4
     u32 buckets[4];
     (void)invN;
     const float tbh = UNI ? 0.5f * twS[ub] : 0.0f;
+    // rowBucket[x]: the bucket of the lane's first element of key row x; rowUni: every one of the
+    // lane's 8 elements of a row has its row's bucket (masked ones included)
+    int rowBucket[2] = {0, 0};
+    bool rowUni = true;
     #pragma unroll
     for (int n = 0; n < 4; n++) {
         buckets[n] = 0;
@@ -927,6 +931,10 @@ __device__ __forceinline__ void gr_tc_bwd_scores(float (&s)[4][4], float (&da)[4
             const float twh = UNI ? tbh : FAST ? gr_tc_time_weight<true>(tsK[r], tq, c, tableS, cells, twS, bucket)
                                                : 0.5f * gr_tc_time_weight<false>(tsK[r], tq, c, tableS, cells, twS, bucket);
             buckets[n] |= (u32)bucket << (8 * e);
+            if (!UNI) {
+                if (n == 0 && (e & 1) == 0) rowBucket[x] = bucket;
+                else rowUni = rowUni && bucket == rowBucket[x];
+            }
             // h = v/2, t = tanh(h): SiLU(v) = h + h·t, 2·SiLU'(v) = (1 + t)(1 + h(1 − t))
             const float h = fmaf(s[n][e], 0.5f, fmaf(pws[r - c + 64], 0.5f, twh));
             const float t = gr_fast_tanh(h);
@@ -948,9 +956,9 @@ __device__ __forceinline__ void gr_tc_bwd_scores(float (&s)[4][4], float (&da)[4
     #pragma unroll
     for (int u = 0; u < 5; u++) { gaps[u][0] = 0.0f; gaps[u][1] = 0.0f; }
     // wTs: along a key row the query timestamps grow, so the buckets of a half tile mostly equal
-    // the row's running bucket; when they do for the whole warp (one vote), the values are summed
-    // without branches, else element by element with a flush at every change of bucket.
-    bool same = true;
+    // one per row; when they do for the whole warp (one vote), each row's values are summed without
+    // branches into its running sum (flushed first where the row's bucket changed: one branch per
+    // row, not per element), else element by element with a flush at every change of bucket.
     if (UNI) {
         #pragma unroll
         for (int x = 0; x < 2; x++) {
@@ -969,13 +977,17 @@ __device__ __forceinline__ void gr_tc_bwd_scores(float (&s)[4][4], float (&da)[4
             for (int p = 0; p < 2; p++) {
                 const int e = 2 * x + p;
                 gaps[n - x + 1][p] += da[n][e];
-                if (!UNI) same = same && ((int)((buckets[n] >> (8 * e)) & 255u) == curBucket[x] || da[n][e] == 0.0f);
             }
         }
     }
-    if (__all_sync(0xffffffffu, same)) {
+    if (__all_sync(0xffffffffu, rowUni)) {
         #pragma unroll
         for (int x = 0; x < 2; x++) {
+            if (!UNI && rowBucket[x] != curBucket[x]) {
+                if (curBucket[x] >= 0) atomicAdd(dTsS + curBucket[x], curSum[x]);
+                curBucket[x] = rowBucket[x];
+                curSum[x] = 0.0f;
+            }
             float t = 0.0f;
             #pragma unroll
             for (int n = 0; n < 4; n++) t += da[n][2 * x] + da[n][2 * x + 1];
