@@ -462,6 +462,12 @@ __device__ __forceinline__ float gr_tc_time_weight(i64 tq, const i64* tk, int c,
 // which every element is valid (`full`): padding rows carry timestamp 0.
 struct GrTcSpan { int lo, hi; };
 
+// |a − b| of two timestamps' low words (a gap < 2³¹ in magnitude on the 32-bit path).
+__device__ __forceinline__ u32 gr_tc_abs_gap(u32 a, u32 b) {
+    const int d = (int)(a - b);
+    return d < 0 ? 0u - (u32)d : (u32)d;
+}
+
 // min and max of the lanes' spans over the lanes that differ in the bits of `mask` (xor shuffles).
 __device__ __forceinline__ GrTcSpan gr_tc_span_reduce(GrTcSpan v, int lowBit, int highBit) {
     for (int o = lowBit; o <= highBit; o <<= 1) {
@@ -472,12 +478,40 @@ __device__ __forceinline__ GrTcSpan gr_tc_span_reduce(GrTcSpan v, int lowBit, in
     return v;
 }
 
-// The common bucket of all gaps q − k (q in qs, k in ks), or −1 when they may differ.
-__device__ __forceinline__ int gr_tc_uniform_bucket(GrTcSpan qs, GrTcSpan ks, const uint4* t32) {
+// The buckets of all gaps q − k (q in qs, k in ks) when they take at most two adjacent values:
+// returns b, the bucket of the smallest |gap|, and theta, the smallest |gap| of bucket b + 1
+// (0xffffffff when every gap is in b), so that an element's bucket is b + (|gap| ≥ theta) (|gap|
+// = 0 counts as 1, and theta ≥ 2 here); −1 when they may take more. theta is the first
+// threshold of bucket b + 1 in the exponent of the largest |gap| (TimeBucket's table: bucket(2^e)
+// and up to three thresholds inside (2^e, 2^(e+1))), or the exponent's start, unless exponent
+// e − 1 already reaches b + 1 at one of its thresholds.
+__device__ __forceinline__ int gr_tc_uniform_bucket(GrTcSpan qs, GrTcSpan ks, const uint4* t32, u32& theta) {
     const int lo = (int)((u32)qs.lo - (u32)ks.hi), hi = (int)((u32)qs.hi - (u32)ks.lo);
+    theta = 0xffffffffu;
     if (!(lo >= 0 || hi <= 0)) return -1;
-    const int b = gr_time_bucket32(lo, t32);
-    return b == gr_time_bucket32(hi, t32) ? b : -1;
+    const u32 ml = lo >= 0 ? (u32)lo : 0u - (u32)hi, mh = lo >= 0 ? (u32)hi : 0u - (u32)lo;   // |gap| range
+    const int b = gr_time_bucket32((int)ml, t32), bz = gr_time_bucket32((int)mh, t32);
+    if (bz == b) return b;
+    if (bz != b + 1) return -1;
+    const int e = 31 - gr_clz32(mh < 1u ? 1u : mh);
+    const uint4 t = t32[e];
+    const int k = b + 1 - (int)t.x;   // 0 ... 3: bucket(2^e) = t.x ≤ b + 1 = bucket(mh)
+    u32 th;
+    if (k >= 1) {
+        th = k == 1 ? t.y : k == 2 ? t.z : t.w;
+    } else {   // bucket(2^e) = b + 1: the step is at 2^e or at a threshold of exponent e − 1
+        th = 1u << e;
+        if (e >= 1) {
+            const uint4 t1 = t32[e - 1];
+            const int k1 = b + 1 - (int)t1.x;
+            if (k1 <= 0) return -1;   // (not reached: bucket(2^(e−1)) ≤ bucket(ml) = b)
+            const u32 c = k1 == 1 ? t1.y : k1 == 2 ? t1.z : k1 == 3 ? t1.w : 0xffffffffu;
+            if (c < th) th = c;
+        }
+    }
+    if (!(th > ml && th <= mh)) return -1;   // (a safety net: holds by construction)
+    theta = th;
+    return b;
 }
 
 // p[0] += a, p[1] += b (8-byte aligned), one vector reduction on sm_90.
@@ -591,18 +625,19 @@ template <bool FAST, bool GRAD, bool UNI>
 __device__ __forceinline__ void gr_tc_fwd_scores(float (&s)[8][4], float (&da)[8][4], bool full, const i64 (&rowI)[2],
                                                  const i64 (&tq)[2], i64 j0, i64 L, i64 hist, i64 ctx, const i64* tk,
                                                  const float* pws, const float* twS, const u64* tableS, const GrTcCells2* cells,
-                                                 float invN, int warp, int g, int tg, int ub) {
+                                                 float invN, int warp, int g, int tg, int ub, u32 theta) {
     // h = v/2 = s/2 + wPos/2 + wTs/2 (the cells hold wTs/2; the 64-bit path's and the uniform
     // bucket's wTs are halved here) and t = tanh(h): two FFMA and one MUFU per element.
     (void)invN;
-    const float tbh = UNI ? 0.5f * twS[ub] : 0.0f;
+    // UNI: bucket ub, or ub + 1 where |gap| ≥ theta (twS has 132 entries: ub + 1 is in range)
+    const float tbh = UNI ? 0.5f * twS[ub] : 0.0f, tbh1 = UNI ? 0.5f * twS[ub + 1] : 0.0f;
     #pragma unroll
     for (int n = 0; n < 8; n++) {
         #pragma unroll
         for (int e = 0; e < 4; e++) {
             const int x = e >> 1, c = 8 * n + 2 * tg + (e & 1), r = 16 * warp + g + 8 * x;
             int bucket;
-            const float twh = UNI ? tbh : FAST ? gr_tc_cell_weight2((int)((u32)tq[x] - ((const u32*)tk)[2 * c]), cells)
+            const float twh = UNI ? (gr_tc_abs_gap((u32)tq[x], ((const u32*)tk)[2 * c]) >= theta ? tbh1 : tbh) : FAST ? gr_tc_cell_weight2((int)((u32)tq[x] - ((const u32*)tk)[2 * c]), cells)
                                                : 0.5f * gr_tc_time_weight<false>(tq[x], tk, c, tableS, nullptr, twS, bucket);
             (void)bucket;
             const float h = fmaf(s[n][e], 0.5f, fmaf(pws[c - r + 64], 0.5f, twh));
@@ -819,15 +854,16 @@ __device__ __forceinline__ void gr_hstu_tc_qblock(const u16* qb, const u16* kb, 
         const i64* tk = TB ? tsBuf(buf) : tsK + buf * GR_TC_TILE;
         const float* pws = TB ? pwBuf(buf) : pwS + buf * 128;
         int ub = -1;
+        u32 theta = 0xffffffffu;
         if (fast && full) {   // block-uniform condition (the shuffles)
             const u32* tk32 = (const u32*)tk;   // low words
             const int c0 = (int)(tk32[2 * lane] - t0), c1 = (int)(tk32[2 * (lane + 32)] - t0);
             const GrTcSpan kspan = gr_tc_span_reduce({c0 < c1 ? c0 : c1, c0 < c1 ? c1 : c0}, 1, 16);
-            ub = gr_tc_uniform_bucket(qspan, kspan, t32);
+            ub = gr_tc_uniform_bucket(qspan, kspan, t32, theta);
         }
-        if (ub >= 0) gr_tc_fwd_scores<true, GRAD, true>(s, da, full, rowI, tq, j0, L, hist, ctx, tk, pws, twS, tableS, cells, invN, warp, g, tg, ub);
-        else if (fast) gr_tc_fwd_scores<true, GRAD, false>(s, da, full, rowI, tq, j0, L, hist, ctx, tk, pws, twS, tableS, cells, invN, warp, g, tg, ub);
-        else gr_tc_fwd_scores<false, GRAD, false>(s, da, full, rowI, tq, j0, L, hist, ctx, tk, pws, twS, tableS, cells, invN, warp, g, tg, ub);
+        if (ub >= 0) gr_tc_fwd_scores<true, GRAD, true>(s, da, full, rowI, tq, j0, L, hist, ctx, tk, pws, twS, tableS, cells, invN, warp, g, tg, ub, theta);
+        else if (fast) gr_tc_fwd_scores<true, GRAD, false>(s, da, full, rowI, tq, j0, L, hist, ctx, tk, pws, twS, tableS, cells, invN, warp, g, tg, ub, theta);
+        else gr_tc_fwd_scores<false, GRAD, false>(s, da, full, rowI, tq, j0, L, hist, ctx, tk, pws, twS, tableS, cells, invN, warp, g, tg, ub, theta);
         if (QSM) {   // V[kt] (pending: V[kt], then K[kt + 1])
             gr_cp_async_wait<1>();
             __syncthreads();
@@ -912,10 +948,12 @@ __device__ __forceinline__ void gr_tc_bwd_scores(float (&s)[4][4], float (&da)[4
                                                  int half, i64 i0, i64 j0, i64 L, i64 hist, i64 ctx, const i64* tq,
                                                  const i64* tsK, const float* pws, const float* twS, const u64* tableS,
                                                  const uint4* cells, float invN, int warp, int g, int tg, float* ring,
-                                                 float* dTsS, int (&curBucket)[2], float (&curSum)[2], int ub) {
+                                                 float* dTsS, int (&curBucket)[2], float (&curSum)[2], int ub, u32 theta) {
     u32 buckets[4];
     (void)invN;
-    const float tbh = UNI ? 0.5f * twS[ub] : 0.0f;
+    // UNI: bucket ub, or ub + 1 where |gap| ≥ theta (upBits, bit 4n + e)
+    const float tbh = UNI ? 0.5f * twS[ub] : 0.0f, tbh1 = UNI ? 0.5f * twS[ub + 1] : 0.0f;
+    u32 upBits = 0;
     // rowBucket[x]: the bucket of the lane's first element of key row x; rowUni: every one of the
     // lane's 8 elements of a row has its row's bucket (masked ones included)
     int rowBucket[2] = {0, 0};
@@ -928,7 +966,12 @@ __device__ __forceinline__ void gr_tc_bwd_scores(float (&s)[4][4], float (&da)[4
             const int x = e >> 1, c = 32 * half + 8 * n + 2 * tg + (e & 1), r = 16 * warp + g + 8 * x;
             // |T'q − Tk| = |Tk − T'q|: the bucket takes the magnitude
             int bucket = ub;
-            const float twh = UNI ? tbh : FAST ? gr_tc_time_weight<true>(tsK[r], tq, c, tableS, cells, twS, bucket)
+            bool up = false;
+            if (UNI) {
+                up = gr_tc_abs_gap((u32)tsK[r], ((const u32*)tq)[2 * c]) >= theta;
+                upBits |= up ? 1u << (4 * n + e) : 0u;
+            }
+            const float twh = UNI ? (up ? tbh1 : tbh) : FAST ? gr_tc_time_weight<true>(tsK[r], tq, c, tableS, cells, twS, bucket)
                                                : 0.5f * gr_tc_time_weight<false>(tsK[r], tq, c, tableS, cells, twS, bucket);
             buckets[n] |= (u32)bucket << (8 * e);
             if (!UNI) {
@@ -980,6 +1023,7 @@ __device__ __forceinline__ void gr_tc_bwd_scores(float (&s)[4][4], float (&da)[4
             }
         }
     }
+    float hiSum = 0.0f;
     if (__all_sync(0xffffffffu, rowUni)) {
         #pragma unroll
         for (int x = 0; x < 2; x++) {
@@ -989,9 +1033,27 @@ __device__ __forceinline__ void gr_tc_bwd_scores(float (&s)[4][4], float (&da)[4
                 curSum[x] = 0.0f;
             }
             float t = 0.0f;
-            #pragma unroll
-            for (int n = 0; n < 4; n++) t += da[n][2 * x] + da[n][2 * x + 1];
+            if (UNI) {   // the elements of bucket ub + 1 into hiSum
+                #pragma unroll
+                for (int n = 0; n < 4; n++) {
+                    #pragma unroll
+                    for (int p = 0; p < 2; p++) {
+                        const float ds = da[n][2 * x + p];
+                        const bool up = (upBits >> (4 * n + 2 * x + p)) & 1u;
+                        t += up ? 0.0f : ds;
+                        hiSum += up ? ds : 0.0f;
+                    }
+                }
+            } else {
+                #pragma unroll
+                for (int n = 0; n < 4; n++) t += da[n][2 * x] + da[n][2 * x + 1];
+            }
             curSum[x] += t;
+        }
+        if (UNI && theta != 0xffffffffu) {   // warp-uniform: the warp's sum for bucket ub + 1, one shared add
+            #pragma unroll
+            for (int o = 1; o < 32; o <<= 1) hiSum += __shfl_xor_sync(0xffffffffu, hiSum, o);
+            if ((threadIdx.x & 31) == 0 && hiSum != 0.0f) atomicAdd(dTsS + ub + 1, hiSum);
         }
     } else {
         #pragma unroll
@@ -1183,16 +1245,17 @@ __device__ __forceinline__ void gr_hstu_tc_bwd(GR_TC_BWD_PARAMS, float* dk, floa
             }
             // a = SiLU(s)/N and ds = dA·SiLU'(s)/N in place (s ← a, da ← ds); bias gradients
             int ub = -1;
+            u32 theta = 0xffffffffu;
             if (fast && full) {   // block-uniform condition (the shuffles): this half's 32 queries, one per lane
                 const int a = (int)((u32)tq[32 * half + lane] - t0);
-                ub = gr_tc_uniform_bucket(gr_tc_span_reduce({a, a}, 1, 16), kspan, t32);
+                ub = gr_tc_uniform_bucket(gr_tc_span_reduce({a, a}, 1, 16), kspan, t32, theta);
             }
             if (ub >= 0) gr_tc_bwd_scores<true, true>(s, da, full, rowJ, half, i0, j0, L, hist, ctx, tq, tsK, pws, twS, tableS,
-                                                      cells, invN, warp, g, tg, ring + 256 * warp, dTsS, curBucket, curSum, ub);
+                                                      cells, invN, warp, g, tg, ring + 256 * warp, dTsS, curBucket, curSum, ub, theta);
             else if (fast) gr_tc_bwd_scores<true, false>(s, da, full, rowJ, half, i0, j0, L, hist, ctx, tq, tsK, pws, twS,
-                                                         tableS, cells, invN, warp, g, tg, ring + 256 * warp, dTsS, curBucket, curSum, ub);
+                                                         tableS, cells, invN, warp, g, tg, ring + 256 * warp, dTsS, curBucket, curSum, ub, theta);
             else gr_tc_bwd_scores<false, false>(s, da, full, rowJ, half, i0, j0, L, hist, ctx, tq, tsK, pws, twS, tableS, cells,
-                                                invN, warp, g, tg, ring + 256 * warp, dTsS, curBucket, curSum, ub);
+                                                invN, warp, g, tg, ring + 256 * warp, dTsS, curBucket, curSum, ub, theta);
             // dV += aᵀ dO, dK += dsᵀ Q (A operands from registers)
             #pragma unroll
             for (int kk = 0; kk < 2; kk++) {
