@@ -39,7 +39,7 @@ long gr_hstu_bucket_bytes(int L) {
     return blocks * (blocks + 1) / 2 * 1024;
 }
 
-void gr_hstu_buckets(const int64_t *ts, int L, const gr_time_bucket_entry *table, uint8_t *out) {
+void gr_hstu_buckets(const int64_t *ts, int L, const gr_time_bucket_entry *table, const uint64_t *thresholds, uint8_t *out) {
     int blocks = (L + 31) / 32;
     for (int block = 0; block < blocks; block++) {
         int i0, nq;
@@ -51,9 +51,25 @@ void gr_hstu_buckets(const int64_t *ts, int L, const gr_time_bucket_entry *table
             memset(tile, 0, 1024);
             for (int c = 0; c < nk; c++) {
                 int j = j0 + c;
-                int64_t tk = ts[j];
+                uint64_t tk = (uint64_t)ts[j];
                 int r0 = j - i0 < 0 ? 0 : j - i0;   // queries i ≥ j; Δ wraps like Swift's &-
-                for (int r = r0; r < nq; r++) tile[c * 32 + r] = (uint8_t)gr_bucket((int64_t)((uint64_t)ts[i0 + r + 1] - (uint64_t)tk), table);
+                int b = -1;
+                uint64_t lo = 1, hi = 0;            // [lo, hi): the magnitudes of bucket b (none yet)
+                for (int r = r0; r < nq; r++) {
+                    int64_t delta = (int64_t)((uint64_t)ts[i0 + r + 1] - tk);
+                    uint64_t m = delta < 0 ? (uint64_t)0 - (uint64_t)delta : (uint64_t)delta;
+                    if (m < 1) m = 1;
+                    // Along a column the queries' timestamps usually grow, so |Δ| stays in or just
+                    // past the previous bucket: check [thr[b], thr[b + 1]) and the next one before
+                    // the table (any order of timestamps gives the table's answer).
+                    if (!(m >= lo && m < hi)) {
+                        if (b >= 0 && b < 128 && m >= hi && m < thresholds[b + 2]) b += 1;
+                        else b = gr_bucket((int64_t)m, table);
+                        lo = thresholds[b];
+                        hi = thresholds[b + 1];
+                    }
+                    tile[c * 32 + r] = (uint8_t)b;
+                }
             }
         }
     }
@@ -281,8 +297,8 @@ GR_AVX2 void gr_hstu_infer_attention_avx2(const float *q, const float *k, const 
 }
 #else
 long gr_hstu_bucket_bytes(int L) { return 0; (void)L; }
-void gr_hstu_buckets(const int64_t *ts, int L, const gr_time_bucket_entry *table, uint8_t *out) {
-    (void)ts; (void)L; (void)table; (void)out;
+void gr_hstu_buckets(const int64_t *ts, int L, const gr_time_bucket_entry *table, const uint64_t *thresholds, uint8_t *out) {
+    (void)ts; (void)L; (void)table; (void)thresholds; (void)out;
 }
 void gr_silu_avx2(float *x, long n) { (void)x; (void)n; }
 long gr_hstu_infer_scratch_floats(int heads, int dqk, int dv) { (void)heads; (void)dqk; (void)dv; return 0; }

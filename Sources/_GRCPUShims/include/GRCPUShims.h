@@ -55,8 +55,9 @@ long gr_hstu_bucket_bytes(int L);
 /// transposed tiles of `gr_hstu_infer_attention_avx2`: tile (block, kb) at
 /// (block·(block + 1)/2 + kb)·1024, byte c·32 + r = bucket(ts[i + 1] − ts[j]) for i = i0 + r ≥
 /// j = j0 + c, 0 elsewhere. ts: L + 1 timestamps (the history, then the target slot). table:
-/// `TimeBucket.table` (64 entries).
-void gr_hstu_buckets(const int64_t *ts, int L, const gr_time_bucket_entry *table, uint8_t *out);
+/// `TimeBucket.table` (64 entries); thresholds: `TimeBucket.thresholds` (130: bucket(m) is the
+/// largest k with thresholds[k] ≤ m), checked first around the previous pair's bucket.
+void gr_hstu_buckets(const int64_t *ts, int L, const gr_time_bucket_entry *table, const uint64_t *thresholds, uint8_t *out);
 
 /// x[i] ← SiLU(x[i]) on AVX2 + FMA (8 lanes, the Cephes e^x, 1/(1 + e^−x) by `vrcpps` and one
 /// Newton step). Call only when `gr_cpu_supports_avx2_fma()` is 1 (does nothing off x86-64).
