@@ -826,6 +826,22 @@ __device__ __forceinline__ void gr_hstu_tc_qblock(const u16* qb, const u16* kb, 
         const u16* V = TB ? vBuf(buf) : sV + (QSM ? 0 : buf) * GR_TC_TILE * DP;
         const u32 Ka = TB ? gr_smem_addr(K) : sKa + buf * GR_TC_TILE * DP * 2;
         const u32 Va = TB ? gr_smem_addr(V) : sVa + (QSM ? 0 : buf) * GR_TC_TILE * DP * 2;
+        // the tile's bias setup: in the forward before the MMAs (its shared loads overlap them; the
+        // dQ kernel, short of registers, after them)
+        const bool full = gr_hstu_tile_full(i0, j0, L, hist, ctx);
+        const i64* tk = TB ? tsBuf(buf) : tsK + buf * GR_TC_TILE;
+        const float* pws = TB ? pwBuf(buf) : pwS + buf * 128;
+        int ub = -1;
+        u32 theta = 0xffffffffu;
+        auto uniform = [&]() {   // block-uniform condition (the shuffles)
+            if (fast && full) {
+                const u32* tk32 = (const u32*)tk;   // low words
+                const int c0 = (int)(tk32[2 * lane] - t0), c1 = (int)(tk32[2 * (lane + 32)] - t0);
+                const GrTcSpan kspan = gr_tc_span_reduce({c0 < c1 ? c0 : c1, c0 < c1 ? c1 : c0}, 1, 16);
+                ub = gr_tc_uniform_bucket(qspan, kspan, t32, theta);
+            }
+        };
+        if (!GRAD) uniform();
         // S = Q Kᵀ (and dA = dO Vᵀ), 16 × 64 per warp
         float s[8][4], da[8][4];
         #pragma unroll
@@ -849,18 +865,7 @@ __device__ __forceinline__ void gr_hstu_tc_qblock(const u16* qb, const u16* kb, 
                 }
             }
         }
-        // bias, SiLU / N (or its derivative), mask
-        const bool full = gr_hstu_tile_full(i0, j0, L, hist, ctx);
-        const i64* tk = TB ? tsBuf(buf) : tsK + buf * GR_TC_TILE;
-        const float* pws = TB ? pwBuf(buf) : pwS + buf * 128;
-        int ub = -1;
-        u32 theta = 0xffffffffu;
-        if (fast && full) {   // block-uniform condition (the shuffles)
-            const u32* tk32 = (const u32*)tk;   // low words
-            const int c0 = (int)(tk32[2 * lane] - t0), c1 = (int)(tk32[2 * (lane + 32)] - t0);
-            const GrTcSpan kspan = gr_tc_span_reduce({c0 < c1 ? c0 : c1, c0 < c1 ? c1 : c0}, 1, 16);
-            ub = gr_tc_uniform_bucket(qspan, kspan, t32, theta);
-        }
+        if (GRAD) uniform();
         if (ub >= 0) gr_tc_fwd_scores<true, GRAD, true>(s, da, full, rowI, tq, j0, L, hist, ctx, tk, pws, twS, tableS, cells, invN, warp, g, tg, ub, theta);
         else if (fast) gr_tc_fwd_scores<true, GRAD, false>(s, da, full, rowI, tq, j0, L, hist, ctx, tk, pws, twS, tableS, cells, invN, warp, g, tg, ub, theta);
         else gr_tc_fwd_scores<false, GRAD, false>(s, da, full, rowI, tq, j0, L, hist, ctx, tk, pws, twS, tableS, cells, invN, warp, g, tg, ub, theta);
@@ -1077,27 +1082,57 @@ __device__ __forceinline__ void gr_tc_bwd_scores(float (&s)[4][4], float (&da)[4
             }
         }
     }
-    // gap i − j of (n, x, p) = i0 + 32·half + 8n + 2tg + p − (j0 + 16·warp + g + 8x) = k + 8(n − x) + p.
-    // Lanes with the same o = 2·tg − g hold the same gaps: each chain lane, lane + 9 (tg + 1, g + 2),
-    // + 18, + 27 is summed into its first lane with two shuffles, and only those 14 lanes (distinct
-    // o, so distinct addresses in each add: no retries of the shared float atomics) add to the ring.
+    // gap i − j of (n, x, p) = i0 + 32·half + 8n + 2tg + p − (j0 + 16·warp + g + 8x) = k + 8(u − 1) + p,
+    // u = n − x + 1, k = o + i0 + 32·half − j0 − 16·warp with o = 2·tg − g. (1) Lanes with the same
+    // o hold the same gaps: each chain lane, lane + 9 (tg + 1, g + 2), + 18, + 27 is summed into its
+    // head lane (tg = 0 or g < 2: the 14 distinct o in [−7, 6]) by two shuffles per value, all
+    // independent. (2) Gap o + 8(u − 1) + p is also gap (o − 8) + 8u + p: the heads with o in
+    // [1, 6] (g < 2, tg ≥ 1) take the u + 1 values of the head with o − 8 (tg = 0, g = 8 − o), which
+    // keeps only its u = 0. Then for each p the heads' (u, address) are all distinct, so that each
+    // p is one batch of loads, adds and stores into the warp's ring (plain adds, no atomics) and
+    // one __syncwarp, instead of a read-add-write chain with a __syncwarp per value.
     const i64 k = i0 + 32 * half + 2 * tg - (j0 + 16 * warp + g);
     const bool next9 = tg <= 2 && g <= 5, next18 = tg <= 1 && g <= 3, head = tg == 0 || g < 2;
+    const bool recv = g < 2 && tg >= 1, send = tg == 0 && g >= 2;
+    const int lane = (int)threadIdx.x & 31, src = recv ? 4 * (8 - (2 * tg - g)) : lane;
     #pragma unroll
     for (int u = 0; u < 5; u++) {
         #pragma unroll
         for (int p = 0; p < 2; p++) {
-            float v = gaps[u][p];
-            const float w9 = __shfl_down_sync(0xffffffffu, v, 9);
-            v += next9 ? w9 : 0.0f;
-            const float w18 = __shfl_down_sync(0xffffffffu, v, 18);
-            v += next18 ? w18 : 0.0f;
-            // the warp's own ring: plain adds (distinct addresses within one instruction)
-            if (head && v != 0.0f) ring[(k + 8 * (u - 1) + p) & 255] += v;
-#ifdef __CUDA_ARCH__
-            __syncwarp();
-#endif
+            const float w9 = __shfl_down_sync(0xffffffffu, gaps[u][p], 9);
+            gaps[u][p] += next9 ? w9 : 0.0f;
         }
+    }
+    #pragma unroll
+    for (int u = 0; u < 5; u++) {
+        #pragma unroll
+        for (int p = 0; p < 2; p++) {
+            const float w18 = __shfl_down_sync(0xffffffffu, gaps[u][p], 18);
+            gaps[u][p] += next18 ? w18 : 0.0f;
+        }
+    }
+    #pragma unroll
+    for (int u = 0; u < 4; u++) {
+        #pragma unroll
+        for (int p = 0; p < 2; p++) {
+            const float w = __shfl_sync(0xffffffffu, gaps[u + 1][p], src);
+            gaps[u][p] += recv ? w : 0.0f;
+        }
+    }
+    #pragma unroll
+    for (int p = 0; p < 2; p++) {
+        if (head) {
+            float r[5];
+            #pragma unroll
+            for (int u = 0; u < 5; u++) if (u == 0 || !send) r[u] = ring[(k + 8 * (u - 1) + p) & 255];
+            #pragma unroll
+            for (int u = 0; u < 5; u++) if (u == 0 || !send) ring[(k + 8 * (u - 1) + p) & 255] = r[u] + gaps[u][p];
+        }
+#ifdef __CUDA_ARCH__
+        __syncwarp();
+#else
+        __syncthreads();   // the emulator's warp barrier (every thread of the block gets here)
+#endif
     }
 }
 
