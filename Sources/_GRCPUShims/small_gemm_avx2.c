@@ -40,6 +40,21 @@ gr_small_tile(const int R, const int H, const int masked, const float *a, long l
             if (H == 2) acc[r][1] = _mm256_fmadd_ps(x, b1, acc[r][1]);
         }
     }
+    if ((flags & GR_SGEMM_SILU) && !(flags & GR_SGEMM_ACCUMULATE) && R * H % 4 == 0) {
+        // SiLU 4 accumulators at a time (`gr_silu8x4`: the same bits as `gr_silu8`, 4 chains
+        // interleaved; ≈ 3 % off the UVQK product).
+        for (int g = 0; g < R * H; g += 4) {
+            __m256 v[4];
+            for (int q = 0; q < 4; q++) v[q] = acc[(g + q) / H][(g + q) % H];
+            gr_silu8x4(v);
+            for (int q = 0; q < 4; q++) {
+                const int r = (g + q) / H, h = (g + q) % H;
+                float *cr = c + r * ldc + 8 * h;
+                if (masked) _mm256_maskstore_ps(cr, h == 0 ? m0 : m1, v[q]); else _mm256_storeu_ps(cr, v[q]);
+            }
+        }
+        return;
+    }
     for (int r = 0; r < R; r++) {
         for (int h = 0; h < H; h++) {
             float *cr = c + r * ldc + 8 * h;
