@@ -50,6 +50,10 @@ extension CUDABackend {
             if beta == 0 { for r in 0..<m { fill(c.view(r * ldc, [n]), 0) } }
             return
         }
+        if let plan = Self.splitKPlan(transA: transA, transB: transB, m: m, n: n, k: k) {   // weight gradients
+            gemmSplitK(m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc, plan: plan)
+            return
+        }
         ltMatmul(GEMMKey(transA: transA, transB: transB, m: m, n: n, k: k, lda: lda, ldb: ldb, ldc: ldc, compute: compute),
                  alpha: alpha, a: a, b: b, beta: beta, c: c, d: c, label: "gemm")
     }
@@ -157,7 +161,8 @@ extension CUDABackend {
         return plan
     }
 
-    func mustLt(_ status: Int32, _ call: String) {
-        do { try context.lt.check(status, call) } catch { fatalError("\(error)") }
+    func mustLt(_ status: Int32, _ call: @autoclosure () -> String) {
+        guard status != 0 else { return }
+        do { try context.lt.check(status, call()) } catch { fatalError("\(error)") }
     }
 }
