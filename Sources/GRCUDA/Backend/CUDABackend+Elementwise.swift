@@ -37,10 +37,6 @@ extension CUDABackend {
     }
     public func biasBackward(dOut: Tensor, dBias: Tensor, rows: Int, cols: Int) {
         if rows == 0 { return }
-        if let plan = Self.splitBiasPlan(rows: rows) {
-            biasBackwardSplit(dOut: dOut, dBias: dBias, rows: rows, cols: cols, plan: plan)
-            return
-        }
         context.launch("gr_bias_bwd", blocks: cols, block: 256, [.ptr(dOut), .ptr(dBias), .i(rows), .i(cols)])
     }
 

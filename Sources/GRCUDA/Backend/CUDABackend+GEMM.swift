@@ -50,10 +50,6 @@ extension CUDABackend {
             if beta == 0 { for r in 0..<m { fill(c.view(r * ldc, [n]), 0) } }
             return
         }
-        if let plan = Self.splitKPlan(transA: transA, transB: transB, m: m, n: n, k: k) {   // weight gradients
-            gemmSplitK(m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc, plan: plan)
-            return
-        }
         ltMatmul(GEMMKey(transA: transA, transB: transB, m: m, n: n, k: k, lda: lda, ldb: ldb, ldc: ldc, compute: compute),
                  alpha: alpha, a: a, b: b, beta: beta, c: c, d: c, label: "gemm")
     }

@@ -13,7 +13,7 @@ enum CUDAKernelSources {
         ("Loss.cu", PackageResources.Loss_cu), ("Optimizer.cu", PackageResources.Optimizer_cu),
         ("Retrieval.cu", PackageResources.Retrieval_cu), ("Attention.cu", PackageResources.Attention_cu),
         ("AttentionMMA.cu", PackageResources.AttentionMMA_cu),
-        ("AttentionTiled.cu", PackageResources.AttentionTiled_cu), ("SplitK.cu", PackageResources.SplitK_cu),
+        ("AttentionTiled.cu", PackageResources.AttentionTiled_cu),
     ]
 
     static var all: String {

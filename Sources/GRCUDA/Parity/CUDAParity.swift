@@ -120,33 +120,6 @@ struct Harness {
                 out.append(checkStrided("gemm tA=\(ta) tB=\(tb) β=\(beta)", c, m, n, ldc, tol: CUDAParity.tf32Tolerance))
             }
         }
-        return out + splitK()
-    }
-
-    /// The split-K weight-gradient GEMMs and bias gradients (`CUDABackend+SplitK.swift`): ragged
-    /// m, n (one and several 64-wide tiles, rows with a partial last chunk), strides, β = 0 on a
-    /// NaN-poisoned C and β = 1, against the CPU.
-    mutating func splitK() -> [ParityResult] {
-        var out: [ParityResult] = []
-        for (m, n, k) in [(50, 45, 5003), (150, 70, 4099)] {
-            let split = CUDABackend.splitKPlan(transA: true, transB: false, m: m, n: n, k: k).map { "\($0.chunks) chunks" } ?? "off"
-            for beta: Float in [0, 1] {
-                let lda = m + 3, ldb = n + 2, ldc = n + 5
-                let a = pair([k * lda]), b = pair([k * ldb])
-                let c = beta == 0 ? poisonedStrided(m, n, ldc) : pair([m * ldc])
-                cpuBackend.gemm(transA: true, transB: false, m: m, n: n, k: k, alpha: 1.5, a: a.cpu, lda: lda, b: b.cpu, ldb: ldb,
-                                beta: beta, c: c.cpu, ldc: ldc)
-                gpu.gemm(transA: true, transB: false, m: m, n: n, k: k, alpha: 1.5, a: a.gpu, lda: lda, b: b.gpu, ldb: ldb,
-                         beta: beta, c: c.gpu, ldc: ldc)
-                out.append(checkStrided("gemm split-K \(m)x\(n)x\(k) (\(split)) β=\(beta)", c, m, n, ldc, tol: CUDAParity.f32Tolerance))
-            }
-        }
-        for (rows, cols) in [(5003, 50), (4111, 300)] {
-            let go = pair([rows * cols]), dBias = pair([cols])
-            cpuBackend.biasBackward(dOut: go.cpu, dBias: dBias.cpu, rows: rows, cols: cols)
-            gpu.biasBackward(dOut: go.gpu, dBias: dBias.gpu, rows: rows, cols: cols)
-            out.append(check("bias backward split \(rows)x\(cols)", dBias))
-        }
         return out
     }
 
