@@ -5,8 +5,10 @@
 // transposed: rows = keys c, columns = queries r), with
 // - the time buckets of every (query, key) pair computed once per user (`gr_hstu_buckets`, bytes)
 //   and only gathered per layer: bias = wPos[N − 1 + j − i] + wTs[bucket];
-// - S = K·Qᵀ and SiLU fused in registers (4 keys × 16 queries), e^x by the Cephes polynomial and
-//   2^k by exponent arithmetic, 1/(1 + e^−x) by `vrcpps` and one Newton step (no division);
+// - S = K·Qᵀ register-blocked 4 keys × 16 queries (8 accumulators, nothing else live), then
+//   + bias and SiLU (`gr_silu8x4`: 4 independent chains) in a pass of their own over the tile in
+//   L1 (fused into the score loop, the SiLU's constants spilled its accumulators);
+// - A·V register-blocked 5 value columns × 16 queries (10 accumulators; Dv = 25 has no tail);
 // - 1/N applied once to the output instead of to every score;
 // - on the diagonal tile, the lower 16 queries skip the keys above them (the causal mask).
 #include "GRCPUShims.h"
@@ -68,16 +70,10 @@ GR_AVX2 void gr_silu_avx2(float *x, long n) {
     }
 }
 
-/// Keys c < nk of one 16-query half (lanes h0 ..< h0 + 16 of the tile): a[c][lanes] =
-/// SiLU(k_c·q + bias[c][lanes]), zeroed outside lo_c ≤ lane < nq when `diagonal` (lo_c = c).
-/// qT: (dqk, 32); k rows `stride` apart.
-GR_AVX2 static void gr_scores_half(const float *k, long stride, int nk, int dqk, const float *qT, int h0,
-                                   const float *biasT, int diagonal, int nq, float *aT) {
-    const __m256 iota0 = _mm256_setr_ps(0, 1, 2, 3, 4, 5, 6, 7);
-    const __m256 iota1 = _mm256_add_ps(iota0, _mm256_set1_ps(8.0f));
-    const __m256 lane0 = _mm256_add_ps(iota0, _mm256_set1_ps((float)h0));
-    const __m256 lane1 = _mm256_add_ps(iota1, _mm256_set1_ps((float)h0));
-    const __m256 hi = _mm256_set1_ps((float)nq);
+/// Raw scores of keys c < nk for one 16-query half (lanes h0 ..< h0 + 16 of the tile):
+/// sT[c][lanes] = k_c·q. 4 keys × 16 queries per step (8 accumulators: FMA latency 4 × 2 pipes),
+/// nothing else live, so no spills. qT: (dqk, 32); k rows `stride` apart.
+GR_AVX2 static void gr_scores_half(const float *k, long stride, int nk, int dqk, const float *qT, int h0, float *sT) {
     int c = 0;
     for (; c + 4 <= nk; c += 4) {
         const float *k0 = k + c * stride, *k1 = k0 + stride, *k2 = k1 + stride, *k3 = k2 + stride;
@@ -90,75 +86,147 @@ GR_AVX2 static void gr_scores_half(const float *k, long stride, int nk, int dqk,
             b = _mm256_broadcast_ss(k2 + t); a20 = _mm256_fmadd_ps(b, q0, a20); a21 = _mm256_fmadd_ps(b, q1, a21);
             b = _mm256_broadcast_ss(k3 + t); a30 = _mm256_fmadd_ps(b, q0, a30); a31 = _mm256_fmadd_ps(b, q1, a31);
         }
-        __m256 acc[8] = {a00, a01, a10, a11, a20, a21, a30, a31};
-        for (int x = 0; x < 4; x++) {
-            int row = (c + x) * 32 + h0;
-            __m256 s0 = gr_silu8(_mm256_add_ps(acc[2 * x], _mm256_loadu_ps(biasT + row)));
-            __m256 s1 = gr_silu8(_mm256_add_ps(acc[2 * x + 1], _mm256_loadu_ps(biasT + row + 8)));
-            if (diagonal) {
-                __m256 lo = _mm256_set1_ps((float)(c + x));
-                s0 = _mm256_and_ps(s0, _mm256_and_ps(_mm256_cmp_ps(lane0, lo, _CMP_GE_OQ), _mm256_cmp_ps(lane0, hi, _CMP_LT_OQ)));
-                s1 = _mm256_and_ps(s1, _mm256_and_ps(_mm256_cmp_ps(lane1, lo, _CMP_GE_OQ), _mm256_cmp_ps(lane1, hi, _CMP_LT_OQ)));
-            }
-            _mm256_storeu_ps(aT + row, s0);
-            _mm256_storeu_ps(aT + row + 8, s1);
-        }
+        float *s = sT + c * 32 + h0;
+        _mm256_storeu_ps(s, a00); _mm256_storeu_ps(s + 8, a01);
+        _mm256_storeu_ps(s + 32, a10); _mm256_storeu_ps(s + 40, a11);
+        _mm256_storeu_ps(s + 64, a20); _mm256_storeu_ps(s + 72, a21);
+        _mm256_storeu_ps(s + 96, a30); _mm256_storeu_ps(s + 104, a31);
     }
-    for (; c < nk; c++) {
+    for (; c < nk; c++) {   // 2 keys' chains per step would be latency-bound as well: 1 key, 4 chains
         const float *k0 = k + c * stride, *q = qT + h0;
-        __m256 a0 = _mm256_setzero_ps(), a1 = a0;
-        for (int t = 0; t < dqk; t++, q += 32) {
-            __m256 b = _mm256_broadcast_ss(k0 + t);
-            a0 = _mm256_fmadd_ps(b, _mm256_loadu_ps(q), a0);
-            a1 = _mm256_fmadd_ps(b, _mm256_loadu_ps(q + 8), a1);
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, b0 = a0, b1 = a0;
+        int t = 0;
+        for (; t + 2 <= dqk; t += 2, q += 64) {
+            a0 = _mm256_fmadd_ps(_mm256_broadcast_ss(k0 + t), _mm256_loadu_ps(q), a0);
+            a1 = _mm256_fmadd_ps(_mm256_broadcast_ss(k0 + t), _mm256_loadu_ps(q + 8), a1);
+            b0 = _mm256_fmadd_ps(_mm256_broadcast_ss(k0 + t + 1), _mm256_loadu_ps(q + 32), b0);
+            b1 = _mm256_fmadd_ps(_mm256_broadcast_ss(k0 + t + 1), _mm256_loadu_ps(q + 40), b1);
         }
-        int row = c * 32 + h0;
-        __m256 s0 = gr_silu8(_mm256_add_ps(a0, _mm256_loadu_ps(biasT + row)));
-        __m256 s1 = gr_silu8(_mm256_add_ps(a1, _mm256_loadu_ps(biasT + row + 8)));
-        if (diagonal) {
-            __m256 lo = _mm256_set1_ps((float)c);
-            s0 = _mm256_and_ps(s0, _mm256_and_ps(_mm256_cmp_ps(lane0, lo, _CMP_GE_OQ), _mm256_cmp_ps(lane0, hi, _CMP_LT_OQ)));
-            s1 = _mm256_and_ps(s1, _mm256_and_ps(_mm256_cmp_ps(lane1, lo, _CMP_GE_OQ), _mm256_cmp_ps(lane1, hi, _CMP_LT_OQ)));
+        if (t < dqk) {
+            a0 = _mm256_fmadd_ps(_mm256_broadcast_ss(k0 + t), _mm256_loadu_ps(q), a0);
+            a1 = _mm256_fmadd_ps(_mm256_broadcast_ss(k0 + t), _mm256_loadu_ps(q + 8), a1);
         }
-        _mm256_storeu_ps(aT + row, s0);
-        _mm256_storeu_ps(aT + row + 8, s1);
+        float *s = sT + c * 32 + h0;
+        _mm256_storeu_ps(s, _mm256_add_ps(a0, b0));
+        _mm256_storeu_ps(s + 8, _mm256_add_ps(a1, b1));
     }
 }
 
-/// oT[x][h0 ..< h0 + 16] += Σ_{c < nk} v_c[x] · aT[c][h0 ..< h0 + 16] for x < dv; v rows `stride` apart.
+/// In place on keys c < nk of one 16-query half: aT[c][lanes] = SiLU(sT[c][lanes] + biasT[c][lanes]),
+/// zeroed outside c ≤ lane < nq when `diagonal` (the causal mask; lanes past nq hold zero queries).
+/// A pass of its own so the SiLU's constants stay in registers (fused into the 8-accumulator
+/// score loop they spilled).
+GR_AVX2 static void gr_silu_bias_half(float *sT, const float *biasT, int nk, int h0, int diagonal, int nq) {
+    const __m256 lane0 = _mm256_add_ps(_mm256_setr_ps(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_ps((float)h0));
+    const __m256 lane1 = _mm256_add_ps(lane0, _mm256_set1_ps(8.0f));
+    const __m256 hi = _mm256_set1_ps((float)nq);
+    for (int c = 0; c < nk; c += 2) {   // 2 keys (4 vectors) per step; an odd last key repeats key c
+        int c1 = c + 1 < nk ? c + 1 : c, row0 = c * 32 + h0, row1 = c1 * 32 + h0;
+        __m256 s[4] = {_mm256_add_ps(_mm256_loadu_ps(sT + row0), _mm256_loadu_ps(biasT + row0)),
+                       _mm256_add_ps(_mm256_loadu_ps(sT + row0 + 8), _mm256_loadu_ps(biasT + row0 + 8)),
+                       _mm256_add_ps(_mm256_loadu_ps(sT + row1), _mm256_loadu_ps(biasT + row1)),
+                       _mm256_add_ps(_mm256_loadu_ps(sT + row1 + 8), _mm256_loadu_ps(biasT + row1 + 8))};
+        gr_silu8x4(s);
+        if (diagonal) {
+            __m256 lo0 = _mm256_set1_ps((float)c), lo1 = _mm256_set1_ps((float)c1);
+            __m256 in0 = _mm256_cmp_ps(lane0, hi, _CMP_LT_OQ), in1 = _mm256_cmp_ps(lane1, hi, _CMP_LT_OQ);
+            s[0] = _mm256_and_ps(s[0], _mm256_and_ps(_mm256_cmp_ps(lane0, lo0, _CMP_GE_OQ), in0));
+            s[1] = _mm256_and_ps(s[1], _mm256_and_ps(_mm256_cmp_ps(lane1, lo0, _CMP_GE_OQ), in1));
+            s[2] = _mm256_and_ps(s[2], _mm256_and_ps(_mm256_cmp_ps(lane0, lo1, _CMP_GE_OQ), in0));
+            s[3] = _mm256_and_ps(s[3], _mm256_and_ps(_mm256_cmp_ps(lane1, lo1, _CMP_GE_OQ), in1));
+        }
+        _mm256_storeu_ps(sT + row1, s[2]);   // row1 = row0 for an odd last key: same values
+        _mm256_storeu_ps(sT + row1 + 8, s[3]);
+        _mm256_storeu_ps(sT + row0, s[0]);
+        _mm256_storeu_ps(sT + row0 + 8, s[1]);
+    }
+}
+
+/// Columns x0 ..< x0 + X (X ≤ 5) of oT[x][h0 ..< h0 + 16] += Σ_{c < nk} v_c[x] · aT[c][h0 ..< h0 + 16];
+/// v rows `stride` apart. X = 5 keeps 10 accumulators (dv = 25 = 5 × 5, no latency-bound tail);
+/// X is a constant at every call, so the loop unrolls.
+#define GR_VALUES_COLUMNS(X)                                                                                         \
+    GR_AVX2 static inline void gr_values_cols##X(const float *v, long stride, int nk, const float *aT, int h0,        \
+                                                 float *oT, int x0) {                                                \
+        __m256 acc0[X], acc1[X];                                                                                     \
+        float *o = oT + x0 * 32 + h0;                                                                                \
+        for (int x = 0; x < X; x++) { acc0[x] = _mm256_loadu_ps(o + 32 * x); acc1[x] = _mm256_loadu_ps(o + 32 * x + 8); } \
+        const float *vr = v + x0, *a = aT + h0;                                                                      \
+        for (int c = 0; c < nk; c++, vr += stride, a += 32) {                                                        \
+            __m256 p0 = _mm256_loadu_ps(a), p1 = _mm256_loadu_ps(a + 8);                                             \
+            for (int x = 0; x < X; x++) {                                                                            \
+                __m256 b = _mm256_broadcast_ss(vr + x);                                                              \
+                acc0[x] = _mm256_fmadd_ps(b, p0, acc0[x]);                                                           \
+                acc1[x] = _mm256_fmadd_ps(b, p1, acc1[x]);                                                           \
+            }                                                                                                        \
+        }                                                                                                            \
+        for (int x = 0; x < X; x++) { _mm256_storeu_ps(o + 32 * x, acc0[x]); _mm256_storeu_ps(o + 32 * x + 8, acc1[x]); } \
+    }
+GR_VALUES_COLUMNS(5)
+GR_VALUES_COLUMNS(4)
+GR_VALUES_COLUMNS(3)
+GR_VALUES_COLUMNS(2)
+GR_VALUES_COLUMNS(1)
+
+/// oT[x][h0 ..< h0 + 16] += Σ_{c < nk} v_c[x] · aT[c][h0 ..< h0 + 16] for x < dv.
 GR_AVX2 static void gr_values_half(const float *v, long stride, int nk, int dv, const float *aT, int h0, float *oT) {
     int x = 0;
-    for (; x + 4 <= dv; x += 4) {
-        float *o = oT + x * 32 + h0;
-        __m256 a00 = _mm256_loadu_ps(o), a01 = _mm256_loadu_ps(o + 8);
-        __m256 a10 = _mm256_loadu_ps(o + 32), a11 = _mm256_loadu_ps(o + 40);
-        __m256 a20 = _mm256_loadu_ps(o + 64), a21 = _mm256_loadu_ps(o + 72);
-        __m256 a30 = _mm256_loadu_ps(o + 96), a31 = _mm256_loadu_ps(o + 104);
-        const float *vr = v + x, *a = aT + h0;
-        for (int c = 0; c < nk; c++, vr += stride, a += 32) {
-            __m256 p0 = _mm256_loadu_ps(a), p1 = _mm256_loadu_ps(a + 8), b;
-            b = _mm256_broadcast_ss(vr); a00 = _mm256_fmadd_ps(b, p0, a00); a01 = _mm256_fmadd_ps(b, p1, a01);
-            b = _mm256_broadcast_ss(vr + 1); a10 = _mm256_fmadd_ps(b, p0, a10); a11 = _mm256_fmadd_ps(b, p1, a11);
-            b = _mm256_broadcast_ss(vr + 2); a20 = _mm256_fmadd_ps(b, p0, a20); a21 = _mm256_fmadd_ps(b, p1, a21);
-            b = _mm256_broadcast_ss(vr + 3); a30 = _mm256_fmadd_ps(b, p0, a30); a31 = _mm256_fmadd_ps(b, p1, a31);
-        }
-        _mm256_storeu_ps(o, a00); _mm256_storeu_ps(o + 8, a01);
-        _mm256_storeu_ps(o + 32, a10); _mm256_storeu_ps(o + 40, a11);
-        _mm256_storeu_ps(o + 64, a20); _mm256_storeu_ps(o + 72, a21);
-        _mm256_storeu_ps(o + 96, a30); _mm256_storeu_ps(o + 104, a31);
+    for (; x + 5 <= dv; x += 5) gr_values_cols5(v, stride, nk, aT, h0, oT, x);
+    switch (dv - x) {
+    case 4: gr_values_cols4(v, stride, nk, aT, h0, oT, x); break;
+    case 3: gr_values_cols3(v, stride, nk, aT, h0, oT, x); break;
+    case 2: gr_values_cols2(v, stride, nk, aT, h0, oT, x); break;
+    case 1: gr_values_cols1(v, stride, nk, aT, h0, oT, x); break;
+    default: break;
     }
-    for (; x < dv; x++) {
-        float *o = oT + x * 32 + h0;
-        __m256 a0 = _mm256_loadu_ps(o), a1 = _mm256_loadu_ps(o + 8);
-        const float *vr = v + x, *a = aT + h0;
-        for (int c = 0; c < nk; c++, vr += stride, a += 32) {
-            __m256 b = _mm256_broadcast_ss(vr);
-            a0 = _mm256_fmadd_ps(b, _mm256_loadu_ps(a), a0);
-            a1 = _mm256_fmadd_ps(b, _mm256_loadu_ps(a + 8), a1);
+}
+
+/// 8 vectors r[i] (rows of an 8×8 block) → its columns, in place.
+GR_AVX2 static inline void gr_transpose8x8(__m256 r[8]) {
+    __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+    __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    r[0] = _mm256_permute2f128_ps(u0, u4, 0x20); r[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
+    r[2] = _mm256_permute2f128_ps(u2, u6, 0x20); r[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
+    r[4] = _mm256_permute2f128_ps(u0, u4, 0x31); r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
+    r[6] = _mm256_permute2f128_ps(u2, u6, 0x31); r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+}
+
+/// Qᵀ of a query block: qT[t][r] = q[r][t] for t < width (= H·dqk: head h's Qᵀ (dqk, 32) starts at
+/// row h·dqk), r < 32, 0 for r ≥ nq; q rows `stride` apart. 8×8 blocks, a scalar tail of columns.
+GR_AVX2 static void gr_transpose_q(const float *q, long stride, int nq, int width, float *qT) {
+    int t0 = 0;
+    for (; t0 + 8 <= width; t0 += 8) {
+        for (int r0 = 0; r0 < 32; r0 += 8) {
+            __m256 b[8];
+            for (int i = 0; i < 8; i++) b[i] = r0 + i < nq ? _mm256_loadu_ps(q + (long)(r0 + i) * stride + t0) : _mm256_setzero_ps();
+            gr_transpose8x8(b);
+            for (int i = 0; i < 8; i++) _mm256_storeu_ps(qT + (long)(t0 + i) * 32 + r0, b[i]);
         }
-        _mm256_storeu_ps(o, a0);
-        _mm256_storeu_ps(o + 8, a1);
     }
+    for (int t = t0; t < width; t++)
+        for (int r = 0; r < 32; r++) qT[(long)t * 32 + r] = r < nq ? q[(long)r * stride + t] : 0;
+}
+
+/// out[r][x] = oT[x][r]·scale for r < nq, x < width (= H·dv); out rows `outStride` apart.
+GR_AVX2 static void gr_transpose_out(const float *oT, int nq, int width, float scale, float *out, long outStride) {
+    const __m256 s = _mm256_set1_ps(scale);
+    int x0 = 0;
+    for (; x0 + 8 <= width; x0 += 8) {
+        for (int r0 = 0; r0 < nq; r0 += 8) {
+            __m256 b[8];
+            for (int i = 0; i < 8; i++) b[i] = _mm256_loadu_ps(oT + (long)(x0 + i) * 32 + r0);
+            gr_transpose8x8(b);
+            for (int i = 0; i < 8 && r0 + i < nq; i++) _mm256_storeu_ps(out + (long)(r0 + i) * outStride + x0, _mm256_mul_ps(b[i], s));
+        }
+    }
+    for (int r = 0; r < nq; r++)
+        for (int x = x0; x < width; x++) out[(long)r * outStride + x] = oT[(long)x * 32 + r] * scale;
 }
 
 long gr_hstu_infer_scratch_floats(int heads, int dqk, int dv) {
@@ -174,14 +242,7 @@ GR_AVX2 void gr_hstu_infer_attention_avx2(const float *q, const float *k, const 
     for (int block = 0; block < blocks; block++) {
         int i0, nq;
         gr_tile_range(block, L, &i0, &nq);
-        for (int h = 0; h < heads; h++) {   // Qᵀ (dqk, 32), zero columns past nq
-            float *dst = qT + (long)h * dqk * 32;
-            for (int r = 0; r < 32; r++) {
-                const float *src = q + (long)(i0 + r) * stride + h * dqk;
-                if (r < nq) { for (int t = 0; t < dqk; t++) dst[t * 32 + r] = src[t]; }
-                else { for (int t = 0; t < dqk; t++) dst[t * 32 + r] = 0; }
-            }
-        }
+        gr_transpose_q(q + (long)i0 * stride, stride, nq, heads * dqk, qT);
         memset(oT, 0, sizeof(float) * (size_t)heads * dv * 32);
         const uint8_t *tiles = buckets + (long)block * (block + 1) / 2 * 1024;
         for (int kb = 0; kb <= block; kb++) {
@@ -205,21 +266,17 @@ GR_AVX2 void gr_hstu_infer_attention_avx2(const float *q, const float *k, const 
                 // Lanes 0..<16, then 16..<32 (only when nq > 16). On the diagonal (j0 = i0) the
                 // keys c ≥ 16 are masked for queries r < 16.
                 int nk0 = diagonal && nk > 16 ? 16 : nk;
-                gr_scores_half(kh, stride, nk0, dqk, qh, 0, biasT, diagonal, nq, aT);
+                gr_scores_half(kh, stride, nk0, dqk, qh, 0, aT);
+                gr_silu_bias_half(aT, biasT, nk0, 0, diagonal, nq);
                 gr_values_half(vh, stride, nk0, dv, aT, 0, oh);
                 if (nq > 16) {
-                    gr_scores_half(kh, stride, nk, dqk, qh, 16, biasT, diagonal, nq, aT);
+                    gr_scores_half(kh, stride, nk, dqk, qh, 16, aT);
+                    gr_silu_bias_half(aT, biasT, nk, 16, diagonal, nq);
                     gr_values_half(vh, stride, nk, dv, aT, 16, oh);
                 }
             }
         }
-        for (int h = 0; h < heads; h++) {   // out[i0 + r][h·dv + x] = oT[x][r] / N
-            const float *tile = oT + (long)h * dv * 32;
-            for (int r = 0; r < nq; r++) {
-                float *row = out + (long)(i0 + r) * outStride + h * dv;
-                for (int x = 0; x < dv; x++) row[x] = tile[x * 32 + r] * invN;
-            }
-        }
+        gr_transpose_out(oT, nq, heads * dv, invN, out + (long)i0 * outStride, outStride);
     }
 }
 #else

@@ -38,4 +38,26 @@ GR_AVX2 static inline __m256 gr_silu8(__m256 x) {
     return _mm256_mul_ps(x, y);
 }
 
+/// `gr_silu8` of 4 vectors in place, step by step across the 4 (the same operations, so the same
+/// bits): one SiLU is a chain of ≈ 15 dependent operations, and interleaving 4 independent chains
+/// lets the out-of-order window fill both FMA pipes.
+GR_AVX2 static inline void gr_silu8x4(__m256 x[4]) {
+    const __m256 one = _mm256_set1_ps(1.0f), log2e = _mm256_set1_ps(1.44269502f);
+    const __m256 log2eLow = _mm256_set1_ps(1.925963e-8f), magic = _mm256_set1_ps(12583039.0f);
+    __m256 xc[4], j[4], f[4], p[4], d[4], y[4];
+    for (int i = 0; i < 4; i++) xc[i] = _mm256_min_ps(_mm256_max_ps(x[i], _mm256_set1_ps(-87.0f)), _mm256_set1_ps(87.0f));
+    for (int i = 0; i < 4; i++) j[i] = _mm256_fnmadd_ps(xc[i], log2e, magic);
+    for (int i = 0; i < 4; i++) f[i] = _mm256_fnmsub_ps(xc[i], log2e, _mm256_sub_ps(j[i], magic));
+    for (int i = 0; i < 4; i++) f[i] = _mm256_fnmadd_ps(xc[i], log2eLow, f[i]);
+    for (int i = 0; i < 4; i++) p[i] = _mm256_fmadd_ps(_mm256_set1_ps(1.3308824e-3f), f[i], _mm256_set1_ps(9.6715167e-3f));
+    for (int i = 0; i < 4; i++) p[i] = _mm256_fmadd_ps(p[i], f[i], _mm256_set1_ps(5.5505823e-2f));
+    for (int i = 0; i < 4; i++) p[i] = _mm256_fmadd_ps(p[i], f[i], _mm256_set1_ps(2.4022242e-1f));
+    for (int i = 0; i < 4; i++) p[i] = _mm256_fmadd_ps(p[i], f[i], _mm256_set1_ps(6.9314706e-1f));
+    for (int i = 0; i < 4; i++) p[i] = _mm256_fmadd_ps(p[i], f[i], one);
+    for (int i = 0; i < 4; i++) d[i] = _mm256_fmadd_ps(p[i], _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_castps_si256(j[i]), 23)), one);
+    for (int i = 0; i < 4; i++) y[i] = _mm256_rcp_ps(d[i]);
+    for (int i = 0; i < 4; i++) y[i] = _mm256_fmadd_ps(y[i], _mm256_fnmadd_ps(d[i], y[i], one), y[i]);
+    for (int i = 0; i < 4; i++) x[i] = _mm256_mul_ps(x[i], y[i]);
+}
+
 #endif

@@ -81,5 +81,8 @@ final class FusedAttentionTests: XCTestCase {
         check(lengths: lengths.filter { $0 <= 70 }, n: 71, heads: 3, dqk: 13, dv: 7, seed: 2)
         check(lengths: [2, 19, 47, 70], n: 71, heads: 1, dqk: 8, dv: 8, seed: 3)
         check(lengths: [3, 33, 49], n: 50, heads: 2, dqk: 3, dv: 5, seed: 4)
+        // A·V runs 5 value columns per step, then a tail of 4, 3, 2 or 1 (7, 8 above).
+        check(lengths: [9, 32, 45], n: 50, heads: 2, dqk: 6, dv: 9, seed: 5)
+        check(lengths: [1, 26, 41], n: 50, heads: 1, dqk: 11, dv: 6, seed: 6)
     }
 }

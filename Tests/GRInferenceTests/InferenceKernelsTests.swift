@@ -27,4 +27,34 @@ final class InferenceKernelsTests: XCTestCase {
             }
         }
     }
+
+    /// `dots` (8 keys per AVX2 step, `gr_row_scores_avx2`) against f64 sums on ragged sizes; the
+    /// keys end exactly at the buffer's end and nothing past `count` is written.
+    func testDotsMatchF64() {
+        var s: UInt64 = 11
+        func next() -> Float {
+            s = s &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Float(Int64(s >> 40) - (1 << 23)) / Float(1 << 22)
+        }
+        for d in [1, 7, 8, 9, 16, 25, 33, 50] {
+            for count in [0, 1, 7, 8, 9, 17, 200] {
+                let stride = d + 5, q = (0..<d).map { _ in next() }
+                let k = (0..<(max(count - 1, 0) * stride + d)).map { _ in next() }
+                var got = [Float](repeating: .nan, count: count + 8)
+                q.withUnsafeBufferPointer { pq in
+                    k.withUnsafeBufferPointer { pk in
+                        got.withUnsafeMutableBufferPointer {
+                            InferenceKernels.dots(pq.baseAddress!, pk.baseAddress!, stride: stride, count: count, d, into: $0.baseAddress!)
+                        }
+                    }
+                }
+                for j in 0..<count {
+                    var want = 0.0
+                    for t in 0..<d { want += Double(q[t]) * Double(k[j * stride + t]) }
+                    XCTAssertEqual(Double(got[j]), want, accuracy: 1e-5 * max(1, abs(want)), "d \(d), count \(count), key \(j)")
+                }
+                XCTAssertTrue(got[count...].allSatisfy(\.isNaN), "d \(d), count \(count): written past count")
+            }
+        }
+    }
 }

@@ -67,8 +67,8 @@ public struct ServeCommand: ParsableCommand {
     var precision: InferencePrecision = .f32
 
     @Option(name: .customLong("retrieval-device"),
-            help: "Where the top-K search runs: cpu (default), cuda, or auto (cuda when it loads and the corpus has ≥ 100,000 items). The GPU path is slower than the CPU index today (docs/inference.md).")
-    var retrievalDevice: RetrievalDeviceChoice = .cpu
+            help: "Where the top-K search runs: auto (default: cuda when it loads and the corpus has ≥ 100,000 items, else cpu), cpu, or cuda.")
+    var retrievalDevice: RetrievalDeviceChoice = .auto
 
     public init() {}
 

@@ -184,9 +184,8 @@ final class BatchedHSTU: BatchedEncoder {
                     }
                     for h in 0..<heads {
                         let q = lastAct + b * w + 2 * hv + h * dqk
-                        for j in 0..<len {
-                            a[j] = InferenceKernels.dot(q, base + j * w + 2 * hv + kw + h * dqk, dqk) + bias[j]
-                        }
+                        InferenceKernels.dots(q, base + 2 * hv + kw + h * dqk, stride: w, count: len, dqk, into: a)
+                        for j in 0..<len { a[j] += bias[j] }
                         InferenceKernels.siluScaled(a, len, scale: invN)
                         let o = out + b * hv + h * dv
                         o.initialize(repeating: 0, count: dv)

@@ -93,13 +93,16 @@ enum EncoderMath {
             return
         }
         let pa = a.floats, pb = b.floats, pc = c.floats
+        let products = UnsafeMutablePointer<Float>.allocate(capacity: transB ? n : 0)
+        defer { products.deallocate() }
         for i in 0..<m {
             let row = pc + i * ldc, x = pa + i * lda
             if beta == 0 { row.initialize(repeating: 0, count: n) } else if beta != 1 {
                 for j in 0..<n { row[j] *= beta }
             }
             if transB {
-                for j in 0..<n { row[j] += InferenceKernels.dot(x, pb + j * ldb, k) }
+                InferenceKernels.dots(x, pb, stride: ldb, count: n, k, into: products)
+                for j in 0..<n { row[j] += products[j] }
             } else {
                 for kk in 0..<k { InferenceKernels.axpy(x[kk], pb + kk * ldb, row, n) }
             }

@@ -169,10 +169,8 @@ struct IncrementalHSTU: IncrementalEncoder {
                     for h in 0..<heads {
                         let q = row + 2 * hv + h * dqk
                         // a_j = SiLU(q·k_j + w_pos[N − 1 + j − pos_m] + w_ts[bucket_j]) / N
-                        for j in 0..<stored {
-                            a[j] = InferenceKernels.dot(q, keys! + j * kw + h * dqk, dqk)
-                                + positionWeights[n - 1 + j - pm] + timeWeights[Int(bm[j])]
-                        }
+                        InferenceKernels.dots(q, keys! + h * dqk, stride: kw, count: stored, dqk, into: a)
+                        for j in 0..<stored { a[j] = a[j] + positionWeights[n - 1 + j - pm] + timeWeights[Int(bm[j])] }
                         if selfKey {
                             a[stored] = InferenceKernels.dot(q, row + 2 * hv + kw + h * dqk, dqk)
                                 + positionWeights[n - 1] + timeWeights[Int(bm[stored])]

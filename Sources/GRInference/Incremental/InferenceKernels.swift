@@ -1,4 +1,5 @@
 import GRCPU
+import _GRCPUShims
 
 /// Small SIMD loops of the incremental encoders' attention (a few new query rows against up to N
 /// cached keys: too small for the GEMM, and not the jagged layout of the training kernels).
@@ -17,6 +18,22 @@ enum InferenceKernels {
         var s = acc.sum()
         while c < n { s += a[c] * b[c]; c += 1 }
         return s
+    }
+
+    /// Whether `dots` runs the AVX2 kernel (`gr_row_scores_avx2`, 8 keys per step).
+    static let rowScoresAVX2 = gr_cpu_supports_avx2_fma() == 1
+
+    /// out[j] = q·k_j for j < count, k_j = k + j·stride (d floats each): one query against a
+    /// row block of keys, 8 keys per SIMD step on AVX2 (no per-key horizontal sum), else `dot`.
+    @inline(__always)
+    static func dots(_ q: UnsafePointer<Float>, _ k: UnsafePointer<Float>, stride: Int, count: Int, _ d: Int,
+                     into out: UnsafeMutablePointer<Float>) {
+        if count <= 0 { return }
+        if rowScoresAVX2 {
+            gr_row_scores_avx2(q, k, stride, Int32(count), Int32(d), out)
+        } else {
+            for j in 0..<count { out[j] = dot(q, k + j * stride, d) }
+        }
     }
 
     /// y[c] += alpha·x[c], c < n.

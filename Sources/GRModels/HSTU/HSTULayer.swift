@@ -16,10 +16,10 @@ import GRCore
 struct HSTULayer {
     /// LayerNorm eps of both HSTU norms (spec §2.2 steps 1 and 5).
     static let layerNormEps: Float = 1e-6
-    /// `GR_CUDA_FUSED` (`EnvironmentSwitch`, default off until it has run on a GPU): 1/on runs the
-    /// fused op sequence of docs/cuda.md "Fusions (session 6)"; off runs the unfused one
-    /// (fill/copy + accumulating ops) on any backend.
-    static let fused = EnvironmentSwitch.value("GR_CUDA_FUSED", default: false)
+    /// `GR_CUDA_FUSED` (`EnvironmentSwitch`, default on since it passed on an H100 in session 7):
+    /// 1/on runs the fused op sequence of docs/cuda.md "Fusions (session 6)"; 0/off runs the
+    /// unfused one (fill/copy + accumulating ops) on any backend.
+    static let fused = EnvironmentSwitch.value("GR_CUDA_FUSED", default: true)
 
     let index: Int
     /// Number of layers sharing the `hstu.uvqk` buffer (the model's `blocks`).

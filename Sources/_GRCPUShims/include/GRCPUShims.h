@@ -91,6 +91,11 @@ int gr_i16_pack(const float *w, long ldw, long n, int k, int16_t *packed, float 
 void gr_i16gemm_avx2(const float *a, long lda, const int16_t *packed, const float *scales, const float *w,
                      long ldw, long m, long n, int k, float *c, long ldc, int flags);
 
+/// out[j] = q·k_j for j < count, d floats each, key rows `stride` apart (the incremental encoders'
+/// attention scores, row_scores_avx2.c; 8 keys per step). Reads no float past q[d − 1] or a key's
+/// d − 1. AVX2 + FMA: call only when `gr_cpu_supports_avx2_fma()` is 1 (does nothing off x86-64).
+void gr_row_scores_avx2(const float *q, const float *k, long stride, int count, int d, float *out);
+
 /// Floats of scratch `gr_hstu_infer_attention_avx2` needs.
 long gr_hstu_infer_scratch_floats(int heads, int dqk, int dv);
 
