@@ -46,6 +46,7 @@ template <typename T> inline T __shfl_xor_sync(unsigned, T v, int o) { return em
 template <typename T> inline T __shfl_down_sync(unsigned, T v, int o) {
     return emu_shfl(v, (threadIdx.x & 31u) + (unsigned)o < 32u ? threadIdx.x + (unsigned)o : threadIdx.x);
 }
+template <typename T> inline T __shfl_sync(unsigned, T v, int src) { return emu_shfl(v, (threadIdx.x & ~31u) + ((unsigned)src & 31u)); }
 inline bool __all_sync(unsigned, bool v) {
     unsigned t = threadIdx.x, w0 = t & ~31u;
     emu_barrier->arrive_and_wait();

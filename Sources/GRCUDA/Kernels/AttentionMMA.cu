@@ -375,9 +375,8 @@ __device__ __forceinline__ int gr_time_bucket32(int d, const uint4* t32) {
 // load and one compare give the bucket and its weight. The weights are stored times `scale` (the
 // query-block kernels take wTs/2: they work on h = v/2, gr_tc_fwd_scores).
 #define GR_TC_CELLS 124
-__device__ __forceinline__ void gr_tc_build_cells(uint4* cells, const uint4* table32, const float* tw, float scale = 1.0f) {
-    const int x = (int)threadIdx.x;   // GR_TC_THREADS ≥ GR_TC_CELLS
-    if (x < GR_TC_CELLS) {
+// Cell x (< GR_TC_CELLS) as (threshold, bucket at its start, both weights times `scale`).
+__device__ __forceinline__ uint4 gr_tc_cell_entry(int x, const uint4* table32, const float* tw, float scale) {
         const int e = x >> 2, q = x & 3;
         const u32 lo = e >= 2 ? (1u << e) + ((u32)q << (e - 2)) : (1u << e) + (e == 1 ? (u32)(q >> 1) : 0u);
         const u32 hi = e >= 2 ? lo + (1u << (e - 2)) : lo + 1u;   // the cell is [lo, hi)
@@ -388,14 +387,34 @@ __device__ __forceinline__ void gr_tc_build_cells(uint4* cells, const uint4* tab
         if (t.z > lo && t.z < hi) thr = t.z;
         if (t.w > lo && t.w < hi) thr = t.w;
         const u32 b1 = b0 + (thr != 0xffffffffu ? 1u : 0u);
-        cells[x] = make_uint4(thr, b0, __float_as_uint(scale * tw[b0]), __float_as_uint(scale * tw[b1]));
+        return make_uint4(thr, b0, __float_as_uint(scale * tw[b0]), __float_as_uint(scale * tw[b1]));
+}
+
+__device__ __forceinline__ void gr_tc_build_cells(uint4* cells, const uint4* table32, const float* tw, float scale = 1.0f) {
+    const int x = (int)threadIdx.x;   // GR_TC_THREADS ≥ GR_TC_CELLS
+    if (x < GR_TC_CELLS) cells[x] = gr_tc_cell_entry(x, table32, tw, scale);
+}
+
+// The query-block kernels' form of the cells (they need the weight, not the bucket): thresholds
+// and weight pairs in two arrays, so that an element reads 4 + 4 bytes (two 32-bit loads, the
+// second at 2x + (m ≥ threshold)) instead of one 16-byte load: half the shared-memory wavefronts
+// where the lanes' cells differ.
+struct GrTcCells2 { u32 thr[128]; float w[256]; };
+
+__device__ __forceinline__ void gr_tc_build_cells2(GrTcCells2* c, const uint4* table32, const float* tw, float scale) {
+    const int x = (int)threadIdx.x;   // GR_TC_THREADS ≥ GR_TC_CELLS
+    if (x < GR_TC_CELLS) {
+        const uint4 t = gr_tc_cell_entry(x, table32, tw, scale);
+        c->thr[x] = t.x;
+        c->w[2 * x] = __int_as_float((int)t.z);
+        c->w[2 * x + 1] = __int_as_float((int)t.w);
     }
 }
 
 // The cell of a gap |d| < 2³¹ (that of max(|d|, 1)), and m = |d|: a cell's threshold is ≥ 2 (it
 // lies strictly inside a cell of integers ≥ 1), so m ≥ threshold holds exactly when
 // max(|d|, 1) ≥ threshold. The max is taken on the float (one FMNMX instead of a compare and a select).
-__device__ __forceinline__ uint4 gr_tc_cell(int d, const uint4* cells, u32& m) {
+__device__ __forceinline__ u32 gr_tc_cell_index(int d, u32& m) {
     m = d < 0 ? 0u - (u32)d : (u32)d;
 #ifdef __CUDA_ARCH__
     const u32 bits = __float_as_uint(fmaxf(__uint2float_rz(m), 1.0f));
@@ -404,7 +423,18 @@ __device__ __forceinline__ uint4 gr_tc_cell(int d, const uint4* cells, u32& m) {
     const int e = 31 - gr_clz32(m1);
     const u32 bits = __float_as_uint((float)(e > 23 ? m1 & ~((1u << (e - 23)) - 1u) : m1));
 #endif
-    return cells[(bits >> 21) - 127 * 4];
+    return (bits >> 21) - 127 * 4;
+}
+
+__device__ __forceinline__ uint4 gr_tc_cell(int d, const uint4* cells, u32& m) {
+    return cells[gr_tc_cell_index(d, m)];
+}
+
+// wTs (times the cells' scale) of the gap d, from the split cells.
+__device__ __forceinline__ float gr_tc_cell_weight2(int d, const GrTcCells2* c) {
+    u32 m;
+    const u32 x = gr_tc_cell_index(d, m);
+    return c->w[2 * x + (m >= c->thr[x] ? 1u : 0u)];
 }
 
 // wTs of the bucket of T'q − T[key c] (tk: the tile's key timestamps), and the bucket. FAST: the
@@ -432,6 +462,12 @@ __device__ __forceinline__ float gr_tc_time_weight(i64 tq, const i64* tk, int c,
 // which every element is valid (`full`): padding rows carry timestamp 0.
 struct GrTcSpan { int lo, hi; };
 
+// |a − b| of two timestamps' low words (a gap < 2³¹ in magnitude on the 32-bit path).
+__device__ __forceinline__ u32 gr_tc_abs_gap(u32 a, u32 b) {
+    const int d = (int)(a - b);
+    return d < 0 ? 0u - (u32)d : (u32)d;
+}
+
 // min and max of the lanes' spans over the lanes that differ in the bits of `mask` (xor shuffles).
 __device__ __forceinline__ GrTcSpan gr_tc_span_reduce(GrTcSpan v, int lowBit, int highBit) {
     for (int o = lowBit; o <= highBit; o <<= 1) {
@@ -442,12 +478,40 @@ __device__ __forceinline__ GrTcSpan gr_tc_span_reduce(GrTcSpan v, int lowBit, in
     return v;
 }
 
-// The common bucket of all gaps q − k (q in qs, k in ks), or −1 when they may differ.
-__device__ __forceinline__ int gr_tc_uniform_bucket(GrTcSpan qs, GrTcSpan ks, const uint4* t32) {
+// The buckets of all gaps q − k (q in qs, k in ks) when they take at most two adjacent values:
+// returns b, the bucket of the smallest |gap|, and theta, the smallest |gap| of bucket b + 1
+// (0xffffffff when every gap is in b), so that an element's bucket is b + (|gap| ≥ theta) (|gap|
+// = 0 counts as 1, and theta ≥ 2 here); −1 when they may take more. theta is the first
+// threshold of bucket b + 1 in the exponent of the largest |gap| (TimeBucket's table: bucket(2^e)
+// and up to three thresholds inside (2^e, 2^(e+1))), or the exponent's start, unless exponent
+// e − 1 already reaches b + 1 at one of its thresholds.
+__device__ __forceinline__ int gr_tc_uniform_bucket(GrTcSpan qs, GrTcSpan ks, const uint4* t32, u32& theta) {
     const int lo = (int)((u32)qs.lo - (u32)ks.hi), hi = (int)((u32)qs.hi - (u32)ks.lo);
+    theta = 0xffffffffu;
     if (!(lo >= 0 || hi <= 0)) return -1;
-    const int b = gr_time_bucket32(lo, t32);
-    return b == gr_time_bucket32(hi, t32) ? b : -1;
+    const u32 ml = lo >= 0 ? (u32)lo : 0u - (u32)hi, mh = lo >= 0 ? (u32)hi : 0u - (u32)lo;   // |gap| range
+    const int b = gr_time_bucket32((int)ml, t32), bz = gr_time_bucket32((int)mh, t32);
+    if (bz == b) return b;
+    if (bz != b + 1) return -1;
+    const int e = 31 - gr_clz32(mh < 1u ? 1u : mh);
+    const uint4 t = t32[e];
+    const int k = b + 1 - (int)t.x;   // 0 ... 3: bucket(2^e) = t.x ≤ b + 1 = bucket(mh)
+    u32 th;
+    if (k >= 1) {
+        th = k == 1 ? t.y : k == 2 ? t.z : t.w;
+    } else {   // bucket(2^e) = b + 1: the step is at 2^e or at a threshold of exponent e − 1
+        th = 1u << e;
+        if (e >= 1) {
+            const uint4 t1 = t32[e - 1];
+            const int k1 = b + 1 - (int)t1.x;
+            if (k1 <= 0) return -1;   // (not reached: bucket(2^(e−1)) ≤ bucket(ml) = b)
+            const u32 c = k1 == 1 ? t1.y : k1 == 2 ? t1.z : k1 == 3 ? t1.w : 0xffffffffu;
+            if (c < th) th = c;
+        }
+    }
+    if (!(th > ml && th <= mh)) return -1;   // (a safety net: holds by construction)
+    theta = th;
+    return b;
 }
 
 // p[0] += a, p[1] += b (8-byte aligned), one vector reduction on sm_90.
@@ -560,20 +624,22 @@ __device__ __forceinline__ GrTcItem gr_tc_item(const int* items, const int* offs
 template <bool FAST, bool GRAD, bool UNI>
 __device__ __forceinline__ void gr_tc_fwd_scores(float (&s)[8][4], float (&da)[8][4], bool full, const i64 (&rowI)[2],
                                                  const i64 (&tq)[2], i64 j0, i64 L, i64 hist, i64 ctx, const i64* tk,
-                                                 const float* pws, const float* twS, const u64* tableS, const uint4* cells,
-                                                 float invN, int warp, int g, int tg, int ub) {
+                                                 const float* pws, const float* twS, const u64* tableS, const GrTcCells2* cells,
+                                                 float invN, int warp, int g, int tg, int ub, u32 theta) {
     // h = v/2 = s/2 + wPos/2 + wTs/2 (the cells hold wTs/2; the 64-bit path's and the uniform
     // bucket's wTs are halved here) and t = tanh(h): two FFMA and one MUFU per element.
     (void)invN;
-    const float tbh = UNI ? 0.5f * twS[ub] : 0.0f;
+    // UNI: bucket ub, or ub + 1 where |gap| ≥ theta (twS has 132 entries: ub + 1 is in range)
+    const float tbh = UNI ? 0.5f * twS[ub] : 0.0f, tbh1 = UNI ? 0.5f * twS[ub + 1] : 0.0f;
     #pragma unroll
     for (int n = 0; n < 8; n++) {
         #pragma unroll
         for (int e = 0; e < 4; e++) {
             const int x = e >> 1, c = 8 * n + 2 * tg + (e & 1), r = 16 * warp + g + 8 * x;
             int bucket;
-            const float twh = UNI ? tbh : FAST ? gr_tc_time_weight<true>(tq[x], tk, c, tableS, cells, twS, bucket)
-                                               : 0.5f * gr_tc_time_weight<false>(tq[x], tk, c, tableS, cells, twS, bucket);
+            const float twh = UNI ? (gr_tc_abs_gap((u32)tq[x], ((const u32*)tk)[2 * c]) >= theta ? tbh1 : tbh) : FAST ? gr_tc_cell_weight2((int)((u32)tq[x] - ((const u32*)tk)[2 * c]), cells)
+                                               : 0.5f * gr_tc_time_weight<false>(tq[x], tk, c, tableS, nullptr, twS, bucket);
+            (void)bucket;
             const float h = fmaf(s[n][e], 0.5f, fmaf(pws[c - r + 64], 0.5f, twh));
             const float t = gr_fast_tanh(h);
             if (GRAD) {   // SiLU'(v) = σ(1 + v(1 − σ)) = (1 + t)(1 + h(1 − t))/2; the 1/(2N) scales dq at the end
@@ -611,19 +677,33 @@ __device__ __forceinline__ void gr_tc_fwd_scores(float (&s)[8][4], float (&da)[8
 // GRAD true, the backward's dQ (FlashAttention-2's dq pass): s = Q Kᵀ and dA = dO Vᵀ recomputed,
 //   ds = dA·SiLU'(s + bias)/N, dq_i = Σ_j ds_ij k_j; dq (T rows, stride rs) overwritten at
 //   columns h·dc (dc = dqk). Q and dO fragments read from shared memory per use.
-template <int DP, bool GRAD>
+template <int DP, bool GRAD, bool QS = false>
 __device__ __forceinline__ void gr_hstu_tc_qblock(const u16* qb, const u16* kb, const u16* vb, const u16* gb,
                                                   const int* offsets, const int* items, const int* flags, const i64* ts,
                                                   const float* pw, const float* tw, const u64* table, const uint4* table32,
                                                   i64 T, i64 H, i64 dc, i64 N, i64 targets, i64 ctx, i64 rs, float* out) {
     extern __shared__ float smem[];
-    // GRAD: Q, dO, K[2], V[2]. Forward: K[2], V[2], the Q tile in K's second buffer until its
-    // fragments are in registers (64·DP·2 bytes less: 3 CTAs per SM at DP = 128).
-    u16* sK = (u16*)smem + (GRAD ? 2 : 0) * GR_TC_TILE * DP;   // [2][64][DP]
-    u16* sV = sK + 2 * GR_TC_TILE * DP;                         // [2][64][DP]
-    u16* sQ = GRAD ? (u16*)smem : sK + GR_TC_TILE * DP;         // [64][DP]
-    u16* sG = sQ + GR_TC_TILE * DP;                             // [64][DP] dO (GRAD only)
-    i64* tsK = (i64*)(sV + 2 * GR_TC_TILE * DP);                // [2][64]
+    // QSM (QS, the forward only; used at DP ≤ 64, where it is faster): Q's fragments read from
+    // shared memory per use (fewer registers: 3 CTAs per SM), one V buffer.
+    constexpr bool QSM = QS && !GRAD, V2 = !GRAD && !QS;
+    // TB (V2): a third K/V buffer (and key timestamps, position window) in static shared memory;
+    // tile kt lives in buffer kt % 3, tile kt + 2 is prefetched right after the barrier of tile kt
+    // (every warp is done with tile kt − 1, whose buffer it refills): one barrier per tile, and
+    // two tiles in flight.
+    constexpr bool TB = V2;
+    __shared__ uint4 k3v[TB ? GR_TC_TILE * DP / 8 : 1], v3v[TB ? GR_TC_TILE * DP / 8 : 1];   // [64][DP] bf16 each
+    __shared__ i64 ts3[TB ? GR_TC_TILE : 1];
+    __shared__ float pw3[TB ? 128 : 1];
+    u16* k3 = (u16*)k3v;
+    u16* v3 = (u16*)v3v;
+    // GRAD: Q, dO, K[2], V[2]. Forward (V2): K[2], V[2], the Q tile in K's second buffer until its
+    // fragments are in registers (64·DP·2 bytes less). Forward (QSM): Q, K[2], V (V[kt + 1] is
+    // loaded after P·V of tile kt, hidden behind the next tile's Q Kᵀ and scores).
+    u16* sK = (u16*)smem + (GRAD ? 2 : QSM ? 1 : 0) * GR_TC_TILE * DP;   // [2][64][DP]
+    u16* sV = sK + 2 * GR_TC_TILE * DP;                                   // [QSM ? 1 : 2][64][DP]
+    u16* sQ = V2 ? sK + GR_TC_TILE * DP : (u16*)smem;                     // [64][DP]
+    u16* sG = sQ + GR_TC_TILE * DP;                                       // [64][DP] dO (GRAD only)
+    i64* tsK = (i64*)((u16*)smem + (GRAD ? 6 : 4) * GR_TC_TILE * DP);    // [2][64]
     float* pwS = (float*)(tsK + 2 * GR_TC_TILE);         // [2][128]
     float* twS = pwS + 256;                               // [132]
     u64* tableS = (u64*)(twS + 132);                      // [256]
@@ -644,16 +724,21 @@ __device__ __forceinline__ void gr_hstu_tc_qblock(const u16* qb, const u16* kb, 
     const float invN = 1.0f / (float)N;
     const float outScale = GRAD ? 0.5f * invN : invN;   // gr_tc_fwd_scores leaves out these factors
 
-    __shared__ uint4 cells[GR_TC_CELLS];   // read after the loop's first barrier
-    gr_tc_build_cells(cells, table32, tw, 0.5f);   // wTs/2 (gr_tc_fwd_scores)
+    __shared__ GrTcCells2 cells2;   // read after the loop's first barrier
+    GrTcCells2* cells = &cells2;
+    gr_tc_build_cells2(cells, table32, tw, 0.5f);   // wTs/2 (gr_tc_fwd_scores)
     gr_tc_load_bias_tables(tableS, t32, twS, table, table32, tw);
     gr_tc_load_tile<DP>(sQ, qh, i0, L);
     if (GRAD) gr_tc_load_tile<DP>(sG, gb + h * T * DP + base * DP, i0, L);
     gr_tc_load_tile<DP>(sK, kh, 0, L);
-    gr_tc_load_tile<DP>(sV, vh, 0, L);
+    if (!QSM) gr_tc_load_tile<DP>(sV, vh, 0, L);
     gr_tc_load_key_ts(tsK, tsb, 0, L);
     gr_tc_load_pos(pwS, pw, i0, 0, N);
     gr_cp_async_commit();
+    if (QSM) {   // V[0] in its own group: the loop waits for K first
+        gr_tc_load_tile<DP>(sV, vh, 0, L);
+        gr_cp_async_commit();
+    }
 
     // this lane's two query rows: i0 + 16·warp + g (+ 8)
     i64 rowI[2], tq[2];
@@ -678,34 +763,85 @@ __device__ __forceinline__ void gr_hstu_tc_qblock(const u16* qb, const u16* kb, 
     const GrSwzOffs<DP> kOff = gr_swz_offs<DP>((lane & 7) + ((lane >> 4) << 3), (lane >> 3) & 1);
     const GrSwzOffs<DP> vOff = gr_swz_offs<DP>((lane & 7) + ((lane >> 3) & 1) * 8, lane >> 4);
     const u32 sKa = gr_smem_addr(sK), sVa = gr_smem_addr(sV), sQa = gr_smem_addr(sQ), sGa = gr_smem_addr(sG);
-    u32 qf[GRAD ? 1 : DP / 16][4];
-    if (!GRAD) {   // Q's fragments into registers, then its buffer is K's second one
+    u32 qf[V2 ? DP / 16 : 1][4];
+    if (V2) {   // Q's fragments into registers, then its buffer is K's second one
         gr_cp_async_wait<0>();
         __syncthreads();
         #pragma unroll
         for (int kk = 0; kk < DP / 16; kk++)
-            gr_ldsm<false>(qf[GRAD ? 0 : kk], sQ, gr_smem_addr(sQ), gr_swz_at<DP>(qOff, kk, 0));
+            gr_ldsm<false>(qf[V2 ? kk : 0], sQ, gr_smem_addr(sQ), gr_swz_at<DP>(qOff, kk, 0));
         __syncthreads();
+    }
+    // TB's buffers (x = 0, 1: the dynamic ones; 2: the static ones)
+    auto kBuf = [&](int x) { return TB && x == 2 ? k3 : sK + x * GR_TC_TILE * DP; };
+    auto vBuf = [&](int x) { return TB && x == 2 ? v3 : sV + x * GR_TC_TILE * DP; };
+    auto tsBuf = [&](int x) { return TB && x == 2 ? ts3 : tsK + x * GR_TC_TILE; };
+    auto pwBuf = [&](int x) { return TB && x == 2 ? pw3 : pwS + x * 128; };
+    auto prefetchTB = [&](int x, i64 jn) {
+        gr_tc_load_tile<DP>(kBuf(x), kh, jn, L);
+        gr_tc_load_tile<DP>(vBuf(x), vh, jn, L);
+        gr_tc_load_key_ts(tsBuf(x), tsb, jn, L);
+        gr_tc_load_pos(pwBuf(x), pw, i0, jn, N);
+    };
+    if (TB) {   // tile 1 into buffer 1 (Q's, read above)
+        if (tiles > 1) prefetchTB(1, GR_TC_TILE);
+        gr_cp_async_commit();   // possibly empty: the group count stays uniform
     }
 
     for (int kt = 0; kt < tiles; kt++) {
-        const int buf = kt & 1;
+        const int buf = TB ? kt % 3 : kt & 1;
         const i64 j0 = (i64)kt * GR_TC_TILE;
-        if (kt + 1 < tiles) {   // prefetch the next key tile
-            const i64 jn = j0 + GR_TC_TILE;
-            gr_tc_load_tile<DP>(sK + (buf ^ 1) * GR_TC_TILE * DP, kh, jn, L);
-            gr_tc_load_tile<DP>(sV + (buf ^ 1) * GR_TC_TILE * DP, vh, jn, L);
-            gr_tc_load_key_ts(tsK + (buf ^ 1) * GR_TC_TILE, tsb, jn, L);
-            gr_tc_load_pos(pwS + (buf ^ 1) * 128, pw, i0, jn, N);
-            gr_cp_async_commit();
+        if (TB) {
+            // pending: tiles kt and kt + 1 (possibly empty)
             gr_cp_async_wait<1>();
+            __syncthreads();
+            if (kt + 2 < tiles) prefetchTB(buf == 0 ? 2 : buf - 1, j0 + 2 * GR_TC_TILE);
+            gr_cp_async_commit();   // possibly empty
+        } else if (!QSM) {
+            if (kt + 1 < tiles) {   // prefetch the next key tile
+                const i64 jn = j0 + GR_TC_TILE;
+                gr_tc_load_tile<DP>(sK + (buf ^ 1) * GR_TC_TILE * DP, kh, jn, L);
+                gr_tc_load_tile<DP>(sV + (buf ^ 1) * GR_TC_TILE * DP, vh, jn, L);
+                gr_tc_load_key_ts(tsK + (buf ^ 1) * GR_TC_TILE, tsb, jn, L);
+                gr_tc_load_pos(pwS + (buf ^ 1) * 128, pw, i0, jn, N);
+                gr_cp_async_commit();
+                gr_cp_async_wait<1>();
+            } else {
+                gr_cp_async_wait<0>();
+            }
+            __syncthreads();
         } else {
-            gr_cp_async_wait<0>();
+            // pending: K[kt] (with its timestamps and position window), then V[kt]
+            gr_cp_async_wait<1>();
+            __syncthreads();
+            if (kt + 1 < tiles) {   // prefetch the next K (its buffer was last read in tile kt − 1)
+                const i64 jn = j0 + GR_TC_TILE;
+                gr_tc_load_tile<DP>(sK + (buf ^ 1) * GR_TC_TILE * DP, kh, jn, L);
+                gr_tc_load_key_ts(tsK + (buf ^ 1) * GR_TC_TILE, tsb, jn, L);
+                gr_tc_load_pos(pwS + (buf ^ 1) * 128, pw, i0, jn, N);
+            }
+            gr_cp_async_commit();   // possibly empty: the group count stays uniform
         }
-        __syncthreads();
-        const u16* K = sK + buf * GR_TC_TILE * DP;
-        const u16* V = sV + buf * GR_TC_TILE * DP;
-        const u32 Ka = sKa + buf * GR_TC_TILE * DP * 2, Va = sVa + buf * GR_TC_TILE * DP * 2;
+        const u16* K = TB ? kBuf(buf) : sK + buf * GR_TC_TILE * DP;
+        const u16* V = TB ? vBuf(buf) : sV + (QSM ? 0 : buf) * GR_TC_TILE * DP;
+        const u32 Ka = TB ? gr_smem_addr(K) : sKa + buf * GR_TC_TILE * DP * 2;
+        const u32 Va = TB ? gr_smem_addr(V) : sVa + (QSM ? 0 : buf) * GR_TC_TILE * DP * 2;
+        // the tile's bias setup: in the forward before the MMAs (its shared loads overlap them; the
+        // dQ kernel, short of registers, after them)
+        const bool full = gr_hstu_tile_full(i0, j0, L, hist, ctx);
+        const i64* tk = TB ? tsBuf(buf) : tsK + buf * GR_TC_TILE;
+        const float* pws = TB ? pwBuf(buf) : pwS + buf * 128;
+        int ub = -1;
+        u32 theta = 0xffffffffu;
+        auto uniform = [&]() {   // block-uniform condition (the shuffles)
+            if (fast && full) {
+                const u32* tk32 = (const u32*)tk;   // low words
+                const int c0 = (int)(tk32[2 * lane] - t0), c1 = (int)(tk32[2 * (lane + 32)] - t0);
+                const GrTcSpan kspan = gr_tc_span_reduce({c0 < c1 ? c0 : c1, c0 < c1 ? c1 : c0}, 1, 16);
+                ub = gr_tc_uniform_bucket(qspan, kspan, t32, theta);
+            }
+        };
+        if (!GRAD) uniform();
         // S = Q Kᵀ (and dA = dO Vᵀ), 16 × 64 per warp
         float s[8][4], da[8][4];
         #pragma unroll
@@ -713,11 +849,9 @@ __device__ __forceinline__ void gr_hstu_tc_qblock(const u16* qb, const u16* kb, 
         #pragma unroll
         for (int kk = 0; kk < DP / 16; kk++) {
             u32 qa[4], ga[4];
-            if (GRAD) {
-                gr_ldsm<false>(qa, sQ, sQa, gr_swz_at<DP>(qOff, kk, 0));
-                gr_ldsm<false>(ga, sG, sGa, gr_swz_at<DP>(qOff, kk, 0));
-            }
-            const u32* a = GRAD ? qa : qf[GRAD ? 0 : kk];
+            if (!V2) gr_ldsm<false>(qa, sQ, sQa, gr_swz_at<DP>(qOff, kk, 0));
+            if (GRAD) gr_ldsm<false>(ga, sG, sGa, gr_swz_at<DP>(qOff, kk, 0));
+            const u32* a = V2 ? qf[V2 ? kk : 0] : qa;
             #pragma unroll
             for (int np = 0; np < 4; np++) {
                 u32 r[4];
@@ -731,20 +865,14 @@ __device__ __forceinline__ void gr_hstu_tc_qblock(const u16* qb, const u16* kb, 
                 }
             }
         }
-        // bias, SiLU / N (or its derivative), mask
-        const bool full = gr_hstu_tile_full(i0, j0, L, hist, ctx);
-        const i64* tk = tsK + buf * GR_TC_TILE;
-        const float* pws = pwS + buf * 128;
-        int ub = -1;
-        if (fast && full) {   // block-uniform condition (the shuffles)
-            const u32* tk32 = (const u32*)tk;   // low words
-            const int c0 = (int)(tk32[2 * lane] - t0), c1 = (int)(tk32[2 * (lane + 32)] - t0);
-            const GrTcSpan kspan = gr_tc_span_reduce({c0 < c1 ? c0 : c1, c0 < c1 ? c1 : c0}, 1, 16);
-            ub = gr_tc_uniform_bucket(qspan, kspan, t32);
+        if (GRAD) uniform();
+        if (ub >= 0) gr_tc_fwd_scores<true, GRAD, true>(s, da, full, rowI, tq, j0, L, hist, ctx, tk, pws, twS, tableS, cells, invN, warp, g, tg, ub, theta);
+        else if (fast) gr_tc_fwd_scores<true, GRAD, false>(s, da, full, rowI, tq, j0, L, hist, ctx, tk, pws, twS, tableS, cells, invN, warp, g, tg, ub, theta);
+        else gr_tc_fwd_scores<false, GRAD, false>(s, da, full, rowI, tq, j0, L, hist, ctx, tk, pws, twS, tableS, cells, invN, warp, g, tg, ub, theta);
+        if (QSM) {   // V[kt] (pending: V[kt], then K[kt + 1])
+            gr_cp_async_wait<1>();
+            __syncthreads();
         }
-        if (ub >= 0) gr_tc_fwd_scores<true, GRAD, true>(s, da, full, rowI, tq, j0, L, hist, ctx, tk, pws, twS, tableS, cells, invN, warp, g, tg, ub);
-        else if (fast) gr_tc_fwd_scores<true, GRAD, false>(s, da, full, rowI, tq, j0, L, hist, ctx, tk, pws, twS, tableS, cells, invN, warp, g, tg, ub);
-        else gr_tc_fwd_scores<false, GRAD, false>(s, da, full, rowI, tq, j0, L, hist, ctx, tk, pws, twS, tableS, cells, invN, warp, g, tg, ub);
         // O += P V, or dQ += dS K (A operand from registers)
         const u16* B = GRAD ? K : V;
         const u32 Ba = GRAD ? Ka : Va;
@@ -760,7 +888,11 @@ __device__ __forceinline__ void gr_hstu_tc_qblock(const u16* qb, const u16* kb, 
                 gr_mma(o[2 * dp + 1], pa, r + 2);
             }
         }
-        __syncthreads();   // the buffers of this tile are refilled next iteration
+        if (!TB) __syncthreads();   // the buffers of this tile are refilled next iteration
+        if (QSM && kt + 1 < tiles) {   // V[kt + 1] into V's buffer, read by every warp above
+            gr_tc_load_tile<DP>(sV, vh, (i64)(kt + 1) * GR_TC_TILE, L);
+            gr_cp_async_commit();
+        }
     }
     #pragma unroll
     for (int n = 0; n < DP / 8; n++) {
@@ -772,11 +904,11 @@ __device__ __forceinline__ void gr_hstu_tc_qblock(const u16* qb, const u16* kb, 
     }
 }
 
-extern "C" __global__ void gr_hstu_tc_fwd_d32(const u16* qb, const u16* kb, const u16* vb, const int* offsets, const int* items, const int* flags, const i64* ts, const float* pw, const float* tw, const u64* table, const uint4* table32, i64 T, i64 H, i64 dv, i64 N, i64 targets, i64 ctx, float* out) {
-    gr_hstu_tc_qblock<32, false>(qb, kb, vb, nullptr, offsets, items, flags, ts, pw, tw, table, table32, T, H, dv, N, targets, ctx, H * dv, out);
+extern "C" __global__ __launch_bounds__(GR_TC_THREADS, 3) void gr_hstu_tc_fwd_d32(const u16* qb, const u16* kb, const u16* vb, const int* offsets, const int* items, const int* flags, const i64* ts, const float* pw, const float* tw, const u64* table, const uint4* table32, i64 T, i64 H, i64 dv, i64 N, i64 targets, i64 ctx, float* out) {
+    gr_hstu_tc_qblock<32, false, true>(qb, kb, vb, nullptr, offsets, items, flags, ts, pw, tw, table, table32, T, H, dv, N, targets, ctx, H * dv, out);
 }
-extern "C" __global__ void gr_hstu_tc_fwd_d64(const u16* qb, const u16* kb, const u16* vb, const int* offsets, const int* items, const int* flags, const i64* ts, const float* pw, const float* tw, const u64* table, const uint4* table32, i64 T, i64 H, i64 dv, i64 N, i64 targets, i64 ctx, float* out) {
-    gr_hstu_tc_qblock<64, false>(qb, kb, vb, nullptr, offsets, items, flags, ts, pw, tw, table, table32, T, H, dv, N, targets, ctx, H * dv, out);
+extern "C" __global__ __launch_bounds__(GR_TC_THREADS, 3) void gr_hstu_tc_fwd_d64(const u16* qb, const u16* kb, const u16* vb, const int* offsets, const int* items, const int* flags, const i64* ts, const float* pw, const float* tw, const u64* table, const uint4* table32, i64 T, i64 H, i64 dv, i64 N, i64 targets, i64 ctx, float* out) {
+    gr_hstu_tc_qblock<64, false, true>(qb, kb, vb, nullptr, offsets, items, flags, ts, pw, tw, table, table32, T, H, dv, N, targets, ctx, H * dv, out);
 }
 extern "C" __global__ void gr_hstu_tc_fwd_d128(const u16* qb, const u16* kb, const u16* vb, const int* offsets, const int* items, const int* flags, const i64* ts, const float* pw, const float* tw, const u64* table, const uint4* table32, i64 T, i64 H, i64 dv, i64 N, i64 targets, i64 ctx, float* out) {
     gr_hstu_tc_qblock<128, false>(qb, kb, vb, nullptr, offsets, items, flags, ts, pw, tw, table, table32, T, H, dv, N, targets, ctx, H * dv, out);
@@ -821,10 +953,16 @@ __device__ __forceinline__ void gr_tc_bwd_scores(float (&s)[4][4], float (&da)[4
                                                  int half, i64 i0, i64 j0, i64 L, i64 hist, i64 ctx, const i64* tq,
                                                  const i64* tsK, const float* pws, const float* twS, const u64* tableS,
                                                  const uint4* cells, float invN, int warp, int g, int tg, float* ring,
-                                                 float* dTsS, int (&curBucket)[2], float (&curSum)[2], int ub) {
+                                                 float* dTsS, int (&curBucket)[2], float (&curSum)[2], int ub, u32 theta) {
     u32 buckets[4];
     (void)invN;
-    const float tbh = UNI ? 0.5f * twS[ub] : 0.0f;
+    // UNI: bucket ub, or ub + 1 where |gap| ≥ theta (upBits, bit 4n + e)
+    const float tbh = UNI ? 0.5f * twS[ub] : 0.0f, tbh1 = UNI ? 0.5f * twS[ub + 1] : 0.0f;
+    u32 upBits = 0;
+    // rowBucket[x]: the bucket of the lane's first element of key row x; rowUni: every one of the
+    // lane's 8 elements of a row has its row's bucket (masked ones included)
+    int rowBucket[2] = {0, 0};
+    bool rowUni = true;
     #pragma unroll
     for (int n = 0; n < 4; n++) {
         buckets[n] = 0;
@@ -833,9 +971,18 @@ __device__ __forceinline__ void gr_tc_bwd_scores(float (&s)[4][4], float (&da)[4
             const int x = e >> 1, c = 32 * half + 8 * n + 2 * tg + (e & 1), r = 16 * warp + g + 8 * x;
             // |T'q − Tk| = |Tk − T'q|: the bucket takes the magnitude
             int bucket = ub;
-            const float twh = UNI ? tbh : FAST ? gr_tc_time_weight<true>(tsK[r], tq, c, tableS, cells, twS, bucket)
+            bool up = false;
+            if (UNI) {
+                up = gr_tc_abs_gap((u32)tsK[r], ((const u32*)tq)[2 * c]) >= theta;
+                upBits |= up ? 1u << (4 * n + e) : 0u;
+            }
+            const float twh = UNI ? (up ? tbh1 : tbh) : FAST ? gr_tc_time_weight<true>(tsK[r], tq, c, tableS, cells, twS, bucket)
                                                : 0.5f * gr_tc_time_weight<false>(tsK[r], tq, c, tableS, cells, twS, bucket);
             buckets[n] |= (u32)bucket << (8 * e);
+            if (!UNI) {
+                if (n == 0 && (e & 1) == 0) rowBucket[x] = bucket;
+                else rowUni = rowUni && bucket == rowBucket[x];
+            }
             // h = v/2, t = tanh(h): SiLU(v) = h + h·t, 2·SiLU'(v) = (1 + t)(1 + h(1 − t))
             const float h = fmaf(s[n][e], 0.5f, fmaf(pws[r - c + 64], 0.5f, twh));
             const float t = gr_fast_tanh(h);
@@ -857,9 +1004,9 @@ __device__ __forceinline__ void gr_tc_bwd_scores(float (&s)[4][4], float (&da)[4
     #pragma unroll
     for (int u = 0; u < 5; u++) { gaps[u][0] = 0.0f; gaps[u][1] = 0.0f; }
     // wTs: along a key row the query timestamps grow, so the buckets of a half tile mostly equal
-    // the row's running bucket; when they do for the whole warp (one vote), the values are summed
-    // without branches, else element by element with a flush at every change of bucket.
-    bool same = true;
+    // one per row; when they do for the whole warp (one vote), each row's values are summed without
+    // branches into its running sum (flushed first where the row's bucket changed: one branch per
+    // row, not per element), else element by element with a flush at every change of bucket.
     if (UNI) {
         #pragma unroll
         for (int x = 0; x < 2; x++) {
@@ -878,17 +1025,40 @@ __device__ __forceinline__ void gr_tc_bwd_scores(float (&s)[4][4], float (&da)[4
             for (int p = 0; p < 2; p++) {
                 const int e = 2 * x + p;
                 gaps[n - x + 1][p] += da[n][e];
-                if (!UNI) same = same && ((int)((buckets[n] >> (8 * e)) & 255u) == curBucket[x] || da[n][e] == 0.0f);
             }
         }
     }
-    if (__all_sync(0xffffffffu, same)) {
+    float hiSum = 0.0f;
+    if (__all_sync(0xffffffffu, rowUni)) {
         #pragma unroll
         for (int x = 0; x < 2; x++) {
+            if (!UNI && rowBucket[x] != curBucket[x]) {
+                if (curBucket[x] >= 0) atomicAdd(dTsS + curBucket[x], curSum[x]);
+                curBucket[x] = rowBucket[x];
+                curSum[x] = 0.0f;
+            }
             float t = 0.0f;
-            #pragma unroll
-            for (int n = 0; n < 4; n++) t += da[n][2 * x] + da[n][2 * x + 1];
+            if (UNI) {   // the elements of bucket ub + 1 into hiSum
+                #pragma unroll
+                for (int n = 0; n < 4; n++) {
+                    #pragma unroll
+                    for (int p = 0; p < 2; p++) {
+                        const float ds = da[n][2 * x + p];
+                        const bool up = (upBits >> (4 * n + 2 * x + p)) & 1u;
+                        t += up ? 0.0f : ds;
+                        hiSum += up ? ds : 0.0f;
+                    }
+                }
+            } else {
+                #pragma unroll
+                for (int n = 0; n < 4; n++) t += da[n][2 * x] + da[n][2 * x + 1];
+            }
             curSum[x] += t;
+        }
+        if (UNI && theta != 0xffffffffu) {   // warp-uniform: the warp's sum for bucket ub + 1, one shared add
+            #pragma unroll
+            for (int o = 1; o < 32; o <<= 1) hiSum += __shfl_xor_sync(0xffffffffu, hiSum, o);
+            if ((threadIdx.x & 31) == 0 && hiSum != 0.0f) atomicAdd(dTsS + ub + 1, hiSum);
         }
     } else {
         #pragma unroll
@@ -912,27 +1082,57 @@ __device__ __forceinline__ void gr_tc_bwd_scores(float (&s)[4][4], float (&da)[4
             }
         }
     }
-    // gap i − j of (n, x, p) = i0 + 32·half + 8n + 2tg + p − (j0 + 16·warp + g + 8x) = k + 8(n − x) + p.
-    // Lanes with the same o = 2·tg − g hold the same gaps: each chain lane, lane + 9 (tg + 1, g + 2),
-    // + 18, + 27 is summed into its first lane with two shuffles, and only those 14 lanes (distinct
-    // o, so distinct addresses in each add: no retries of the shared float atomics) add to the ring.
+    // gap i − j of (n, x, p) = i0 + 32·half + 8n + 2tg + p − (j0 + 16·warp + g + 8x) = k + 8(u − 1) + p,
+    // u = n − x + 1, k = o + i0 + 32·half − j0 − 16·warp with o = 2·tg − g. (1) Lanes with the same
+    // o hold the same gaps: each chain lane, lane + 9 (tg + 1, g + 2), + 18, + 27 is summed into its
+    // head lane (tg = 0 or g < 2: the 14 distinct o in [−7, 6]) by two shuffles per value, all
+    // independent. (2) Gap o + 8(u − 1) + p is also gap (o − 8) + 8u + p: the heads with o in
+    // [1, 6] (g < 2, tg ≥ 1) take the u + 1 values of the head with o − 8 (tg = 0, g = 8 − o), which
+    // keeps only its u = 0. Then for each p the heads' (u, address) are all distinct, so that each
+    // p is one batch of loads, adds and stores into the warp's ring (plain adds, no atomics) and
+    // one __syncwarp, instead of a read-add-write chain with a __syncwarp per value.
     const i64 k = i0 + 32 * half + 2 * tg - (j0 + 16 * warp + g);
     const bool next9 = tg <= 2 && g <= 5, next18 = tg <= 1 && g <= 3, head = tg == 0 || g < 2;
+    const bool recv = g < 2 && tg >= 1, send = tg == 0 && g >= 2;
+    const int lane = (int)threadIdx.x & 31, src = recv ? 4 * (8 - (2 * tg - g)) : lane;
     #pragma unroll
     for (int u = 0; u < 5; u++) {
         #pragma unroll
         for (int p = 0; p < 2; p++) {
-            float v = gaps[u][p];
-            const float w9 = __shfl_down_sync(0xffffffffu, v, 9);
-            v += next9 ? w9 : 0.0f;
-            const float w18 = __shfl_down_sync(0xffffffffu, v, 18);
-            v += next18 ? w18 : 0.0f;
-            // the warp's own ring: plain adds (distinct addresses within one instruction)
-            if (head && v != 0.0f) ring[(k + 8 * (u - 1) + p) & 255] += v;
-#ifdef __CUDA_ARCH__
-            __syncwarp();
-#endif
+            const float w9 = __shfl_down_sync(0xffffffffu, gaps[u][p], 9);
+            gaps[u][p] += next9 ? w9 : 0.0f;
         }
+    }
+    #pragma unroll
+    for (int u = 0; u < 5; u++) {
+        #pragma unroll
+        for (int p = 0; p < 2; p++) {
+            const float w18 = __shfl_down_sync(0xffffffffu, gaps[u][p], 18);
+            gaps[u][p] += next18 ? w18 : 0.0f;
+        }
+    }
+    #pragma unroll
+    for (int u = 0; u < 4; u++) {
+        #pragma unroll
+        for (int p = 0; p < 2; p++) {
+            const float w = __shfl_sync(0xffffffffu, gaps[u + 1][p], src);
+            gaps[u][p] += recv ? w : 0.0f;
+        }
+    }
+    #pragma unroll
+    for (int p = 0; p < 2; p++) {
+        if (head) {
+            float r[5];
+            #pragma unroll
+            for (int u = 0; u < 5; u++) if (u == 0 || !send) r[u] = ring[(k + 8 * (u - 1) + p) & 255];
+            #pragma unroll
+            for (int u = 0; u < 5; u++) if (u == 0 || !send) ring[(k + 8 * (u - 1) + p) & 255] = r[u] + gaps[u][p];
+        }
+#ifdef __CUDA_ARCH__
+        __syncwarp();
+#else
+        __syncthreads();   // the emulator's warp barrier (every thread of the block gets here)
+#endif
     }
 }
 
@@ -1080,16 +1280,17 @@ __device__ __forceinline__ void gr_hstu_tc_bwd(GR_TC_BWD_PARAMS, float* dk, floa
             }
             // a = SiLU(s)/N and ds = dA·SiLU'(s)/N in place (s ← a, da ← ds); bias gradients
             int ub = -1;
+            u32 theta = 0xffffffffu;
             if (fast && full) {   // block-uniform condition (the shuffles): this half's 32 queries, one per lane
                 const int a = (int)((u32)tq[32 * half + lane] - t0);
-                ub = gr_tc_uniform_bucket(gr_tc_span_reduce({a, a}, 1, 16), kspan, t32);
+                ub = gr_tc_uniform_bucket(gr_tc_span_reduce({a, a}, 1, 16), kspan, t32, theta);
             }
             if (ub >= 0) gr_tc_bwd_scores<true, true>(s, da, full, rowJ, half, i0, j0, L, hist, ctx, tq, tsK, pws, twS, tableS,
-                                                      cells, invN, warp, g, tg, ring + 256 * warp, dTsS, curBucket, curSum, ub);
+                                                      cells, invN, warp, g, tg, ring + 256 * warp, dTsS, curBucket, curSum, ub, theta);
             else if (fast) gr_tc_bwd_scores<true, false>(s, da, full, rowJ, half, i0, j0, L, hist, ctx, tq, tsK, pws, twS,
-                                                         tableS, cells, invN, warp, g, tg, ring + 256 * warp, dTsS, curBucket, curSum, ub);
+                                                         tableS, cells, invN, warp, g, tg, ring + 256 * warp, dTsS, curBucket, curSum, ub, theta);
             else gr_tc_bwd_scores<false, false>(s, da, full, rowJ, half, i0, j0, L, hist, ctx, tq, tsK, pws, twS, tableS, cells,
-                                                invN, warp, g, tg, ring + 256 * warp, dTsS, curBucket, curSum, ub);
+                                                invN, warp, g, tg, ring + 256 * warp, dTsS, curBucket, curSum, ub, theta);
             // dV += aᵀ dO, dK += dsᵀ Q (A operands from registers)
             #pragma unroll
             for (int kk = 0; kk < 2; kk++) {

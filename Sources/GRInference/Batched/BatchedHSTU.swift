@@ -93,7 +93,7 @@ final class BatchedHSTU: BatchedEncoder {
         }
         for p in layers.dropLast() {
             profile.time("layernorm") {
-                NormKernels.layerNormForward(x, xn, mean, rstd, t, d, Self.layerNormEps)
+                InferenceKernels.layerNormRows(x, nil, ldu: 0, xn, mean: mean, rstd: rstd, rows: t, cols: d, eps: Self.layerNormEps)
             }
             profile.time("uvqk gemm + silu") { p.uvqk.multiply(xn, rows: t, lda: d, into: act, ldc: w, accumulate: false, silu: true) }
             profile.time("attention") {
@@ -112,7 +112,7 @@ final class BatchedHSTU: BatchedEncoder {
                                              dqk: dqk, dv: dv, paddedWidth: n, out: o)
             }
             profile.time("layernorm × u") {
-                NormKernels.layerNormMulForward(o.floats, act, w, g, mean, rstd, t, hv, Self.layerNormEps)
+                InferenceKernels.layerNormRows(o.floats, act, ldu: w, g, mean: mean, rstd: rstd, rows: t, cols: hv, eps: Self.layerNormEps)
             }
             profile.time("residual + bias") { BatchedMath.residualBias(x, bias: p.outBias.floats, rows: t, cols: d, out: y) }
             profile.time("out gemm") { p.out.multiply(g, rows: t, lda: hv, into: y, ldc: d, accumulate: true) }
@@ -135,7 +135,7 @@ final class BatchedHSTU: BatchedEncoder {
         let lastG = scratch.floats("lastG", bsz * hv), lastU = scratch.floats("lastU", bsz * hv)
         let lastY = scratch.floats("lastY", bsz * d)
         profile.time("layernorm") {
-            NormKernels.layerNormForward(x, xn, mean, rstd, t, d, Self.layerNormEps)
+            InferenceKernels.layerNormRows(x, nil, ldu: 0, xn, mean: mean, rstd: rstd, rows: t, cols: d, eps: Self.layerNormEps)
             for b in 0..<bsz {
                 (lastX + b * d).update(from: x + rows.last(b) * d, count: d)
                 (lastXn + b * d).update(from: xn + rows.last(b) * d, count: d)
@@ -154,7 +154,7 @@ final class BatchedHSTU: BatchedEncoder {
         }
         profile.time("layernorm × u") {
             for b in 0..<bsz { (lastU + b * hv).update(from: lastAct + b * w, count: hv) }
-            NormKernels.layerNormMulForward(lastO, lastU, hv, lastG, mean, rstd, bsz, hv, Self.layerNormEps)
+            InferenceKernels.layerNormRows(lastO, lastU, ldu: hv, lastG, mean: mean, rstd: rstd, rows: bsz, cols: hv, eps: Self.layerNormEps)
         }
         profile.time("residual + bias") { BatchedMath.residualBias(lastX, bias: p.outBias.floats, rows: bsz, cols: d, out: lastY) }
         profile.time("out gemm") { p.out.multiply(lastG, rows: bsz, lda: hv, into: lastY, ldc: d, accumulate: true) }

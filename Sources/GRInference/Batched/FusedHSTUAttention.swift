@@ -27,13 +27,17 @@ enum FusedHSTUAttention {
     }
 
     /// The bucket tiles of every user of a chunk. timestamps: (B, N), row b = T[b, 0...L_b] (history,
-    /// then the target slot).
+    /// then the target slot). Along a tile column the kernel first tries the previous pair's bucket
+    /// and the next one (`TimeBucket.thresholds`), then the table: 2× faster on chronological
+    /// histories, ≈ 1.16× slower on shuffled ones, the same bytes for any order.
     static func buckets(rows: JaggedRows, offsets: [Int], timestamps: UnsafePointer<Int64>, n: Int,
                         into out: UnsafeMutablePointer<UInt8>) {
         TimeBucket.table.withUnsafeBufferPointer { table in
-            let entries = UnsafeRawPointer(table.baseAddress!).assumingMemoryBound(to: gr_time_bucket_entry.self)
-            for b in 0..<rows.count {
-                gr_hstu_buckets(timestamps + b * n, Int32(rows.length(b)), entries, out + offsets[b])
+            TimeBucket.thresholds.withUnsafeBufferPointer { thresholds in
+                let entries = UnsafeRawPointer(table.baseAddress!).assumingMemoryBound(to: gr_time_bucket_entry.self)
+                for b in 0..<rows.count {
+                    gr_hstu_buckets(timestamps + b * n, Int32(rows.length(b)), entries, thresholds.baseAddress!, out + offsets[b])
+                }
             }
         }
     }

@@ -20,7 +20,8 @@ enum InferenceKernels {
         return s
     }
 
-    /// Whether `dots` runs the AVX2 kernel (`gr_row_scores_avx2`, 8 keys per step).
+    /// Whether `dots` and `layerNormRows` run their AVX2 kernels (`gr_row_scores_avx2`,
+    /// `gr_layernorm_rows_avx2`).
     static let rowScoresAVX2 = gr_cpu_supports_avx2_fma() == 1
 
     /// out[j] = q·k_j for j < count, k_j = k + j·stride (d floats each): one query against a
@@ -33,6 +34,19 @@ enum InferenceKernels {
             gr_row_scores_avx2(q, k, stride, Int32(count), Int32(d), out)
         } else {
             for j in 0..<count { out[j] = dot(q, k + j * stride, d) }
+        }
+    }
+
+    /// out = u ⊙ LN(x) per row (u == nil: out = LN(x)), mean and rstd per row: GRCPU's
+    /// `NormKernels.layerNormMulForward` (x and out rows `cols` apart, u rows `ldu` apart, one
+    /// thread), on AVX2 by `gr_layernorm_rows_avx2` (4 rows per step, masked column tail).
+    static func layerNormRows(_ x: UnsafeMutablePointer<Float>, _ u: UnsafeMutablePointer<Float>?, ldu: Int,
+                              _ out: UnsafeMutablePointer<Float>, mean: UnsafeMutablePointer<Float>,
+                              rstd: UnsafeMutablePointer<Float>, rows: Int, cols: Int, eps: Float) {
+        if rowScoresAVX2 {
+            gr_layernorm_rows_avx2(x, cols, u, ldu, out, cols, mean, rstd, rows, Int32(cols), eps)
+        } else {
+            NormKernels.layerNormMulForward(x, u, ldu, out, mean, rstd, rows, cols, eps)
         }
     }
 

@@ -55,8 +55,9 @@ long gr_hstu_bucket_bytes(int L);
 /// transposed tiles of `gr_hstu_infer_attention_avx2`: tile (block, kb) at
 /// (block·(block + 1)/2 + kb)·1024, byte c·32 + r = bucket(ts[i + 1] − ts[j]) for i = i0 + r ≥
 /// j = j0 + c, 0 elsewhere. ts: L + 1 timestamps (the history, then the target slot). table:
-/// `TimeBucket.table` (64 entries).
-void gr_hstu_buckets(const int64_t *ts, int L, const gr_time_bucket_entry *table, uint8_t *out);
+/// `TimeBucket.table` (64 entries); thresholds: `TimeBucket.thresholds` (130: bucket(m) is the
+/// largest k with thresholds[k] ≤ m), checked first around the previous pair's bucket.
+void gr_hstu_buckets(const int64_t *ts, int L, const gr_time_bucket_entry *table, const uint64_t *thresholds, uint8_t *out);
 
 /// x[i] ← SiLU(x[i]) on AVX2 + FMA (8 lanes, the Cephes e^x, 1/(1 + e^−x) by `vrcpps` and one
 /// Newton step). Call only when `gr_cpu_supports_avx2_fma()` is 1 (does nothing off x86-64).
@@ -95,6 +96,13 @@ void gr_i16gemm_avx2(const float *a, long lda, const int16_t *packed, const floa
 /// attention scores, row_scores_avx2.c; 8 keys per step). Reads no float past q[d − 1] or a key's
 /// d − 1. AVX2 + FMA: call only when `gr_cpu_supports_avx2_fma()` is 1 (does nothing off x86-64).
 void gr_row_scores_avx2(const float *q, const float *k, long stride, int count, int d, float *out);
+
+/// Per row r < rows: μ = Σ_c x/C, rstd = 1/√(Σ_c (x − μ)²/C + eps), out = (x − μ)·rstd, times u
+/// when u is not NULL (C = cols; x, u, out rows ldx, ldu, ldo apart; mean[r], rstd[r] written): the
+/// serving forward's LayerNorms (layernorm_avx2.c). AVX2 + FMA: call only when
+/// `gr_cpu_supports_avx2_fma()` is 1 (does nothing off x86-64).
+void gr_layernorm_rows_avx2(const float *x, long ldx, const float *u, long ldu, float *out, long ldo,
+                            float *mean, float *rstd, long rows, int cols, float eps);
 
 /// Floats of scratch `gr_hstu_infer_attention_avx2` needs.
 long gr_hstu_infer_scratch_floats(int heads, int dqk, int dv);
