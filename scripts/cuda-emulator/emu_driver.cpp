@@ -24,6 +24,10 @@ static EmuGraph* emu_capture = nullptr;
 // EMU_TRACE=1: one stderr line per op as it runs (eager or replayed): what, its arguments, and an
 // FNV-1a hash of the bytes a copy reads or a GEMM writes, for diffing an eager step against a replay.
 static const bool emu_trace = getenv("EMU_TRACE") != nullptr;
+// EMU_NOEXEC=1: kernels and GEMMs are accepted but not run (copies and memsets still are), so a
+// run measures the host side alone (the Swift code that queues the work); results are garbage.
+// Memsets and device-to-device copies are skipped too (uploads and downloads still run).
+static const bool emu_noexec = getenv("EMU_NOEXEC") != nullptr;
 static unsigned long long emu_hash(const void* p, size_t n) {
     unsigned long long h = 1469598103934665603ull;
     for (size_t i = 0; i < n; i++) h = (h ^ ((const unsigned char*)p)[i]) * 1099511628211ull;
@@ -54,7 +58,7 @@ CUresult cuStreamCreate(void** s, unsigned) { static int st; *s = &st; return 0;
 CUresult cuStreamSynchronize(void*) { return emu_capture ? 900 : 0; }   // CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED
 CUresult cuMemAlloc_v2(CUdeviceptr* p, size_t n) {
     void* m = aligned_alloc(256, (n + 255) / 256 * 256);
-    memset(m, 0xCD, n);   // garbage, as device memory
+    memset(m, emu_noexec ? 1 : 0xCD, n);   // garbage, as device memory (0x01 bytes without execution: ranks ≥ 1)
     *p = (CUdeviceptr)m; return m ? 0 : 2;
 }
 CUresult cuMemFree_v2(CUdeviceptr p) { free((void*)p); return 0; }
@@ -66,8 +70,11 @@ static void emu_copy(const char* what, void* d, const void* s, size_t n) {
 }
 CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr d, const void* s, size_t n, void*) { return emu_queue([=] { emu_copy("htod", (void*)d, s, n); }); }
 CUresult cuMemcpyDtoHAsync_v2(void* d, CUdeviceptr s, size_t n, void*) { return emu_queue([=] { emu_copy("dtoh", d, (void*)s, n); }); }
-CUresult cuMemcpyDtoDAsync_v2(CUdeviceptr d, CUdeviceptr s, size_t n, void*) { return emu_queue([=] { emu_copy("dtod", (void*)d, (void*)s, n); }); }
+CUresult cuMemcpyDtoDAsync_v2(CUdeviceptr d, CUdeviceptr s, size_t n, void*) {
+    if (emu_noexec && !emu_capture) return 0;
+    return emu_queue([=] { emu_copy("dtod", (void*)d, (void*)s, n); }); }
 CUresult cuMemsetD32Async(CUdeviceptr d, unsigned v, size_t n, void*) {
+    if (emu_noexec && !emu_capture) return 0;
     return emu_queue([=] {
         if (emu_trace) fprintf(stderr, "EMU memset %p %08x %zu\n", (void*)d, v, n);
         unsigned* p = (unsigned*)d; for (size_t i = 0; i < n; i++) p[i] = v;
@@ -86,6 +93,7 @@ CUresult cuLaunchKernel(void* f, unsigned gx, unsigned gy, unsigned gz, unsigned
     // every argument is an 8-byte slot (the Swift side's convention): copy them for a recording
     std::vector<unsigned long long> slots(k->params);
     for (int i = 0; i < k->params; i++) memcpy(&slots[i], params[i], 8);
+    if (emu_noexec && !emu_capture) return 0;
     return emu_queue([=]() mutable {
         std::vector<void*> ptrs(k->params);
         for (int i = 0; i < k->params; i++) ptrs[i] = &slots[i];
@@ -184,6 +192,7 @@ int cublasLtMatmul(void*, Desc* d, const float* alpha, const float* A, Layout* l
         emu_capture->push_back([=]() mutable { cublasLtMatmul(nullptr, &dc, &al, A, &a, B, &b, &be, C, &c, D, &o, nullptr, nullptr, 0, nullptr); });
         return 0;
     }
+    if (emu_noexec) return 0;
     long long m = ld->rows, n = ld->cols, k = d->transA ? la->rows : la->cols;
     long long am = d->transA ? la->cols : la->rows, bk = d->transB ? lb->cols : lb->rows, bn = d->transB ? lb->rows : lb->cols;
     if (am != m || bk != k || bn != n || lc->rows != (unsigned long long)m || lc->cols != (unsigned long long)n) return 7;

@@ -157,7 +157,8 @@ extension CUDABackend {
         return plan
     }
 
-    func mustLt(_ status: Int32, _ call: String) {
-        do { try context.lt.check(status, call) } catch { fatalError("\(error)") }
+    func mustLt(_ status: Int32, _ call: @autoclosure () -> String) {
+        guard status != 0 else { return }
+        do { try context.lt.check(status, call()) } catch { fatalError("\(error)") }
     }
 }

@@ -100,8 +100,10 @@ struct CUDADriverAPI {
 
     /// Like `check` but for calls inside `Backend` methods, which cannot throw: a failure stops
     /// the program with the call's name (an asynchronous kernel fault surfaces here too).
-    func must(_ result: CUresult, _ call: String) {
-        do { try check(result, call) } catch { fatalError("\(error)") }
+    /// The call's text is built only on failure (an eager string with a tuple costs µs per launch).
+    func must(_ result: CUresult, _ call: @autoclosure () -> String) {
+        guard result != 0 else { return }
+        do { try check(result, call()) } catch { fatalError("\(error)") }
     }
 }
 

@@ -35,7 +35,11 @@ struct EncoderRows {
             return EncoderRows(ids: d.ids, positions: d.positions, timestamps: d.timestamps, count: d.rowCount)
         }
         let n = input.paddedWidth, r = input.batchSize * n
-        let positions = (0..<r).map { Int32($0 % n) }
+        // 0..<N per sequence, written row by row (a `% n` per element cost ~80 µs per B 128 batch).
+        let positions = [Int32](unsafeUninitializedCapacity: r) { buffer, count in
+            for b in 0..<input.batchSize { for t in 0..<n { buffer[b * n + t] = Int32(t) } }
+            count = r
+        }
         return EncoderRows(ids: backend.upload(input.ids, shape: [r]), positions: backend.upload(positions, shape: [r]),
                            timestamps: uploadTimestamps(input, backend: backend), count: r)
     }
