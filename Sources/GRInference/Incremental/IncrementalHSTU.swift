@@ -1,6 +1,7 @@
 import Foundation
 import GRCore
 import GRModels
+import GRCPU
 
 /// HSTU's eval forward (spec §2) on new tokens against cached keys/values. Per layer l and new
 /// token m (M tokens, D dim, H heads, W = 2·H·Dv + 2·H·Dqk):
@@ -57,13 +58,13 @@ struct IncrementalHSTU: IncrementalEncoder {
         var x = EncoderMath.inputEmbedding(tokens, model: model)
         var y = Tensor(zeros: [m, d])
         let xn = Tensor(zeros: [m, d]), mean = Tensor(zeros: [m]), rstd = Tensor(zeros: [m])
-        let pre = Tensor(zeros: [m, w]), act = Tensor(zeros: [m, w])
+        let act = Tensor(zeros: [m, w])
         let o = Tensor(zeros: [m, hv]), g = Tensor(zeros: [m, hv])
         for (l, p) in layers.enumerated() {
             backend.layerNormForward(x: x, out: xn, mean: mean, rstd: rstd, rows: m, cols: d, eps: Self.layerNormEps)
-            EncoderMath.gemm(backend, transB: false, m: m, n: w, k: d, a: xn, lda: d, b: p.uvqk, ldb: w, beta: 0, c: pre,
+            EncoderMath.gemm(backend, transB: false, m: m, n: w, k: d, a: xn, lda: d, b: p.uvqk, ldb: w, beta: 0, c: act,
                              ldc: w)
-            backend.siluForward(x: pre, out: act, count: m * w)
+            InferenceSiLU.apply(act.floats, m * w)   // in place; AVX2/AVX-512 when the CPU has it
             if mode == .append {
                 EncoderMath.appendRows(&state.keys[l], act.floats + 2 * hv + kw, rows: m, width: kw, stride: w)
                 EncoderMath.appendRows(&state.values[l], act.floats + hv, rows: m, width: hv, stride: w)

@@ -94,23 +94,20 @@ enum InferenceKernels {
         for c in 0..<tail { out[8 * chunks + c] = rest[c] }
     }
 
-    /// a[j] ← SiLU(a[j])·scale, j < n (HSTU's pointwise attention weight, spec §2.2).
+    /// a[j] ← SiLU(a[j])·scale, j < n (HSTU's pointwise attention weight, spec §2.2): `InferenceSiLU`
+    /// (on AVX2 the serving forward's `gr_silu8`), then the scale.
     @inline(__always)
     static func siluScaled(_ a: UnsafeMutablePointer<Float>, _ n: Int, scale: Float) {
+        if n <= 0 { return }
+        InferenceSiLU.apply(a, n)
         var j = 0
-        let raw = UnsafeMutableRawPointer(a)
+        let raw = UnsafeMutableRawPointer(a), vs = SIMD8<Float>(repeating: scale)
         while j + 8 <= n {
-            let s = raw.loadUnaligned(fromByteOffset: 4 * j, as: SIMD8<Float>.self)
-            raw.storeBytes(of: s * Float.sigmoid(s) * scale, toByteOffset: 4 * j, as: SIMD8<Float>.self)
+            raw.storeBytes(of: raw.loadUnaligned(fromByteOffset: 4 * j, as: SIMD8<Float>.self) * vs, toByteOffset: 4 * j,
+                           as: SIMD8<Float>.self)
             j += 8
         }
-        while j < n {
-            let s = a[j]
-            var lanes = SIMD8<Float>(repeating: 0)
-            lanes[0] = s
-            a[j] = s * Float.sigmoid(lanes)[0] * scale
-            j += 1
-        }
+        while j < n { a[j] *= scale; j += 1 }
     }
 
     /// a[j] ← softmax(a)[j], j < n (max-subtracted).
