@@ -116,15 +116,26 @@ extern "C" __global__ void gr_loss_scatter_slices(const float* q, const int* pos
         float qs[16];
         #pragma unroll
         for (int k = 0; k < 16; k++) qs[k] = k < width ? q[(long long)p * D + k0 + k] : 0.0f;
-        for (int c = lane; c < C; c += 32) {
-            long long pc = (long long)p * C + c;
-            float a = coefA[pc];
-            if (a == 0.0f) continue;
-            int id = c == 0 ? pos[p] : neg[(long long)p * R + c - 1];
-            float* row = acc + id * S;
+        // four contributions per lane in flight: their loads first, then the shared adds
+        for (int c0 = lane; c0 < C; c0 += 128) {
+            float a[4], b[4];
+            int id[4];
             #pragma unroll
-            for (int k = 0; k < 16; k++) if (k < width) atomicAdd(row + k, a * qs[k]);
-            atomicAdd(bsum + id, coefB[pc]);
+            for (int j = 0; j < 4; j++) {
+                int c = c0 + 32 * j;
+                long long pc = (long long)p * C + c;
+                a[j] = c < C ? coefA[pc] : 0.0f;
+                b[j] = c < C ? coefB[pc] : 0.0f;
+                id[j] = c >= C ? 0 : c == 0 ? pos[p] : neg[(long long)p * R + c - 1];
+            }
+            #pragma unroll
+            for (int j = 0; j < 4; j++) {
+                if (a[j] == 0.0f) continue;
+                float* row = acc + id[j] * S;
+                #pragma unroll
+                for (int k = 0; k < 16; k++) if (k < width) atomicAdd(row + k, a[j] * qs[k]);
+                atomicAdd(bsum + id[j], b[j]);
+            }
         }
     }
     __syncthreads();
