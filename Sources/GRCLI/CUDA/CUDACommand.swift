@@ -37,14 +37,14 @@ public struct CUDACommand: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "selftest",
                                                         abstract: "Every op on CPU and GPU from the same random inputs.")
         @Option(help: "Random seed of the inputs.") var seed: UInt64 = 1
-        @Option(help: "Only this family of rows: elementwise, norm or fused (no rank checks).") var family: String?
+        @Option(help: "Only this family of rows: elementwise, norm, fused or loss (no rank checks).") var family: String?
         func run() throws {
             let b = try CUDACommand.backend()
             print(b.context.describe)
             let results: [ParityResult]
             if let family {
                 guard let rows = CUDAParity.family(family, gpu: b, seed: seed) else {
-                    throw ValidationError("--family \(family): unknown (elementwise, norm, fused)")
+                    throw ValidationError("--family \(family): unknown (elementwise, norm, fused, loss)")
                 }
                 results = rows
             } else {

@@ -75,9 +75,9 @@ extension CUDABackend: DeferredLossOps {
                         .i(P), .i(R), .i(dim), .f(1 / temperature), .f(invP), .f(Float(LossKernels.collisionLogit)),
                         .ptr(losses), .ptr(coefA), .ptr(coefB), .ptr(dQueries), .ptr(cosines), .i(wantGrad ? 1 : 0)])
         if let dItemTable, let coefA, let coefB {
-            context.launch("gr_loss_scatter", blocks: blocks(P * C * dim),
-                           [.ptr(queries), .ptr(positiveIds), .ptr(negativeIds), .ptr(itemTable), .ptr(coefA), .ptr(coefB),
-                            .ptr(dItemTable), .i(P), .i(R), .i(dim)])
+            scatterItemGradient(queries: queries, positiveIds: positiveIds, negativeIds: negativeIds, itemTable: itemTable,
+                                coefA: coefA, coefB: coefB, dItemTable: dItemTable, positions: P, negatives: R,
+                                vocab: vocab, dim: dim)
         }
         return finishLoss(losses, count: P, scale: invP)
     }

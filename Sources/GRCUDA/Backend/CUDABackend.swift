@@ -29,6 +29,10 @@ public final class CUDABackend: Backend {
     /// `GR_CUDA_ATTENTION`.
     public var attentionPrecision: CUDAAttentionPrecision = .fromEnvironment
     lazy var attentionDriver = CUDAAttentionDriver(context)
+    /// The sampled-softmax item gradient through shared-memory column slices
+    /// (`gr_loss_scatter_slices`, `CUDABackend+LossScatter.swift`) where the item table fits;
+    /// false (`GR_CUDA_SCATTER_SLICES=0`): one global atomic per (position, sample, column).
+    public var itemGradientSlices = EnvironmentSwitch.value("GR_CUDA_SCATTER_SLICES", default: true)
     /// The tensor-core attention's work lists of the last jagged layout (`makeHSTUPlan`).
     var hstuWorkCache: HSTUWorkLists? = nil
 

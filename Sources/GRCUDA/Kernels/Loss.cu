@@ -94,6 +94,59 @@ extern "C" __global__ void gr_loss_scatter(const float* q, const int* pos, const
     }
 }
 
+// The same dE update with the item gradient held in shared memory, one slice of columns per
+// block row: grid (blocksPerSlice, ⌈D / S⌉), dynamic shared memory V·S + V floats. Block (x, y)
+// owns columns [y·S, y·S + S) of every item and positions p ≡ x (mod gridDim.x); per position a
+// warp keeps q_p's slice in registers and its lanes take the C contributions, adding a·q_p into
+// acc (V, S) and b into bsum (V) with shared atomics; then acc − bsum·E is added to dE with one
+// global atomic per nonzero entry (Σ (a·q − b·E) = Σ a·q − (Σ b)·E: same terms, another order).
+// Replaces ≈ P·C·D contended global atomics by ≈ gridDim.x·V·D. Needs P·C < 2³¹ and S ≤ 16.
+extern "C" __global__ void gr_loss_scatter_slices(const float* q, const int* pos, const int* neg, const float* table,
+                                                  const float* coefA, const float* coefB, float* dE,
+                                                  i64 P64, i64 R64, i64 D64, i64 V64, i64 S64) {
+    extern __shared__ float smem[];
+    int P = (int)P64, R = (int)R64, D = (int)D64, V = (int)V64, S = (int)S64;
+    float* acc = smem;             // (V, S)
+    float* bsum = smem + V * S;    // (V)
+    int k0 = blockIdx.y * S, width = D - k0 < S ? D - k0 : S;
+    for (int i = threadIdx.x; i < V * S + V; i += blockDim.x) smem[i] = 0.0f;
+    __syncthreads();
+    int C = R + 1, lane = threadIdx.x & 31, warps = blockDim.x >> 5;
+    for (int p = blockIdx.x + gridDim.x * (threadIdx.x >> 5); p < P; p += gridDim.x * warps) {
+        float qs[16];
+        #pragma unroll
+        for (int k = 0; k < 16; k++) qs[k] = k < width ? q[(long long)p * D + k0 + k] : 0.0f;
+        // four contributions per lane in flight: their loads first, then the shared adds
+        for (int c0 = lane; c0 < C; c0 += 128) {
+            float a[4], b[4];
+            int id[4];
+            #pragma unroll
+            for (int j = 0; j < 4; j++) {
+                int c = c0 + 32 * j;
+                long long pc = (long long)p * C + c;
+                a[j] = c < C ? coefA[pc] : 0.0f;
+                b[j] = c < C ? coefB[pc] : 0.0f;
+                id[j] = c >= C ? 0 : c == 0 ? pos[p] : neg[(long long)p * R + c - 1];
+            }
+            #pragma unroll
+            for (int j = 0; j < 4; j++) {
+                if (a[j] == 0.0f) continue;
+                float* row = acc + id[j] * S;
+                #pragma unroll
+                for (int k = 0; k < 16; k++) if (k < width) atomicAdd(row + k, a[j] * qs[k]);
+                atomicAdd(bsum + id[j], b[j]);
+            }
+        }
+    }
+    __syncthreads();
+    for (int i = threadIdx.x; i < V * width; i += blockDim.x) {
+        int id = i / width, k = i - id * width;
+        float b = bsum[id], v = acc[id * S + k];
+        if (b != 0.0f) v -= b * table[(long long)id * D + k0 + k];
+        if (v != 0.0f) atomicAdd(dE + (long long)id * D + k0 + k, v);
+    }
+}
+
 __device__ __forceinline__ float gr_softplus(float x) { return fmaxf(x, 0.0f) + log1pf(expf(-fabsf(x))); }
 __device__ __forceinline__ float gr_stable_sigmoid(float x) {
     return x >= 0.0f ? 1.0f / (1.0f + expf(-x)) : expf(x) / (1.0f + expf(x));

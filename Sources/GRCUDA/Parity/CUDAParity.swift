@@ -23,7 +23,7 @@ public enum CUDAParity {
     public static func all(gpu: CUDABackend, seed: UInt64 = 1) -> [ParityResult] {
         var h = Harness(gpu: gpu, seed: seed)
         return h.gemm() + h.elementwise() + h.norm() + h.fusedBackward() + h.fusedNormDropout() + h.fusedGEMM()
-            + h.embedding() + h.loss() + h.optimizer() + h.retrieval()
+            + h.embedding() + h.loss() + h.lossScatter() + h.optimizer() + h.retrieval()
             + h.hstu() + h.hstu(heads: 1, dqk: 50, dv: 50, label: " (dims 50)")
             + h.hstu(heads: 1, dqk: 20, dv: 72, label: " (dv 72: simple kernels)")
             + h.softmaxAttention() + h.softmaxAttention(batch: 2, width: 70, dim: 50, heads: 1, label: " (N 70, dh 50)")
@@ -39,6 +39,7 @@ public enum CUDAParity {
         case "elementwise": return h.elementwise()
         case "norm": return h.norm()
         case "fused": return h.fusedBackward() + h.fusedNormDropout() + h.fusedGEMM()
+        case "loss": return h.loss() + h.lossScatter()
         default: return nil
         }
     }
