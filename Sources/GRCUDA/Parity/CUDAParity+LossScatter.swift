@@ -8,16 +8,7 @@ extension Harness {
     /// (the loss adds to the embedding gradient already there).
     mutating func lossScatter() -> [ParityResult] {
         let (vocab, dim, P, R) = (3001, 50, 389, 64)
-        var qv = random(P * dim)
-        for p in 0..<P {
-            var n: Float = 0
-            for c in 0..<dim { n += qv[p * dim + c] * qv[p * dim + c] }
-            for c in 0..<dim { qv[p * dim + c] /= n.squareRoot() }
-        }
-        let q = pair(qv, [P, dim])
-        var tv = random(vocab * dim)
-        for c in 0..<dim { tv[7 * dim + c] = 0 }   // a zero row: the clamped branch
-        let table = pair(tv, [vocab, dim])
+        let (q, table) = lossOperands(positions: P, vocab: vocab, dim: dim, zeroRow: 7)
         var posV = ids(P, below: 40, from: 1)      // few distinct positives: many terms per row
         posV[0] = 7
         var negV = ids(P * R, below: vocab, from: 1)

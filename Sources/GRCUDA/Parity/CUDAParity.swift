@@ -248,16 +248,7 @@ struct Harness {
         cpuBackend.sampleNegatives(corpus: corpus.cpu, stream: s, out: negs.cpu, positions: P, negatives: R)
         gpu.sampleNegatives(corpus: corpus.gpu, stream: s, out: negs.gpu, positions: P, negatives: R)
         r.append(checkIds("sample negatives (same Philox ids)", negs))
-        var qv = random(P * dim)
-        for p in 0..<P {   // unit rows, as the model passes
-            var n: Float = 0
-            for c in 0..<dim { n += qv[p * dim + c] * qv[p * dim + c] }
-            for c in 0..<dim { qv[p * dim + c] /= n.squareRoot() }
-        }
-        let q = pair(qv, [P, dim])
-        var tv = random(vocab * dim)
-        for c in 0..<dim { tv[5 * dim + c] = 0 }   // a zero row: the clamped branch
-        let table = pair(tv, [vocab, dim])
+        let (q, table) = lossOperands(positions: P, vocab: vocab, dim: dim, zeroRow: 5)
         var posV = ids(P, below: vocab, from: 1)
         posV[0] = 5
         let pos = pairIds(posV, [P])
@@ -284,6 +275,20 @@ struct Harness {
                              dim: dim, temperature: 1, l2Eps: 1e-6, dQueries: dq2.gpu, dItemTable: dE2.gpu)
         r += [checkScalar("bce loss", bc, bg), check("bce dq", dq2), check("bce dE", dE2)]
         return r
+    }
+
+    /// Loss inputs: queries (P, dim) with unit rows, as the model passes them, and an item table
+    /// (vocab, dim) whose row `zeroRow` is zero (the clamped branch).
+    mutating func lossOperands(positions P: Int, vocab: Int, dim: Int, zeroRow: Int) -> (Pair, Pair) {
+        var qv = random(P * dim)
+        for p in 0..<P {
+            var n: Float = 0
+            for c in 0..<dim { n += qv[p * dim + c] * qv[p * dim + c] }
+            for c in 0..<dim { qv[p * dim + c] /= n.squareRoot() }
+        }
+        var tv = random(vocab * dim)
+        for c in 0..<dim { tv[zeroRow * dim + c] = 0 }
+        return (pair(qv, [P, dim]), pair(tv, [vocab, dim]))
     }
 
     mutating func optimizer() -> [ParityResult] {
