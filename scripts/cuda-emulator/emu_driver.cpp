@@ -48,7 +48,7 @@ CUresult cuDriverGetVersion(int* v) { *v = 13000; return 0; }
 CUresult cuDeviceGetCount(int* c) { *c = 1; return 0; }
 CUresult cuDeviceGet(int* d, int) { *d = 0; return 0; }
 CUresult cuDeviceGetName(char* n, int len, int) { snprintf(n, len, "host emulator"); return 0; }
-CUresult cuDeviceGetAttribute(int* v, int attr, int) { *v = attr == 75 ? 9 : attr == 76 ? 0 : 1; return 0; }
+CUresult cuDeviceGetAttribute(int* v, int attr, int) { *v = attr == 75 ? 9 : attr == 76 ? 0 : attr == 97 ? 232448 : 1; return 0; }
 CUresult cuDeviceTotalMem_v2(size_t* b, int) { *b = 1ull << 32; return 0; }
 CUresult cuDevicePrimaryCtxRetain(void** c, int) { static int ctx; *c = &ctx; return 0; }
 static void* current = nullptr;

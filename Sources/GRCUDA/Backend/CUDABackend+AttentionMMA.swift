@@ -161,7 +161,7 @@ extension CUDABackend {
 
     /// Sets the kernel's dynamic shared-memory limit once (over 48 KB needs it); a missing entry
     /// point (the host emulator) is skipped.
-    func prepareTensorCoreKernel(_ name: String, shared: Int) {
+    func allowDynamicShared(_ name: String, bytes shared: Int) {
         if attentionDriver.prepared.contains(name) { return }
         if let set = attentionDriver.cuFuncSetAttribute {
             context.makeCurrent()
@@ -176,7 +176,7 @@ extension CUDABackend {
                                       positionWeights: Tensor, timeWeights: Tensor, heads: Int, dv: Int, out: Tensor) {
         if plan.work.count == 0 { return }
         let dp = plan.paddedDim, name = "gr_hstu_tc_fwd_d\(dp)", shared = Self.tcForwardShared(dp)
-        prepareTensorCoreKernel(name, shared: shared)
+        allowDynamicShared(name, bytes: shared)
         context.launch(name, grid: (plan.work.count, heads, 1), block: Self.tcThreads, shared: shared,
                        [.ptr(q), .ptr(k), .ptr(v), .ptr(plan.work.offsets), .ptr(plan.work.queryItems), .ptr(plan.flags),
                         .ptr(plan.timestamps), .ptr(positionWeights), .ptr(timeWeights), .ptr(timeBucketTable()),
@@ -200,11 +200,11 @@ extension CUDABackend {
                                  .i(plan.paddedWidth), .i(plan.options.targetCount), .i(plan.options.contextualLength),
                                  .i(rowStride)]
         let kv = "gr_hstu_tc_bwd_d\(dp)", kvShared = Self.tcKeyBackwardShared(dp)
-        prepareTensorCoreKernel(kv, shared: kvShared)
+        allowDynamicShared(kv, bytes: kvShared)
         context.launch(kv, grid: (plan.work.count, heads, 1), block: Self.tcThreads, shared: kvShared,
                        common + [.ptr(plan.work.keyItems)] + tail + [.ptr(dk), .ptr(dV), .ptr(dPositionWeights), .ptr(dTimeWeights)])
         let qn = "gr_hstu_tc_bwd_dq_d\(dp)", qShared = Self.tcQueryBackwardShared(dp)
-        prepareTensorCoreKernel(qn, shared: qShared)
+        allowDynamicShared(qn, bytes: qShared)
         context.launch(qn, grid: (plan.work.count, heads, 1), block: Self.tcThreads, shared: qShared,
                        common + [.ptr(plan.work.queryItems)] + tail + [.ptr(dq)])
     }

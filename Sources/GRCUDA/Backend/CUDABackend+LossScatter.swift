@@ -10,14 +10,6 @@ import GRCore
 ///   shared memory, adds its positions' terms with shared atomics, then adds acc − (Σ b)·E to dE
 ///   with one global atomic per nonzero entry: ≈ blocks·V·S instead of P·C·D global atomics.
 extension CUDABackend {
-    /// Shared-memory bytes a block may opt into on this device (cc 9.x 227 KB, 8.0 163 KB, 8.6/8.9
-    /// 99 KB, else 48 KB), less 1 KB of slack.
-    var sharedBytesPerBlock: Int {
-        let cc = context.computeCapability
-        let kb = cc.major >= 9 ? 227 : cc.major == 8 && cc.minor == 0 ? 163 : cc.major == 8 ? 99 : 48
-        return (kb - 1) * 1024
-    }
-
     /// The slice width S (columns per block row, ≤ 16) for a (vocab, dim) table, or nil when fewer
     /// than 4 columns (or all of them) fit next to the per-item sums in `sharedBytes`.
     static func scatterSliceWidth(vocab: Int, dim: Int, sharedBytes: Int) -> Int? {
@@ -31,15 +23,15 @@ extension CUDABackend {
     func scatterItemGradient(queries: Tensor, positiveIds: Tensor, negativeIds: Tensor, itemTable: Tensor,
                              coefA: Tensor, coefB: Tensor, dItemTable: Tensor, positions P: Int, negatives R: Int,
                              vocab: Int, dim: Int) {
-        let C = R + 1
-        if itemGradientSlices, P * C < Int(Int32.max), vocab < Int(Int32.max) / 32,
-           let S = Self.scatterSliceWidth(vocab: vocab, dim: dim, sharedBytes: sharedBytesPerBlock) {
+        let C = R + 1, sharedBytes = context.sharedBytesPerBlockOptin
+        if itemGradientSlices, P * C < Int(Int32.max),
+           let S = Self.scatterSliceWidth(vocab: vocab, dim: dim, sharedBytes: sharedBytes) {
             let slices = (dim + S - 1) / S
             let shared = (vocab * S + vocab) * 4
             // blocks of 512 threads: at most 4 per SM, fewer where their tables fill shared memory
-            let perSM = min(4, max(1, (sharedBytesPerBlock + 1024) / shared))
+            let perSM = min(4, max(1, sharedBytes / shared))
             let perSlice = max(1, min((P + 15) / 16, context.multiprocessors * perSM / slices))
-            prepareTensorCoreKernel("gr_loss_scatter_slices", shared: sharedBytesPerBlock)
+            allowDynamicShared("gr_loss_scatter_slices", bytes: sharedBytes)
             context.launch("gr_loss_scatter_slices", grid: (perSlice, slices, 1), block: 512, shared: shared,
                            [.ptr(queries), .ptr(positiveIds), .ptr(negativeIds), .ptr(itemTable), .ptr(coefA), .ptr(coefB),
                             .ptr(dItemTable), .i(P), .i(R), .i(dim), .i(vocab), .i(S)])

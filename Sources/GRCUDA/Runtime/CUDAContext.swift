@@ -19,6 +19,8 @@ public final class CUDAContext: @unchecked Sendable {
     public let deviceName: String
     public let computeCapability: (major: Int, minor: Int)
     public let multiprocessors: Int
+    /// The most dynamic shared memory one block may opt into (`cuFuncSetAttribute`), in bytes.
+    public let sharedBytesPerBlockOptin: Int
     public let totalMemory: Int
     public let driverVersion: Int
     private var module: OpaquePointer? = nil
@@ -62,12 +64,15 @@ public final class CUDAContext: @unchecked Sendable {
         var nameBytes = [CChar](repeating: 0, count: 256)
         try cu.check(cu.cuDeviceGetName(&nameBytes, 255, dev), "cuDeviceGetName")
         deviceName = String(cString: nameBytes)
-        var major: Int32 = 0, minor: Int32 = 0, sms: Int32 = 0
+        var major: Int32 = 0, minor: Int32 = 0, sms: Int32 = 0, optin: Int32 = 0
         try cu.check(cu.cuDeviceGetAttribute(&major, CUDeviceAttribute.computeCapabilityMajor, dev), "cuDeviceGetAttribute(major)")
         try cu.check(cu.cuDeviceGetAttribute(&minor, CUDeviceAttribute.computeCapabilityMinor, dev), "cuDeviceGetAttribute(minor)")
         try cu.check(cu.cuDeviceGetAttribute(&sms, CUDeviceAttribute.multiprocessorCount, dev), "cuDeviceGetAttribute(SMs)")
         computeCapability = (Int(major), Int(minor))
         multiprocessors = Int(sms)
+        try cu.check(cu.cuDeviceGetAttribute(&optin, CUDeviceAttribute.maxSharedMemoryPerBlockOptin, dev),
+                     "cuDeviceGetAttribute(max shared memory per block, opt-in)")
+        sharedBytesPerBlockOptin = Int(optin)
         var total = 0
         try cu.check(cu.cuDeviceTotalMem(&total, dev), "cuDeviceTotalMem_v2")
         totalMemory = total

@@ -112,4 +112,5 @@ enum CUDeviceAttribute {
     static let multiprocessorCount: Int32 = 16
     static let computeCapabilityMajor: Int32 = 75
     static let computeCapabilityMinor: Int32 = 76
+    static let maxSharedMemoryPerBlockOptin: Int32 = 97
 }

@@ -22,7 +22,7 @@ enum InferenceKernels {
 
     /// Whether `dots` and `layerNormRows` run their AVX2 kernels (`gr_row_scores_avx2`,
     /// `gr_layernorm_rows_avx2`).
-    static let rowScoresAVX2 = gr_cpu_supports_avx2_fma() == 1
+    static let avx2 = gr_cpu_supports_avx2_fma() == 1
 
     /// out[j] = q·k_j for j < count, k_j = k + j·stride (d floats each): one query against a
     /// row block of keys, 8 keys per SIMD step on AVX2 (no per-key horizontal sum), else `dot`.
@@ -30,7 +30,7 @@ enum InferenceKernels {
     static func dots(_ q: UnsafePointer<Float>, _ k: UnsafePointer<Float>, stride: Int, count: Int, _ d: Int,
                      into out: UnsafeMutablePointer<Float>) {
         if count <= 0 { return }
-        if rowScoresAVX2 {
+        if avx2 {
             gr_row_scores_avx2(q, k, stride, Int32(count), Int32(d), out)
         } else {
             for j in 0..<count { out[j] = dot(q, k + j * stride, d) }
@@ -43,7 +43,7 @@ enum InferenceKernels {
     static func layerNormRows(_ x: UnsafeMutablePointer<Float>, _ u: UnsafeMutablePointer<Float>?, ldu: Int,
                               _ out: UnsafeMutablePointer<Float>, mean: UnsafeMutablePointer<Float>,
                               rstd: UnsafeMutablePointer<Float>, rows: Int, cols: Int, eps: Float) {
-        if rowScoresAVX2 {
+        if avx2 {
             gr_layernorm_rows_avx2(x, cols, u, ldu, out, cols, mean, rstd, rows, Int32(cols), eps)
         } else {
             NormKernels.layerNormMulForward(x, u, ldu, out, mean, rstd, rows, cols, eps)
