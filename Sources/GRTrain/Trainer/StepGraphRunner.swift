@@ -4,7 +4,7 @@ import GRModels
 
 /// `gr train --cuda-graphs`: whether training steps replay CUDA graphs (`StepGraphRunner`).
 public enum CUDAGraphsMode: String, CaseIterable, Sendable {
-    /// On where measured to help (`StepGraphRunner.autoModels`), else off.
+    /// On where measured to help (`StepGraphRunner.autoModels`: SASRec), else off.
     case auto
     /// On wherever supported (SASRec on the CUDA backend, device batches, constant lr); elsewhere
     /// a message says why the steps stay eager.
@@ -36,8 +36,10 @@ public enum CUDAGraphsMode: String, CaseIterable, Sendable {
 /// for a warm-up), B and N. Workspace and backend scratch buffers that grow later (the
 /// evaluation's batches) keep their old blocks alive, since the graphs address them.
 public final class StepGraphRunner: StepSegments {
-    /// The model kinds `auto` turns graphs on for (measured: BENCHMARKS.md `## CUDA`, session 8).
-    public static let autoModels: Set<ModelKind> = []
+    /// The model kinds `auto` turns graphs on for: SASRec (H100, session 8, BENCHMARKS.md `## CUDA`:
+    /// 101 epochs 9.96 / 10.07 s against eager 10.33 / 10.31 s, the same metrics within run-to-run
+    /// spread, 20 steps within 7.9e-6 of eager).
+    public static let autoModels: Set<ModelKind> = [.sasrec]
 
     struct Bucket {
         var forward: AnyObject? = nil
