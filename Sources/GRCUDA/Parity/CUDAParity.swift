@@ -368,12 +368,13 @@ struct Harness {
     /// reference's attention precision) or, switched off, the tiled f32 ones (AttentionTiled.cu);
     /// larger head dims the simple ones.
     mutating func softmaxAttentionRows() -> [ParityResult] {
+        let mma = gpu.softmaxAttentionMMA
+        gpu.softmaxAttentionMMA = true
         var r = softmaxAttention() + softmaxAttention(batch: 2, width: 70, dim: 50, heads: 1, label: " (N 70, dh 50)")
             + softmaxAttention(batch: 1, width: 300, dim: 50, heads: 1, label: " (N 300: five 64-row tiles)")
             + softmaxAttention(batch: 2, width: 131, dim: 42, heads: 2, label: " (N 131, dh 21)")
             + softmaxAttention(batch: 1, width: 65, dim: 61, heads: 1, label: " (N 65, dh 61)")
             + softmaxAttention(batch: 2, width: 9, dim: 80, heads: 1, label: " (dh 80: simple kernels)")
-        let mma = gpu.softmaxAttentionMMA
         gpu.softmaxAttentionMMA = false
         r += softmaxAttention(batch: 2, width: 70, dim: 50, heads: 1, label: " (tiled f32, N 70, dh 50)")
             + softmaxAttention(batch: 1, width: 300, dim: 50, heads: 1, label: " (tiled f32, N 300: two-pass forward)")
