@@ -106,6 +106,7 @@ fi
 step selftest "$GR" cuda selftest
 step train-parity-hstu-large "$GR" cuda train-parity --config $DEV/configs/ml-1m/hstu-large.yaml --data "$DATA" --steps 20
 step train-parity-sasrec "$GR" cuda train-parity --config $DEV/configs/ml-1m/sasrec.yaml --data "$DATA" --steps 20
+step train-parity-sasrec-graphs "$GR" cuda train-parity --config $DEV/configs/ml-1m/sasrec.yaml --data "$DATA" --steps 20 --cuda-graphs on
 for preset in hstu-large sasrec hstu; do
     rm -rf "/tmp/gr-runs/$preset"
     step "epoch-$preset" "$GR" train --device cuda --quiet --config "$DEV/configs/ml-1m/$preset.yaml" --data "$DATA" \

@@ -125,3 +125,14 @@ public func makeModel(_ config: ModelConfig, maxItemId: Int, corpus: [Int32], ba
         return m
     }
 }
+
+/// Runs the batch-shape-only parts of a training step (`SASRecModel.trainStep(_:negatives:randomness:segments:)`):
+/// the encoder forward and the backward, around the loss whose shape changes with every batch.
+/// GRTrain's `StepGraphRunner` captures each as a CUDA graph once per batch size and replays it.
+/// A body must queue the same work at every call with the same batch size (same tensors).
+public protocol StepSegments: AnyObject {
+    /// The encoder forward of the step (runs before the loss).
+    func forward(_ body: @escaping () -> Void)
+    /// The encoder backward of the step (runs after the loss).
+    func backward(_ body: @escaping () -> Void)
+}

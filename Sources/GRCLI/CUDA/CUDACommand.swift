@@ -135,6 +135,8 @@ public struct CUDACommand: ParsableCommand {
         @Option(help: "Steps.") var steps = 20
         @Option(name: .customLong("set"), help: "Config override key=value (repeatable).") var overrides: [String] = []
         @Option(help: "Largest accepted relative loss difference.") var tolerance = 2e-3
+        @Option(name: .customLong("cuda-graphs"), help: "on: the GPU steps replay CUDA graphs as `gr train --cuda-graphs on` does (SASRec); off (default): eager.")
+        var cudaGraphs: CUDAGraphsMode = .off
         func run() throws {
             let gpu = try CUDACommand.backend()
             let cfg = try ConfigFile.load(path: config, overrides: overrides)
@@ -158,6 +160,19 @@ public struct CUDACommand: ParsableCommand {
             let source = DeviceBatchSource(store: store, backend: gpu, view: SampleView.train,
                                            maxLength: cfg.maxSequenceLength, paddedWidth: cfg.paddedWidth, dense: dense)
             var batchMismatches = 0
+            var graphs: StepGraphRunner? = nil
+            if cudaGraphs != .off {
+                if let why = StepGraphRunner.unsupported(model: models[1], backend: gpu, deviceBatches: source != nil,
+                                                         warmupSteps: cfg.numWarmupSteps) {
+                    throw CLIFailure("--cuda-graphs \(cudaGraphs.rawValue): \(why)")
+                }
+                let (m, v) = moments[1], p = models[1].parameters
+                graphs = StepGraphRunner(ops: gpu, model: models[1] as! SASRecModel, optimizerStep: { s in
+                    gpu.adamwStep(params: p.values, grads: p.grads, m: m, v: v, step: s + 1, lr: Float(cfg.lr),
+                                  beta1: Float(cfg.beta1), beta2: Float(cfg.beta2), eps: Float(cfg.eps),
+                                  weightDecay: Float(cfg.weightDecay))
+                }, log: { print($0) })
+            }
             for step in 0..<min(steps, sampler.batchCount) {
                 let batch = sampler.batch(step, epoch: 0)
                 let input = ModelInput(batch: batch, paddedWidth: cfg.paddedWidth, training: true)
@@ -171,6 +186,13 @@ public struct CUDACommand: ParsableCommand {
                 for (i, m) in models.enumerated() {
                     let input = i == 0 ? input : gpuInput
                     let t0 = Date()
+                    if i == 1, let graphs {
+                        let loss = graphs.step(input, step: step, seed: cfg.seed)
+                        gpu.synchronize()
+                        losses.append(loss)
+                        times.append(Date().timeIntervalSince(t0))
+                        continue
+                    }
                     m.parameters.zeroGrads()
                     let loss = m.trainStep(input, step: step, seed: cfg.seed)
                     backends[i].adamwStep(params: m.parameters.values, grads: m.parameters.grads, m: moments[i].0, v: moments[i].1,
@@ -186,6 +208,11 @@ public struct CUDACommand: ParsableCommand {
                       + "\(String(format: "%.3f", times[0])) | \(String(format: "%.4f", times[1])) |")
             }
             print("train-parity: device-assembled batches \(source == nil ? "unavailable" : batchMismatches == 0 ? "identical to the host's" : "DIFFER in \(batchMismatches) steps")")
+            if let graphs {
+                print("train-parity: cuda graphs \(graphs.captures) captures, \(graphs.replays) replays"
+                      + (graphs.failure.map { "; GIVEN UP: \($0)" } ?? ""))
+                if graphs.failure != nil || graphs.replays == 0 { throw ExitCode(1) }
+            }
             print("train-parity: worst relative loss difference \(String(format: "%.2e", worst)) (tolerance \(tolerance))")
             if !(worst <= tolerance) || batchMismatches > 0 { throw ExitCode(1) }
         }

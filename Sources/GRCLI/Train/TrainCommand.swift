@@ -42,6 +42,10 @@ public struct TrainCommand: ParsableCommand {
     @Option(name: .long, help: "auto (CUDA when it loads, else CPU), cpu or cuda.")
     var device: DeviceChoice = .auto
 
+    @Option(name: .customLong("cuda-graphs"),
+            help: "Training steps as replayed CUDA graphs: auto (on where measured faster: SASRec), on or off (default: GR_CUDA_GRAPHS or auto). SASRec with a constant lr only; docs/cuda.md.")
+    var cudaGraphs: CUDAGraphsMode?
+
     @Flag(name: .long, help: "No live progress line on stderr.")
     var quiet = false
 
@@ -75,6 +79,7 @@ public struct TrainCommand: ParsableCommand {
         var options = TrainOptions(outDirectory: out)
         options.resume = resume
         options.progress = !quiet && distributed.gpus == nil
+        if let cudaGraphs { options.cudaGraphs = cudaGraphs }
         let (backend, deviceMessage) = try (distributed.gpus != nil && device == .auto ? DeviceChoice.cuda : device).makeBackend()
         print(deviceMessage)
         print("gr train: \(cfg.name.isEmpty ? config : cfg.name) on \(data) (\(store.userCount) users, "
@@ -91,12 +96,15 @@ public struct TrainCommand: ParsableCommand {
             print("parameters: \(trainer.model.parameters.entries.reduce(0) { $0 + $1.shape.reduce(1, *) })")
             try trainer.run()
             if trainer.profile.enabled { print("profile (GR_PROFILE, synchronised phases):\n" + trainer.profile.report()) }
+            if let g = trainer.stepGraphSummary { print(g) }
             if let cuda = backend as? CUDABackend { print(cudaRunReport(cuda)) }
         } catch {
             throw CLIFailure("\(error)")
         }
     }
 }
+
+extension CUDAGraphsMode: ExpressibleByArgument {}
 
 /// An error message printed as is by ArgumentParser ("Error: ...") with exit code 1.
 struct CLIFailure: Error, CustomStringConvertible {

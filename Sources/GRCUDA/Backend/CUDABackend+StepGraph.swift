@@ -35,13 +35,36 @@ extension CUDABackend {
     /// Captures `body`, one training step at step index `step` (its trainStep and AdamW calls), as
     /// a graph whose replays run the step at the device counter and then advance it by one. Set
     /// the counter (`setDeviceStep`) before the first replay.
-    public func captureStep(step: Int, _ body: () throws -> Void) throws -> CUDAGraph {
+    /// `advance: false`: no advancing node (`gr train`'s segments set the counter before each step).
+    public func captureStep(step: Int, advance: Bool = true, _ body: () throws -> Void) throws -> CUDAGraph {
         precondition(deviceStep == nil, "CUDA step capture inside a step capture")
         deviceStep = step
         defer { deviceStep = nil }
         return try context.capture {
             try body()
-            context.launch("gr_step_advance", blocks: 1, block: 1, [.i(1)])
+            if advance { context.launch("gr_step_advance", blocks: 1, block: 1, [.i(1)]) }
         }
     }
+}
+
+/// `gr train`'s CUDA graphs (GRTrain `StepGraphRunner`): step segments without uploads.
+extension CUDABackend: StepGraphOps {
+    public var stepGraphsUnavailable: String? { graphsUnavailable }
+
+    public func captureStepSegment(step: Int, _ body: @escaping () -> Void) throws -> AnyObject {
+        let g = try captureStep(step: step, advance: false, body)
+        // A captured upload re-reads its pinned ring slot at every replay, and eager uploads
+        // between replays reuse the ring: such a segment cannot be replayed safely.
+        if g.capturedUploads > 0 {
+            throw CUDAError.graphIncomplete("the step segment uploads \(g.capturedUploads) host buffer(s); a replay would re-read ring slots that later uploads overwrite")
+        }
+        return g
+    }
+
+    public func replayStepSegment(_ graph: AnyObject) {
+        guard let g = graph as? CUDAGraph else { preconditionFailure("replayStepSegment: not a CUDA graph") }
+        g.launch()
+    }
+
+    public func retainReplacedScratch() { retainsReplacedScratch = true }
 }

@@ -14,6 +14,10 @@ public final class CUDABackend: Backend {
     var ltHandle: OpaquePointer? = nil
     var bucketTable: Tensor? = nil
     var scratch: [String: Tensor] = [:]
+    /// Set once `gr train` replays step graphs: a scratch buffer that grows keeps its old tensor
+    /// here (a graph may address it) instead of freeing it.
+    var retainsReplacedScratch = false
+    var replacedScratch: [Tensor] = []
     /// DeferredLossOps state: on/off, the device list of deferred losses and how many it holds.
     var deferring = false
     /// cuBLASLt configurations by GEMM shape (`gemmPlan`).
@@ -140,6 +144,7 @@ public final class CUDABackend: Backend {
     func scratchTensor(_ key: String, _ count: Int, _ dtype: DType) -> Tensor {
         if let t = scratch[key], t.count >= count, t.dtype == dtype { return t.view(0, [count]) }
         let t = empty([max(count, 1)], dtype)
+        if retainsReplacedScratch, let old = scratch[key] { replacedScratch.append(old) }
         scratch[key] = t
         return t.view(0, [count])
     }

@@ -18,9 +18,11 @@ public final class CUDAGraph {
     public let nodeCount: Int
     /// Kernel launches and GEMMs the capture queued (the eager step's launches).
     public let capturedLaunches: Int
+    /// Host-to-device uploads the capture queued (their replays re-read the pinned ring slots).
+    public let capturedUploads: Int
 
     init(context: CUDAContext, api: CUDAGraphAPI, id: Int, graph: OpaquePointer?, exec: OpaquePointer?, nodes: Int,
-         launches: Int) {
+         launches: Int, uploads: Int = 0) {
         self.context = context
         self.api = api
         self.id = id
@@ -28,6 +30,7 @@ public final class CUDAGraph {
         self.exec = exec
         nodeCount = nodes
         capturedLaunches = launches
+        capturedUploads = uploads
     }
 
     /// Queues one replay on the context's stream.
@@ -98,7 +101,8 @@ extension CUDAContext {
             try cu.check(api.cuGraphGetNodes(g, nil, &nodes), "cuGraphGetNodes")
             let d = stats.since(before)
             if let why = CUDAGraph.missingWork(nodes: nodes, queued: d) { throw CUDAError.graphIncomplete(why) }
-            return CUDAGraph(context: self, api: api, id: id, graph: g, exec: exec, nodes: nodes, launches: d.launches + d.gemms)
+            return CUDAGraph(context: self, api: api, id: id, graph: g, exec: exec, nodes: nodes, launches: d.launches + d.gemms,
+                             uploads: d.uploads)
         } catch {
             if g != nil { _ = api.cuGraphDestroy(g) }
             dropGraph(id)

@@ -6,6 +6,10 @@ import GRCore
 final class Workspace {
     private var storage: [String: Tensor] = [:]
     private let backend: any Backend
+    /// Set when training replays CUDA graphs that address these buffers (`StepSegments`): a buffer
+    /// that grows keeps its old tensor alive here instead of freeing it.
+    var retainsReplaced = false
+    private var replaced: [Tensor] = []
 
     init(backend: any Backend) { self.backend = backend }
 
@@ -14,6 +18,7 @@ final class Workspace {
         let count = shape.reduce(1, *)
         if let t = storage[name], t.count >= count, t.dtype == dtype { return t.view(0, shape) }
         let t = backend.zeros([max(count, 1)], dtype)
+        if retainsReplaced, let old = storage[name] { replaced.append(old) }
         storage[name] = t
         return t.view(0, shape)
     }

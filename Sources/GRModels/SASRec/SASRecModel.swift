@@ -54,34 +54,54 @@ public final class SASRecModel: SequentialRecommender {
     }
 
     public func trainStep(_ input: ModelInput, negatives: NegativeSource, randomness: StepRandomness?) -> Float {
+        trainStep(input, negatives: negatives, randomness: randomness, segments: nil)
+    }
+
+    /// The training step in three parts: the encoder forward (B·N rows: its shapes depend only on
+    /// B), the loss (P = Σ L_b supervised positions: a shape per batch) and the backward (B·N
+    /// rows). `segments` runs the first and the last (e.g. as replayed CUDA graphs, GRTrain
+    /// `StepGraphRunner`); nil runs them here. The tensors the segments touch are the workspace's,
+    /// the parameter arena's and `input.device`'s ids, positions and timestamps.
+    public func trainStep(_ input: ModelInput, negatives: NegativeSource, randomness: StepRandomness?,
+                          segments: StepSegments?) -> Float {
         precondition(input.paddedWidth == config.paddedWidth, "input N \(input.paddedWidth) ≠ config N \(config.paddedWidth)")
         let c = config, bsz = input.batchSize, n = input.paddedWidth, d = c.itemDim
         let rows = EncoderRows.dense(input, backend: backend), r = rows.count
-        let y = encode(input, rows: rows, randomness: randomness)
+        let y = activation(blocks.count, r)
         let u = workspace.tensor("sasrec.u", [r, d]), norms = workspace.tensor("sasrec.uNorm", [r])
-        backend.l2NormalizeForward(x: y, out: u, norms: norms, rows: r, cols: d, eps: c.l2Eps)
         let du = workspace.tensor("sasrec.du", [r, d])
+        let forward = {
+            self.encode(input, rows: rows, randomness: randomness)
+            self.backend.l2NormalizeForward(x: y, out: u, norms: norms, rows: r, cols: d, eps: c.l2Eps)
+        }
+        if let segments { segments.forward(forward) } else { forward() }
         let table = parameters.value(ParameterNames.itemEmbedding)
         let dTable = parameters.grad(ParameterNames.itemEmbedding)
         let loss = AutoregressiveLoss(config: c, corpus: corpus, backend: backend).forwardBackward(
             input: input, outputs: u, rowCount: r, rowOf: { b, t in b * n + t }, negatives: negatives,
             table: table, dTable: dTable, dOutputs: du, workspace: workspace)
-        var dA = workspace.tensor("sasrec.gradA", [r, d]), dB = workspace.tensor("sasrec.gradB", [r, d])
-        backend.fill(dA, 0)
-        backend.l2NormalizeBackward(dOut: du, x: y, norms: norms, dx: dA, rows: r, cols: d, eps: c.l2Eps)
-        for (l, block) in blocks.enumerated().reversed() {
-            block.backward(dy: dA, dx: dB, x: activation(l, r), batch: bsz, n: n, ids: rows.ids,
-                           streams: .init(randomness, layer: l, p: c.blockDropout), workspace: workspace)
-            swap(&dA, &dB)
-            parameters.backwardStageDone(blocks.count - 1 - l)
+        let backward = {
+            var dA = self.workspace.tensor("sasrec.gradA", [r, d]), dB = self.workspace.tensor("sasrec.gradB", [r, d])
+            self.backend.fill(dA, 0)
+            self.backend.l2NormalizeBackward(dOut: du, x: y, norms: norms, dx: dA, rows: r, cols: d, eps: c.l2Eps)
+            for (l, block) in self.blocks.enumerated().reversed() {
+                block.backward(dy: dA, dx: dB, x: self.activation(l, r), batch: bsz, n: n, ids: rows.ids,
+                               streams: .init(randomness, layer: l, p: c.blockDropout), workspace: self.workspace)
+                swap(&dA, &dB)
+                self.parameters.backwardStageDone(self.blocks.count - 1 - l)
+            }
+            let inputStream = c.inputDropout > 0 ? randomness.map { RowDropout($0.stream(.inputDropout)) } : nil
+            InputEmbedding.backward(rows, dim: d, dropout: c.inputDropout, stream: inputStream, dx: dA, dTable: dTable,
+                                    dPositions: self.parameters.grad(ParameterNames.positionalEmbedding),
+                                    workspace: self.workspace, backend: self.backend)
+            self.parameters.backwardStageDone(self.blocks.count)
         }
-        let inputStream = c.inputDropout > 0 ? randomness.map { RowDropout($0.stream(.inputDropout)) } : nil
-        InputEmbedding.backward(rows, dim: d, dropout: c.inputDropout, stream: inputStream, dx: dA, dTable: dTable,
-                                dPositions: parameters.grad(ParameterNames.positionalEmbedding), workspace: workspace,
-                                backend: backend)
-        parameters.backwardStageDone(blocks.count)
+        if let segments { segments.backward(backward) } else { backward() }
         return loss
     }
+
+    /// Keep workspace buffers that grow alive (CUDA graphs address them; see `Workspace`).
+    public func retainReplacedBuffers() { workspace.retainsReplaced = true }
 
     public func userEmbeddings(_ input: ModelInput) -> Tensor {
         precondition(input.paddedWidth == config.paddedWidth, "input N \(input.paddedWidth) ≠ config N \(config.paddedWidth)")

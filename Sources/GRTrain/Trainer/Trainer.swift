@@ -24,6 +24,8 @@ public struct TrainOptions {
     /// checkpoints, `results.json`, `config.yaml` and the run's logs (other ranks log their
     /// training loss under `<out>/rank-<r>/`). nil = one process.
     public var dataParallel: DataParallel? = nil
+    /// CUDA graphs of the training step (`StepGraphRunner`): auto, on or off.
+    public var cudaGraphs: CUDAGraphsMode = .fromEnvironment
 
     public init(outDirectory: String) { self.outDirectory = outDirectory }
 }
@@ -246,6 +248,7 @@ public final class Trainer {
                 if let dp = options.dataParallel {
                     return try dp.trainStep(model: model, global: input, step: step, seed: config.seed)
                 }
+                if let graphs = stepGraphs { return graphs.step(input, step: step, seed: config.seed) }
                 arena.zeroGrads()
                 return model.trainStep(input, step: step, seed: config.seed)
             }
@@ -254,10 +257,8 @@ public final class Trainer {
             } else {
                 try account(loss, step: step, batch: i)
             }
-            profile.measure("train: AdamW") {
-                backend.adamwStep(params: arena.values, grads: arena.grads, m: adamM, v: adamV, step: step + 1,
-                                  lr: Float(learningRate(step: step)), beta1: Float(config.beta1), beta2: Float(config.beta2),
-                                  eps: Float(config.eps), weightDecay: Float(config.weightDecay))
+            if stepGraphs == nil {   // a graph step includes AdamW
+                profile.measure("train: AdamW") { adamw(step: step) }
             }
             step += 1
             examples += users.count
@@ -290,6 +291,40 @@ public final class Trainer {
         return DeviceBatchSource(store: store, backend: backend, view: trainView, maxLength: config.maxSequenceLength,
                                  paddedWidth: config.paddedWidth, dense: config.modelConfig.kind == .sasrec)
     }()
+
+    /// Queues the AdamW update of step `s` over the whole arena.
+    func adamw(step s: Int) {
+        backend.adamwStep(params: model.parameters.values, grads: model.parameters.grads, m: adamM, v: adamV, step: s + 1,
+                          lr: Float(learningRate(step: s)), beta1: Float(config.beta1), beta2: Float(config.beta2),
+                          eps: Float(config.eps), weightDecay: Float(config.weightDecay))
+    }
+
+    /// Training steps as replayed CUDA graphs (`--cuda-graphs`), or nil (eager steps). `on` says
+    /// why when they cannot be used; `auto` is on only for `StepGraphRunner.autoModels`.
+    lazy var stepGraphs: StepGraphRunner? = {
+        let mode = options.cudaGraphs
+        guard mode != .off, options.dataParallel == nil || mode == .on else { return nil }
+        if mode == .auto && !StepGraphRunner.autoModels.contains(config.modelConfig.kind) { return nil }
+        if options.dataParallel != nil {
+            options.log("cuda graphs: not with data parallelism; eager steps")
+            return nil
+        }
+        if let why = StepGraphRunner.unsupported(model: model, backend: backend, deviceBatches: deviceBatchSource != nil,
+                                                 warmupSteps: config.numWarmupSteps) {
+            if mode == .on || backend.device != .cpu { options.log("cuda graphs: \(why); eager steps") }
+            return nil
+        }
+        let runner = StepGraphRunner(ops: backend as! StepGraphOps, model: model as! SASRecModel,
+                                     optimizerStep: { [unowned self] s in self.adamw(step: s) }, log: options.log)
+        options.log("cuda graphs: on (forward and backward + AdamW replayed per batch size; loss eager)")
+        return runner
+    }()
+
+    /// "cuda graphs: …" captures and replays of the run (nil: eager steps).
+    public var stepGraphSummary: String? {
+        guard step > 0, let g = stepGraphs else { return nil }
+        return "cuda graphs: \(g.captures) captures, \(g.replays) replays" + (g.failure.map { "; given up: \($0)" } ?? "")
+    }
 
     /// False when the environment sets `GR_SYNC_LOSS=1`: every step's loss is then read (and
     /// checked) right after the step on every backend.
