@@ -63,6 +63,12 @@ inline float atomicAdd(float* p, float v) {
     while (!a.compare_exchange_weak(old, old + v)) {}
     return old;
 }
+inline double atomicAdd(double* p, double v) {
+    std::atomic_ref<double> a(*p);
+    double old = a.load();
+    while (!a.compare_exchange_weak(old, old + v)) {}
+    return old;
+}
 inline unsigned atomicAdd(unsigned* p, unsigned v) { return std::atomic_ref<unsigned>(*p).fetch_add(v); }
 inline unsigned atomicOr(unsigned* p, unsigned v) { return std::atomic_ref<unsigned>(*p).fetch_or(v); }
 #include <math.h>

@@ -939,30 +939,71 @@ __device__ __forceinline__ void gr_tc_flush_ring(float* ring, i64 lo, i64 hi, i6
     }
 }
 
+// The wTs gradient's running sums of a warp (gr_tc_bwd_scores): lanes' partial sums of bucket b
+// (lo) and b + 1 (hi), b warp-uniform (−1: none), added to the CTA's dTsS when b moves. Shared
+// float atomics are compare-and-swap loops on sm_90, so that 32 lanes adding to one bucket
+// serialise: every add to dTsS is one lane's, after a warp reduction. dTsS is f64: it takes
+// many partial sums of either sign.
+struct GrTcTsAcc { int b; float lo, hi; };
+
+// dTsS[b] += the warp's sum of v (b warp-uniform; every lane takes part).
+__device__ __forceinline__ void gr_tc_warp_add(double* dTsS, int b, float v) {
+    #pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    if ((threadIdx.x & 31) == 0 && v != 0.0f) atomicAdd(dTsS + b, (double)v);
+}
+
+// Adds both running sums to dTsS and clears them (b ← −1).
+__device__ __forceinline__ void gr_tc_ts_flush(GrTcTsAcc& acc, double* dTsS) {
+    if (acc.b >= 0) {
+        gr_tc_warp_add(dTsS, acc.b, acc.lo);
+        gr_tc_warp_add(dTsS, acc.b + 1, acc.hi);
+    }
+    acc.b = -1; acc.lo = 0.0f; acc.hi = 0.0f;
+}
+
+// min and max of (lo, hi) over the warp (sm_80's redux); on the emulator over the block, whose
+// shuffles need block-uniform trip counts (a wider range only adds empty buckets).
+__device__ __forceinline__ void gr_tc_warp_range(u32& lo, u32& hi) {
+#ifdef __CUDA_ARCH__
+    lo = __reduce_min_sync(0xffffffffu, lo);
+    hi = __reduce_max_sync(0xffffffffu, hi);
+#else
+    static std::atomic<u32> mn, mx;
+    __syncthreads();
+    if (threadIdx.x == 0) { mn = 0xffffffffu; mx = 0u; }
+    __syncthreads();
+    u32 x = mn.load();
+    while (lo < x && !mn.compare_exchange_weak(x, lo)) {}
+    x = mx.load();
+    while (hi > x && !mx.compare_exchange_weak(x, hi)) {}
+    __syncthreads();
+    lo = mn.load(); hi = mx.load();
+    __syncthreads();
+#endif
+}
+
 // The warp's 16 keys × 32 queries (query columns i0 + 32·half + c, c < 32; key rows rowJ):
 // s ← a = SiLU(s + bias), da ← ds = 2·da·SiLU'(s + bias) (0 where masked; the caller scales what
 // it sums from a by 1/N and from ds by 1/(2N); the cells hold wTs/2, as in gr_tc_fwd_scores); ds summed into the
 // wPos ring (per gap: the lane's 16 values fall on 10 gaps, summed in registers first) and into
-// dTsS (per key row, runs of equal buckets summed in curSum first: along a row the query
-// timestamps grow, so the bucket changes rarely). As in the forward, the values are computed
-// without branches first (buckets kept as bytes), then masked, then summed. UNI: every element's
-// bucket is ub (gr_tc_uniform_bucket, the tile is full): no per-element bucket, and the wTs
-// gradient is the runs' branch-free sum after the running buckets are moved to ub.
+// the wTs gradient (acc, dTsS). As in the forward, the values are computed without branches
+// first (buckets kept as bytes), then masked, then summed. UNI: every element's bucket is ub or
+// ub + 1 (|gap| ≥ theta; gr_tc_uniform_bucket, the tile is full): two branch-free sums into the
+// warp's running sums (acc), moved when ub moves. Else the warp's buckets of nonzero ds span
+// [lo, hi] (a few, as the query timestamps grow along a key row): one warp-uniform pass per
+// bucket sums the lanes' elements of that bucket and adds the warp's sum with one lane.
 template <bool FAST, bool UNI>
 __device__ __forceinline__ void gr_tc_bwd_scores(float (&s)[4][4], float (&da)[4][4], bool full, const i64 (&rowJ)[2],
                                                  int half, i64 i0, i64 j0, i64 L, i64 hist, i64 ctx, const i64* tq,
                                                  const i64* tsK, const float* pws, const float* twS, const u64* tableS,
                                                  const uint4* cells, float invN, int warp, int g, int tg, float* ring,
-                                                 float* dTsS, int (&curBucket)[2], float (&curSum)[2], int ub, u32 theta) {
+                                                 double* dTsS, GrTcTsAcc& acc, int ub, u32 theta) {
     u32 buckets[4];
     (void)invN;
     // UNI: bucket ub, or ub + 1 where |gap| ≥ theta (upBits, bit 4n + e)
     const float tbh = UNI ? 0.5f * twS[ub] : 0.0f, tbh1 = UNI ? 0.5f * twS[ub + 1] : 0.0f;
     u32 upBits = 0;
-    // rowBucket[x]: the bucket of the lane's first element of key row x; rowUni: every one of the
-    // lane's 8 elements of a row has its row's bucket (masked ones included)
-    int rowBucket[2] = {0, 0};
-    bool rowUni = true;
     #pragma unroll
     for (int n = 0; n < 4; n++) {
         buckets[n] = 0;
@@ -979,10 +1020,6 @@ __device__ __forceinline__ void gr_tc_bwd_scores(float (&s)[4][4], float (&da)[4
             const float twh = UNI ? (up ? tbh1 : tbh) : FAST ? gr_tc_time_weight<true>(tsK[r], tq, c, tableS, cells, twS, bucket)
                                                : 0.5f * gr_tc_time_weight<false>(tsK[r], tq, c, tableS, cells, twS, bucket);
             buckets[n] |= (u32)bucket << (8 * e);
-            if (!UNI) {
-                if (n == 0 && (e & 1) == 0) rowBucket[x] = bucket;
-                else rowUni = rowUni && bucket == rowBucket[x];
-            }
             // h = v/2, t = tanh(h): SiLU(v) = h + h·t, 2·SiLU'(v) = (1 + t)(1 + h(1 − t))
             const float h = fmaf(s[n][e], 0.5f, fmaf(pws[r - c + 64], 0.5f, twh));
             const float t = gr_fast_tanh(h);
@@ -1003,20 +1040,6 @@ __device__ __forceinline__ void gr_tc_bwd_scores(float (&s)[4][4], float (&da)[4
     float gaps[5][2];
     #pragma unroll
     for (int u = 0; u < 5; u++) { gaps[u][0] = 0.0f; gaps[u][1] = 0.0f; }
-    // wTs: along a key row the query timestamps grow, so the buckets of a half tile mostly equal
-    // one per row; when they do for the whole warp (one vote), each row's values are summed without
-    // branches into its running sum (flushed first where the row's bucket changed: one branch per
-    // row, not per element), else element by element with a flush at every change of bucket.
-    if (UNI) {
-        #pragma unroll
-        for (int x = 0; x < 2; x++) {
-            if (curBucket[x] != ub) {
-                if (curBucket[x] >= 0) atomicAdd(dTsS + curBucket[x], curSum[x]);
-                curBucket[x] = ub;
-                curSum[x] = 0.0f;
-            }
-        }
-    }
     #pragma unroll
     for (int x = 0; x < 2; x++) {
         #pragma unroll
@@ -1028,58 +1051,52 @@ __device__ __forceinline__ void gr_tc_bwd_scores(float (&s)[4][4], float (&da)[4
             }
         }
     }
-    float hiSum = 0.0f;
-    if (__all_sync(0xffffffffu, rowUni)) {
-        #pragma unroll
-        for (int x = 0; x < 2; x++) {
-            if (!UNI && rowBucket[x] != curBucket[x]) {
-                if (curBucket[x] >= 0) atomicAdd(dTsS + curBucket[x], curSum[x]);
-                curBucket[x] = rowBucket[x];
-                curSum[x] = 0.0f;
-            }
-            float t = 0.0f;
-            if (UNI) {   // the elements of bucket ub + 1 into hiSum
-                #pragma unroll
-                for (int n = 0; n < 4; n++) {
-                    #pragma unroll
-                    for (int p = 0; p < 2; p++) {
-                        const float ds = da[n][2 * x + p];
-                        const bool up = (upBits >> (4 * n + 2 * x + p)) & 1u;
-                        t += up ? 0.0f : ds;
-                        hiSum += up ? ds : 0.0f;
-                    }
-                }
+    if (UNI) {
+        if (ub != acc.b) {   // warp-uniform: move the running sums to (ub, ub + 1)
+            if (acc.b >= 0 && ub == acc.b + 1) {
+                gr_tc_warp_add(dTsS, acc.b, acc.lo);
+                acc.lo = acc.hi; acc.hi = 0.0f;
             } else {
-                #pragma unroll
-                for (int n = 0; n < 4; n++) t += da[n][2 * x] + da[n][2 * x + 1];
+                gr_tc_ts_flush(acc, dTsS);
             }
-            curSum[x] += t;
+            acc.b = ub;
         }
-        if (UNI && theta != 0xffffffffu) {   // warp-uniform: the warp's sum for bucket ub + 1, one shared add
-            #pragma unroll
-            for (int o = 1; o < 32; o <<= 1) hiSum += __shfl_xor_sync(0xffffffffu, hiSum, o);
-            if ((threadIdx.x & 31) == 0 && hiSum != 0.0f) atomicAdd(dTsS + ub + 1, hiSum);
-        }
-    } else {
+        float lo = 0.0f, hi = 0.0f;
         #pragma unroll
-        for (int x = 0; x < 2; x++) {
+        for (int n = 0; n < 4; n++) {
+            #pragma unroll
+            for (int e = 0; e < 4; e++) {
+                const bool up = (upBits >> (4 * n + e)) & 1u;
+                lo += up ? 0.0f : da[n][e];
+                hi += up ? da[n][e] : 0.0f;
+            }
+        }
+        acc.lo += lo; acc.hi += hi;
+#ifndef __CUDA_ARCH__
+        gr_tc_ts_flush(acc, dTsS);   // the emulator: no warp-dependent shuffles in later calls
+#endif
+    } else {
+        u32 lo = 0xffffffffu, hi = 0u;   // the buckets of nonzero ds
+        #pragma unroll
+        for (int n = 0; n < 4; n++) {
+            #pragma unroll
+            for (int e = 0; e < 4; e++) {
+                const u32 bk = (buckets[n] >> (8 * e)) & 255u;
+                lo = da[n][e] != 0.0f && bk < lo ? bk : lo;
+                hi = da[n][e] != 0.0f && bk > hi ? bk : hi;
+            }
+        }
+        gr_tc_warp_range(lo, hi);
+        for (u32 bb = lo; bb <= hi; bb++) {   // warp-uniform
+            float v = 0.0f;
             #pragma unroll
             for (int n = 0; n < 4; n++) {
                 #pragma unroll
-                for (int p = 0; p < 2; p++) {
-                    const int e = 2 * x + p;
-                    const float ds = da[n][e];
-                    if (ds != 0.0f) {
-                        const int bucket = (int)((buckets[n] >> (8 * e)) & 255u);
-                        if (bucket != curBucket[x]) {
-                            if (curBucket[x] >= 0) atomicAdd(dTsS + curBucket[x], curSum[x]);
-                            curBucket[x] = bucket;
-                            curSum[x] = 0.0f;
-                        }
-                        curSum[x] += ds;
-                    }
-                }
+                for (int e = 0; e < 4; e++) v += ((buckets[n] >> (8 * e)) & 255u) == bb ? da[n][e] : 0.0f;
             }
+            if (acc.b >= 0 && (int)bb == acc.b) acc.lo += v;
+            else if (acc.b >= 0 && (int)bb == acc.b + 1) acc.hi += v;
+            else gr_tc_warp_add(dTsS, (int)bb, v);
         }
     }
     // gap i − j of (n, x, p) = i0 + 32·half + 8n + 2tg + p − (j0 + 16·warp + g + 8x) = k + 8(u − 1) + p,
@@ -1164,9 +1181,8 @@ __device__ __forceinline__ void gr_hstu_tc_bwd(GR_TC_BWD_PARAMS, float* dk, floa
     float* pwS = (float*)(tsK + GR_TC_TILE);               // [2][128]
     float* twS = pwS + 256;                                 // [132]
     u64* tableS = (u64*)(twS + 132);                        // [256]
-    float* dTsS = (float*)(tableS + 256);                   // [132]
-    float* ring = dTsS + 132;                               // [256] (unused: rings below)
-    uint4* t32 = (uint4*)(ring + 256);                      // [64]
+    double* dTsS = (double*)(tableS + 256);                 // [132] f64, in the 132 + 256 floats of
+    uint4* t32 = (uint4*)((float*)dTsS + 132 + 256);        // [64]    the f32 dTs and the old ring
 
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, tg = lane & 3;
     const GrTcItem it = gr_tc_item(items, offsets, flags, targets);
@@ -1191,10 +1207,10 @@ __device__ __forceinline__ void gr_hstu_tc_bwd(GR_TC_BWD_PARAMS, float* dk, floa
     gr_tc_build_cells(cells, table32, tw, 0.5f);   // wTs/2 (gr_tc_bwd_scores)
     gr_tc_load_bias_tables(tableS, t32, twS, table, table32, tw);
     const float dsScale = 0.5f * invN;   // gr_tc_bwd_scores' ds is 2N times the gradient, its a N times
-    __shared__ float rings[4 * 256];   // per warp: dPos by gap & 255 (the dynamic `ring` is unused)
-    ring = rings;
+    __shared__ float rings[4 * 256];   // per warp: dPos by gap & 255
+    float* ring = rings;
     for (int x = tid; x < 4 * 256; x += GR_TC_THREADS) ring[x] = 0.0f;
-    for (int x = tid; x < 132; x += GR_TC_THREADS) dTsS[x] = 0.0f;
+    for (int x = tid; x < 132; x += GR_TC_THREADS) dTsS[x] = 0.0;
     gr_tc_load_key_ts(tsK, tsb, j0, L);
     gr_tc_load_tile<DP>(sK, kh, j0, L);
     gr_tc_load_tile<DP>(sV, vh, j0, L);
@@ -1214,8 +1230,7 @@ __device__ __forceinline__ void gr_hstu_tc_bwd(GR_TC_BWD_PARAMS, float* dk, floa
     float accK[DP / 8][4], accV[DP / 8][4];
     #pragma unroll
     for (int n = 0; n < DP / 8; n++) for (int e = 0; e < 4; e++) { accK[n][e] = 0.0f; accV[n][e] = 0.0f; }
-    int curBucket[2] = {-1, -1};
-    float curSum[2] = {0.0f, 0.0f};
+    GrTcTsAcc tsAcc = {-1, 0.0f, 0.0f};   // the wTs gradient's running sums (gr_tc_bwd_scores)
     // the warp's key timestamps relative to T[b, 0] (gr_tc_uniform_bucket), once tsK has landed
     const u32 t0 = (u32)tsb[0];
     GrTcSpan kspan = {0, 0};
@@ -1285,12 +1300,19 @@ __device__ __forceinline__ void gr_hstu_tc_bwd(GR_TC_BWD_PARAMS, float* dk, floa
                 const int a = (int)((u32)tq[32 * half + lane] - t0);
                 ub = gr_tc_uniform_bucket(gr_tc_span_reduce({a, a}, 1, 16), kspan, t32, theta);
             }
+#ifndef __CUDA_ARCH__
+            {   // the emulator: one path for the whole block (the paths' shuffles differ in number)
+                u32 lo = ub < 0 ? 1u : 0u, hi = lo;
+                gr_tc_warp_range(lo, hi);
+                if (hi != 0u) ub = -1;
+            }
+#endif
             if (ub >= 0) gr_tc_bwd_scores<true, true>(s, da, full, rowJ, half, i0, j0, L, hist, ctx, tq, tsK, pws, twS, tableS,
-                                                      cells, invN, warp, g, tg, ring + 256 * warp, dTsS, curBucket, curSum, ub, theta);
+                                                      cells, invN, warp, g, tg, ring + 256 * warp, dTsS, tsAcc, ub, theta);
             else if (fast) gr_tc_bwd_scores<true, false>(s, da, full, rowJ, half, i0, j0, L, hist, ctx, tq, tsK, pws, twS,
-                                                         tableS, cells, invN, warp, g, tg, ring + 256 * warp, dTsS, curBucket, curSum, ub, theta);
+                                                         tableS, cells, invN, warp, g, tg, ring + 256 * warp, dTsS, tsAcc, ub, theta);
             else gr_tc_bwd_scores<false, false>(s, da, full, rowJ, half, i0, j0, L, hist, ctx, tq, tsK, pws, twS, tableS, cells,
-                                                invN, warp, g, tg, ring + 256 * warp, dTsS, curBucket, curSum, ub, theta);
+                                                invN, warp, g, tg, ring + 256 * warp, dTsS, tsAcc, ub, theta);
             // dV += aᵀ dO, dK += dsᵀ Q (A operands from registers)
             #pragma unroll
             for (int kk = 0; kk < 2; kk++) {
@@ -1317,11 +1339,10 @@ __device__ __forceinline__ void gr_hstu_tc_bwd(GR_TC_BWD_PARAMS, float* dk, floa
     }
     #undef GR_TC_NEEDED
     gr_cp_async_wait<0>();
-    #pragma unroll
-    for (int x = 0; x < 2; x++) if (curBucket[x] >= 0) atomicAdd(dTsS + curBucket[x], curSum[x]);
+    gr_tc_ts_flush(tsAcc, dTsS);
     __syncthreads();
     gr_tc_flush_ring(ring, flushedTo + 1, flushedTo + 127, N, dpw, dsScale);
-    for (int x = tid; x < 129; x += GR_TC_THREADS) if (dTsS[x] != 0.0f) atomicAdd(dtw + x, dTsS[x] * dsScale);
+    for (int x = tid; x < 129; x += GR_TC_THREADS) if (dTsS[x] != 0.0) atomicAdd(dtw + x, (float)(dTsS[x] * dsScale));
     #pragma unroll
     for (int n = 0; n < DP / 8; n++) {
         #pragma unroll
