@@ -14,7 +14,7 @@
 import argparse, ctypes, glob, os, re, subprocess, sys, collections
 
 ORDER = ["Common", "Elementwise", "Norm", "Embedding", "Loss", "Optimizer", "Retrieval", "Attention", "AttentionMMA",
-         "AttentionTiled"]   # CUDAKernelSources.files
+         "AttentionTiled", "SoftmaxAttentionMMA"]   # CUDAKernelSources.files
 OPTIONS = ["--gpu-architecture=sm_90", "--std=c++17", "-default-device"]   # NVRTCCompiler.compile
 
 ap = argparse.ArgumentParser()

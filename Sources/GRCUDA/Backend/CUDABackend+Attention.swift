@@ -149,6 +149,9 @@ extension CUDABackend {
         precondition(dim % heads == 0, "softmaxAttention: dim \(dim) must be a multiple of heads \(heads)")
         let dh = dim / heads
         let scale = 1 / Float(dh).squareRoot()
+        if softmaxForwardMMA([.ptr(q), .ptr(k), .ptr(v), .i(rowStride), .i(width), .i(dim), .i(heads), .f(scale)]
+                                 + softmaxDropout(dropout, dropoutStream) + [.ptr(probs), .ptr(out)],
+                             batch: batch, width: width, dh: dh, heads: heads) { return }
         if let shared = Self.softmaxTiledShared(dh: dh, n: width) {
             context.launch("gr_softmax_attn_fwd_tiled", grid: Self.tiledGrid(batch: batch, width: width, heads: heads),
                            block: Self.attentionThreads, shared: shared.fwd,
@@ -171,6 +174,11 @@ extension CUDABackend {
         let scale = 1 / Float(dh).squareRoot()
         let dz = scratchTensor("attn.dz", batch * heads * width * width, .f32)
         let drop = softmaxDropout(dropout, dropoutStream)
+        if softmaxBackwardMMA(q: [.ptr(dOut), .ptr(k), .ptr(v), .i(rowStride), .i(width), .i(dim), .i(heads), .f(scale)]
+                                  + drop + [.ptr(probs), .ptr(dz), .ptr(dq)],
+                              kv: [.ptr(dOut), .ptr(q), .i(rowStride), .i(width), .i(dim), .i(heads)]
+                                  + drop + [.ptr(probs), .ptr(dz), .ptr(dk), .ptr(dV)],
+                              batch: batch, width: width, dh: dh, heads: heads) { return }
         if let shared = Self.softmaxTiledShared(dh: dh, n: width) {
             let grid = Self.tiledGrid(batch: batch, width: width, heads: heads)
             context.launch("gr_softmax_attn_bwd_q_tiled", grid: grid, block: Self.attentionThreads, shared: shared.q,

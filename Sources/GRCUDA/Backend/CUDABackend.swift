@@ -37,6 +37,9 @@ public final class CUDABackend: Backend {
     /// (`gr_loss_scatter_slices`, `CUDABackend+LossScatter.swift`) where the item table fits;
     /// false (`GR_CUDA_SCATTER_SLICES=0`): one global atomic per (position, sample, column).
     public var itemGradientSlices = EnvironmentSwitch.value("GR_CUDA_SCATTER_SLICES", default: true)
+    /// SASRec's softmax attention on the TF32 tensor-core kernels for head dims ≤ 64
+    /// (`CUDABackend+SoftmaxMMA.swift`); false (`GR_CUDA_SOFTMAX_MMA=0`): the tiled f32 kernels.
+    public var softmaxAttentionMMA = EnvironmentSwitch.value("GR_CUDA_SOFTMAX_MMA", default: true)
     /// The tensor-core attention's work lists of the last jagged layout (`makeHSTUPlan`).
     var hstuWorkCache: HSTUWorkLists? = nil
 

@@ -14,6 +14,7 @@ enum CUDAKernelSources {
         ("Retrieval.cu", PackageResources.Retrieval_cu), ("Attention.cu", PackageResources.Attention_cu),
         ("AttentionMMA.cu", PackageResources.AttentionMMA_cu),
         ("AttentionTiled.cu", PackageResources.AttentionTiled_cu),
+        ("SoftmaxAttentionMMA.cu", PackageResources.SoftmaxAttentionMMA_cu),
     ]
 
     static var all: String {

@@ -26,9 +26,7 @@ public enum CUDAParity {
             + h.embedding() + h.loss() + h.lossScatter() + h.optimizer() + h.retrieval()
             + h.hstu() + h.hstu(heads: 1, dqk: 50, dv: 50, label: " (dims 50)")
             + h.hstu(heads: 1, dqk: 20, dv: 72, label: " (dv 72: simple kernels)")
-            + h.softmaxAttention() + h.softmaxAttention(batch: 2, width: 70, dim: 50, heads: 1, label: " (N 70, dh 50)")
-            + h.softmaxAttention(batch: 1, width: 300, dim: 50, heads: 1, label: " (N 300: two-pass forward)")
-            + h.softmaxAttention(batch: 2, width: 9, dim: 80, heads: 1, label: " (dh 80: simple kernels)")
+            + h.softmaxAttentionRows()
             + h.hstuTensorCore(long: gpu.context.deviceName != "host emulator") + graph(gpu: gpu, seed: seed)
     }
 
@@ -40,6 +38,7 @@ public enum CUDAParity {
         case "norm": return h.norm()
         case "fused": return h.fusedBackward() + h.fusedNormDropout() + h.fusedGEMM()
         case "loss": return h.loss() + h.lossScatter()
+        case "softmax": return h.softmaxAttentionRows()
         default: return nil
         }
     }
@@ -365,9 +364,27 @@ struct Harness {
                 check("hstu attention backward dTimeWeights" + label, dtw)]
     }
 
-    /// Head dims up to 64 run the tiled kernels (AttentionTiled.cu), larger ones the simple ones.
+    /// Head dims up to 64 run the TF32 mma kernels (SoftmaxAttentionMMA.cu: TF32 tolerance, the
+    /// reference's attention precision) or, switched off, the tiled f32 ones (AttentionTiled.cu);
+    /// larger head dims the simple ones.
+    mutating func softmaxAttentionRows() -> [ParityResult] {
+        let mma = gpu.softmaxAttentionMMA
+        gpu.softmaxAttentionMMA = true
+        var r = softmaxAttention() + softmaxAttention(batch: 2, width: 70, dim: 50, heads: 1, label: " (N 70, dh 50)")
+            + softmaxAttention(batch: 1, width: 300, dim: 50, heads: 1, label: " (N 300: five 64-row tiles)")
+            + softmaxAttention(batch: 2, width: 131, dim: 42, heads: 2, label: " (N 131, dh 21)")
+            + softmaxAttention(batch: 1, width: 65, dim: 61, heads: 1, label: " (N 65, dh 61)")
+            + softmaxAttention(batch: 2, width: 9, dim: 80, heads: 1, label: " (dh 80: simple kernels)")
+        gpu.softmaxAttentionMMA = false
+        r += softmaxAttention(batch: 2, width: 70, dim: 50, heads: 1, label: " (tiled f32, N 70, dh 50)")
+            + softmaxAttention(batch: 1, width: 300, dim: 50, heads: 1, label: " (tiled f32, N 300: two-pass forward)")
+        gpu.softmaxAttentionMMA = mma
+        return r
+    }
+
     mutating func softmaxAttention(batch B: Int = 3, width N: Int = 23, dim D: Int = 32, heads H: Int = 2,
                                    label: String = "") -> [ParityResult] {
+        let tol = gpu.softmaxMMASteps(dh: D / H) != nil ? CUDAParity.tf32Tolerance : CUDAParity.f32Tolerance
         let ld = 3 * D
         let qkv = pair([B * N * ld])
         func views(_ p: Tensor) -> (Tensor, Tensor, Tensor) {
@@ -391,9 +408,9 @@ struct Harness {
             gpu.softmaxAttentionBackward(dOut: g.gpu, q: qg, k: kg, v: vg, rowStride: ld, batch: B, width: N, dim: D,
                                          heads: H, dropout: dropout, dropoutStream: s, probs: probs.gpu,
                                          dq: dqg, dk: dkg, dv: dvg)
-            r += [check("softmax attention forward p=\(dropout)" + label, out),
-                  check("softmax attention probs p=\(dropout)" + label, probs),
-                  check("softmax attention backward p=\(dropout)" + label, dG)]
+            r += [check("softmax attention forward p=\(dropout)" + label, out, tol: tol),
+                  check("softmax attention probs p=\(dropout)" + label, probs, tol: tol),
+                  check("softmax attention backward p=\(dropout)" + label, dG, tol: tol)]
         }
         return r
     }
