@@ -10,8 +10,8 @@
 // Shapes: padded (B, N), D = H·dh, q/k/v rows of stride rs (column block h·dh), dOut/out (B·N, D).
 // DP = 8·KS ≥ dh is the head dim padded to the mma's k (KS = 4: dh ≤ 32, KS = 8: dh ≤ 64).
 // A CTA of 4 warps takes 64 rows (queries for fwd/bwd_q, keys for bwd_kv), each warp 16 of them;
-// the other operand comes in 64-row tiles through shared memory ([row][DP + 4] tf32 words, so
-// that both fragment patterns below are free of bank conflicts). Scores stay in registers in
+// the other operand comes in 64-row tiles through shared memory by cp.async ([row][DP + 4] f32
+// words, rounded to tf32 where read; the + 4 keeps both fragment patterns free of bank conflicts). Scores stay in registers in
 // the mma's C layout (lane: rows g, g + 8, columns 2·tg, 2·tg + 1 of each 8-column tile,
 // g = lane / 4, tg = lane % 4); a C tile feeds the next mma as its A operand with the k index
 // permuted (A column tg ↔ C column 2·tg, tg + 4 ↔ 2·tg + 1), the B operand's rows read likewise.
