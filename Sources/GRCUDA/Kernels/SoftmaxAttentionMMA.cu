@@ -10,8 +10,8 @@
 // Shapes: padded (B, N), D = H·dh, q/k/v rows of stride rs (column block h·dh), dOut/out (B·N, D).
 // DP = 8·KS ≥ dh is the head dim padded to the mma's k (KS = 4: dh ≤ 32, KS = 8: dh ≤ 64).
 // A CTA of 4 warps takes 64 rows (queries for fwd/bwd_q, keys for bwd_kv), each warp 16 of them;
-// the other operand comes in 64-row tiles through shared memory ([row][DP + 4] tf32 words, so
-// that both fragment patterns below are free of bank conflicts). Scores stay in registers in
+// the other operand comes in 64-row tiles through shared memory by cp.async ([row][DP + 4] f32
+// words, rounded to tf32 where read; the + 4 keeps both fragment patterns free of bank conflicts). Scores stay in registers in
 // the mma's C layout (lane: rows g, g + 8, columns 2·tg, 2·tg + 1 of each 8-column tile,
 // g = lane / 4, tg = lane % 4); a C tile feeds the next mma as its A operand with the k index
 // permuted (A column tg ↔ C column 2·tg, tg + 4 ↔ 2·tg + 1), the B operand's rows read likewise.
@@ -81,16 +81,49 @@ __device__ __forceinline__ void gr_mma_tf32(float* c, const u32* a, const u32* b
 
 // ---- tiles and fragments
 
-// dst[r][c] (stride DP + 4) = tf32(src[(rowBase + r0 + r)·rs + col0 + c]) for r < 64, c < DP; zero
-// where r0 + r ≥ limit or c ≥ dh.
+// 4-byte cp.async global → shared, zero-filled where !ok (src then unread); no registers held,
+// so a thread's 16 or 32 copies of a tile are all in flight together. Emulator: a plain copy.
+__device__ __forceinline__ void gr_sm_cp4(float* dst, const float* src, bool ok) {
+#ifdef __CUDA_ARCH__
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;" ::"r"(gr_smem_addr(dst)), "l"(src), "r"(ok ? 4 : 0));
+#else
+    *dst = ok ? *src : 0.0f;
+#endif
+}
+
+// Waits for this thread's cp.async copies (a __syncthreads makes them visible to the block).
+__device__ __forceinline__ void gr_sm_wait() {
+#ifdef __CUDA_ARCH__
+    asm volatile("cp.async.wait_all;" ::: "memory");
+#endif
+}
+
+// dst[r][c] (stride DP + 4) = src[(rowBase + r0 + r)·rs + col0 + c] (f32; rounded to tf32 where the
+// fragments are read) for r < 64, c < DP; zero where r0 + r ≥ limit or c ≥ dh. Asynchronous:
+// gr_sm_wait, then __syncthreads, before the tile is read.
 template <int KS>
 __device__ __forceinline__ void gr_sm_load(float* dst, const float* src, i64 rs, i64 col0, i64 dh, i64 rowBase, i64 r0,
                                            i64 limit) {
     constexpr int DP = 8 * KS, LD = DP + 4;
+    #pragma unroll 4
     for (int x = threadIdx.x; x < GR_SM_ROWS * DP; x += GR_SM_THREADS) {
         int r = x / DP, c = x - r * DP;
-        float val = r0 + r < limit && c < dh ? src[(rowBase + r0 + r) * rs + col0 + c] : 0.0f;
-        dst[r * LD + c] = gr_tf32f(val);
+        bool ok = r0 + r < limit && c < dh;
+        gr_sm_cp4(dst + r * LD + c, ok ? src + (rowBase + r0 + r) * rs + col0 + c : src, ok);
+    }
+}
+
+// pv = the warp's 16 × 64 tile (C layout: rows i0 + rw (+8), columns j0 + 8·nt + 2·tg (+1)) of
+// the (N, N) matrix M where j ≤ i < N, else 0: the loads are issued together, ahead of the mma.
+__device__ __forceinline__ void gr_sm_rows(float (&pv)[8][4], const float* M, i64 N, i64 i0, i64 j0, int rw) {
+    int tg = threadIdx.x & 3;
+    #pragma unroll
+    for (int nt = 0; nt < 8; nt++) {
+        #pragma unroll
+        for (int e = 0; e < 4; e++) {
+            i64 i = i0 + rw + 8 * (e >> 1), j = j0 + 8 * nt + 2 * tg + (e & 1);
+            pv[nt][e] = j <= i && i < N ? M[i * N + j] : 0.0f;
+        }
     }
 }
 
@@ -122,7 +155,7 @@ __device__ __forceinline__ void gr_sm_scores(float (&s)[8][4], const u32 (&a)[KS
         const float* row = Bs + (8 * nt + g) * LD + tg;
         #pragma unroll
         for (int ks = 0; ks < KS; ks++) {
-            u32 b[2] = {__float_as_uint(row[8 * ks]), __float_as_uint(row[8 * ks + 4])};
+            u32 b[2] = {gr_tf32(row[8 * ks]), gr_tf32(row[8 * ks + 4])};
             gr_mma_tf32(s[nt], a[ks], b);
         }
     }
@@ -141,7 +174,7 @@ __device__ __forceinline__ void gr_sm_accumulate(float (&acc)[KS][4], const floa
         const float* r0 = Ms + (8 * kk + 2 * tg) * LD + g;
         #pragma unroll
         for (int nt = 0; nt < KS; nt++) {
-            u32 b[2] = {__float_as_uint(r0[8 * nt]), __float_as_uint(r0[LD + 8 * nt])};
+            u32 b[2] = {gr_tf32(r0[8 * nt]), gr_tf32(r0[LD + 8 * nt])};
             gr_mma_tf32(acc[nt], a, b);
         }
     }
@@ -213,6 +246,7 @@ __device__ __forceinline__ void gr_sm_fwd(const float* q, const float* k, const 
     for (i64 j0 = 0; j0 <= i0; j0 += GR_SM_ROWS) {
         __syncthreads();
         gr_sm_load<KS>(Ks, k, rs, h * dh, dh, b * N, j0, N);
+        gr_sm_wait();
         __syncthreads();
         float s[8][4];
         gr_sm_scores<KS>(s, qa, Ks);
@@ -261,6 +295,7 @@ __device__ __forceinline__ void gr_sm_fwd(const float* q, const float* k, const 
         gr_sm_load<KS>(Ks, k, rs, h * dh, dh, b * N, j0, N);
         gr_sm_load<KS>(Vs, v, rs, h * dh, dh, b * N, j0, N);
         if (dropping) gr_sm_keep(mask, bhN, N, i0, j0, threshold, seed, stream);
+        gr_sm_wait();
         __syncthreads();
         float s[8][4];
         gr_sm_scores<KS>(s, qa, Ks);
@@ -302,6 +337,9 @@ __device__ __forceinline__ void gr_sm_bwd_q(const float* dOut, const float* k, c
         __syncthreads();
         gr_sm_load<KS>(Vs, v, rs, h * dh, dh, b * N, j0, N);
         if (dropping) gr_sm_keep(mask, bhN, N, i0, j0, threshold, seed, stream);
+        float pv[8][4];
+        gr_sm_rows(pv, P, N, i0, j0, rw);
+        gr_sm_wait();
         __syncthreads();
         float s[8][4];
         gr_sm_scores<KS>(s, ga, Vs);
@@ -310,11 +348,8 @@ __device__ __forceinline__ void gr_sm_bwd_q(const float* dOut, const float* k, c
             #pragma unroll
             for (int e = 0; e < 4; e++) {
                 int hf = e >> 1, r = rw + 8 * hf, c = 8 * nt + 2 * tg + (e & 1);
-                i64 i = i0 + r, j = j0 + c;
-                if (j <= i && i < N) {
-                    float d = dropping ? s[nt][e] * gr_sm_mult(mask, r, c, inv) : s[nt][e];
-                    rho[hf] += P[i * N + j] * d;
-                }
+                float d = dropping ? s[nt][e] * gr_sm_mult(mask, r, c, inv) : s[nt][e];
+                rho[hf] += pv[nt][e] * d;   // pv = 0 where masked
             }
         }
     }
@@ -331,6 +366,9 @@ __device__ __forceinline__ void gr_sm_bwd_q(const float* dOut, const float* k, c
         gr_sm_load<KS>(Ks, k, rs, h * dh, dh, b * N, j0, N);
         gr_sm_load<KS>(Vs, v, rs, h * dh, dh, b * N, j0, N);
         if (dropping) gr_sm_keep(mask, bhN, N, i0, j0, threshold, seed, stream);
+        float pv[8][4];
+        gr_sm_rows(pv, P, N, i0, j0, rw);
+        gr_sm_wait();
         __syncthreads();
         float s[8][4];
         gr_sm_scores<KS>(s, ga, Vs);
@@ -343,7 +381,7 @@ __device__ __forceinline__ void gr_sm_bwd_q(const float* dOut, const float* k, c
                 float z = 0.0f;
                 if (j <= i && i < N) {
                     float d = dropping ? s[nt][e] * gr_sm_mult(mask, r, c, inv) : s[nt][e];
-                    z = P[i * N + j] * (d - rho[hf]) * scale;
+                    z = pv[nt][e] * (d - rho[hf]) * scale;
                     Z[i * N + j] = z;
                 }
                 s[nt][e] = z;
@@ -379,31 +417,30 @@ __device__ __forceinline__ void gr_sm_bwd_kv(const float* dOut, const float* q, 
         gr_sm_load<KS>(Qs, q, rs, h * dh, dh, b * N, i0, N);
         gr_sm_load<KS>(Gs, dOut, D, h * dh, dh, b * N, i0, N);
         if (dropping) gr_sm_keep(mask, bhN, N, i0, j0, threshold, seed, stream);
+        gr_sm_wait();
         __syncthreads();
         // the warp's 16 keys × 64 queries of dzᵀ (then p'ᵀ) in C layout: rows keys, columns queries
-        float t[8][4];
+        float t[8][4], pt[8][4];   // dzᵀ and p'ᵀ, loaded together (64 loads in flight) before the mma
         #pragma unroll
         for (int kk = 0; kk < 8; kk++) {
             #pragma unroll
             for (int e = 0; e < 4; e++) {
                 int c = cw + 8 * (e >> 1), r = 8 * kk + 2 * tg + (e & 1);
                 i64 i = i0 + r, j = j0 + c;
-                t[kk][e] = j <= i && i < N ? Z[i * N + j] : 0.0f;
+                bool ok = j <= i && i < N;
+                t[kk][e] = ok ? Z[i * N + j] : 0.0f;
+                pt[kk][e] = ok ? P[i * N + j] : 0.0f;
             }
         }
         gr_sm_accumulate<KS>(accK, t, Qs);
-        #pragma unroll
-        for (int kk = 0; kk < 8; kk++) {
+        if (dropping) {
             #pragma unroll
-            for (int e = 0; e < 4; e++) {
-                int c = cw + 8 * (e >> 1), r = 8 * kk + 2 * tg + (e & 1);
-                i64 i = i0 + r, j = j0 + c;
-                float p = j <= i && i < N ? P[i * N + j] : 0.0f;
-                if (dropping) p *= gr_sm_mult(mask, r, c, inv);
-                t[kk][e] = p;
+            for (int kk = 0; kk < 8; kk++) {
+                #pragma unroll
+                for (int e = 0; e < 4; e++) pt[kk][e] *= gr_sm_mult(mask, 8 * kk + 2 * tg + (e & 1), cw + 8 * (e >> 1), inv);
             }
         }
-        gr_sm_accumulate<KS>(accV, t, Gs);
+        gr_sm_accumulate<KS>(accV, pt, Gs);
     }
     gr_sm_store<KS>(dk, rs, h * dh, dh, b * N, j0 + cw, N, accK);
     gr_sm_store<KS>(dV, rs, h * dh, dh, b * N, j0 + cw, N, accV);
