@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# One lean device call that checks main on a GPU end to end (session 7): `gr cuda selftest`,
-# `gr cuda train-parity` (HSTU-large, SASRec), the three 101-epoch ML-1M runs (wall time,
-# metrics), the item-gradient scatter A/B (`GR_CUDA_SCATTER_SLICES=1` vs 0: step bench and
-# 101-epoch SASRec/HSTU-large runs), `gr cuda bench-attention --check` (issue #5's kernel table),
+# One lean device call that checks main on a GPU end to end (session 8): `gr cuda selftest`,
+# `gr cuda train-parity` (HSTU-large, SASRec eager and with `--cuda-graphs on`), the three
+# 101-epoch ML-1M runs (wall time, metrics; SASRec twice with the default graphs and once with
+# `--cuda-graphs off`), `gr cuda bench-attention --check` (issue #5's kernel table),
 # `gr cuda bench-retrieval` at 1M items, and `gr serve` on a 1M-item synthetic model with the
 # default retrieval device (3 requests). Staging, here:
 #   scripts/device-stage.sh NAME --with-data --script scripts/device-final.sh
@@ -22,9 +22,8 @@ run() {  # run LABEL CONFIG [ENV=VALUE ...]: 101 epochs, wall time, last test me
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 el selftest; timeout 120 $GR cuda selftest > $L/selftest.log 2>&1; echo "selftest rc $?"; grep -E "FAIL|passed|slices|column" $L/selftest.log | tail -8
 el parity; for p in hstu-large sasrec; do timeout 45 $GR cuda train-parity --config $D/configs/ml-1m/$p.yaml --data $DATA --steps 20 > $L/parity-$p.log 2>&1; echo "parity $p rc $?"; tail -1 $L/parity-$p.log; done
-el runs; run hstu-large hstu-large; run hstu hstu; run sasrec sasrec; run sasrec-2 sasrec
-el scatter; for s in 0 1; do for c in sasrec hstu-large; do GR_CUDA_SCATTER_SLICES=$s timeout 40 $GR bench step --device cuda --steps 20 --config $D/configs/ml-1m/$c.yaml 2>&1 | tee $L/step-$c-$s.log | grep -E "^\| ml" | sed "s/^/slices=$s /"; done; done
-run sasrec-atomic sasrec GR_CUDA_SCATTER_SLICES=0; run hstu-large-atomic hstu-large GR_CUDA_SCATTER_SLICES=0
+timeout 45 $GR cuda train-parity --config $D/configs/ml-1m/sasrec.yaml --data $DATA --steps 20 --cuda-graphs on > $L/parity-sasrec-graphs.log 2>&1; echo "parity sasrec graphs rc $?"; tail -1 $L/parity-sasrec-graphs.log
+el runs; run hstu-large hstu-large; run hstu hstu; run sasrec sasrec; run sasrec-2 sasrec; run sasrec-eager sasrec GR_CUDA_GRAPHS=off
 el attention; timeout 150 $GR cuda bench-attention --check > $L/bench-attention.log 2>&1; echo "bench-attention rc $?"; grep -E "checks|^\|" $L/bench-attention.log
 el retrieval; timeout 60 $GR cuda bench-retrieval --items 1000000 --runs 3 > $L/bench-retrieval.log 2>&1; echo "bench-retrieval rc $?"; grep -E "^\| V 1000000 D 50 Q|retries|rror|DIFF" $L/bench-retrieval.log | head -8
 el serve; $GR serve --synthetic-items 1000000 --synthetic-config $D/configs/ml-1m/hstu-large.yaml --port 18555 > $L/serve.log 2>&1 &
