@@ -160,18 +160,21 @@ public struct CUDACommand: ParsableCommand {
             let source = DeviceBatchSource(store: store, backend: gpu, view: SampleView.train,
                                            maxLength: cfg.maxSequenceLength, paddedWidth: cfg.paddedWidth, dense: dense)
             var batchMismatches = 0
+            /// Queues model i's AdamW update of step s (the config's constant lr).
+            func adamw(_ i: Int, step s: Int) {
+                let p = models[i].parameters
+                backends[i].adamwStep(params: p.values, grads: p.grads, m: moments[i].0, v: moments[i].1, step: s + 1,
+                                      lr: Float(cfg.lr), beta1: Float(cfg.beta1), beta2: Float(cfg.beta2),
+                                      eps: Float(cfg.eps), weightDecay: Float(cfg.weightDecay))
+            }
             var graphs: StepGraphRunner? = nil
             if cudaGraphs != .off {
                 if let why = StepGraphRunner.unsupported(model: models[1], backend: gpu, deviceBatches: source != nil,
                                                          warmupSteps: cfg.numWarmupSteps) {
                     throw CLIFailure("--cuda-graphs \(cudaGraphs.rawValue): \(why)")
                 }
-                let (m, v) = moments[1], p = models[1].parameters
-                graphs = StepGraphRunner(ops: gpu, model: models[1] as! SASRecModel, optimizerStep: { s in
-                    gpu.adamwStep(params: p.values, grads: p.grads, m: m, v: v, step: s + 1, lr: Float(cfg.lr),
-                                  beta1: Float(cfg.beta1), beta2: Float(cfg.beta2), eps: Float(cfg.eps),
-                                  weightDecay: Float(cfg.weightDecay))
-                }, log: { print($0) })
+                graphs = StepGraphRunner(ops: gpu, model: models[1] as! SASRecModel, optimizerStep: { adamw(1, step: $0) },
+                                         log: { print($0) })
             }
             for step in 0..<min(steps, sampler.batchCount) {
                 let batch = sampler.batch(step, epoch: 0)
@@ -186,18 +189,14 @@ public struct CUDACommand: ParsableCommand {
                 for (i, m) in models.enumerated() {
                     let input = i == 0 ? input : gpuInput
                     let t0 = Date()
-                    if i == 1, let graphs {
-                        let loss = graphs.step(input, step: step, seed: cfg.seed)
-                        gpu.synchronize()
-                        losses.append(loss)
-                        times.append(Date().timeIntervalSince(t0))
-                        continue
+                    let loss: Float
+                    if i == 1, let graphs {   // zeroing, forward, loss, backward and AdamW
+                        loss = graphs.step(input, step: step, seed: cfg.seed)
+                    } else {
+                        m.parameters.zeroGrads()
+                        loss = m.trainStep(input, step: step, seed: cfg.seed)
+                        adamw(i, step: step)
                     }
-                    m.parameters.zeroGrads()
-                    let loss = m.trainStep(input, step: step, seed: cfg.seed)
-                    backends[i].adamwStep(params: m.parameters.values, grads: m.parameters.grads, m: moments[i].0, v: moments[i].1,
-                                          step: step + 1, lr: Float(cfg.lr), beta1: Float(cfg.beta1), beta2: Float(cfg.beta2),
-                                          eps: Float(cfg.eps), weightDecay: Float(cfg.weightDecay))
                     backends[i].synchronize()
                     losses.append(loss)
                     times.append(Date().timeIntervalSince(t0))

@@ -303,10 +303,10 @@ public final class Trainer {
     /// why when they cannot be used; `auto` is on only for `StepGraphRunner.autoModels`.
     lazy var stepGraphs: StepGraphRunner? = {
         let mode = options.cudaGraphs
-        guard mode != .off, options.dataParallel == nil || mode == .on else { return nil }
+        guard mode != .off else { return nil }
         if mode == .auto && !StepGraphRunner.autoModels.contains(config.modelConfig.kind) { return nil }
         if options.dataParallel != nil {
-            options.log("cuda graphs: not with data parallelism; eager steps")
+            if mode == .on { options.log("cuda graphs: not with data parallelism; eager steps") }
             return nil
         }
         if let why = StepGraphRunner.unsupported(model: model, backend: backend, deviceBatches: deviceBatchSource != nil,
