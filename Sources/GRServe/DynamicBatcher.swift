@@ -81,10 +81,15 @@ public final class DynamicBatcher: @unchecked Sendable {
         defer { condition.unlock() }
         guard !running && !stopping else { return }
         running = true
-        let workers = limits.engineWorkers
+        let workers = limits.engineWorkers, nice = limits.engineNice
+        // One worker: its forward also runs on the pool's threads; lower theirs too.
+        if workers == 1 && nice > 0 { Parallel.workerNice = nice }
         for i in 0..<workers {
             finished.enter()
-            let thread = Thread { [self] in workerLoop(singleThreaded: workers > 1) }
+            let thread = Thread { [self] in
+                if nice > 0 { Parallel.setThreadNice(nice) }
+                workerLoop(singleThreaded: workers > 1)
+            }
             thread.name = workers == 1 ? "gr-serve-batcher" : "gr-serve-batcher-\(i)"
             thread.stackSize = 8 << 20
             thread.start()
