@@ -13,8 +13,9 @@ public struct ServeLimits: Sendable, Equatable {
     /// The nice value (0...19) of the engine's threads (the batcher workers and, with one worker,
     /// the worker pool's threads), so that the HTTP threads (event loops, route handlers) preempt a
     /// running forward at once: under load a request then reaches the queue before the next batch
-    /// starts instead of missing it. 0 here (the library changes no priority unless asked);
-    /// `gr serve --engine-nice` defaults to 5.
+    /// starts instead of missing it. 0 (the default): no priority is changed. On a machine shared
+    /// with other work a positive value also yields the engine's CPU to that work (measured:
+    /// BENCHMARKS.md, Serving, session 9), so it is for a machine that only serves.
     public var engineNice: Int = 0
     /// An optional extra wait for more requests after the first one of a batch arrived, in
     /// seconds. 0 (the default) runs every batch as soon as the worker is free: a request that

@@ -64,7 +64,7 @@ public struct ServeCommand: ParsableCommand {
     var engineWorkers: Int?
 
     @Option(name: .customLong("engine-nice"),
-            help: "Nice value (0...19) of the engine threads, so that HTTP work preempts a running forward (default 5; 0: same priority).")
+            help: "Nice value (0...19) of the engine threads, so that HTTP work preempts a running forward (default 0: the same priority as HTTP).")
     var engineNice: Int?
 
     @Option(name: .long, help: "Arithmetic of the model's layer products: f32, bf16 (AVX-512 BF16; f32 on other CPUs) or int16 (AVX2; f32 on other CPUs).")
@@ -118,7 +118,7 @@ public struct ServeCommand: ParsableCommand {
             Parallel.threads = threads
         }
         limits.engineWorkers = engineWorkers ?? 1
-        limits.engineNice = engineNice ?? 5
+        limits.engineNice = engineNice ?? 0
         do { try limits.validate() } catch { throw ValidationError("\(error)") }
         guard (0...65535).contains(port) else { throw ValidationError("--port must be in 0...65535") }
         let (retrieval, retrievalMessage) = try retrievalDevice.make()
