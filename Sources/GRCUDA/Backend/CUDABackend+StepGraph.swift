@@ -67,4 +67,17 @@ extension CUDABackend: StepGraphOps {
     }
 
     public func retainReplacedScratch() { retainsReplacedScratch = true }
+
+    public func bindJaggedOffsets(_ offsets: Tensor?) { jaggedOffsets = offsets }
+
+    /// Padded HSTU steps need the tiled f32 kernels: their grid is (B · ⌈N/32⌉, H), independent of T.
+    public func jaggedStepsUnavailable(heads: Int, dqk: Int, dv: Int, paddedWidth: Int) -> String? {
+        if attentionPrecision == .bf16 && Self.tensorCoreDim(dqk, dv) != nil {
+            return "bf16 HSTU attention (GR_CUDA_ATTENTION=bf16) plans each batch on the host"
+        }
+        if Self.hstuTiledShared(dqk: dqk, dv: dv, n: paddedWidth) == nil {
+            return "HSTU attention of dqk \(dqk), dv \(dv), N \(paddedWidth) runs the untiled kernels, whose grid is (T, H)"
+        }
+        return nil
+    }
 }
