@@ -52,6 +52,9 @@ extension CUDABackend: StepGraphOps {
     public var stepGraphsUnavailable: String? { graphsUnavailable }
 
     public func captureStepSegment(step: Int, _ body: @escaping () -> Void) throws -> AnyObject {
+        // Device tables built on first use are built now: inside the capture their upload would be
+        // recorded, not run (HSTU attention's time buckets).
+        _ = timeBucketTable()
         let g = try captureStep(step: step, advance: false, body)
         // A captured upload re-reads its pinned ring slot at every replay, and eager uploads
         // between replays reuse the ring: such a segment cannot be replayed safely.
