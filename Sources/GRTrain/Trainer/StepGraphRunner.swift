@@ -6,7 +6,8 @@ import GRModels
 public enum CUDAGraphsMode: String, CaseIterable, Sendable {
     /// On where measured to help (`StepGraphRunner.autoModels`: SASRec), else off.
     case auto
-    /// On wherever supported (SASRec on the CUDA backend, device batches, constant lr); elsewhere
+    /// On wherever supported (SASRec; HSTU padded to capacity buckets; on the CUDA backend, device
+    /// batches, constant lr); elsewhere
     /// a message says why the steps stay eager.
     case on
     case off
