@@ -29,6 +29,17 @@ final class StepGraphRunnerTests: XCTestCase {
         func jaggedStepsUnavailable(heads: Int, dqk: Int, dv: Int, paddedWidth: Int) -> String? { nil }
     }
 
+    /// AdamW (lr 0.01, wd 0.01) with two moment pairs of `like`'s size: `adamw(m, k, s)`
+    /// updates model m with pair k / 2 (0: the eager model, 2: the graphed one).
+    static func adamw(_ like: any SequentialRecommender) -> (any SequentialRecommender, Int, Int) -> Void {
+        let count = like.parameters.values.count
+        let moments = (0..<4).map { _ in like.backend.zeros([count], .f32) }
+        return { m, k, s in
+            m.backend.adamwStep(params: m.parameters.values, grads: m.parameters.grads, m: moments[k], v: moments[k + 1],
+                                step: s + 1, lr: 0.01, beta1: 0.9, beta2: 0.98, eps: 1e-8, weightDecay: 0.01)
+        }
+    }
+
     /// The host batch as the device path has it (`DeviceBatch`: every position supervised).
     static func deviceInput(_ x: ModelInput, backend: any Backend) -> ModelInput {
         let n = x.paddedWidth, b = x.batchSize
@@ -52,24 +63,19 @@ final class StepGraphRunnerTests: XCTestCase {
             let eager = try DistributedFixtures.model("sasrec") as! SASRecModel
             let graphed = try DistributedFixtures.model("sasrec") as! SASRecModel
             let cpu = eager.backend, n = eager.config.paddedWidth, maxLength = eager.config.maxSequenceLength
-            let count = eager.parameters.values.count
-            let moments = (0..<4).map { _ in cpu.zeros([count], .f32) }
-            func adamw(_ m: SASRecModel, _ k: Int, step s: Int) {
-                m.backend.adamwStep(params: m.parameters.values, grads: m.parameters.grads, m: moments[k], v: moments[k + 1],
-                                    step: s + 1, lr: 0.01, beta1: 0.9, beta2: 0.98, eps: 1e-8, weightDecay: 0.01)
-            }
+            let adamw = Self.adamw(eager)
             let mock = MockGraphs()
             mock.failCapture = failing
             var logged: [String] = []
             // The mock's graphs freeze their closures' arguments: AdamW reads the device step as a graph's does.
-            let runner = StepGraphRunner(ops: mock, model: graphed, optimizerStep: { _ in adamw(graphed, 2, step: mock.deviceStep) },
+            let runner = StepGraphRunner(ops: mock, model: graphed, optimizerStep: { _ in adamw(graphed, 2, mock.deviceStep) },
                                          log: { logged.append($0) })
             XCTAssertTrue(mock.retained)
             for (s, b) in [5, 5, 3, 5, 3, 5, 5].enumerated() {
                 let host = DistributedFixtures.batch(b, items: 40, n: n, maxLength: maxLength, seed: UInt64(20 + s))
                 eager.parameters.zeroGrads()
                 let l1 = eager.trainStep(Self.deviceInput(host, backend: cpu), step: s, seed: 9)
-                adamw(eager, 0, step: s)
+                adamw(eager, 0, s)
                 let l2 = runner.step(Self.deviceInput(host, backend: cpu), step: s, seed: 9)
                 XCTAssertEqual(l2, l1, "step \(s), failing captures \(failing)")
                 XCTAssertEqual(mock.deviceStep, s)
@@ -125,18 +131,13 @@ final class StepGraphRunnerTests: XCTestCase {
             let p: Float = failing ? 0.25 : 0
             let eager = try Self.hstu(dropout: p), graphed = try Self.hstu(dropout: p)
             let cpu = eager.backend, n = eager.config.paddedWidth, maxLength = eager.config.maxSequenceLength
-            let count = eager.parameters.values.count
-            let moments = (0..<4).map { _ in cpu.zeros([count], .f32) }
-            func adamw(_ m: HSTUModel, _ k: Int, step s: Int) {
-                m.backend.adamwStep(params: m.parameters.values, grads: m.parameters.grads, m: moments[k], v: moments[k + 1],
-                                    step: s + 1, lr: 0.01, beta1: 0.9, beta2: 0.98, eps: 1e-8, weightDecay: 0.01)
-            }
+            let adamw = Self.adamw(eager)
             let mock = MockGraphs()
             mock.failCapture = failing
             var logged: [String] = []
             // Graph AdamW reads the device step (the mock's counter); eager AdamW gets its step.
             let runner = StepGraphRunner(ops: mock, model: graphed, bucketsPerBatch: 4,
-                                         optimizerStep: { s in adamw(graphed, 2, step: failing ? s : mock.deviceStep) },
+                                         optimizerStep: { s in adamw(graphed, 2, failing ? s : mock.deviceStep) },
                                          log: { logged.append($0) })
             var padded = 0
             for (s, b) in [5, 5, 5, 3, 5, 5, 3, 5].enumerated() {
@@ -145,7 +146,7 @@ final class StepGraphRunnerTests: XCTestCase {
                 if StepGraphRunner.tokenCapacity(t, batch: b, width: n, bucketsPerBatch: 4) > t { padded += 1 }
                 eager.parameters.zeroGrads()
                 let l1 = eager.trainStep(Self.jaggedDeviceInput(host, backend: cpu), step: s, seed: 9)
-                adamw(eager, 0, step: s)
+                adamw(eager, 0, s)
                 let l2 = runner.step(Self.jaggedDeviceInput(host, backend: cpu), step: s, seed: 9)
                 XCTAssertEqual(l2, l1, accuracy: 1e-5 * abs(l1), "step \(s), failing captures \(failing)")
                 XCTAssertFalse(l2.isNaN)
