@@ -126,6 +126,16 @@ public func makeModel(_ config: ModelConfig, maxItemId: Int, corpus: [Int32], ba
     }
 }
 
+/// A model whose training step runs its encoder forward and backward in `StepSegments` (SASRec;
+/// HSTU on padded batches, `DeviceBatch.offsets`).
+public protocol SegmentedTraining: SequentialRecommender {
+    /// The training step with the encoder forward and backward run by `segments` (nil: here).
+    func trainStep(_ input: ModelInput, negatives: NegativeSource, randomness: StepRandomness?,
+                   segments: StepSegments?) -> Float
+    /// Keep workspace buffers that grow alive (CUDA graphs address them; see `Workspace`).
+    func retainReplacedBuffers()
+}
+
 /// Runs the batch-shape-only parts of a training step (`SASRecModel.trainStep(_:negatives:randomness:segments:)`):
 /// the encoder forward and the backward, around the loss whose shape changes with every batch.
 /// GRTrain's `StepGraphRunner` captures each as a CUDA graph once per batch size and replays it.

@@ -81,10 +81,15 @@ public final class DynamicBatcher: @unchecked Sendable {
         defer { condition.unlock() }
         guard !running && !stopping else { return }
         running = true
-        let workers = limits.engineWorkers
+        let workers = limits.engineWorkers, nice = limits.engineNice
+        // One worker: its forward also runs on the pool's threads; lower theirs too.
+        if workers == 1 && nice > 0 { Parallel.workerNice = nice }
         for i in 0..<workers {
             finished.enter()
-            let thread = Thread { [self] in workerLoop(singleThreaded: workers > 1) }
+            let thread = Thread { [self] in
+                if nice > 0 { Parallel.setThreadNice(nice) }
+                workerLoop(singleThreaded: workers > 1)
+            }
             thread.name = workers == 1 ? "gr-serve-batcher" : "gr-serve-batcher-\(i)"
             thread.stackSize = 8 << 20
             thread.start()
@@ -150,14 +155,17 @@ public final class DynamicBatcher: @unchecked Sendable {
     }
 
     private func workerLoop(singleThreaded: Bool) {
-        while let batch = nextBatch() {
-            if singleThreaded { Parallel.inline { run(batch) } } else { run(batch) }
+        while let queued = nextBatch() {
+            let start = DispatchTime.now().uptimeNanoseconds
+            metrics?.observeQueueWaits(queued.map { Double(start &- $0.arrival) * 1e-9 })
+            let batch = queued.map(\.job)
+            if singleThreaded { Parallel.inline { run(batch, start: start) } } else { run(batch, start: start) }
         }
         finished.leave()
     }
 
     /// Blocks until a batch is due; nil once stopping with an empty queue.
-    private func nextBatch() -> [Job]? {
+    private func nextBatch() -> [Queued]? {
         condition.lock()
         defer { condition.unlock() }
         var kind = true
@@ -180,18 +188,19 @@ public final class DynamicBatcher: @unchecked Sendable {
             if !queue.isEmpty && queue[0].arrival == head { break }
         }
         // The oldest request's kind decides; requests of the other kind keep their places.
-        var batch: [Job] = []
+        var batch: [Queued] = []
         var rest: [Queued] = []
         rest.reserveCapacity(queue.count)
         for q in queue {
-            if batch.count < limits.maxBatch && q.job.isRecommend == kind { batch.append(q.job) } else { rest.append(q) }
+            if batch.count < limits.maxBatch && q.job.isRecommend == kind { batch.append(q) } else { rest.append(q) }
         }
         queue = rest
         taken += 1
         return batch
     }
 
-    private func run(_ batch: [Job]) {
+    /// Runs one batch taken at `start` (uptime nanoseconds).
+    private func run(_ batch: [Job], start: UInt64) {
         let engine = slot.current
         let serial = limits.engineWorkers > 1 && !engine.allowsConcurrentCalls
         if serial { serialEngine.lock() }
@@ -204,19 +213,22 @@ public final class DynamicBatcher: @unchecked Sendable {
             if case .score(let q, let c) = j { return (q, c) } else { return nil }
         }
         if !recommends.isEmpty {
-            answer(recommends, model: engine.modelID) { try engine.recommend($0) }
+            answer(recommends, model: engine.modelID, start: start) { try engine.recommend($0) }
         }
         if !scores.isEmpty {
-            answer(scores, model: engine.modelID) { try engine.score($0) }
+            answer(scores, model: engine.modelID, start: start) { try engine.score($0) }
         }
     }
 
-    /// Runs `compute` over all queries at once; on an `InferenceError`, once per query.
+    /// Runs `compute` over all queries at once; on an `InferenceError`, once per query. `start`
+    /// (the batch's, uptime nanoseconds; nil for the retries): its engine time is observed before
+    /// any answer goes out.
     private func answer<Q, R>(_ jobs: [(Q, CheckedContinuation<Answer<R>, any Error>)], model: String,
-                              _ compute: ([Q]) throws -> [R]) {
+                              start: UInt64? = nil, _ compute: ([Q]) throws -> [R]) {
         metrics?.engineCalls.increment()
         do {
             let results = try compute(jobs.map(\.0))
+            if let start { metrics?.observeEngineCall(seconds: Double(DispatchTime.now().uptimeNanoseconds &- start) * 1e-9) }
             guard results.count == jobs.count else {
                 let e = APIError(.internalServerError, field: nil,
                                  "the engine answered \(results.count) of \(jobs.count) queries")

@@ -10,6 +10,13 @@ public struct ServeLimits: Sendable, Equatable {
     /// (`Parallel.inline`): N batches on N cores with no thread hand-offs inside a forward. With
     /// one, the worker's batch uses every engine thread (`Parallel.threads`).
     public var engineWorkers: Int = 1
+    /// The nice value (0...19) of the engine's threads (the batcher workers and, with one worker,
+    /// the worker pool's threads), so that the HTTP threads (event loops, route handlers) preempt a
+    /// running forward at once: under load a request then reaches the queue before the next batch
+    /// starts instead of missing it. 0 (the default): no priority is changed. On a machine shared
+    /// with other work a positive value also yields the engine's CPU to that work (measured:
+    /// BENCHMARKS.md, Serving, session 9), so it is for a machine that only serves.
+    public var engineNice: Int = 0
     /// An optional extra wait for more requests after the first one of a batch arrived, in
     /// seconds. 0 (the default) runs every batch as soon as the worker is free: a request that
     /// finds the worker idle starts at once; those arriving during a batch form the next one.
@@ -51,6 +58,7 @@ public struct ServeLimits: Sendable, Equatable {
         func fail(_ name: String, _ why: String) throws -> Never { throw ServeConfigError(option: name, reason: why) }
         if maxBatch < 1 { try fail("max-batch", "must be at least 1, got \(maxBatch)") }
         if engineWorkers < 1 || engineWorkers > 256 { try fail("engine-workers", "must be in 1...256, got \(engineWorkers)") }
+        if !(0...19).contains(engineNice) { try fail("engine-nice", "must be in 0...19, got \(engineNice)") }
         if !(maxWait >= 0 && maxWait <= 10) { try fail("max-wait-ms", "must be in 0...10000 ms, got \(maxWait * 1000)") }
         if queueCapacity < 1 { try fail("queue", "must be at least 1, got \(queueCapacity)") }
         if maxBodyBytes < 64 { try fail("max-body", "must be at least 64 bytes, got \(maxBodyBytes)") }

@@ -10,6 +10,8 @@ import Foundation
 /// | `gr_serve_request_duration_seconds` | histogram | route |
 /// | `gr_serve_batch_size` | histogram | (requests per engine call) |
 /// | `gr_serve_engine_calls_total` | counter | |
+/// | `gr_serve_queue_wait_seconds` | histogram | (a request's time in the queue, until its batch starts) |
+/// | `gr_serve_engine_call_seconds` | histogram | (one batch's engine time: forward, top-K, answers) |
 /// | `gr_serve_queue_depth` | gauge | (requests waiting for the worker) |
 /// | `gr_serve_queue_rejections_total` | counter | (503s of a full queue) |
 /// | `gr_serve_reloads_total` | counter | result = ok / error |
@@ -20,6 +22,9 @@ import Foundation
 public final class ServeMetrics: @unchecked Sendable {
     /// Request latency buckets, seconds: the targets (5 ms p50, 50 ms p99) fall on bounds.
     public static let latencyBuckets: [Double] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10]
+    /// Queue wait and engine call buckets, seconds: finer than `latencyBuckets` around a batch's
+    /// duration under load (≈ 10–40 ms), where a closed loop's tail forms.
+    public static let stageBuckets: [Double] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.015, 0.02, 0.025, 0.03, 0.04, 0.05, 0.075, 0.1, 0.25, 1]
     /// Batch size buckets: powers of two.
     public static let batchBuckets: [Double] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024]
 
@@ -29,6 +34,8 @@ public final class ServeMetrics: @unchecked Sendable {
     private var requests: [RouteStatus: Int] = [:]
     private var latency: [String: Histogram] = [:]
     private var batchSizes = Histogram(bounds: ServeMetrics.batchBuckets)
+    private var queueWaits = Histogram(bounds: ServeMetrics.stageBuckets)
+    private var engineSeconds = Histogram(bounds: ServeMetrics.stageBuckets)
     private var reloads: [String: Int] = [:]
     let routes: Set<String>
 
@@ -79,6 +86,12 @@ public final class ServeMetrics: @unchecked Sendable {
 
     public func observeBatch(size: Int) { lock.withLock { batchSizes.observe(Double(size)) } }
 
+    /// The queue waits of one batch's requests, seconds.
+    public func observeQueueWaits(_ seconds: [Double]) { lock.withLock { for s in seconds { queueWaits.observe(s) } } }
+
+    /// One batch's engine time, seconds.
+    public func observeEngineCall(seconds: Double) { lock.withLock { engineSeconds.observe(seconds) } }
+
     public func observeReload(ok: Bool) { lock.withLock { reloads[ok ? "ok" : "error", default: 0] += 1 } }
 
     /// The number of requests answered so far with `status` on `route` (tests, /healthz).
@@ -90,6 +103,7 @@ public final class ServeMetrics: @unchecked Sendable {
     public func render(queueDepth: Int, model: String) -> String {
         lock.lock()
         let requests = self.requests, latency = self.latency, batchSizes = self.batchSizes, reloads = self.reloads
+        let queueWaits = self.queueWaits, engineSeconds = self.engineSeconds
         lock.unlock()
         var out = ""
         func header(_ name: String, _ type: String, _ help: String) {
@@ -111,6 +125,10 @@ public final class ServeMetrics: @unchecked Sendable {
         out += Self.renderHistogram("gr_serve_batch_size", batchSizes, labels: "")
         header("gr_serve_engine_calls_total", "counter", "Engine calls (batched forwards).")
         out += "gr_serve_engine_calls_total \(engineCalls.value)\n"
+        header("gr_serve_queue_wait_seconds", "histogram", "Time a request waited in the queue until its batch started.")
+        out += Self.renderHistogram("gr_serve_queue_wait_seconds", queueWaits, labels: "")
+        header("gr_serve_engine_call_seconds", "histogram", "Engine time of one batch (forward, top-K, answers).")
+        out += Self.renderHistogram("gr_serve_engine_call_seconds", engineSeconds, labels: "")
         header("gr_serve_queue_depth", "gauge", "Requests waiting for the batcher.")
         out += "gr_serve_queue_depth \(queueDepth)\n"
         header("gr_serve_queue_rejections_total", "counter", "Requests refused with 503 because the queue was full.")

@@ -32,6 +32,30 @@ final class WorkerPoolTests: XCTestCase {
         }
     }
 
+    /// `Parallel.workerNice` reaches the pool's threads before their next job (Linux: nice is per
+    /// thread), and `setThreadNice` changes the calling thread only.
+    func testWorkerNiceReachesThePoolThreads() {
+        #if os(Linux)
+        let saved = Parallel.threads
+        defer { Parallel.threads = saved; Parallel.workerNice = 0 }
+        Parallel.threads = 2
+        Parallel.workerNice = 1
+        let seen = UnsafeMutablePointer<Int32>.allocate(capacity: 2)
+        defer { seen.deallocate() }
+        Parallel.forEach(2) { i in seen[i] = getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0) }
+        XCTAssertEqual(seen[1], 1, "worker")
+        XCTAssertEqual(seen[0], getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0), "the caller keeps its own")
+        // setThreadNice on the worker: that thread only.
+        let caller = getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0)
+        Parallel.forEach(2) { i in
+            if i == 1 { Parallel.setThreadNice(2) }
+            seen[i] = getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0)
+        }
+        XCTAssertEqual(seen[1], 2, "worker after setThreadNice")
+        XCTAssertEqual(seen[0], caller, "caller")
+        #endif
+    }
+
     func testNestedCallsFallBack() {
         let saved = Parallel.threads
         defer { Parallel.threads = saved }

@@ -103,6 +103,29 @@ final class BatchedForwardTests: XCTestCase {
         }
     }
 
+    /// The serving forward's chunks: every user once, in order; at most `maxTokens` tokens (or one
+    /// user); over 2 lanes they shrink to single users at the end (guided), over one lane not.
+    func testServingChunksCoverEveryUserAndShrinkAtTheEnd() {
+        let cases: [([Int], Int, Int)] = [
+            (Array(repeating: 200, count: 32), 2, 512), (Array(repeating: 200, count: 5), 2, 512),
+            ([7, 300, 1, 1, 90, 600, 3, 45, 45, 200, 2], 2, 100), ([5], 2, 512), ([], 2, 512),
+            (Array(repeating: 200, count: 32), 1, 512), ((1...40).map { $0 * 7 % 23 + 1 }, 3, 64),
+        ]
+        for (lengths, lanes, maxTokens) in cases {
+            let chunks = servingChunks(lengths, lanes: lanes, maxTokens: maxTokens)
+            XCTAssertEqual(chunks.flatMap { Array($0) }, Array(lengths.indices), "\(lengths)")
+            for c in chunks {
+                XCTAssertTrue(c.count == 1 || lengths[c].reduce(0, +) <= maxTokens, "\(c) of \(lengths)")
+            }
+        }
+        let b32 = servingChunks(Array(repeating: 200, count: 32), lanes: 2, maxTokens: 512)
+        XCTAssertEqual(b32.first?.count, 2)
+        XCTAssertEqual(b32.suffix(4).map(\.count), [1, 1, 1, 1])
+        XCTAssertEqual(servingChunks(Array(repeating: 200, count: 5), lanes: 2, maxTokens: 512).count, 5)
+        XCTAssertEqual(servingChunks(Array(repeating: 200, count: 32), lanes: 1, maxTokens: 512).map(\.count),
+                       Array(repeating: 2, count: 16))
+    }
+
     /// Concurrent callers (the server's single-threaded batcher workers): 4 threads, each inside
     /// `Parallel.inline`, each calling `recommend` 5 times on its own slice of the users, get the
     /// vectors and answers of one sequential call (each call borrows its own scratch buffers).

@@ -87,7 +87,8 @@ final class ServeCommandTests: XCTestCase {
             XCTAssertTrue(GRCommand.message(for: e).contains("--synthetic-config"), GRCommand.message(for: e))
         }
         for (option, value) in [("--max-body", "lots"), ("--max-batch", "0"), ("--queue", "0"), ("--max-k", "0"),
-                                ("--max-wait-ms", "-1"), ("--threads", "0"), ("--port", "70000")] {
+                                ("--max-wait-ms", "-1"), ("--threads", "0"), ("--port", "70000"),
+                                ("--engine-nice", "20")] {
             var command = try GRCommand.parseAsRoot(["serve", "--checkpoint", "/no/such.safetensors", "\(option)=\(value)"])
             XCTAssertThrowsError(try command.run(), "\(option) \(value)") { e in
                 XCTAssertTrue("\(e)".contains(option.dropFirst(2)), "\(option): \(e)")

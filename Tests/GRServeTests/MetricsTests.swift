@@ -27,6 +27,8 @@ final class MetricsTests: XCTestCase {
                 "gr_serve_batch_size_count 3",
                 #"gr_serve_batch_size_bucket{le="1"} 3"#,
                 "gr_serve_engine_calls_total 3",
+                "gr_serve_queue_wait_seconds_count 3",
+                "gr_serve_engine_call_seconds_count 3",
                 "gr_serve_queue_depth 0",
                 #"gr_serve_model_info{model="stub-a@000000000000"} 1"#,
             ] {

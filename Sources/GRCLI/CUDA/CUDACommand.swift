@@ -135,7 +135,7 @@ public struct CUDACommand: ParsableCommand {
         @Option(help: "Steps.") var steps = 20
         @Option(name: .customLong("set"), help: "Config override key=value (repeatable).") var overrides: [String] = []
         @Option(help: "Largest accepted relative loss difference.") var tolerance = 2e-3
-        @Option(name: .customLong("cuda-graphs"), help: "on: the GPU steps replay CUDA graphs as `gr train --cuda-graphs on` does (SASRec); off (default): eager.")
+        @Option(name: .customLong("cuda-graphs"), help: "on: the GPU steps replay CUDA graphs as `gr train --cuda-graphs on` does (SASRec; HSTU padded to token-capacity buckets); off (default): eager.")
         var cudaGraphs: CUDAGraphsMode = .off
         func run() throws {
             let gpu = try CUDACommand.backend()
@@ -173,7 +173,7 @@ public struct CUDACommand: ParsableCommand {
                                                          warmupSteps: cfg.numWarmupSteps) {
                     throw CLIFailure("--cuda-graphs \(cudaGraphs.rawValue): \(why)")
                 }
-                graphs = StepGraphRunner(ops: gpu, model: models[1] as! SASRecModel, optimizerStep: { adamw(1, step: $0) },
+                graphs = StepGraphRunner(ops: gpu, model: models[1] as! any SegmentedTraining, optimizerStep: { adamw(1, step: $0) },
                                          log: { print($0) })
             }
             for step in 0..<min(steps, sampler.batchCount) {

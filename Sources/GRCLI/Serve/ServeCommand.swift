@@ -63,6 +63,10 @@ public struct ServeCommand: ParsableCommand {
             help: "Batcher workers (default 1: one worker whose batch uses every engine thread); N > 1: N workers, each running its own batch on one thread.")
     var engineWorkers: Int?
 
+    @Option(name: .customLong("engine-nice"),
+            help: "Nice value (0...19) of the engine threads, so that HTTP work preempts a running forward (default 0: the same priority as HTTP).")
+    var engineNice: Int?
+
     @Option(name: .long, help: "Arithmetic of the model's layer products: f32, bf16 (AVX-512 BF16; f32 on other CPUs) or int16 (AVX2; f32 on other CPUs).")
     var precision: InferencePrecision = .f32
 
@@ -114,6 +118,7 @@ public struct ServeCommand: ParsableCommand {
             Parallel.threads = threads
         }
         limits.engineWorkers = engineWorkers ?? 1
+        limits.engineNice = engineNice ?? 0
         do { try limits.validate() } catch { throw ValidationError("\(error)") }
         guard (0...65535).contains(port) else { throw ValidationError("--port must be in 0...65535") }
         let (retrieval, retrievalMessage) = try retrievalDevice.make()
@@ -146,6 +151,7 @@ public struct ServeCommand: ParsableCommand {
             + (limits.engineWorkers > 1 && engine.allowsConcurrentCalls
                 ? "\(limits.engineWorkers) single-threaded engine workers"
                 : "\(limits.engineWorkers) engine worker(s) over \(Parallel.threads) engine threads")
+            + " at nice \(limits.engineNice)"
         let outcome = BlockingResult()
         Task.detached {
             do {

@@ -43,7 +43,7 @@ public struct TrainCommand: ParsableCommand {
     var device: DeviceChoice = .auto
 
     @Option(name: .customLong("cuda-graphs"),
-            help: "Training steps as replayed CUDA graphs: auto (on where measured faster: SASRec), on or off (default: GR_CUDA_GRAPHS or auto). SASRec with a constant lr only; docs/cuda.md.")
+            help: "Training steps as replayed CUDA graphs: auto (on where measured faster: SASRec), on or off (default: GR_CUDA_GRAPHS or auto). SASRec, and HSTU padded to token-capacity buckets (on only), with a constant lr; docs/cuda.md.")
     var cudaGraphs: CUDAGraphsMode?
 
     @Flag(name: .long, help: "No live progress line on stderr.")

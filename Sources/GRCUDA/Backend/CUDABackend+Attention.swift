@@ -54,9 +54,17 @@ extension CUDABackend {
     }
 
     /// The offsets (B + 1) and timestamps (B, N) on the device (uploaded into scratch buffers).
+    /// Bound offsets (`bindJaggedOffsets`) are used as they are (no upload: a graph can replay it).
     func attentionIndex(_ layout: JaggedLayout, _ timestamps: Tensor) -> (Tensor, Tensor) {
-        let offsets = scratchTensor("attn.offsets", layout.offsets.count, .i32)
-        layout.offsets.withUnsafeBytes { context.copyToDevice(offsets.devicePointer, $0.baseAddress!, $0.count) }
+        let offsets: Tensor
+        if let bound = jaggedOffsets {
+            precondition(bound.device == .cuda && bound.dtype == .i32 && bound.count == layout.offsets.count,
+                         "bound jagged offsets: \(bound.count) \(bound.dtype) for B + 1 = \(layout.offsets.count)")
+            offsets = bound
+        } else {
+            offsets = scratchTensor("attn.offsets", layout.offsets.count, .i32)
+            layout.offsets.withUnsafeBytes { context.copyToDevice(offsets.devicePointer, $0.baseAddress!, $0.count) }
+        }
         let ts: Tensor
         if timestamps.device == .cuda {
             ts = timestamps
@@ -81,6 +89,7 @@ extension CUDABackend {
         let t = layout.totalTokens
         if t == 0 { return }
         if attentionPrecision == .bf16 && Self.tensorCoreDim(dqk, dv) != nil {
+            precondition(jaggedOffsets == nil, "bf16 HSTU attention plans per batch on the host: not with bound offsets")
             hstuAttentionForwardBF16(q: q, k: k, v: v, rowStride: rowStride, layout: layout, timestamps: timestamps,
                                      positionWeights: positionWeights, timeWeights: timeWeights, heads: heads, dqk: dqk,
                                      dv: dv, paddedWidth: paddedWidth, out: out)
@@ -96,6 +105,7 @@ extension CUDABackend {
                             .i(paddedWidth), .ptr(out)])
             return
         }
+        precondition(jaggedOffsets == nil, "untiled HSTU attention: its grid is (T, H), not with bound offsets")
         context.launch("gr_hstu_fwd", grid: (t, heads, 1), block: threads, shared: (dqk + dv + threads) * 4,
                        [.ptr(q), .ptr(k), .ptr(v), .i(rowStride), .ptr(offsets), .i(layout.batchSize), .ptr(ts),
                         .ptr(positionWeights), .ptr(timeWeights), .ptr(timeBucketTable()), .i(heads), .i(dqk), .i(dv),
@@ -111,6 +121,7 @@ extension CUDABackend {
         let t = layout.totalTokens
         if t == 0 { return }
         if attentionPrecision == .bf16 && Self.tensorCoreDim(dqk, dv) != nil {
+            precondition(jaggedOffsets == nil, "bf16 HSTU attention plans per batch on the host: not with bound offsets")
             hstuAttentionBackwardBF16(dOut: dOut, q: q, k: k, v: v, rowStride: rowStride, layout: layout,
                                       timestamps: timestamps, positionWeights: positionWeights, timeWeights: timeWeights,
                                       heads: heads, dqk: dqk, dv: dv, paddedWidth: paddedWidth, dq: dq, dk: dk, dv: dV,
@@ -129,6 +140,7 @@ extension CUDABackend {
                            common + [.ptr(dk), .ptr(dV), .ptr(dPositionWeights), .ptr(dTimeWeights)])
             return
         }
+        precondition(jaggedOffsets == nil, "untiled HSTU attention: its grid is (T, H), not with bound offsets")
         context.launch("gr_hstu_bwd_q", grid: (t, heads, 1), block: threads,
                        shared: (2 * dqk + dv + threads + TimeBucket.count) * 4,
                        common + [.ptr(dq), .ptr(dPositionWeights), .ptr(dTimeWeights)])

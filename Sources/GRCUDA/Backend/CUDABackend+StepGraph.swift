@@ -52,6 +52,9 @@ extension CUDABackend: StepGraphOps {
     public var stepGraphsUnavailable: String? { graphsUnavailable }
 
     public func captureStepSegment(step: Int, _ body: @escaping () -> Void) throws -> AnyObject {
+        // Device tables built on first use are built now: inside the capture their upload would be
+        // recorded, not run (HSTU attention's time buckets).
+        _ = timeBucketTable()
         let g = try captureStep(step: step, advance: false, body)
         // A captured upload re-reads its pinned ring slot at every replay, and eager uploads
         // between replays reuse the ring: such a segment cannot be replayed safely.
@@ -67,4 +70,17 @@ extension CUDABackend: StepGraphOps {
     }
 
     public func retainReplacedScratch() { retainsReplacedScratch = true }
+
+    public func bindJaggedOffsets(_ offsets: Tensor?) { jaggedOffsets = offsets }
+
+    /// Padded HSTU steps need the tiled f32 kernels: their grid is (B · ⌈N/32⌉, H), independent of T.
+    public func jaggedStepsUnavailable(heads: Int, dqk: Int, dv: Int, paddedWidth: Int) -> String? {
+        if attentionPrecision == .bf16 && Self.tensorCoreDim(dqk, dv) != nil {
+            return "bf16 HSTU attention (GR_CUDA_ATTENTION=bf16) plans each batch on the host"
+        }
+        if Self.hstuTiledShared(dqk: dqk, dv: dv, n: paddedWidth) == nil {
+            return "HSTU attention of dqk \(dqk), dv \(dv), N \(paddedWidth) runs the untiled kernels, whose grid is (T, H)"
+        }
+        return nil
+    }
 }

@@ -28,6 +28,9 @@ public final class CUDABackend: Backend {
     /// The step index `captureStep` is capturing (nil: not capturing a step): Philox streams and
     /// AdamW's scalars then follow the device step counter.
     var deviceStep: Int? = nil
+    /// Bound device offsets (i32, B + 1) HSTU attention reads instead of uploading the layout's
+    /// (`StepGraphOps.bindJaggedOffsets`: padded HSTU step graphs).
+    var jaggedOffsets: Tensor? = nil
     var deferredCount = 0
     /// HSTU attention kernels: `.f32` (default, CPU parity ~1e-6) or `.bf16` (tensor cores), from
     /// `GR_CUDA_ATTENTION`.

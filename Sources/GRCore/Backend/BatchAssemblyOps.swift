@@ -15,10 +15,15 @@ public struct DeviceBatch {
     public let rows: Tensor
     /// R.
     public let rowCount: Int
+    /// i32 (B + 1): the jagged offsets on the device, set only for a padded jagged batch (GRTrain
+    /// `StepGraphRunner`'s HSTU buckets): R = T_cap ≥ T rows, rows T..<T_cap inert padding (id 0,
+    /// position 0, in no sequence). nil: R = T (or B·N, `dense`).
+    public let offsets: Tensor?
 
-    public init(ids: Tensor, positions: Tensor, timestamps: Tensor, positives: Tensor, rows: Tensor, rowCount: Int) {
+    public init(ids: Tensor, positions: Tensor, timestamps: Tensor, positives: Tensor, rows: Tensor, rowCount: Int,
+                offsets: Tensor? = nil) {
         self.ids = ids; self.positions = positions; self.timestamps = timestamps
-        self.positives = positives; self.rows = rows; self.rowCount = rowCount
+        self.positives = positives; self.rows = rows; self.rowCount = rowCount; self.offsets = offsets
     }
 }
 

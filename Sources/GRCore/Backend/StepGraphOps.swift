@@ -21,4 +21,11 @@ public protocol StepGraphOps: AnyObject {
     /// From now on, backend scratch buffers that grow keep their old block alive (a graph may
     /// address it) instead of returning it to the allocator.
     func retainReplacedScratch()
+    /// While bound (until `bindJaggedOffsets(nil)`), HSTU attention reads the B + 1 sequence
+    /// offsets from `offsets` (i32, on the device) when it runs instead of uploading the layout's
+    /// (whose B it still takes): a replayed graph then attends over the replayed batch's sequences.
+    func bindJaggedOffsets(_ offsets: Tensor?)
+    /// Why HSTU attention of these shapes cannot run from bound offsets in a graph (e.g. its grid
+    /// depends on T), or nil.
+    func jaggedStepsUnavailable(heads: Int, dqk: Int, dv: Int, paddedWidth: Int) -> String?
 }

@@ -45,6 +45,35 @@ public enum Parallel {
         return try body()
     }
 
+    /// The nice value (0...19) of the worker pool's threads on Linux, applied by each worker before
+    /// its next job; 0 by default. `gr serve` runs its engine threads at a lower priority than
+    /// the HTTP threads (docs/serving.md, Threads). No effect elsewhere.
+    public static var workerNice: Int {
+        get {
+            #if os(Linux)
+            return WorkerPool.shared.nice.load(ordering: .relaxed)
+            #else
+            return 0
+            #endif
+        }
+        set {
+            #if os(Linux)
+            WorkerPool.shared.nice.store(newValue, ordering: .relaxed)
+            #endif
+        }
+    }
+
+    /// Sets the calling thread's nice value (Linux: per thread; elsewhere nothing). Returns false
+    /// when the system refused it.
+    @discardableResult
+    public static func setThreadNice(_ nice: Int) -> Bool {
+        #if os(Linux)
+        return setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, Int32(nice)) == 0
+        #else
+        return true
+        #endif
+    }
+
     /// True inside `inline` on this thread: `forEach` / `forRanges` run inline here.
     public static var isInline: Bool { InlineScope.active }
 

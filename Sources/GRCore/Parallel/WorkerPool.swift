@@ -29,6 +29,9 @@ final class WorkerPool: @unchecked Sendable {
     private var workers: [Worker] = []
     /// Workers of the current job that have not finished yet.
     fileprivate let pending = Atomic<Int>(0)
+    /// The nice value of the worker threads (`Parallel.workerNice`): each worker applies it to its
+    /// own thread before its next job (Linux nice values are per thread).
+    let nice = Atomic<Int>(0)
 
     /// Runs body(i) for i in 0 ..< n, body(0) on the calling thread. Returns false, running
     /// nothing, when the pool is in use.
@@ -89,6 +92,7 @@ private final class Worker: @unchecked Sendable {
 
     private func loop() {
         var seen = 0
+        var niceApplied = 0
         while true {
             let spinStart = WorkerPool.now()
             var current = generation.load(ordering: .acquiring)
@@ -101,6 +105,12 @@ private final class Worker: @unchecked Sendable {
                 current = generation.load(ordering: .acquiring)
             }
             seen = current
+            let nice = pool.nice.load(ordering: .relaxed)
+            if nice != niceApplied {
+                // who = 0: the calling thread only (Linux/NPTL); raising one's own nice needs no privilege.
+                _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, Int32(nice))
+                niceApplied = nice
+            }
             body?(index)
             pool.pending.subtract(1, ordering: .releasing)
         }

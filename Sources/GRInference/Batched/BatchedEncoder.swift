@@ -43,31 +43,17 @@ protocol BatchedEncoder: AnyObject {
 }
 
 extension BatchedEncoder {
-    /// Threads: the users are cut into chunks of about `batchedChunkTokens` tokens or fewer (whole
-    /// users; a chunk's activations stay in L2; the chunk count a multiple of the threads when
-    /// there is more than one), and `Parallel.threads` workers take chunks from a shared
-    /// counter; each runs its chunks' whole forward with every op inline on its own thread
+    /// Threads: the users are cut into chunks of whole users (`servingChunks`: at most
+    /// `batchedChunkTokens` tokens, so a chunk's activations stay in L2, and shrinking toward the
+    /// end so the threads finish together), and `Parallel.threads` workers take chunks from a
+    /// shared counter; each runs its chunks' whole forward with every op inline on its own thread
     /// (`Parallel.inline`): one parallel region per call instead of one per op. One chunk (e.g.
     /// one user) runs on the calling thread.
     func userVectors(_ sequences: [BatchedSequence], profile: OpProfile?) -> [Float] {
         if sequences.isEmpty { return [] }
-        // ⌈T / chunkTokens⌉ parts, rounded up to a multiple of the threads (so that no worker
-        // idles while another runs a last chunk), cut at equal token counts.
-        let total = sequences.reduce(0) { $0 + $1.ids.count }
         // Inside `Parallel.inline` (a caller that runs this whole call on its own thread): one lane.
         let lanes = Parallel.isInline ? 1 : min(Parallel.threads, sequences.count)
-        var parts = (total + batchedChunkTokens - 1) / batchedChunkTokens
-        if parts > 1 { parts = (parts + lanes - 1) / lanes * lanes }
-        var chunks: [Range<Int>] = []
-        var start = 0, tokens = 0
-        for (i, s) in sequences.enumerated() {
-            tokens += s.ids.count
-            if i + 1 < sequences.count && chunks.count + 1 < parts && tokens * parts >= (chunks.count + 1) * total {
-                chunks.append(start ..< i + 1)
-                start = i + 1
-            }
-        }
-        chunks.append(start ..< sequences.count)
+        let chunks = servingChunks(sequences.map(\.ids.count), lanes: lanes, maxTokens: batchedChunkTokens)
         let workers = min(lanes, chunks.count)
         var results = [[Float]](repeating: [], count: chunks.count)
         scratches.withBuffers(workers) { pool in
@@ -91,6 +77,30 @@ extension BatchedEncoder {
         }
         return results.count == 1 ? results[0] : Array(results.joined())
     }
+}
+
+/// The chunks (ranges of users, in order) of a serving forward over `lanes` threads that take
+/// them from a shared counter in order: whole users, consecutive, each of at most `maxTokens`
+/// tokens (or one user), and — guided self-scheduling — at most 1/(2·lanes) of the tokens not yet
+/// chunked (but at least one user), so the chunks shrink toward the end and the lanes finish within
+/// about one user of each other instead of one whole chunk (the other lane spinning meanwhile).
+/// `lengths`: tokens per user; one lane: chunks of `maxTokens` as a single thread wants.
+func servingChunks(_ lengths: [Int], lanes: Int, maxTokens: Int) -> [Range<Int>] {
+    var chunks: [Range<Int>] = []
+    var remaining = lengths.reduce(0, +)
+    var start = 0
+    while start < lengths.count {
+        let target = lanes > 1 ? min(maxTokens, remaining / (2 * lanes)) : maxTokens
+        var end = start + 1, tokens = lengths[start]
+        while end < lengths.count && tokens + lengths[end] <= target {
+            tokens += lengths[end]
+            end += 1
+        }
+        chunks.append(start ..< end)
+        remaining -= tokens
+        start = end
+    }
+    return chunks
 }
 
 /// Target tokens of one chunk of `BatchedEncoder.userVectors` (whole users), so that a chunk's

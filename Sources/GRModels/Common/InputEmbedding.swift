@@ -15,7 +15,8 @@ struct EncoderRows {
     /// Jagged rows: sequence b contributes positions 0..<L_b.
     static func jagged(_ input: ModelInput, backend: any Backend) -> EncoderRows {
         if let d = input.device {
-            precondition(d.rowCount == input.layout.totalTokens, "device batch: \(d.rowCount) rows, not the jagged T")
+            precondition(d.rowCount == input.layout.totalTokens || (d.offsets != nil && d.rowCount >= input.layout.totalTokens),
+                         "device batch: \(d.rowCount) rows, not the jagged T (or a padded T_cap ≥ T)")
             return EncoderRows(ids: d.ids, positions: d.positions, timestamps: d.timestamps, count: d.rowCount)
         }
         let n = input.paddedWidth, t = input.layout.totalTokens

@@ -84,11 +84,17 @@ struct HSTULayer {
         t.view(column, [max(tokens * uvqkWidth - column, 0)])
     }
 
+    /// Attention over `layout`, or over a padded batch's offsets as they are when it runs.
+    private func attention(_ layout: JaggedLayout, _ padding: HSTUPadding?, _ body: (JaggedLayout) -> Void) {
+        if let padding { padding.attention(layout, backend: backend, body) } else { body(layout) }
+    }
+
     /// x (T, D) → y (T, D) (overwritten). `timestamps` i64 (B, N) padded, target timestamp at L_b.
-    /// `stream`: dropout stream of this layer (nil = no dropout).
+    /// `stream`: dropout stream of this layer (nil = no dropout). `padding`: a padded batch, whose
+    /// T_cap = `padding`'s row count replaces T (`HSTUPadding`).
     func forward(x: Tensor, y: Tensor, layout: JaggedLayout, timestamps: Tensor, stream: RowDropout?,
-                 workspace ws: Workspace) {
-        let t = layout.totalTokens, d = dim, w = uvqkWidth, hv = valueWidth
+                 workspace ws: Workspace, padding: (HSTUPadding, tokens: Int)? = nil) {
+        let t = padding?.tokens ?? layout.totalTokens, d = dim, w = uvqkWidth, hv = valueWidth
         let xn = buffer(ws, "xn", [t, d]), mean = buffer(ws, "mean", [t]), rstd = buffer(ws, "rstd", [t])
         let pre = buffer(ws, "uvqkPre", [t, w]), act = activations(ws, tokens: t)
         let o = buffer(ws, "attn", [t, hv]), oMean = buffer(ws, "attnMean", [t]), oRstd = buffer(ws, "attnRstd", [t])
@@ -100,10 +106,13 @@ struct HSTULayer {
                      beta: 0, c: pre, ldc: w)
         backend.siluForward(x: pre, out: act, count: t * w)
         // O = attention(Q, K, V)
-        backend.hstuAttentionForward(q: block(act, 2 * hv, tokens: t), k: block(act, 2 * hv + heads * dqk, tokens: t),
-                               v: block(act, hv, tokens: t), rowStride: w, layout: layout, timestamps: timestamps,
-                               positionWeights: positionWeights, timeWeights: timeWeights, heads: heads, dqk: dqk,
-                               dv: dv, paddedWidth: paddedWidth, out: o)
+        attention(layout, padding?.0) { layout in   // on the real rows 0..<T (of T_cap when padded)
+            let t = layout.totalTokens
+            backend.hstuAttentionForward(q: block(act, 2 * hv, tokens: t), k: block(act, 2 * hv + heads * dqk, tokens: t),
+                                   v: block(act, hv, tokens: t), rowStride: w, layout: layout, timestamps: timestamps,
+                                   positionWeights: positionWeights, timeWeights: timeWeights, heads: heads, dqk: dqk,
+                                   dv: dv, paddedWidth: paddedWidth, out: o.view(0, [t, hv]))
+        }
         // G = Dropout(U ⊙ LN(O))
         if let s = fusedDropout(stream) {   // one kernel, the same mask
             backend.layerNormMulDropoutForward(x: o, u: act, ldu: w, out: g, mean: oMean, rstd: oRstd, rows: t, cols: hv,
@@ -127,8 +136,8 @@ struct HSTULayer {
     /// Given dy (T, D) and this layer's input x, writes dx (T, D) (OVERWRITTEN; must not alias dy)
     /// and accumulates the parameter gradients. Uses the activations saved by the last `forward`.
     func backward(dy: Tensor, x: Tensor, dx: Tensor, layout: JaggedLayout, timestamps: Tensor, stream: RowDropout?,
-                  workspace ws: Workspace) {
-        let t = layout.totalTokens, d = dim, w = uvqkWidth, hv = valueWidth
+                  workspace ws: Workspace, padding: (HSTUPadding, tokens: Int)? = nil) {
+        let t = padding?.tokens ?? layout.totalTokens, d = dim, w = uvqkWidth, hv = valueWidth
         if t == 0 { return }
         let xn = buffer(ws, "xn", [t, d]), mean = buffer(ws, "mean", [t]), rstd = buffer(ws, "rstd", [t])
         let pre = buffer(ws, "uvqkPre", [t, w]), act = activations(ws, tokens: t)
@@ -164,13 +173,17 @@ struct HSTULayer {
                                          rows: t, cols: hv)
         }
         // O = attention(Q, K, V): dQ, dK, dV overwrite their column blocks of dAct.
-        backend.hstuAttentionBackward(dOut: dO, q: block(act, 2 * hv, tokens: t),
-                                k: block(act, 2 * hv + heads * dqk, tokens: t), v: block(act, hv, tokens: t),
-                                rowStride: w, layout: layout, timestamps: timestamps, positionWeights: positionWeights,
-                                timeWeights: timeWeights, heads: heads, dqk: dqk, dv: dv, paddedWidth: paddedWidth,
-                                dq: block(dAct, 2 * hv, tokens: t), dk: block(dAct, 2 * hv + heads * dqk, tokens: t),
-                                dv: block(dAct, hv, tokens: t), dPositionWeights: dPositionWeights,
-                                dTimeWeights: dTimeWeights)
+        attention(layout, padding?.0) { layout in   // on the real rows 0..<T (of T_cap when padded)
+            let t = layout.totalTokens
+            backend.hstuAttentionBackward(dOut: dO.view(0, [t, hv]), q: block(act, 2 * hv, tokens: t),
+                                    k: block(act, 2 * hv + heads * dqk, tokens: t), v: block(act, hv, tokens: t),
+                                    rowStride: w, layout: layout, timestamps: timestamps, positionWeights: positionWeights,
+                                    timeWeights: timeWeights, heads: heads, dqk: dqk, dv: dv, paddedWidth: paddedWidth,
+                                    dq: block(dAct, 2 * hv, tokens: t), dk: block(dAct, 2 * hv + heads * dqk, tokens: t),
+                                    dv: block(dAct, hv, tokens: t), dPositionWeights: dPositionWeights,
+                                    dTimeWeights: dTimeWeights)
+        }
+        padding?.0.maskGradients(dAct, rows: t, width: w, backend: backend)
         // [U|V|Q|K] = SiLU(X̂·W_uvqk)
         if Self.fused {
             backend.siluBackwardOverwrite(dOut: dAct, x: pre, dx: dPre, count: t * w)

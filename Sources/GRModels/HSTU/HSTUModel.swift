@@ -7,7 +7,7 @@ import GRCore
 /// Random streams of a training step (seed, step): input dropout `inputDropout` slot 0; layer l's
 /// linear dropout `layerDropout` slot l; negatives `negatives` slot 0. With a `BatchPlacement`
 /// (a rank's share of a data-parallel batch) the dropout masks are indexed by global jagged rows.
-public final class HSTUModel: SequentialRecommender {
+public final class HSTUModel: SegmentedTraining {
     /// Size of w_ts: time buckets 0...128 (spec §2.3: num_buckets 128, clamped to [0, 128]).
     public static let timeBucketCount = TimeBucket.count
 
@@ -40,11 +40,12 @@ public final class HSTUModel: SequentialRecommender {
     private func activation(_ l: Int, _ tokens: Int) -> Tensor { workspace.tensor("hstu.x.\(l)", [tokens, config.itemDim]) }
 
     /// Runs the encoder on the jagged rows; returns the pre-L2 output (T, D) (the last layer's
-    /// activation buffer).
+    /// activation buffer). A padded batch (`HSTUPadding`) runs on its T_cap rows.
     @discardableResult
     func encode(_ input: ModelInput, rows: EncoderRows, randomness: StepRandomness?,
                 rowMap: (ids: Tensor, count: Int)? = nil) -> Tensor {
         let c = config, t = rows.count
+        let padding = HSTUPadding(input).map { ($0, tokens: t) }
         let inputStream = c.inputDropout > 0 ? randomness.map { RowDropout($0.stream(.inputDropout), globalRows: rowMap) } : nil
         InputEmbedding.forward(rows, table: parameters.value(ParameterNames.itemEmbedding),
                                positions: parameters.value(ParameterNames.positionalEmbedding), dim: c.itemDim,
@@ -53,44 +54,67 @@ public final class HSTUModel: SequentialRecommender {
         for (l, layer) in layers.enumerated() {
             let s = c.blockDropout > 0 ? randomness.map { RowDropout($0.stream(.layerDropout, slot: l), globalRows: rowMap) } : nil
             layer.forward(x: activation(l, t), y: activation(l + 1, t), layout: input.layout,
-                          timestamps: rows.timestamps, stream: s, workspace: workspace)
+                          timestamps: rows.timestamps, stream: s, workspace: workspace, padding: padding)
         }
         return activation(layers.count, t)
     }
 
     public func trainStep(_ input: ModelInput, negatives: NegativeSource, randomness: StepRandomness?) -> Float {
+        trainStep(input, negatives: negatives, randomness: randomness, segments: nil)
+    }
+
+    /// The training step in three parts, as SASRec's: the encoder forward, the loss (eager: its
+    /// shape is the batch's) and the backward. A padded batch (`DeviceBatch.offsets`, T_cap rows,
+    /// `HSTUPadding`) gives the two segments shapes that depend only on (B, T_cap), so GRTrain's
+    /// `StepGraphRunner` replays them per capacity bucket. u and du, which the eager loss shares
+    /// with the segments, are then views of B·N-row buffers, which no later batch grows (moves).
+    public func trainStep(_ input: ModelInput, negatives: NegativeSource, randomness: StepRandomness?,
+                          segments: StepSegments?) -> Float {
         precondition(input.paddedWidth == config.paddedWidth, "input N \(input.paddedWidth) ≠ config N \(config.paddedWidth)")
         let c = config, d = c.itemDim
         let rows = EncoderRows.jagged(input, backend: backend), t = rows.count
+        let padding = HSTUPadding(input).map { ($0, tokens: t) }
         let rowMap = randomness?.placement.map { p in
             (ids: backend.upload(p.jaggedRowMap(), shape: [t]), count: p.globalTokens)
         }
-        let y = encode(input, rows: rows, randomness: randomness, rowMap: rowMap)
-        let u = workspace.tensor("hstu.u", [t, d]), norms = workspace.tensor("hstu.uNorm", [t])
-        backend.l2NormalizeForward(x: y, out: u, norms: norms, rows: t, cols: d, eps: c.l2Eps)
-        let du = workspace.tensor("hstu.du", [t, d])
+        precondition(rowMap == nil || (padding == nil && segments == nil), "HSTU: a data-parallel share is neither padded nor segmented")
+        let stable = padding != nil ? max(t, input.batchSize * input.paddedWidth) : t
+        let y = activation(layers.count, t)
+        let u = workspace.tensor("hstu.u", [stable * d]).view(0, [t, d]), norms = workspace.tensor("hstu.uNorm", [t])
+        let du = workspace.tensor("hstu.du", [stable * d]).view(0, [t, d])
+        let forward = {
+            self.encode(input, rows: rows, randomness: randomness, rowMap: rowMap)
+            self.backend.l2NormalizeForward(x: y, out: u, norms: norms, rows: t, cols: d, eps: c.l2Eps)
+        }
+        if let segments { segments.forward(forward) } else { forward() }
         let table = parameters.value(ParameterNames.itemEmbedding)
         let dTable = parameters.grad(ParameterNames.itemEmbedding)
         let loss = AutoregressiveLoss(config: c, corpus: corpus, backend: backend).forwardBackward(
             input: input, outputs: u, rowCount: t, rowOf: { b, p in input.layout.start(b) + p },
             negatives: negatives, table: table, dTable: dTable, dOutputs: du, workspace: workspace)
-        var dA = workspace.tensor("hstu.gradA", [t, d]), dB = workspace.tensor("hstu.gradB", [t, d])
-        backend.fill(dA, 0)
-        backend.l2NormalizeBackward(dOut: du, x: y, norms: norms, dx: dA, rows: t, cols: d, eps: c.l2Eps)
-        for (l, layer) in layers.enumerated().reversed() {
-            let s = c.blockDropout > 0 ? randomness.map { RowDropout($0.stream(.layerDropout, slot: l), globalRows: rowMap) } : nil
-            layer.backward(dy: dA, x: activation(l, t), dx: dB, layout: input.layout, timestamps: rows.timestamps,
-                           stream: s, workspace: workspace)
-            swap(&dA, &dB)
-            parameters.backwardStageDone(layers.count - 1 - l)
+        let backward = {
+            var dA = self.workspace.tensor("hstu.gradA", [t, d]), dB = self.workspace.tensor("hstu.gradB", [t, d])
+            self.backend.fill(dA, 0)
+            self.backend.l2NormalizeBackward(dOut: du, x: y, norms: norms, dx: dA, rows: t, cols: d, eps: c.l2Eps)
+            for (l, layer) in self.layers.enumerated().reversed() {
+                let s = c.blockDropout > 0 ? randomness.map { RowDropout($0.stream(.layerDropout, slot: l), globalRows: rowMap) } : nil
+                layer.backward(dy: dA, x: self.activation(l, t), dx: dB, layout: input.layout, timestamps: rows.timestamps,
+                               stream: s, workspace: self.workspace, padding: padding)
+                swap(&dA, &dB)
+                self.parameters.backwardStageDone(self.layers.count - 1 - l)
+            }
+            let inputStream = c.inputDropout > 0 ? randomness.map { RowDropout($0.stream(.inputDropout), globalRows: rowMap) } : nil
+            InputEmbedding.backward(rows, dim: d, dropout: c.inputDropout, stream: inputStream, dx: dA, dTable: dTable,
+                                    dPositions: self.parameters.grad(ParameterNames.positionalEmbedding),
+                                    workspace: self.workspace, backend: self.backend)
+            self.parameters.backwardStageDone(self.layers.count)
         }
-        let inputStream = c.inputDropout > 0 ? randomness.map { RowDropout($0.stream(.inputDropout), globalRows: rowMap) } : nil
-        InputEmbedding.backward(rows, dim: d, dropout: c.inputDropout, stream: inputStream, dx: dA, dTable: dTable,
-                                dPositions: parameters.grad(ParameterNames.positionalEmbedding), workspace: workspace,
-                                backend: backend)
-        parameters.backwardStageDone(layers.count)
+        if let segments { segments.backward(backward) } else { backward() }
         return loss
     }
+
+    /// Keep workspace buffers that grow alive (CUDA graphs address them; see `Workspace`).
+    public func retainReplacedBuffers() { workspace.retainsReplaced = true }
 
     public func userEmbeddings(_ input: ModelInput) -> Tensor {
         precondition(input.paddedWidth == config.paddedWidth, "input N \(input.paddedWidth) ≠ config N \(config.paddedWidth)")

@@ -8,7 +8,7 @@ import GRCore
 ///
 /// Random streams of a training step (seed, step): input dropout `inputDropout` slot 0; block l:
 /// see `SASRecBlock`; negatives `negatives` slot 0.
-public final class SASRecModel: SequentialRecommender {
+public final class SASRecModel: SegmentedTraining {
     public let config: ModelConfig
     public let parameters: ParameterArena
     public let backend: any Backend

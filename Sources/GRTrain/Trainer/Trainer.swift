@@ -314,9 +314,11 @@ public final class Trainer {
             if mode == .on || backend.device != .cpu { options.log("cuda graphs: \(why); eager steps") }
             return nil
         }
-        let runner = StepGraphRunner(ops: backend as! StepGraphOps, model: model as! SASRecModel,
+        let runner = StepGraphRunner(ops: backend as! StepGraphOps, model: model as! any SegmentedTraining,
                                      optimizerStep: { [unowned self] s in self.adamw(step: s) }, log: options.log)
-        options.log("cuda graphs: on (forward and backward + AdamW replayed per batch size; loss eager)")
+        options.log(runner.jagged
+            ? "cuda graphs: on (forward and backward + AdamW replayed per batch size and token capacity; loss eager)"
+            : "cuda graphs: on (forward and backward + AdamW replayed per batch size; loss eager)")
         return runner
     }()
 
