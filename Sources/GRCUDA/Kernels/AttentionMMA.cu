@@ -894,6 +894,36 @@ __device__ __forceinline__ void gr_hstu_tc_qblock(const u16* qb, const u16* kb, 
             gr_cp_async_commit();
         }
     }
+    // The block's rows of out: where 16-byte stores are aligned (block-uniform), each warp's
+    // 16 × DP results go through shared memory (the tile buffers, free after the loop; rows of
+    // DP + 8 floats, so that a store's 8 rows fall on disjoint banks) and leave as 16-byte stores
+    // of whole rows (DP = 128: 512 contiguous bytes per instruction), instead of 4-byte stores
+    // that each touch 8 rows, i.e. 8 memory transactions per instruction.
+    if ((dc & 3) == 0 && (rs & 3) == 0 && ((unsigned long long)out & 15) == 0) {
+        constexpr int RS = DP + 8, C4 = DP / 4;
+        gr_cp_async_wait<0>();
+        __syncthreads();   // every warp is done with the last tile's buffers
+        float* st = smem + warp * 16 * RS;   // [16][RS], this warp's rows
+        #pragma unroll
+        for (int n = 0; n < DP / 8; n++) {
+            #pragma unroll
+            for (int x = 0; x < 2; x++)
+                *(u64*)(st + (g + 8 * x) * RS + 8 * n + 2 * tg) = (u64)__float_as_uint(o[n][2 * x] * outScale)
+                                                                  | ((u64)__float_as_uint(o[n][2 * x + 1] * outScale) << 32);
+        }
+#ifdef __CUDA_ARCH__
+        __syncwarp();
+#else
+        __syncthreads();   // the emulator's lanes do not run in step
+#endif
+        #pragma unroll
+        for (int x = lane; x < 16 * C4; x += 32) {
+            const int r = x / C4, c = 4 * (x % C4);
+            const i64 i = i0 + 16 * warp + r;
+            if (i < L && c < dc) *(uint4*)(out + (base + i) * rs + h * dc + c) = *(const uint4*)(st + r * RS + c);
+        }
+        return;
+    }
     #pragma unroll
     for (int n = 0; n < DP / 8; n++) {
         #pragma unroll
