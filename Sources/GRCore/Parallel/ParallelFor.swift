@@ -68,6 +68,7 @@ public enum Parallel {
     @discardableResult
     public static func setThreadNice(_ nice: Int) -> Bool {
         #if os(Linux)
+        // who = 0: the calling thread only (Linux/NPTL).
         return setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, Int32(nice)) == 0
         #else
         return true

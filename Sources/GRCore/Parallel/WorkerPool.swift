@@ -107,8 +107,8 @@ private final class Worker: @unchecked Sendable {
             seen = current
             let nice = pool.nice.load(ordering: .relaxed)
             if nice != niceApplied {
-                // who = 0: the calling thread only (Linux/NPTL); raising one's own nice needs no privilege.
-                _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, Int32(nice))
+                // Per thread on Linux; raising one's own nice needs no privilege.
+                Parallel.setThreadNice(nice)
                 niceApplied = nice
             }
             body?(index)
