@@ -1,8 +1,8 @@
 // The serving forward's LayerNorms (docs/inference.md "LayerNorm rows"): out = LN(x) or u ⊙ LN(x)
 // per row, no affine parameters (HSTU's norms), AVX2 + FMA. Same formula as GRCPU's
 // `NormKernels.layerNormMulForward` (μ = Σx/C, σ² = Σ(x − μ)²/C, r = 1/√(σ² + eps), out = (x − μ)·r
-// (·u)), 4 rows at a time step by step (their latency chains overlap), the column tail by masked
-// loads and stores.
+// (·u)), 4 rows at a time step by step (their latency chains overlap), the column tail of rows of
+// ≥ 8 columns by overlapping unaligned loads and stores (`gr_ln_tail`), else masked.
 #include "GRCPUShims.h"
 #if defined(__x86_64__)
 #include <immintrin.h>

@@ -4,7 +4,8 @@
 // are broadcast in place. Register tile 6 rows × 16 columns (12 accumulators, 2 B vectors, 1
 // broadcast: 15 of Zen 3's 16 ymm), K fully looped in registers, and the epilogue fuses the
 // optional `+ C` (GR_SGEMM_ACCUMULATE) and SiLU (GR_SGEMM_SILU) into the single store of C.
-// Column tails (N mod 16) by masked loads and stores; C is never read without ACCUMULATE.
+// Column tails (N mod 16) of 9–15 columns by masked loads and stores; of 1–7 columns, when N ≥ 8,
+// as the last 8 columns with a blended store (`gr_small_tail_tile`), else masked.
 #include "GRCPUShims.h"
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -29,7 +30,7 @@ gr_small_tail_tile(const int R, const float *a, long lda, const float *w, long l
                    int flags) {
     const int shift = 8 - nc;
     const __m256i tail = _mm256_cmpgt_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(shift - 1));
-    __m256 acc[12];
+    __m256 acc[6];
     for (int r = 0; r < R; r++) acc[r] = _mm256_setzero_ps();
     const float *ws = w - shift;
     for (int p = 0; p < k; p++) {
