@@ -7,14 +7,16 @@
 # ROUNDS times; if they fail, the checks of the DIAG folders instead (GR_WG_MODE diagnostics:
 # which product a wrong layout breaks).
 # Staging (here): scripts/device-stage.sh NAME --script scripts/device-wgmma.sh; cp main's staged
-# gr.gz to .device/NAME/base.gz; optional .device/NAME/cache/*.cubin (scripts/nvrtc-offline.py
+# gr.gz to .device/NAME/base.gz (either binary may be recompressed as NAME.xz, 2/3 the size, so
+# that both fit the transfer limit with the cubin caches); optional .device/NAME/cache/*.cubin (scripts/nvrtc-offline.py
 # --cache for the sources run) and the variant folders .device/NAME/VARIANT/AttentionWGMMA.cu.
 #   [ROUNDS=2] [VARIANTS="pipe"] [DIAG="m1 m2 swap"] bash .device/NAME/device-wgmma.sh
 set -u
 D="$(cd "$(dirname "$0")" && pwd)"
 OUT="${OUT:-/tmp}"
-gunzip -c "$D/gr.gz" > /tmp/gr && chmod +x /tmp/gr
-gunzip -c "$D/base.gz" > /tmp/base && chmod +x /tmp/base
+unpack() { if [[ -f "$D/$1.xz" ]]; then xz -dc "$D/$1.xz"; else gunzip -c "$D/$1.gz"; fi > "/tmp/$1" && chmod +x "/tmp/$1"; }
+unpack gr
+unpack base
 mkdir -p /tmp/grcache && cp "$D"/cache/*.cubin /tmp/grcache/ 2>/dev/null
 export GR_CUDA_CACHE=/tmp/grcache
 nvidia-smi --query-gpu=name,clocks.max.sm,clocks.sm,temperature.gpu --format=csv 2>&1 | tail -1
