@@ -2,9 +2,7 @@
 # plus one wrapper per kernel taking the cuLaunchKernel parameter array, and a name table.
 import re, sys
 src_dir, out = sys.argv[1], sys.argv[2]
-order = ["Common", "Elementwise", "Norm", "Embedding", "Loss", "Optimizer", "Retrieval", "Attention", "AttentionMMA", "AttentionTiled", "SoftmaxAttentionMMA"]
-# (AttentionWGMMA.cu is left out: wgmma has no host version, and the backend selects its kernel only
-# where the driver has cuFuncSetAttribute, which the emulator does not export.)
+order = ["Common", "Elementwise", "Norm", "Embedding", "Loss", "Optimizer", "Retrieval", "Attention", "AttentionMMA", "AttentionTiled", "SoftmaxAttentionMMA", "AttentionWGMMA"]
 src = "\n".join(open(f"{src_dir}/{n}.cu").read() for n in order)
 src = src.replace("extern __shared__ float smem[];", "float* smem = (float*)emu_dynamic_shared;")
 kernels = []

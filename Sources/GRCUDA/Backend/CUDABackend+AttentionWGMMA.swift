@@ -3,15 +3,16 @@ import Foundation
 /// The HSTU attention forward kernel at head dim 128 (`GR_CUDA_ATTENTION_FWD`): `wgmma`
 /// (`Kernels/AttentionWGMMA.cu`: Hopper's warpgroup MMA, needs the module compiled for sm_90a, i.e.
 /// an sm_90 GPU, `CUDAContext.compileArch`) or `mma` (`gr_hstu_tc_fwd_d128`, mma.sync, any GPU).
-/// Other head dims and GPUs always run the mma kernels; the backward always does.
+/// Other head dims and GPUs always run the mma kernels; the backward always does. The default is
+/// `mma` until a GPU has checked the wgmma kernel (so far only the host emulator has: docs/cuda.md).
 public enum HSTUForwardKernel: String, Sendable, CaseIterable {
     case wgmma, mma
 
-    /// `GR_CUDA_ATTENTION_FWD` (unset or empty: `wgmma`); any other value stops the program with a
+    /// `GR_CUDA_ATTENTION_FWD` (unset or empty: `mma`); any other value stops the program with a
     /// message naming the variable.
     static var fromEnvironment: HSTUForwardKernel {
         guard let raw = ProcessInfo.processInfo.environment["GR_CUDA_ATTENTION_FWD"]?.trimmingCharacters(in: .whitespaces),
-              !raw.isEmpty else { return .wgmma }
+              !raw.isEmpty else { return .mma }
         if let k = HSTUForwardKernel(rawValue: raw.lowercased()) { return k }
         FileHandle.standardError.write(Data("error: environment variable GR_CUDA_ATTENTION_FWD=\"\(raw)\" is not a forward kernel: use wgmma or mma\n".utf8))
         exit(2)
@@ -24,7 +25,7 @@ extension CUDABackend {
 
     /// The forward's entry point and shared bytes for padded head dim `dp`: the wgmma kernel where
     /// selected and available (dp 128, the module built for sm_90a, a driver that can raise the
-    /// shared-memory limit: not the host emulator, which has no wgmma), else the mma kernel.
+    /// shared-memory limit), else the mma kernel.
     public func hstuForwardKernel(paddedDim dp: Int) -> (name: String, shared: Int) {
         if dp == 128 && hstuForwardKernel == .wgmma && context.compileArch == "sm_90a"
             && attentionDriver.cuFuncSetAttribute != nil {

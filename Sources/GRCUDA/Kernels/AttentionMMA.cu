@@ -87,13 +87,14 @@ static u32 gr_emu_regs[1024][6];
 static const u16* gr_emu_addr[1024];
 #endif
 
+// The shared address of p (the emulator's: an address in its dynamic shared window, 0 elsewhere).
 __device__ __forceinline__ u32 gr_smem_addr(const void* p) {
 #ifdef __CUDA_ARCH__
     u32 r;
     asm("{ .reg .u64 a; cvta.to.shared.u64 a, %1; cvt.u32.u64 %0, a; }" : "=r"(r) : "l"(p));
     return r;
 #else
-    return 0;
+    return emu_smem_addr(p);
 #endif
 }
 
@@ -135,7 +136,10 @@ __device__ __forceinline__ void gr_tc_afrag(u32 (&a)[4], const float (&p)[NT][4]
     a[3] = gr_pack_bf16(p[2 * kk + 1][2], p[2 * kk + 1][3]);
 }
 
-// ldmatrix .x4 (trans = 0) or .x4.trans at the shared address a (device only).
+template <bool TRANS>
+__device__ __forceinline__ void gr_ldmatrix(u32* r, const u16* p);
+
+// ldmatrix .x4 (trans = 0) or .x4.trans at the shared address a.
 template <bool TRANS>
 __device__ __forceinline__ void gr_ldmatrix_shared(u32* r, u32 a) {
 #ifdef __CUDA_ARCH__
@@ -146,7 +150,7 @@ __device__ __forceinline__ void gr_ldmatrix_shared(u32* r, u32 a) {
         asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
                      : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(a));
 #else
-    (void)r; (void)a;
+    gr_ldmatrix<TRANS>(r, (const u16*)emu_smem_ptr(a, 16));
 #endif
 }
 
@@ -241,15 +245,14 @@ __device__ __forceinline__ void gr_cp_async_wait() {
 #endif
 }
 
-// 16 bytes global → shared (u32 address `dstAddr`; the emulator writes dst), zero-filled when
-// !valid.
+// 16 bytes global → shared (u32 address `dstAddr`; the emulator writes dst, or the byte at
+// dstAddr where dst is null), zero-filled when !valid.
 __device__ __forceinline__ void gr_cp_async16_at(u32 dstAddr, u16* dst, const u16* src, bool valid) {
 #ifdef __CUDA_ARCH__
     (void)dst;
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" :: "r"(dstAddr), "l"(src), "r"(valid ? 16 : 0));
 #else
-    (void)dstAddr;
-    gr_cp_async16(dst, src, valid);
+    gr_cp_async16(dst ? dst : (u16*)emu_smem_ptr(dstAddr, 16), src, valid);
 #endif
 }
 
@@ -259,8 +262,7 @@ __device__ __forceinline__ void gr_cp_async16_full(u32 dstAddr, u16* dst, const 
     (void)dst;
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" :: "r"(dstAddr), "l"(src));
 #else
-    (void)dstAddr;
-    gr_cp_async16(dst, src, true);
+    gr_cp_async16(dst ? dst : (u16*)emu_smem_ptr(dstAddr, 16), src, true);
 #endif
 }
 

@@ -19,6 +19,10 @@
 //     at tile + 2048·kk; LBO = 8192 (the next 64 columns of N), SBO = 1024 (the next 8 keys).
 // Shared tiles are filled by cp.async (generic proxy): every thread waits for its copies, fences
 // them to the async proxy (fence.proxy.async) and the CTA syncs before the tile's wgmma.
+//
+// Without __CUDA_ARCH__ (the host emulator, scripts/cuda-emulator) the wgmma instructions call the
+// emulator's versions (emu_wgmma.h, written from the PTX ISA, not from this file), so that the
+// kernel's layouts, descriptors and synchronisation are checked without a GPU (docs/cuda.md).
 
 #define GR_WG_TILE_BYTES (64 * 128 * 2)
 // Shared bytes: alignment slack, Q, K[2], V[2], key timestamps [2][64], position windows [2][128],
@@ -40,7 +44,7 @@
 #define GR_WG_V_SBO 1024
 #endif
 
-#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL) || !defined(__CUDA_ARCH__)
 // Byte offset of (row, 16-byte chunk) in a wgmma tile (ldmatrix addresses of the diagnostic modes).
 __device__ __forceinline__ u32 gr_wg_off(int row, int chunk) {
     return (u32)(chunk >> 3) * 8192u + (u32)row * 128u + (u32)(((chunk & 7) ^ (row & 7)) << 4);
@@ -52,10 +56,17 @@ __device__ __forceinline__ u64 gr_wg_desc(u32 addr, u32 lbo, u32 sbo) {
            | (1ull << 62);
 }
 
+#ifdef __CUDA_ARCH__
 __device__ __forceinline__ void gr_wg_fence() { asm volatile("wgmma.fence.sync.aligned;" ::: "memory"); }
 __device__ __forceinline__ void gr_wg_commit() { asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory"); }
 __device__ __forceinline__ void gr_wg_wait0() { asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory"); }
 __device__ __forceinline__ void gr_wg_proxy_fence() { asm volatile("fence.proxy.async.shared::cta;" ::: "memory"); }
+#else
+inline void gr_wg_fence() { emu_wgmma_fence(); }
+inline void gr_wg_commit() { emu_wgmma_commit(); }
+inline void gr_wg_wait0() { emu_wgmma_wait(0); }
+inline void gr_wg_proxy_fence() { emu_fence_proxy_async(); }
+#endif
 
 // Keeps the compiler from moving accesses of the accumulator registers across the async window.
 template <int R>
@@ -63,11 +74,20 @@ __device__ __forceinline__ void gr_wg_keep(float (&a)[R][4]) {
     #pragma unroll
     for (int r = 0; r < R; r++)
         #pragma unroll
-        for (int e = 0; e < 4; e++) asm volatile("" : "+f"(a[r][e]) :: "memory");
+        for (int e = 0; e < 4; e++) {
+#ifdef __CUDA_ARCH__
+            asm volatile("" : "+f"(a[r][e]) :: "memory");
+#else
+            (void)a;
+#endif
+        }
 }
 
 // s (64 × 64 f32, the warpgroup's fragments) += A (64 × 16, descriptor da) · B (16 × 64, db), both K-major.
 __device__ __forceinline__ void gr_wg_qk(float (&s)[8][4], u64 da, u64 db) {
+#ifndef __CUDA_ARCH__
+    emu_wgmma(64, &s[0][0], da, nullptr, db, true, 1, 1, 0, 0);   // scale-d 1, scale-a/b 1, trans-a/b 0
+#else
     asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
                  "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31}, %32, %33, p, 1, 1, 0, 0;\n}\n"
                  : "+f"(s[0][0]), "+f"(s[0][1]), "+f"(s[0][2]), "+f"(s[0][3]), "+f"(s[1][0]), "+f"(s[1][1]), "+f"(s[1][2]), "+f"(s[1][3]),
@@ -75,10 +95,14 @@ __device__ __forceinline__ void gr_wg_qk(float (&s)[8][4], u64 da, u64 db) {
                    "+f"(s[4][0]), "+f"(s[4][1]), "+f"(s[4][2]), "+f"(s[4][3]), "+f"(s[5][0]), "+f"(s[5][1]), "+f"(s[5][2]), "+f"(s[5][3]),
                    "+f"(s[6][0]), "+f"(s[6][1]), "+f"(s[6][2]), "+f"(s[6][3]), "+f"(s[7][0]), "+f"(s[7][1]), "+f"(s[7][2]), "+f"(s[7][3])
                  : "l"(da), "l"(db), "r"(1));
+#endif
 }
 
 // o (64 × 128 f32) += A (64 × 16 bf16 from registers, gr_tc_afrag) · B (16 × 128, descriptor db, N-major).
 __device__ __forceinline__ void gr_wg_pv(float (&o)[16][4], const u32 (&a)[4], u64 db) {
+#ifndef __CUDA_ARCH__
+    emu_wgmma(128, &o[0][0], 0, a, db, true, 1, 1, 0, 1);   // scale-d 1, scale-a/b 1, trans-b 1
+#else
     asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"
                  "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31,%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,%42,%43,%44,%45,%46,%47,%48,%49,%50,%51,%52,%53,%54,%55,%56,%57,%58,%59,%60,%61,%62,%63}, {%64,%65,%66,%67}, %68, p, 1, 1, 1;\n}\n"
                  : "+f"(o[0][0]), "+f"(o[0][1]), "+f"(o[0][2]), "+f"(o[0][3]), "+f"(o[1][0]), "+f"(o[1][1]), "+f"(o[1][2]), "+f"(o[1][3]),
@@ -90,6 +114,7 @@ __device__ __forceinline__ void gr_wg_pv(float (&o)[16][4], const u32 (&a)[4], u
                    "+f"(o[12][0]), "+f"(o[12][1]), "+f"(o[12][2]), "+f"(o[12][3]), "+f"(o[13][0]), "+f"(o[13][1]), "+f"(o[13][2]), "+f"(o[13][3]),
                    "+f"(o[14][0]), "+f"(o[14][1]), "+f"(o[14][2]), "+f"(o[14][3]), "+f"(o[15][0]), "+f"(o[15][1]), "+f"(o[15][2]), "+f"(o[15][3])
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(1));
+#endif
 }
 
 // Rows [row0, row0 + 64) of one sequence's packed [rows][128] slab into a wgmma tile at shared
@@ -117,7 +142,7 @@ __device__ __forceinline__ void gr_wg_load_tile(u32 tile, const u16* src, i64 ro
 // grid (query items, H), block 128, dynamic shared GR_WG_FWD_SMEM: gr_hstu_tc_fwd_d128's
 // contract (items, flags, out (T, H·dv) overwritten at the block's rows, columns h·dv ..).
 extern "C" __global__ __launch_bounds__(128, 2) void gr_hstu_wg_fwd_d128(const u16* qb, const u16* kb, const u16* vb, const int* offsets, const int* items, const int* flags, const i64* ts, const float* pw, const float* tw, const u64* table, const uint4* table32, i64 T, i64 H, i64 dv, i64 N, i64 targets, i64 ctx, float* out) {
-#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL) || !defined(__CUDA_ARCH__)
     constexpr int DP = 128;
     extern __shared__ float smem[];
     const u32 raw = gr_smem_addr(smem), pad = ((raw + 1023u) & ~1023u) - raw;
