@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Device side of the wgmma forward (AttentionWGMMA.cu, session 10), one call: the tensor-core
-# parity checks and the attention selftest of this binary (default forward at D 128: wgmma); if
+# Device side of the wgmma forward (AttentionWGMMA.cu, session 10; checked on the host emulator in
+# session 11), one call: the tensor-core parity checks and the selftest of this binary with
+# GR_CUDA_ATTENTION_FWD=wgmma (the default is still mma: flip HSTUForwardKernel.fromEnvironment
+# and docs/cuda.md once this passes on the GPU and the table shows wgmma faster); if
 # they pass, the checks of the VARIANTS (folders holding an AttentionWGMMA.cu, through
 # GR_CUDA_KERNEL_DIR) and the issue's table (`gr cuda bench-attention`) for main's binary
 # (base.gz), this binary with GR_CUDA_ATTENTION_FWD=wgmma and =mma, and each variant, alternated
@@ -24,8 +26,8 @@ nvidia-smi --query-gpu=name,clocks.max.sm,clocks.sm,temperature.gpu --format=csv
 checkv() {   # checkv LABEL [KERNEL_DIR]: the tensor-core checks; prints failures and the count
   echo "=== check $1"
   local log="$OUT/check-$1.log"
-  if [[ -n "${2:-}" ]]; then GR_CUDA_KERNEL_DIR="$2" timeout 100 /tmp/gr cuda bench-attention --check --shape 99 > "$log" 2>&1
-  else timeout 100 /tmp/gr cuda bench-attention --check --shape 99 > "$log" 2>&1; fi
+  if [[ -n "${2:-}" ]]; then GR_CUDA_ATTENTION_FWD=wgmma GR_CUDA_KERNEL_DIR="$2" timeout 100 /tmp/gr cuda bench-attention --check --shape 99 > "$log" 2>&1
+  else GR_CUDA_ATTENTION_FWD=wgmma timeout 100 /tmp/gr cuda bench-attention --check --shape 99 > "$log" 2>&1; fi
   local rc=$?
   grep -E "module|forward kernel|wg_fwd|NVRTC" "$log" | head -3
   grep -v " ok$" "$log" | grep -E "FAIL|rror|passed|nan" | head -14
@@ -37,13 +39,13 @@ bench() {   # bench ROUND: the issue's table for base, wgmma, mma and each varia
   GR_CUDA_ATTENTION_FWD=wgmma timeout 45 /tmp/gr cuda bench-attention 2>&1 | grep -E "^\| B|rror" | sed "s/^/wgmma$1 /"
   GR_CUDA_ATTENTION_FWD=mma timeout 45 /tmp/gr cuda bench-attention 2>&1 | grep -E "^\| B|rror" | sed "s/^/mma$1 /"
   for v in ${VARIANTS:-}; do
-    GR_CUDA_KERNEL_DIR="$D/$v" timeout 45 /tmp/gr cuda bench-attention 2>&1 | grep -E "^\| B|rror" | sed "s/^/$v$1 /"
+    GR_CUDA_ATTENTION_FWD=wgmma GR_CUDA_KERNEL_DIR="$D/$v" timeout 45 /tmp/gr cuda bench-attention 2>&1 | grep -E "^\| B|rror" | sed "s/^/$v$1 /"
   done
 }
 {
   checkv wgmma; OK=$?
-  echo "=== selftest attention"
-  timeout 60 /tmp/gr cuda selftest --family attention 2>&1 | tail -3
+  echo "=== selftest (wgmma forward)"
+  GR_CUDA_ATTENTION_FWD=wgmma timeout 60 /tmp/gr cuda selftest 2>&1 | tail -3
 } 2>&1 | tee "$OUT/check.log"
 bench 1 2>&1 | tee "$OUT/bench.log"
 if grep -q "FAIL\|rror" "$OUT/check-wgmma.log"; then
