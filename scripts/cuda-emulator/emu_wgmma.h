@@ -50,6 +50,9 @@
 //          stricter rule than the ISA's, which asks for it where registers were written in between,
 //          as they always are between groups in practice); wait_group N completes all committed
 //          groups but the N most recent; a block that ends with MMAs outstanding is reported.
+//          The shared operands read at issue must have been handed to the async proxy: cp.async
+//          completed (cp.async.wait_group) and fenced (fence.proxy.async) by the writing thread
+//          (emu_cp_async.h).
 #pragma once
 #include <cstdio>
 #include <cstdlib>
@@ -66,6 +69,7 @@ extern const unsigned long long emu_dynamic_shared_bytes;
     fprintf(stderr, "emulator: %s\n", what);
     abort();
 }
+#include "emu_cp_async.h"
 
 // The emulated shared address of p (0 outside the dynamic shared window).
 inline unsigned emu_smem_addr(const void* p) {
@@ -110,7 +114,12 @@ inline unsigned emu_wg_addr(const EmuWgDesc& d, bool mnMajor, int mn, int k) {
     return a;
 }
 inline float emu_wg_bf16(unsigned short b) { unsigned u = (unsigned)b << 16; float f; memcpy(&f, &u, 4); return f; }
-inline unsigned short emu_wg_load(unsigned a) { unsigned short v; memcpy(&v, emu_smem_ptr(a, 2), 2); return v; }
+// An operand element; at issue (check) the chunk must have reached the async proxy (emu_cp_async.h).
+inline unsigned short emu_wg_load(unsigned a, bool check) {
+    const char* p = emu_smem_ptr(a, 2);
+    if (check) emu_cp_check_async_read(p);
+    unsigned short v; memcpy(&v, p, 2); return v;
+}
 
 // One issued wgmma.mma_async of this thread (values of the whole warpgroup's A fragment gathered).
 struct EmuWgOp {
@@ -131,7 +140,7 @@ struct EmuWgSlot { unsigned long long descA, descB; unsigned a[4]; int flags; };
 inline EmuWgSlot emu_wg_slots[1024];
 
 // The product of op for this thread's accumulator registers (N/2 values), reading shared memory now.
-inline std::vector<float> emu_wg_products(const EmuWgOp& op) {
+inline std::vector<float> emu_wg_products(const EmuWgOp& op, bool atIssue) {
     const int lane = threadIdx.x & 31, w = (threadIdx.x >> 5) & 3, g = lane >> 2, t = lane & 3;
     const EmuWgDesc da = emu_wg_decode(op.descA), db = emu_wg_decode(op.descB);
     std::vector<float> out(op.n / 2);
@@ -139,8 +148,8 @@ inline std::vector<float> emu_wg_products(const EmuWgOp& op) {
         const int row = 16 * w + g + 8 * ((i >> 1) & 1), col = 8 * (i >> 2) + 2 * t + (i & 1);   // [frag] D
         float s = 0.0f;
         for (int k = 0; k < 16; k++) {
-            const float av = emu_wg_bf16(op.aRegs ? op.a[row][k] : emu_wg_load(emu_wg_addr(da, op.tnspA, row, k)));
-            const float bv = emu_wg_bf16(emu_wg_load(emu_wg_addr(db, op.tnspB, col, k)));
+            const float av = emu_wg_bf16(op.aRegs ? op.a[row][k] : emu_wg_load(emu_wg_addr(da, op.tnspA, row, k), atIssue));
+            const float bv = emu_wg_bf16(emu_wg_load(emu_wg_addr(db, op.tnspB, col, k), atIssue));
             s += (float)op.scaleA * av * ((float)op.scaleB * bv);
         }
         out[i] = s;
@@ -177,7 +186,7 @@ inline void emu_wgmma(int n, float* d, unsigned long long descA, const unsigned*
         }
     }
     __syncthreads();
-    op.atIssue = emu_wg_products(op);
+    op.atIssue = emu_wg_products(op, true);
     // the accumulator: the value to accumulate onto is kept aside (unless an earlier, still pending
     // MMA of this thread writes the same registers: it chains), the registers read NaN until the wait
     bool chained = false;
@@ -205,7 +214,7 @@ inline void emu_wgmma_wait(int n) {
     for (auto& op : emu_wg.ops) {
         if (op.group < 0 || op.group >= limit) { keep.push_back(std::move(op)); continue; }
         for (auto& k : keep) if (k.d == op.d) emu_fail("wgmma.wait_group: an accumulator chains across groups that complete separately");
-        const std::vector<float> now = emu_wg_products(op);
+        const std::vector<float> now = emu_wg_products(op, false);
         for (int i = 0; i < op.n / 2; i++)
             if (memcmp(&now[i], &op.atIssue[i], 4) != 0) emu_fail("wgmma: a shared-memory operand changed between mma_async and its wait_group");
         std::vector<float>* acc = nullptr;
@@ -227,11 +236,9 @@ inline void emu_wgmma_wait(int n) {
     __syncthreads();
 }
 
-// fence.proxy.async: shared writes are immediately visible to the emulated MMA (no-op).
-inline void emu_fence_proxy_async() {}
-
 // Called by the driver when a thread finishes a block.
 inline void emu_wgmma_block_end() {
     if (!emu_wg.ops.empty()) emu_fail("a block ended with wgmma.mma_async operations not waited for");
     emu_wg = EmuWgState();
+    emu_cp_block_end();
 }

@@ -4,7 +4,8 @@
 // 16-byte chunks; the 128-byte swizzle stores chunk c of row r of an 8-row atom at chunk c ^ r), for
 // the shapes and modes the wgmma attention forward uses and a few it does not. Runs through the
 // emulator's own launch path (cuLaunchKernel, 128 host threads). Usage: wgmma_test [case]; the
-// cases "nofence" and "overwrite" must stop with the emulator's message (run-wgmma-test.sh checks).
+// cases "nofence", "overwrite", "nowait" and "noproxy" must stop with the emulator's message
+// (run-wgmma-test.sh checks).
 #include "emu_cuda.h"
 #include <string>
 #include <random>
@@ -176,8 +177,29 @@ static void k_overwrite(void**) {
     __syncthreads();
     emu_wgmma_wait(0);
 }
+// cp.async of the operand tile (128 threads × 8 chunks), then wgmma: without the cp.async wait
+// (nowait) or without fence.proxy.async (noproxy) the emulator must stop; with both it must not.
+static void cpTile(u32 ta) {
+    static u16 src[8192];
+    for (int p = 0; p < 8; p++) emu_cp_async(emu_smem_ptr(ta + 16 * (threadIdx.x + 128 * p), 16), src + 8 * (threadIdx.x + 128 * p), 16);
+    emu_cp_async_commit();
+}
+static void cpCase(bool wait, bool proxy) {
+    const u32 ta = tileAt(0);
+    cpTile(ta);
+    if (wait) emu_cp_async_wait(0);
+    if (proxy) emu_fence_proxy_async();
+    __syncthreads();
+    float d[8] = {0};
+    emu_wgmma_fence();
+    emu_wgmma(8, d, desc(ta, 16, 1024, 1), nullptr, desc(ta, 16, 1024, 1), true, 1, 1, 0, 0);
+    emu_wgmma_commit(); emu_wgmma_wait(0);
+}
+static void k_cpok(void**) { cpCase(true, true); }
+static void k_nowait(void**) { cpCase(false, true); }
+static void k_noproxy(void**) { cpCase(true, false); }
 
-extern const EmuKernel emu_kernels[] = {{"ss128", k_ss128, 0}, {"rs128", k_rs128, 0}, {"ssnone", k_ss_none, 0}, {"tnspA", k_ss_tnspA, 0},
+extern const EmuKernel emu_kernels[] = {{"cpok", k_cpok, 0}, {"nowait", k_nowait, 0}, {"noproxy", k_noproxy, 0},{"ss128", k_ss128, 0}, {"rs128", k_rs128, 0}, {"ssnone", k_ss_none, 0}, {"tnspA", k_ss_tnspA, 0},
                                         {"nofence", k_nofence, 0}, {"overwrite", k_overwrite, 0}, {nullptr, nullptr, 0}};
 static void launch(const char* name) {
     for (const EmuKernel* k = emu_kernels; k->name; k++)
@@ -187,7 +209,9 @@ static void fill(std::vector<u16>& v, size_t n) { v.resize(n); for (auto& x : v)
 
 int main(int argc, char** argv) {
     which = argc > 1 ? argv[1] : "";
-    if (which == "nofence" || which == "overwrite") { launch(which.c_str()); printf("no error reported\n"); return 0; }
+    if (which == "nofence" || which == "overwrite" || which == "nowait" || which == "noproxy") { launch(which.c_str()); printf("no error reported\n"); return 0; }
+    launch("cpok");
+    printf("%-58s ok\n", "cp.async, wait_group, fence.proxy.async, then wgmma");
     fill(A, 64 * 64); fill(B, 64 * 64); got.assign(64 * 64, NAN);
     launch("ss128");
     check("m64n64k16 A,B K-major 128B swizzle, 4 k-steps, +D", 64, 64, [](int m, int k) { return fl(A[m * 64 + k]); },

@@ -25,7 +25,8 @@
 // The PTX (mma, ldmatrix, cp.async, cvt) is used where __CUDA_ARCH__ is defined (NVRTC); the host
 // emulator (scripts/cuda-emulator) runs the same index logic with software versions of those
 // instructions (exact products, f32 sums), which need every thread of a block to reach them
-// together — the kernels below keep all of them in block-uniform control flow.
+// together — the kernels below keep all of them in block-uniform control flow. There cp.async
+// writes shared memory only at the cp.async.wait_group that completes it (emu_cp_async.h).
 
 typedef unsigned short u16;
 
@@ -216,8 +217,7 @@ __device__ __forceinline__ void gr_cp_async16(u16* dst, const u16* src, bool val
 #ifdef __CUDA_ARCH__
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" :: "r"(gr_smem_addr(dst)), "l"(src), "r"(valid ? 16 : 0));
 #else
-    #pragma unroll
-    for (int x = 0; x < 8; x++) dst[x] = valid ? src[x] : (u16)0;
+    emu_cp_async(dst, valid ? src : nullptr, 16);   // written at its cp.async.wait_group
 #endif
 }
 
@@ -228,13 +228,15 @@ __device__ __forceinline__ void gr_cp_async_small(void* dst, const void* src, bo
     asm volatile("cp.async.ca.shared.global [%0], [%1], %2, %3;"
                  :: "r"(gr_smem_addr(dst)), "l"(src), "n"(BYTES), "r"(valid ? BYTES : 0));
 #else
-    if (valid) std::memcpy(dst, src, BYTES); else std::memset(dst, 0, BYTES);
+    emu_cp_async(dst, valid ? src : nullptr, BYTES);
 #endif
 }
 
 __device__ __forceinline__ void gr_cp_async_commit() {
 #ifdef __CUDA_ARCH__
     asm volatile("cp.async.commit_group;");
+#else
+    emu_cp_async_commit();
 #endif
 }
 
@@ -242,6 +244,8 @@ template <int PENDING>
 __device__ __forceinline__ void gr_cp_async_wait() {
 #ifdef __CUDA_ARCH__
     asm volatile("cp.async.wait_group %0;" :: "n"(PENDING));
+#else
+    emu_cp_async_wait(PENDING);
 #endif
 }
 
