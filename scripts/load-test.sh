@@ -20,9 +20,8 @@
 #    schedule and a free connection sends at the next arrival time), at most `concurrency` in
 #    flight: the latency at a given load. Latency is measured from the send; the row also prints
 #    how many sends were late (no free connection at the arrival time, > 5 ms) and the largest
-#    lag, so a schedule the server could not keep up with shows (wrk sends each connection's first
-#    request at once: the run starts with a burst of `concurrency` requests; docs/serving.md
-#    "Load and abuse tests").
+#    lag, so a schedule the server could not keep up with shows (wrk asks delay() before every
+#    request, each connection's first included; docs/serving.md "Load and abuse tests").
 # 3. Abuse: --abuse requests (default 100,000; wrk runs until the server's counters reach it, so a
 #    round may overshoot by a few), every 10th malformed (wrong types, huge arrays,
 #    negative/unknown ids, NaN timestamps, truncated JSON, k 0, unknown fields, an over-limit
@@ -50,7 +49,7 @@ while [ $# -gt 0 ]; do
     --max-wait-ms) MAX_WAIT="$2"; shift 2 ;;
     --serve-args) SERVE_ARGS="$2"; shift 2 ;;
     --rate) RATE="$2"; shift 2 ;;
-    -h|--help) sed -n 2,32p "$0"; exit 0 ;;
+    -h|--help) sed -n 2,31p "$0"; exit 0 ;;
     *) echo "load-test.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
