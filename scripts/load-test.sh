@@ -22,6 +22,8 @@
 #    how many sends were late (no free connection at the arrival time, > 5 ms) and the largest
 #    lag, so a schedule the server could not keep up with shows (wrk asks delay() before every
 #    request, each connection's first included; docs/serving.md "Load and abuse tests").
+#    Without --rate or --concurrency (and with a checkpoint), a last row runs issue #6's target:
+#    concurrency 64 at 500 requests/s offered (p99 ≤ 50 ms).
 # 3. Abuse: --abuse requests (default 100,000; wrk runs until the server's counters reach it, so a
 #    round may overshoot by a few), every 10th malformed (wrong types, huge arrays,
 #    negative/unknown ids, NaN timestamps, truncated JSON, k 0, unknown fields, an over-limit
@@ -32,7 +34,7 @@
 set -euo pipefail
 
 GR=""; CHECKPOINT=""; DATA=""; PORT=18080; DURATION=20; ABUSE=100000; THREADS=""; ONLY=""
-CONCURRENCY="1 64"; SYN_ITEMS=""; SYN_CONFIG=""; MAX_WAIT=""; SERVE_ARGS=""; RATE=""
+CONCURRENCY="1 64"; SYN_ITEMS=""; SYN_CONFIG=""; MAX_WAIT=""; SERVE_ARGS=""; RATE=""; TARGET_ROW=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --gr) GR="$2"; shift 2 ;;
@@ -43,13 +45,13 @@ while [ $# -gt 0 ]; do
     --abuse) ABUSE="$2"; shift 2 ;;
     --threads) THREADS="$2"; shift 2 ;;
     --only) ONLY="$2"; shift 2 ;;
-    --concurrency) CONCURRENCY="$2"; shift 2 ;;
+    --concurrency) CONCURRENCY="$2"; TARGET_ROW=0; shift 2 ;;
     --synthetic-items) SYN_ITEMS="$2"; shift 2 ;;
     --synthetic-config) SYN_CONFIG="$2"; shift 2 ;;
     --max-wait-ms) MAX_WAIT="$2"; shift 2 ;;
     --serve-args) SERVE_ARGS="$2"; shift 2 ;;
-    --rate) RATE="$2"; shift 2 ;;
-    -h|--help) sed -n 2,31p "$0"; exit 0 ;;
+    --rate) RATE="$2"; TARGET_ROW=0; shift 2 ;;
+    -h|--help) sed -n 2,33p "$0"; exit 0 ;;
     *) echo "load-test.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -153,24 +155,35 @@ LUA
 
 export GR_MAX_ITEM="$MAX_ITEM" GR_LUA_DIR="$WORK"
 
-if [ "$ONLY" != "abuse" ]; then
-  for c in $CONCURRENCY; do
-    t=$(( c < 2 ? 1 : 2 ))
-    if [ -n "$RATE" ]; then
-      export GR_RATE_PER_THREAD; GR_RATE_PER_THREAD=$(awk -v r="$RATE" -v t="$t" 'BEGIN { print r / t }')
-      echo "== load: POST /v1/recommend, 200-event histories, k 10, concurrency $c, ${DURATION}s, offered $RATE req/s (Poisson)"
-    else
-      echo "== load: POST /v1/recommend, 200-event histories, k 10, concurrency $c, ${DURATION}s"
-    fi
-    cpu0=$(cpu_ticks)
-    wrk -t"$t" -c"$c" -d"${DURATION}s" --timeout 10s --latency -s "$WORK/load.lua" "$URL" > "$WORK/wrk-$c.txt" 2>&1 || true
-    cpu1=$(cpu_ticks)
-    grep RESULT "$WORK/wrk-$c.txt" || { cat "$WORK/wrk-$c.txt"; FAIL=1; }
-    n=$(sed -nE 's/^RESULT requests=([0-9]+).*/\1/p' "$WORK/wrk-$c.txt")
-    [ -n "$n" ] && [ "$n" -gt 0 ] && awk -v t=$(( cpu1 - cpu0 )) -v n="$n" -v hz="$(getconf CLK_TCK)" \
+# One load row: $1 = connections, $2 = offered requests/s (empty: closed loop).
+load_row() {
+  local c=$1 rate=$2 t=$(( $1 < 2 ? 1 : 2 ))
+  if [ -n "$rate" ]; then
+    export GR_RATE_PER_THREAD; GR_RATE_PER_THREAD=$(awk -v r="$rate" -v t="$t" 'BEGIN { print r / t }')
+    echo "== load: POST /v1/recommend, 200-event histories, k 10, concurrency $c, ${DURATION}s, offered $rate req/s (Poisson)"
+  else
+    unset GR_RATE_PER_THREAD
+    echo "== load: POST /v1/recommend, 200-event histories, k 10, concurrency $c, ${DURATION}s"
+  fi
+  local cpu0 cpu1 n
+  cpu0=$(cpu_ticks)
+  wrk -t"$t" -c"$c" -d"${DURATION}s" --timeout 10s --latency -s "$WORK/load.lua" "$URL" > "$WORK/wrk-$c.txt" 2>&1 || true
+  cpu1=$(cpu_ticks)
+  grep RESULT "$WORK/wrk-$c.txt" || { cat "$WORK/wrk-$c.txt"; FAIL=1; }
+  n=$(sed -nE 's/^RESULT requests=([0-9]+).*/\1/p' "$WORK/wrk-$c.txt")
+  if [ -n "$n" ] && [ "$n" -gt 0 ]; then
+    awk -v t=$(( cpu1 - cpu0 )) -v n="$n" -v hz="$(getconf CLK_TCK)" \
       'BEGIN { printf "server CPU: %.3f ms per request (user + system)\n", t * 1000 / hz / n }'
-    echo "after concurrency $c: $(uptime | sed 's/.*load/load/')"
-  done
+  fi
+  echo "after concurrency $c: $(uptime | sed 's/.*load/load/')"
+}
+
+if [ "$ONLY" != "abuse" ]; then
+  for c in $CONCURRENCY; do load_row "$c" "$RATE"; done
+  if [ "$TARGET_ROW" = 1 ] && [ -n "$CHECKPOINT" ]; then
+    echo "(issue #6's target row: 64 connections, 500 requests/s offered, p99 ≤ 50 ms)"
+    load_row 64 500
+  fi
   curl -s "$URL/metrics" | grep -E '^gr_serve_(batch_size_(sum|count)|engine_calls_total)' || true
 fi
 
