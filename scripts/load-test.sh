@@ -4,6 +4,7 @@
 #   scripts/load-test.sh --checkpoint FILE [--data DIR] [--gr PATH] [--port 18080]
 #                        [--duration 20] [--concurrency "1 64"] [--abuse 100000] [--threads N]
 #                        [--only load|abuse] [--max-wait-ms MS] [--serve-args "--max-batch 32 ..."]
+#                        [--rate R]
 #   scripts/load-test.sh --synthetic-items 1000000 --synthetic-config configs/ml-1m/hstu-large.yaml
 #                        --concurrency 16 --only load          # the 1M-item corpus case
 #
@@ -13,6 +14,16 @@
 #    increasing timestamps, k 10) at each --concurrency (default 1 and 64); prints req/s, p50,
 #    p90, p99, non-2xx, the server's CPU time per request (/proc/PID/stat: robust on a shared
 #    machine, where wall times stretch) and the load average (`uptime`) at the end of the row.
+#    By default every connection sends its next request as soon as its answer arrives (a closed
+#    loop: the server's saturation throughput). With --rate R the requests are offered at R per
+#    second in total, Poisson arrivals (exponential gaps; each wrk thread draws its share of the
+#    schedule and a free connection sends at the next arrival time), at most `concurrency` in
+#    flight: the latency at a given load. Latency is measured from the send; the row also prints
+#    how many sends were late (no free connection at the arrival time, > 5 ms) and the largest
+#    lag, so a schedule the server could not keep up with shows (wrk asks delay() before every
+#    request, each connection's first included; docs/serving.md "Load and abuse tests").
+#    Without --rate or --concurrency (and with a checkpoint), a last row runs issue #6's target:
+#    concurrency 64 at 500 requests/s offered (p99 ≤ 50 ms).
 # 3. Abuse: --abuse requests (default 100,000; wrk runs until the server's counters reach it, so a
 #    round may overshoot by a few), every 10th malformed (wrong types, huge arrays,
 #    negative/unknown ids, NaN timestamps, truncated JSON, k 0, unknown fields, an over-limit
@@ -23,7 +34,7 @@
 set -euo pipefail
 
 GR=""; CHECKPOINT=""; DATA=""; PORT=18080; DURATION=20; ABUSE=100000; THREADS=""; ONLY=""
-CONCURRENCY="1 64"; SYN_ITEMS=""; SYN_CONFIG=""; MAX_WAIT=""; SERVE_ARGS=""
+CONCURRENCY="1 64"; SYN_ITEMS=""; SYN_CONFIG=""; MAX_WAIT=""; SERVE_ARGS=""; RATE=""; TARGET_ROW=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --gr) GR="$2"; shift 2 ;;
@@ -34,16 +45,18 @@ while [ $# -gt 0 ]; do
     --abuse) ABUSE="$2"; shift 2 ;;
     --threads) THREADS="$2"; shift 2 ;;
     --only) ONLY="$2"; shift 2 ;;
-    --concurrency) CONCURRENCY="$2"; shift 2 ;;
+    --concurrency) CONCURRENCY="$2"; TARGET_ROW=0; shift 2 ;;
     --synthetic-items) SYN_ITEMS="$2"; shift 2 ;;
     --synthetic-config) SYN_CONFIG="$2"; shift 2 ;;
     --max-wait-ms) MAX_WAIT="$2"; shift 2 ;;
     --serve-args) SERVE_ARGS="$2"; shift 2 ;;
-    -h|--help) sed -n 2,23p "$0"; exit 0 ;;
+    --rate) RATE="$2"; TARGET_ROW=0; shift 2 ;;
+    -h|--help) sed -n 2,33p "$0"; exit 0 ;;
     *) echo "load-test.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
 [ -n "$CHECKPOINT" ] || [ -n "$SYN_ITEMS" ] || { echo "load-test.sh: --checkpoint or --synthetic-items is required" >&2; exit 2; }
+[ -z "$RATE" ] || [[ "$RATE" =~ ^[0-9]+(\.[0-9]+)?$ ]] || { echo "load-test.sh: --rate must be a positive number of requests per second, got '$RATE'" >&2; exit 2; }
 command -v wrk >/dev/null || { echo "load-test.sh: wrk not found (apt-get install -y wrk)" >&2; exit 2; }
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 [ -n "$GR" ] || GR="$ROOT/.build/release/gr"
@@ -93,7 +106,7 @@ function history_body(seed, n)
   return '{"history":[' .. table.concat(h, ",") .. '],"timestamps":[' .. table.concat(t, ",") .. '],"k":10}'
 end
 threads = {}
-function setup(thread) table.insert(threads, thread) end
+function setup(thread) table.insert(threads, thread); thread:set("thread_index", #threads) end
 LUA
 
 cat > "$WORK/load.lua" <<'LUA'
@@ -106,29 +119,71 @@ function request()
   n = n + 1
   return wrk.format("POST", "/v1/recommend", headers, bodies[n % #bodies + 1])
 end
+-- --rate: this thread's share of a Poisson schedule (GR_RATE_PER_THREAD requests per second).
+-- wrk asks delay() before each send; the send takes the next arrival time of the schedule.
+local rate = tonumber(os.getenv("GR_RATE_PER_THREAD") or "")
+late, max_lag_ms = 0, 0
+if rate then
+  local ffi = require("ffi")
+  ffi.cdef[[ typedef struct { long tv_sec; long tv_nsec; } gr_timespec; int clock_gettime(int, gr_timespec *); ]]
+  local ts = ffi.new("gr_timespec")
+  local function now_ms() ffi.C.clock_gettime(1, ts); return tonumber(ts.tv_sec) * 1000 + tonumber(ts.tv_nsec) / 1e6 end
+  local next_ms
+  function init(args) math.randomseed(7919 * (thread_index or 1)) end
+  function delay()
+    local now = now_ms()
+    if not next_ms then next_ms = now end
+    next_ms = next_ms - math.log(1 - math.random()) * 1000 / rate
+    local wait = next_ms - now
+    if wait < -5 then late = late + 1; if -wait > max_lag_ms then max_lag_ms = -wait end end
+    return wait > 0 and math.floor(wait + 0.5) or 0
+  end
+end
 function done(summary, latency, requests)
   local e = summary.errors
-  io.write(string.format("RESULT requests=%d req_per_s=%.1f p50_ms=%.2f p90_ms=%.2f p99_ms=%.2f non2xx=%d socket_errors=%d\n",
+  local lates, lag = 0, 0
+  for _, thread in ipairs(threads) do
+    lates = lates + thread:get("late"); lag = math.max(lag, thread:get("max_lag_ms"))
+  end
+  io.write(string.format("RESULT requests=%d req_per_s=%.1f p50_ms=%.2f p90_ms=%.2f p99_ms=%.2f non2xx=%d socket_errors=%d",
     summary.requests, summary.requests / (summary.duration / 1e6), latency:percentile(50) / 1000,
     latency:percentile(90) / 1000, latency:percentile(99) / 1000, e.status, e.connect + e.read + e.write + e.timeout))
+  if rate then io.write(string.format(" offered_per_s=%.1f late_sends=%d max_lag_ms=%.1f", rate * #threads, lates, lag)) end
+  io.write("\n")
 end
 LUA
 
 export GR_MAX_ITEM="$MAX_ITEM" GR_LUA_DIR="$WORK"
 
-if [ "$ONLY" != "abuse" ]; then
-  for c in $CONCURRENCY; do
-    t=$(( c < 2 ? 1 : 2 ))
+# One load row: $1 = connections, $2 = offered requests/s (empty: closed loop).
+load_row() {
+  local c=$1 rate=$2 t=$(( $1 < 2 ? 1 : 2 ))
+  if [ -n "$rate" ]; then
+    export GR_RATE_PER_THREAD; GR_RATE_PER_THREAD=$(awk -v r="$rate" -v t="$t" 'BEGIN { print r / t }')
+    echo "== load: POST /v1/recommend, 200-event histories, k 10, concurrency $c, ${DURATION}s, offered $rate req/s (Poisson)"
+  else
+    unset GR_RATE_PER_THREAD
     echo "== load: POST /v1/recommend, 200-event histories, k 10, concurrency $c, ${DURATION}s"
-    cpu0=$(cpu_ticks)
-    wrk -t"$t" -c"$c" -d"${DURATION}s" --timeout 10s --latency -s "$WORK/load.lua" "$URL" > "$WORK/wrk-$c.txt" 2>&1 || true
-    cpu1=$(cpu_ticks)
-    grep RESULT "$WORK/wrk-$c.txt" || { cat "$WORK/wrk-$c.txt"; FAIL=1; }
-    n=$(sed -nE 's/^RESULT requests=([0-9]+).*/\1/p' "$WORK/wrk-$c.txt")
-    [ -n "$n" ] && [ "$n" -gt 0 ] && awk -v t=$(( cpu1 - cpu0 )) -v n="$n" -v hz="$(getconf CLK_TCK)" \
+  fi
+  local cpu0 cpu1 n
+  cpu0=$(cpu_ticks)
+  wrk -t"$t" -c"$c" -d"${DURATION}s" --timeout 10s --latency -s "$WORK/load.lua" "$URL" > "$WORK/wrk-$c.txt" 2>&1 || true
+  cpu1=$(cpu_ticks)
+  grep RESULT "$WORK/wrk-$c.txt" || { cat "$WORK/wrk-$c.txt"; FAIL=1; }
+  n=$(sed -nE 's/^RESULT requests=([0-9]+).*/\1/p' "$WORK/wrk-$c.txt")
+  if [ -n "$n" ] && [ "$n" -gt 0 ]; then
+    awk -v t=$(( cpu1 - cpu0 )) -v n="$n" -v hz="$(getconf CLK_TCK)" \
       'BEGIN { printf "server CPU: %.3f ms per request (user + system)\n", t * 1000 / hz / n }'
-    echo "after concurrency $c: $(uptime | sed 's/.*load/load/')"
-  done
+  fi
+  echo "after concurrency $c: $(uptime | sed 's/.*load/load/')"
+}
+
+if [ "$ONLY" != "abuse" ]; then
+  for c in $CONCURRENCY; do load_row "$c" "$RATE"; done
+  if [ "$TARGET_ROW" = 1 ] && [ -n "$CHECKPOINT" ]; then
+    echo "(issue #6's target row: 64 connections, 500 requests/s offered, p99 ≤ 50 ms)"
+    load_row 64 500
+  fi
   curl -s "$URL/metrics" | grep -E '^gr_serve_(batch_size_(sum|count)|engine_calls_total)' || true
 fi
 

@@ -10,8 +10,9 @@ import GRInference
 /// - Workers (`limits.engineWorkers`, `--engine-workers`): with one, its batch runs over every
 ///   engine thread. With N > 1, each worker runs its batch single-threaded (`Parallel.inline`), so
 ///   N batches run at once on N cores with no spinning pool or hand-off inside a forward (less CPU
-///   per request than one batch split over threads); an engine that does not
-///   `allowsConcurrentCalls` is then called by one worker at a time.
+///   per request than one batch split over threads), and a worker takes its share ⌈queued / N⌉
+///   of the queue (`batchSize`); an engine that does not `allowsConcurrentCalls` is then called by
+///   one worker at a time.
 ///
 /// - No fixed wait: when the worker is idle a request starts at once (a batch of one); requests that
 ///   arrive while a batch runs queue up and form the next batch. Under load the batch size follows
@@ -188,15 +189,26 @@ public final class DynamicBatcher: @unchecked Sendable {
             if !queue.isEmpty && queue[0].arrival == head { break }
         }
         // The oldest request's kind decides; requests of the other kind keep their places.
+        let size = batchSize(queued: queue.lazy.filter { $0.job.isRecommend == kind }.count)
         var batch: [Queued] = []
         var rest: [Queued] = []
         rest.reserveCapacity(queue.count)
         for q in queue {
-            if batch.count < limits.maxBatch && q.job.isRecommend == kind { batch.append(q) } else { rest.append(q) }
+            if batch.count < size && q.job.isRecommend == kind { batch.append(q) } else { rest.append(q) }
         }
         queue = rest
         taken += 1
         return batch
+    }
+
+    /// How many of `queued` requests of one kind a worker takes: all of them (at most `maxBatch`)
+    /// with one worker; with N > 1 workers, its share ⌈queued / N⌉, so that a worker that frees up
+    /// first does not take the whole queue while the others go idle (each worker's batch is
+    /// single-threaded: a batch of 64 would run ≈ 64 forwards long, those left run sooner).
+    func batchSize(queued: Int) -> Int {
+        let workers = limits.engineWorkers
+        let share = workers > 1 ? (queued + workers - 1) / workers : queued
+        return min(limits.maxBatch, max(1, share))
     }
 
     /// Runs one batch taken at `start` (uptime nanoseconds).

@@ -170,12 +170,26 @@ final class BatcherTests: XCTestCase {
                     for try await c in group { codes.append(c) }
                     XCTAssertEqual(codes, Array(repeating: 200, count: 5))
                 }
-                XCTAssertEqual(engine.batchSizes.sorted(), [1, 1, 3], "concurrent \(concurrent)")
-                XCTAssertEqual(engine.inlineCalls, 3, "every call of a 2-worker batcher runs single-threaded")
+                // The 3 queued: a 2-worker batcher's worker takes its share ⌈3 / 2⌉ = 2, then the last one.
+                XCTAssertEqual(engine.batchSizes.sorted(), [1, 1, 1, 2], "concurrent \(concurrent)")
+                XCTAssertEqual(engine.inlineCalls, 4, "every call of a 2-worker batcher runs single-threaded")
             }
         }
         limits.engineWorkers = 0
         XCTAssertThrowsError(try limits.validate())
+    }
+
+    /// The batch a worker takes: the whole queue (at most `maxBatch`) with one worker, its share
+    /// ⌈queued / N⌉ with N workers.
+    func testBatchSizeIsTheWorkersShareOfTheQueue() {
+        var limits = ServeLimits()
+        limits.maxBatch = 8
+        for (workers, expected) in [(1, [1, 1, 2, 3, 8, 8]), (2, [1, 1, 1, 2, 5, 8]), (3, [1, 1, 1, 1, 4, 8])] {
+            limits.engineWorkers = workers
+            let batcher = DynamicBatcher(slot: EngineSlot(engine: StubEngine(gated: false, concurrent: true), source: "stub",
+                                                          loader: StubLoader.load), limits: limits)
+            XCTAssertEqual([0, 1, 2, 3, 10, 40].map { batcher.batchSize(queued: $0) }, expected, "\(workers) workers")
+        }
     }
 
     /// Drain with one worker and with two: each worker holds a batch in the (gated) engine, the
