@@ -61,7 +61,7 @@ let package = Package(
                     .embedInCode("Kernels/Loss.cu"), .embedInCode("Kernels/Optimizer.cu"),
                     .embedInCode("Kernels/Retrieval.cu"), .embedInCode("Kernels/Attention.cu"),
                     .embedInCode("Kernels/AttentionMMA.cu"), .embedInCode("Kernels/AttentionTiled.cu"),
-                    .embedInCode("Kernels/SoftmaxAttentionMMA.cu"),
+                    .embedInCode("Kernels/SoftmaxAttentionMMA.cu"), .embedInCode("Kernels/AttentionWGMMA.cu"),
                 ],
                 swiftSettings: common),
         // C shim: calls ncclCommInitRank, whose ncclUniqueId argument is a 128-byte struct by value.

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 # Compiles the kernel sources here, without a GPU, with the NVRTC the device uses (13.0), as the
 # binary does (the files of Sources/GRCUDA/Kernels concatenated in CUDAKernelSources' order, the
-# same options, sm_90), and prints for the named kernels the registers, spills and shared memory
+# same options, --arch: sm_90a by default, as the binary compiles on an H100/H200), and prints for the named kernels the registers, spills and shared memory
 # (ptxas) and the SASS instruction counts (nvdisasm). With --cache DIR it also writes the cubin
 # under the name the binary's cache looks up (`GR_CUDA_CACHE`, NVRTCCompiler.swift), so a device
 # call that carries DIR skips NVRTC for this source.
@@ -14,15 +14,17 @@
 import argparse, ctypes, glob, os, re, subprocess, sys, collections
 
 ORDER = ["Common", "Elementwise", "Norm", "Embedding", "Loss", "Optimizer", "Retrieval", "Attention", "AttentionMMA",
-         "AttentionTiled", "SoftmaxAttentionMMA"]   # CUDAKernelSources.files
-OPTIONS = ["--gpu-architecture=sm_90", "--std=c++17", "-default-device"]   # NVRTCCompiler.compile
+         "AttentionTiled", "SoftmaxAttentionMMA", "AttentionWGMMA"]   # CUDAKernelSources.files
+OPTIONS = ["--std=c++17", "-default-device"]   # NVRTCCompiler.compile (after --gpu-architecture)
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--override", action="append", default=[])
 ap.add_argument("--cache")
+ap.add_argument("--arch", default="sm_90a", help="CUDAContext.compileArch of the device (sm_90a on an H100/H200)")
 ap.add_argument("--version", default="13.0", help="the device's NVRTC major.minor (the cache key)")
 ap.add_argument("kernels", nargs="*", default=["gr_hstu_tc_fwd_d128", "gr_hstu_tc_bwd_d128", "gr_hstu_tc_bwd_dq_d128"])
 args = ap.parse_args()
+OPTIONS = ["--gpu-architecture=" + args.arch] + OPTIONS
 
 site = glob.glob(os.path.join(os.path.dirname(sys.executable), "..", "lib", "python3*", "site-packages", "nvidia", "cu13"))
 if not site:
@@ -59,7 +61,7 @@ for line in text.splitlines():
     m = re.search(r"Compiling entry function '(\w+)'", line)
     if m:
         current = m.group(1)
-    elif current in args.kernels and ("registers" in line or "spill" in line):
+    elif "wgmma" in line.lower() or (current in args.kernels and ("registers" in line or "spill" in line)):
         print(current, line.split("info    : ")[-1].strip())
 nvrtc.nvrtcGetCUBINSize(prog, ctypes.byref(size))
 cubin = ctypes.create_string_buffer(size.value)
@@ -84,7 +86,7 @@ for k in args.kernels:
 if args.cache:
     # the binary's key: FNV-1a 64 of source, options, arch and NVRTC version joined by NUL
     h = 0xcbf29ce484222325
-    for b in b"\0".join([source, " ".join(OPTIONS).encode(), b"sm_90", args.version.encode()]):
+    for b in b"\0".join([source, " ".join(OPTIONS).encode(), args.arch.encode(), args.version.encode()]):
         h = ((h ^ b) * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
     os.makedirs(args.cache, exist_ok=True)
     path = os.path.join(args.cache, "%016x.cubin" % h)

@@ -2,7 +2,8 @@
 // that walk the blocks in sequence together (a block-end barrier keeps them in step, so the
 // static "shared memory" is reused safely), __syncthreads is a barrier, warp shuffles go through a
 // block-wide exchange buffer (every shuffle in the kernels is block-uniform), atomics are host
-// atomics. Only for checking kernel logic where no GPU is available.
+// atomics. Only for checking kernel logic where no GPU is available. Hopper's warpgroup MMA
+// (wgmma) and shared addresses: emu_wgmma.h.
 #pragma once
 #include <barrier>
 #include <cmath>
@@ -30,6 +31,8 @@ inline int __clzll(long long x) { return x == 0 ? 64 : __builtin_clzll((unsigned
 inline float __int_as_float(int i) { float f; std::memcpy(&f, &i, 4); return f; }
 inline unsigned __float_as_uint(float f) { unsigned u; std::memcpy(&u, &f, 4); return u; }
 inline void __syncthreads() { emu_barrier->arrive_and_wait(); }
+// A block-wide barrier standing in for the warp's (so only in block-uniform control flow).
+inline void __syncwarp(unsigned = 0xffffffffu) { emu_barrier->arrive_and_wait(); }
 // The value of thread `src` (of the same warp) after every thread of the block has offered v.
 template <typename T> inline T emu_shfl(T v, unsigned src) {
     unsigned t = threadIdx.x;
@@ -72,3 +75,4 @@ inline double atomicAdd(double* p, double v) {
 inline unsigned atomicAdd(unsigned* p, unsigned v) { return std::atomic_ref<unsigned>(*p).fetch_add(v); }
 inline unsigned atomicOr(unsigned* p, unsigned v) { return std::atomic_ref<unsigned>(*p).fetch_or(v); }
 #include <math.h>
+#include "emu_wgmma.h"

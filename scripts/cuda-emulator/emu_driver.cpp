@@ -16,6 +16,7 @@ thread_local dim3 threadIdx, blockIdx;
 dim3 blockDim, gridDim;
 thread_local std::barrier<>* emu_barrier = nullptr;
 alignas(64) char emu_dynamic_shared[1 << 20];
+extern const unsigned long long emu_dynamic_shared_bytes = sizeof(emu_dynamic_shared);
 unsigned long long emu_exchange[1024];
 struct EmuKernel { const char* name; void (*fn)(void**); int params; };
 // Stream capture: the recording in progress (nullptr: not capturing); a graph is its recording.
@@ -80,6 +81,9 @@ CUresult cuMemsetD32Async(CUdeviceptr d, unsigned v, size_t n, void*) {
         unsigned* p = (unsigned*)d; for (size_t i = 0; i < n; i++) p[i] = v;
     });
 }
+// The dynamic shared-memory opt-in (attribute 8, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES):
+// accepted up to the emulator's buffer.
+CUresult cuFuncSetAttribute(void*, int attr, int v) { return attr == 8 && v >= 0 && (size_t)v <= sizeof(emu_dynamic_shared) ? 0 : 1; }
 CUresult cuModuleLoadData(void** m, const void*) { static int mod; *m = &mod; return 0; }
 CUresult cuModuleGetFunction(void** f, void*, const char* name) {
     for (const EmuKernel* k = emu_kernels; k->name; k++) if (!strcmp(k->name, name)) { *f = (void*)k; return 0; }
@@ -122,6 +126,7 @@ static void emu_run(const EmuKernel* k, unsigned gx, unsigned gy, unsigned gz, u
             blockIdx = {x, y, z};
             emu_barrier = bars[b].get();
             k->fn(params);
+            emu_wgmma_block_end();
             emu_barrier->arrive_and_drop();
             endBar.arrive_and_wait();
         }

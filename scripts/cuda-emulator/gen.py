@@ -2,7 +2,7 @@
 # plus one wrapper per kernel taking the cuLaunchKernel parameter array, and a name table.
 import re, sys
 src_dir, out = sys.argv[1], sys.argv[2]
-order = ["Common", "Elementwise", "Norm", "Embedding", "Loss", "Optimizer", "Retrieval", "Attention", "AttentionMMA", "AttentionTiled", "SoftmaxAttentionMMA"]
+order = ["Common", "Elementwise", "Norm", "Embedding", "Loss", "Optimizer", "Retrieval", "Attention", "AttentionMMA", "AttentionTiled", "SoftmaxAttentionMMA", "AttentionWGMMA"]
 src = "\n".join(open(f"{src_dir}/{n}.cu").read() for n in order)
 src = src.replace("extern __shared__ float smem[];", "float* smem = (float*)emu_dynamic_shared;")
 kernels = []

@@ -38,7 +38,8 @@ struct CUDAAttentionBench: ParsableCommand {
     func run() throws {
         let b = try CUDACommand.backend()
         print(b.context.describe)
-        for k in ["gr_hstu_tc_fwd_d128", "gr_hstu_tc_bwd_d128", "gr_hstu_tc_bwd_dq_d128", "gr_hstu_tc_fwd_d64", "gr_hstu_tc_bwd_d64", "gr_hstu_tc_bwd_dq_d64"] {
+        print("forward kernel at head dim 128: \(b.hstuForwardKernel(paddedDim: 128).name) (GR_CUDA_ATTENTION_FWD=\(b.hstuForwardKernel.rawValue), module \(b.context.compileArch))")
+        for k in ["gr_hstu_wg_fwd_d128", "gr_hstu_tc_fwd_d128", "gr_hstu_tc_bwd_d128", "gr_hstu_tc_bwd_dq_d128", "gr_hstu_tc_fwd_d64", "gr_hstu_tc_bwd_d64", "gr_hstu_tc_bwd_dq_d64"] {
             if let r = b.kernelResources(k) { print("\(k): \(r.registers) registers, \(r.localBytes) local bytes") }
         }
         if check {

@@ -175,7 +175,7 @@ extension CUDABackend {
     public func hstuTensorCoreForward(plan: HSTUTensorCorePlan, q: Tensor, k: Tensor, v: Tensor,
                                       positionWeights: Tensor, timeWeights: Tensor, heads: Int, dv: Int, out: Tensor) {
         if plan.work.count == 0 { return }
-        let dp = plan.paddedDim, name = "gr_hstu_tc_fwd_d\(dp)", shared = Self.tcForwardShared(dp)
+        let (name, shared) = hstuForwardKernel(paddedDim: plan.paddedDim)
         allowDynamicShared(name, bytes: shared)
         context.launch(name, grid: (plan.work.count, heads, 1), block: Self.tcThreads, shared: shared,
                        [.ptr(q), .ptr(k), .ptr(v), .ptr(plan.work.offsets), .ptr(plan.work.queryItems), .ptr(plan.flags),

@@ -36,6 +36,9 @@ public final class CUDABackend: Backend {
     /// `GR_CUDA_ATTENTION`.
     public var attentionPrecision: CUDAAttentionPrecision = .fromEnvironment
     lazy var attentionDriver = CUDAAttentionDriver(context)
+    /// The bf16 forward kernel at head dim 128 (`GR_CUDA_ATTENTION_FWD`: wgmma or mma;
+    /// `CUDABackend+AttentionWGMMA.swift`).
+    public var hstuForwardKernel: HSTUForwardKernel = .fromEnvironment
     /// The sampled-softmax item gradient through shared-memory column slices
     /// (`gr_loss_scatter_slices`, `CUDABackend+LossScatter.swift`) where the item table fits;
     /// false (`GR_CUDA_SCATTER_SLICES=0`): one global atomic per (position, sample, column).

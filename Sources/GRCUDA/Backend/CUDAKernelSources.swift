@@ -15,6 +15,7 @@ enum CUDAKernelSources {
         ("AttentionMMA.cu", PackageResources.AttentionMMA_cu),
         ("AttentionTiled.cu", PackageResources.AttentionTiled_cu),
         ("SoftmaxAttentionMMA.cu", PackageResources.SoftmaxAttentionMMA_cu),
+        ("AttentionWGMMA.cu", PackageResources.AttentionWGMMA_cu),
     ]
 
     static var all: String {

@@ -25,7 +25,8 @@
 // The PTX (mma, ldmatrix, cp.async, cvt) is used where __CUDA_ARCH__ is defined (NVRTC); the host
 // emulator (scripts/cuda-emulator) runs the same index logic with software versions of those
 // instructions (exact products, f32 sums), which need every thread of a block to reach them
-// together — the kernels below keep all of them in block-uniform control flow.
+// together — the kernels below keep all of them in block-uniform control flow. There cp.async
+// writes shared memory only at the cp.async.wait_group that completes it (emu_cp_async.h).
 
 typedef unsigned short u16;
 
@@ -87,13 +88,14 @@ static u32 gr_emu_regs[1024][6];
 static const u16* gr_emu_addr[1024];
 #endif
 
+// The shared address of p (the emulator's: an address in its dynamic shared window, 0 elsewhere).
 __device__ __forceinline__ u32 gr_smem_addr(const void* p) {
 #ifdef __CUDA_ARCH__
     u32 r;
     asm("{ .reg .u64 a; cvta.to.shared.u64 a, %1; cvt.u32.u64 %0, a; }" : "=r"(r) : "l"(p));
     return r;
 #else
-    return 0;
+    return emu_smem_addr(p);
 #endif
 }
 
@@ -135,7 +137,10 @@ __device__ __forceinline__ void gr_tc_afrag(u32 (&a)[4], const float (&p)[NT][4]
     a[3] = gr_pack_bf16(p[2 * kk + 1][2], p[2 * kk + 1][3]);
 }
 
-// ldmatrix .x4 (trans = 0) or .x4.trans at the shared address a (device only).
+template <bool TRANS>
+__device__ __forceinline__ void gr_ldmatrix(u32* r, const u16* p);
+
+// ldmatrix .x4 (trans = 0) or .x4.trans at the shared address a.
 template <bool TRANS>
 __device__ __forceinline__ void gr_ldmatrix_shared(u32* r, u32 a) {
 #ifdef __CUDA_ARCH__
@@ -146,7 +151,7 @@ __device__ __forceinline__ void gr_ldmatrix_shared(u32* r, u32 a) {
         asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
                      : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(a));
 #else
-    (void)r; (void)a;
+    gr_ldmatrix<TRANS>(r, (const u16*)emu_smem_ptr(a, 16));
 #endif
 }
 
@@ -212,8 +217,7 @@ __device__ __forceinline__ void gr_cp_async16(u16* dst, const u16* src, bool val
 #ifdef __CUDA_ARCH__
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" :: "r"(gr_smem_addr(dst)), "l"(src), "r"(valid ? 16 : 0));
 #else
-    #pragma unroll
-    for (int x = 0; x < 8; x++) dst[x] = valid ? src[x] : (u16)0;
+    emu_cp_async(dst, valid ? src : nullptr, 16);   // written at its cp.async.wait_group
 #endif
 }
 
@@ -224,13 +228,15 @@ __device__ __forceinline__ void gr_cp_async_small(void* dst, const void* src, bo
     asm volatile("cp.async.ca.shared.global [%0], [%1], %2, %3;"
                  :: "r"(gr_smem_addr(dst)), "l"(src), "n"(BYTES), "r"(valid ? BYTES : 0));
 #else
-    if (valid) std::memcpy(dst, src, BYTES); else std::memset(dst, 0, BYTES);
+    emu_cp_async(dst, valid ? src : nullptr, BYTES);
 #endif
 }
 
 __device__ __forceinline__ void gr_cp_async_commit() {
 #ifdef __CUDA_ARCH__
     asm volatile("cp.async.commit_group;");
+#else
+    emu_cp_async_commit();
 #endif
 }
 
@@ -238,18 +244,19 @@ template <int PENDING>
 __device__ __forceinline__ void gr_cp_async_wait() {
 #ifdef __CUDA_ARCH__
     asm volatile("cp.async.wait_group %0;" :: "n"(PENDING));
+#else
+    emu_cp_async_wait(PENDING);
 #endif
 }
 
-// 16 bytes global → shared (u32 address `dstAddr`; the emulator writes dst), zero-filled when
-// !valid.
+// 16 bytes global → shared (u32 address `dstAddr`; the emulator writes dst, or the byte at
+// dstAddr where dst is null), zero-filled when !valid.
 __device__ __forceinline__ void gr_cp_async16_at(u32 dstAddr, u16* dst, const u16* src, bool valid) {
 #ifdef __CUDA_ARCH__
     (void)dst;
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" :: "r"(dstAddr), "l"(src), "r"(valid ? 16 : 0));
 #else
-    (void)dstAddr;
-    gr_cp_async16(dst, src, valid);
+    gr_cp_async16(dst ? dst : (u16*)emu_smem_ptr(dstAddr, 16), src, valid);
 #endif
 }
 
@@ -259,8 +266,7 @@ __device__ __forceinline__ void gr_cp_async16_full(u32 dstAddr, u16* dst, const 
     (void)dst;
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" :: "r"(dstAddr), "l"(src));
 #else
-    (void)dstAddr;
-    gr_cp_async16(dst, src, true);
+    gr_cp_async16(dst ? dst : (u16*)emu_smem_ptr(dstAddr, 16), src, true);
 #endif
 }
 

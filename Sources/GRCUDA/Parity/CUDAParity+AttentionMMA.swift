@@ -166,10 +166,17 @@ extension Harness {
             let q = hstuProblem(lengths: [150, 9, 0, 66, 2], heads: 2, dqk: 32, dv: 32, n: 160)
             results += tensorCoreResults("targets \(options.targetCount) contextual \(options.contextualLength)", q,
                                          options: options, tol: tol, reference: maskedReference(q, options))
+            // D = 128 (the wgmma forward on sm_90, GR_CUDA_ATTENTION_FWD): several key tiles, sequence 2 on
+            // the 64-bit timestamp path
+            let w = hstuProblem(lengths: [200, 9, 130, 0, 66], heads: 2, dqk: 128, dv: 128, n: 200)
+            results += tensorCoreResults("D128 targets \(options.targetCount) contextual \(options.contextualLength)", w,
+                                         options: options, tol: tol, reference: maskedReference(w, options))
         }
         if long {
             let q = hstuProblem(lengths: [8200], heads: 1, dqk: 64, dv: 64, n: 8200)
             results += tensorCoreResults("L8200 D64", q, options: .causal, tol: tol, reference: cpuKernelReference(q))
+            let w = hstuProblem(lengths: [1000, 1, 2100], heads: 2, dqk: 128, dv: 100, n: 2100)
+            results += tensorCoreResults("L2100 H2 dqk128 dv100", w, options: .causal, tol: tol, reference: cpuKernelReference(w))
         }
         return results
     }

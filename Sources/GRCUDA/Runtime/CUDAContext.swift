@@ -89,6 +89,10 @@ public final class CUDAContext: @unchecked Sendable {
     /// "sm_90" for compute capability 9.0.
     public var arch: String { "sm_\(computeCapability.major)\(computeCapability.minor)" }
 
+    /// The architecture NVRTC compiles the module for: `arch`, but "sm_90a" for compute capability 9.0
+    /// (the arch-specific features, `wgmma`, that AttentionWGMMA.cu uses; the cubin then runs on sm_90 only).
+    public var compileArch: String { arch == "sm_90" ? "sm_90a" : arch }
+
     public var describe: String {
         let gib = Double(totalMemory) / Double(1 << 30)
         return "\(deviceName) (\(arch), \(multiprocessors) SMs, \(String(format: "%.0f", gib)) GiB, driver \(driverVersion)); "
@@ -108,7 +112,7 @@ public final class CUDAContext: @unchecked Sendable {
     func loadModule(source: String) throws {
         makeCurrent()
         let start = Date()
-        let (cubin, cached) = try nvrtc.compile(source: source, name: "gr_kernels.cu", arch: arch)
+        let (cubin, cached) = try nvrtc.compile(source: source, name: "gr_kernels.cu", arch: compileArch)
         var m: OpaquePointer? = nil
         try cubin.withUnsafeBytes { try cu.check(cu.cuModuleLoadData(&m, $0.baseAddress), "cuModuleLoadData") }
         module = m
