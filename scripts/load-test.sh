@@ -56,7 +56,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 [ -n "$CHECKPOINT" ] || [ -n "$SYN_ITEMS" ] || { echo "load-test.sh: --checkpoint or --synthetic-items is required" >&2; exit 2; }
-[ -z "$RATE" ] || [[ "$RATE" =~ ^[0-9]+(\.[0-9]+)?$ ]] || { echo "load-test.sh: --rate must be a positive number of requests per second, got '$RATE'" >&2; exit 2; }
+[ -z "$RATE" ] || { [[ "$RATE" =~ ^[0-9]+(\.[0-9]+)?$ ]] && awk -v r="$RATE" 'BEGIN { exit !(r > 0) }'; } || { echo "load-test.sh: --rate must be a positive number of requests per second, got '$RATE'" >&2; exit 2; }
 command -v wrk >/dev/null || { echo "load-test.sh: wrk not found (apt-get install -y wrk)" >&2; exit 2; }
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 [ -n "$GR" ] || GR="$ROOT/.build/release/gr"

@@ -11,6 +11,14 @@
     _mm256_castsi256_ps(_mm256_setr_epi32(0x3f800000, 0x3f7b95c2, 0x3f7837f0, 0x3f75fed7, 0x3f7504f3, \
                                           0x3f75672a, 0x3f7744fd, 0x3f7ac0c7))
 
+/// 2^(k/8) from j = 1.5·2²³ + k (`gr_silu8`'s magic add): the table entry of k mod 8 (`vpermps` by
+/// j's low 3 bits) plus j's bits shifted left by 20, which adds ⌊k/8⌋ to the exponent.
+GR_AVX2 static inline __m256 gr_silu_exp2_eighths(__m256 j) {
+    const __m256i ji = _mm256_castps_si256(j);
+    return _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(_mm256_permutevar8x32_ps(GR_SILU_EXP2_EIGHTHS, ji)),
+                                                _mm256_slli_epi32(ji, 20)));
+}
+
 /// x·σ(x) = x / (1 + e^−x), 8 lanes, 18 vector ops of which 11 on Zen 3's two FMA pipes
 /// (docs/inference.md, "SiLU"):
 /// - e^−x = 2^t, t = −x·log2e on x clamped to [−87, 87], as 2^(k/8)·2^(f/8) with k = round(8t) by
@@ -39,10 +47,7 @@ GR_AVX2 static inline __m256 gr_silu8(__m256 x) {
     __m256 p = _mm256_fmadd_ps(_mm256_set1_ps(1.0839106e-4f), f, _mm256_set1_ps(3.7540256e-3f));   // 2^(f/8)
     p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(8.6643405e-2f));
     p = _mm256_fmadd_ps(p, f, one);
-    __m256i ji = _mm256_castps_si256(j);
-    __m256 e = _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(_mm256_permutevar8x32_ps(GR_SILU_EXP2_EIGHTHS, ji)),
-                                                    _mm256_slli_epi32(ji, 20)));   // 2^(k/8)
-    __m256 d = _mm256_fmadd_ps(p, e, one);                    // 1 + e^−x
+    __m256 d = _mm256_fmadd_ps(p, gr_silu_exp2_eighths(j), one);   // 1 + e^−x
     __m256 y = _mm256_rcp_ps(d);
     y = _mm256_fmadd_ps(y, _mm256_fnmadd_ps(d, y, one), y);
     return _mm256_mul_ps(x, y);
@@ -62,12 +67,7 @@ GR_AVX2 static inline void gr_silu8x4(__m256 x[4]) {
     for (int i = 0; i < 4; i++) p[i] = _mm256_fmadd_ps(_mm256_set1_ps(1.0839106e-4f), f[i], _mm256_set1_ps(3.7540256e-3f));
     for (int i = 0; i < 4; i++) p[i] = _mm256_fmadd_ps(p[i], f[i], _mm256_set1_ps(8.6643405e-2f));
     for (int i = 0; i < 4; i++) p[i] = _mm256_fmadd_ps(p[i], f[i], one);
-    for (int i = 0; i < 4; i++) {
-        __m256i ji = _mm256_castps_si256(j[i]);
-        __m256 e = _mm256_castsi256_ps(_mm256_add_epi32(
-            _mm256_castps_si256(_mm256_permutevar8x32_ps(GR_SILU_EXP2_EIGHTHS, ji)), _mm256_slli_epi32(ji, 20)));
-        d[i] = _mm256_fmadd_ps(p[i], e, one);
-    }
+    for (int i = 0; i < 4; i++) d[i] = _mm256_fmadd_ps(p[i], gr_silu_exp2_eighths(j[i]), one);
     for (int i = 0; i < 4; i++) y[i] = _mm256_rcp_ps(d[i]);
     for (int i = 0; i < 4; i++) y[i] = _mm256_fmadd_ps(y[i], _mm256_fnmadd_ps(d[i], y[i], one), y[i]);
     for (int i = 0; i < 4; i++) x[i] = _mm256_mul_ps(x[i], y[i]);
